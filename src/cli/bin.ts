@@ -1,0 +1,164 @@
+#!/usr/bin/env node
+import { Command, CommanderError, Option } from 'commander';
+import { loadDevSigningKey, ROLES } from '../auth/index.js';
+import { loadConfig } from '../config/index.js';
+import { countDataKeys, migrateDatabase, openDatabase } from '../db/index.js';
+import { VaultError } from '../errors/index.js';
+import { buildHttpServer } from '../http/index.js';
+import { openVault } from '../main.js';
+import { ingestNdjsonFile } from './ingest-file.js';
+import { emit, EXIT_OK, EXIT_REFUSED, EXIT_USAGE, fail } from './output.js';
+
+type Action = (...args: any[]) => Promise<number>;
+
+/** Wraps a command so that every outcome becomes an exit code: 0 done, 1 refused or failed. */
+function run(action: Action) {
+  return async (...args: unknown[]): Promise<void> => {
+    const command = args[args.length - 1] as Command;
+    const json = Boolean(command.optsWithGlobals().json);
+    try {
+      process.exitCode = await action(...args);
+    } catch (err) {
+      process.exitCode = fail(json, err);
+    }
+  };
+}
+
+const program = new Command('activity-vault')
+  .description('Encrypted, policy-gated, audited vault for employee activity telemetry')
+  .option('--json', 'machine-readable output')
+  .showHelpAfterError()
+  .exitOverride();
+
+program
+  .command('serve')
+  .description('run the HTTP API (migrates the embedded database; PostgreSQL needs `migrate` first)')
+  .action(
+    run(async () => {
+      const config = loadConfig();
+      const vault = await openVault(config);
+      const app = await buildHttpServer(vault);
+      const stop = async (): Promise<void> => {
+        await app.close();
+        await vault.close();
+      };
+      process.once('SIGINT', () => void stop());
+      process.once('SIGTERM', () => void stop());
+      try {
+        await app.listen({ host: config.host, port: config.port });
+      } catch (err) {
+        await stop();
+        throw err;
+      }
+      const store = vault.database.kind === 'embedded' ? `embedded database in ${config.dataDir}` : 'PostgreSQL';
+      app.log.info({ store, env: config.env, kek: vault.keyRing.kekId, aead: vault.keyRing.aeadName }, 'activity-vault ready');
+      await new Promise<void>((resolve) => app.server.once('close', resolve));
+      return EXIT_OK;
+    }),
+  );
+
+program
+  .command('migrate')
+  .description('apply pending schema migrations to VAULT_DATABASE_URL (or the embedded database)')
+  .action(
+    run(async (_opts, command: Command) => {
+      const config = loadConfig();
+      const database = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
+      try {
+        const applied = await migrateDatabase(database);
+        emit(command.optsWithGlobals().json, { applied }, applied.length ? `applied: ${applied.join(', ')}` : 'schema is up to date');
+        return EXIT_OK;
+      } finally {
+        await database.close();
+      }
+    }),
+  );
+
+program
+  .command('ingest')
+  .description('bulk-load an NDJSON file of records (one record object per line) through the same checks as POST /v1/records')
+  .argument('<file>', 'NDJSON file')
+  .action(
+    run(async (file: string, _opts, command: Command) => {
+      const json = Boolean(command.optsWithGlobals().json);
+      const vault = await openVault(loadConfig());
+      try {
+        const s = await ingestNdjsonFile(vault, file, { showProgress: !json });
+        const rate = Math.round(s.lines / Math.max(s.seconds, 1e-9));
+        const text = [
+          `${s.accepted} accepted, ${s.duplicates} duplicates, ${s.dropped} dropped, ${s.rejected.length} rejected of ${s.lines} lines in ${s.seconds.toFixed(1)} s (${rate} lines/s)`,
+          ...s.rejected.slice(0, 20).map((r) => `  line ${r.line}: ${r.error}: ${r.message}`),
+          ...(s.rejected.length > 20 ? [`  ... and ${s.rejected.length - 20} more`] : []),
+        ].join('\n');
+        emit(json, s, text);
+        return s.rejected.length === 0 ? EXIT_OK : EXIT_REFUSED;
+      } finally {
+        await vault.close();
+      }
+    }),
+  );
+
+const keys = program.command('keys').description('key hierarchy');
+keys
+  .command('status')
+  .description('KEK in use, AEAD binding, data keys live and destroyed')
+  .action(
+    run(async (_opts, command: Command) => {
+      const vault = await openVault(loadConfig());
+      try {
+        const counts = await countDataKeys(vault.database.db);
+        const status = { kek_id: vault.keyRing.kekId, aead: vault.keyRing.aeadName, ...counts };
+        emit(
+          command.optsWithGlobals().json,
+          status,
+          `KEK ${status.kek_id} (${status.aead} libsodium)\nemployees ${counts.employees}, data keys live ${counts.liveKeys}, destroyed ${counts.destroyedKeys}`,
+        );
+        return EXIT_OK;
+      } finally {
+        await vault.close();
+      }
+    }),
+  );
+
+const token = program.command('token').description('development tokens');
+token
+  .command('mint')
+  .description('sign a token with the development key in VAULT_DATA_DIR (refused in production)')
+  .requiredOption('--sub <id>', 'subject (an employee id for the employee role)')
+  .addOption(new Option('--role <role...>', 'role(s)').choices([...ROLES]).makeOptionMandatory())
+  .option('--team <team...>', 'research team id(s)')
+  .option('--purpose <purpose>', 'purpose (required for training-job)')
+  .option('--ttl <seconds>', 'lifetime in seconds', '3600')
+  .action(
+    run(async (opts: { sub: string; role: string[]; team?: string[]; purpose?: string; ttl: string }, command: Command) => {
+      const config = loadConfig();
+      if (config.env === 'production') throw new VaultError('ERR_FORBIDDEN', 'token mint uses the development key and is refused in production');
+      const ttlSeconds = Number(opts.ttl);
+      if (!Number.isInteger(ttlSeconds) || ttlSeconds <= 0 || ttlSeconds > 86_400) {
+        process.stderr.write('activity-vault: --ttl must be 1-86400 seconds\n');
+        return EXIT_USAGE;
+      }
+      const key = await loadDevSigningKey(config.dataDir);
+      const jwt = await key.sign({
+        sub: opts.sub,
+        roles: opts.role,
+        teams: opts.team ?? [],
+        ...(opts.purpose ? { purpose: opts.purpose } : {}),
+        issuer: config.jwt.issuer,
+        audience: config.jwt.audience,
+        ttlSeconds,
+      });
+      emit(command.optsWithGlobals().json, { token: jwt, kid: key.kid, expires_in: ttlSeconds }, jwt);
+      return EXIT_OK;
+    }),
+  );
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) {
+    process.exitCode = err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help' ? EXIT_OK : EXIT_USAGE;
+  } else {
+    process.exitCode = fail(false, err);
+  }
+}

@@ -1,0 +1,35 @@
+import { isVaultError } from '../errors/index.js';
+
+export const EXIT_OK = 0;
+export const EXIT_REFUSED = 1;
+export const EXIT_USAGE = 2;
+
+/** Prints a result as JSON (`--json`) or as the human text. */
+export function emit(json: boolean, data: unknown, text: string): void {
+  process.stdout.write(json ? `${JSON.stringify(data, null, 2)}\n` : `${text}\n`);
+}
+
+/** Reports a failure on stderr (as JSON with `--json`) and returns exit code 1. */
+export function fail(json: boolean, err: unknown): number {
+  const code = isVaultError(err) ? err.code : 'ERR_INTERNAL';
+  const message = err instanceof Error ? err.message : String(err);
+  process.stderr.write(json ? `${JSON.stringify({ error: code, message })}\n` : `activity-vault: ${message} (${code})\n`);
+  return EXIT_REFUSED;
+}
+
+/** A one-line progress display on a terminal; silent when stderr is not a TTY. */
+export function progress(enabled: boolean): { update(line: string): void; done(): void } {
+  const tty = enabled && process.stderr.isTTY;
+  let last = 0;
+  return {
+    update(line) {
+      const now = Date.now();
+      if (!tty || now - last < 100) return;
+      last = now;
+      process.stderr.write(`\r\x1b[2K${line}`);
+    },
+    done() {
+      if (tty) process.stderr.write('\r\x1b[2K');
+    },
+  };
+}

@@ -1,0 +1,99 @@
+import path from 'node:path';
+import { VaultError } from '../errors/index.js';
+
+export type VaultEnv = 'development' | 'production';
+
+/** Sensitivity levels: 0 telemetry, 1 interaction, 2 typed content, 3 visual content, 4 special category (health, tax, HR). */
+export const MAX_SENSITIVITY = 4;
+
+export interface VaultConfig {
+  readonly env: VaultEnv;
+  /** PostgreSQL connection string; undefined selects the embedded database in `dataDir`. */
+  readonly databaseUrl: string | undefined;
+  readonly dataDir: string;
+  readonly host: string;
+  readonly port: number;
+  readonly kekFile: string;
+  /** True when the operator named the KEK file; production refuses to create key material itself. */
+  readonly kekFileConfigured: boolean;
+  readonly maxScopeFraction: number;
+  readonly jwt: {
+    readonly jwksFile: string | undefined;
+    readonly jwksUrl: string | undefined;
+    readonly issuer: string;
+    readonly audience: string;
+  };
+  /** Declared record kinds and the lowest sensitivity each may carry. */
+  readonly recordKinds: ReadonlyMap<string, number>;
+  readonly ingest: { readonly maxBatchRecords: number; readonly maxBodyBytes: number };
+  readonly logLevel: string;
+}
+
+export const DEFAULT_RECORD_KINDS =
+  'mouse_move:0,click:0,scroll:0,window_focus:1,keystroke:2,prompt:2,clipboard:3,screenshot:3';
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+function fail(message: string): never {
+  throw new VaultError('ERR_CONFIG', message);
+}
+
+function parsePort(raw: string): number {
+  const port = Number(raw);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`VAULT_PORT must be an integer 0-65535, got "${raw}"`);
+  return port;
+}
+
+function parseFraction(raw: string): number {
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value <= 0 || value > 1) fail(`VAULT_MAX_SCOPE_FRACTION must be in (0, 1], got "${raw}"`);
+  return value;
+}
+
+export function parseRecordKinds(raw: string): Map<string, number> {
+  const kinds = new Map<string, number>();
+  for (const entry of raw.split(',').map((s) => s.trim()).filter(Boolean)) {
+    const [name, floor = '0'] = entry.split(':');
+    if (!name || !/^[a-z][a-z0-9_]{0,63}$/.test(name)) fail(`VAULT_RECORD_KINDS: "${name}" is not a kind name (a-z, 0-9, _)`);
+    const level = Number(floor);
+    if (!Number.isInteger(level) || level < 0 || level > MAX_SENSITIVITY) fail(`VAULT_RECORD_KINDS: sensitivity of "${name}" must be 0-${MAX_SENSITIVITY}`);
+    kinds.set(name, level);
+  }
+  if (kinds.size === 0) fail('VAULT_RECORD_KINDS declares no kind');
+  return kinds;
+}
+
+/** Reads and validates the environment once, at start. Throws `ERR_CONFIG` with the variable at fault. */
+export function loadConfig(env: Env = process.env): VaultConfig {
+  const vaultEnv = env.VAULT_ENV ?? 'development';
+  if (vaultEnv !== 'development' && vaultEnv !== 'production') fail(`VAULT_ENV must be development or production, got "${vaultEnv}"`);
+  const dataDir = path.resolve(env.VAULT_DATA_DIR ?? './.vault-data');
+  const jwksFile = env.VAULT_JWKS_FILE || undefined;
+  const jwksUrl = env.VAULT_JWKS_URL || undefined;
+  if (jwksFile && jwksUrl) fail('set VAULT_JWKS_FILE or VAULT_JWKS_URL, not both');
+  if (jwksUrl && !/^https?:\/\//.test(jwksUrl)) fail('VAULT_JWKS_URL must be an http(s) URL');
+  if (vaultEnv === 'production') {
+    if (!jwksFile && !jwksUrl) fail('production needs VAULT_JWKS_FILE or VAULT_JWKS_URL: development signing keys are refused');
+    if (!env.VAULT_JWT_ISSUER) fail('production needs VAULT_JWT_ISSUER');
+    if (!env.VAULT_KEK_FILE) fail('production needs VAULT_KEK_FILE: key material is never created implicitly');
+  }
+  return {
+    env: vaultEnv,
+    databaseUrl: env.VAULT_DATABASE_URL || undefined,
+    dataDir,
+    host: env.VAULT_HOST ?? '127.0.0.1',
+    port: parsePort(env.VAULT_PORT ?? '8080'),
+    kekFile: path.resolve(env.VAULT_KEK_FILE ?? path.join(dataDir, 'kek.bin')),
+    kekFileConfigured: Boolean(env.VAULT_KEK_FILE),
+    maxScopeFraction: parseFraction(env.VAULT_MAX_SCOPE_FRACTION ?? '0.2'),
+    jwt: {
+      jwksFile: jwksFile === undefined ? undefined : path.resolve(jwksFile),
+      jwksUrl,
+      issuer: env.VAULT_JWT_ISSUER ?? 'activity-vault',
+      audience: env.VAULT_JWT_AUDIENCE ?? 'activity-vault',
+    },
+    recordKinds: parseRecordKinds(env.VAULT_RECORD_KINDS ?? DEFAULT_RECORD_KINDS),
+    ingest: { maxBatchRecords: 5000, maxBodyBytes: 10 * 1024 * 1024 },
+    logLevel: env.VAULT_LOG_LEVEL ?? 'info',
+  };
+}

@@ -1,0 +1,18 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+let root: string | undefined;
+
+/** The installed package's root (holds migrations/ and policies/), from src/ or dist/src/ alike. */
+export function packageRoot(): string {
+  if (root) return root;
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(path.join(dir, 'package.json')) || !existsSync(path.join(dir, 'migrations'))) {
+    const parent = path.dirname(dir);
+    if (parent === dir) throw new Error('activity-vault package root not found');
+    dir = parent;
+  }
+  root = dir;
+  return dir;
+}

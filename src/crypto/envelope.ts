@@ -1,0 +1,93 @@
+import { randomFillSync } from 'node:crypto';
+import { VaultError } from '../errors/index.js';
+import { NONCE_BYTES, TAG_BYTES, type Aead } from './aead.js';
+
+/*
+ * Envelope layout (all integers big-endian):
+ *   0      format version (1)
+ *   1      algorithm (1 = XChaCha20-Poly1305-IETF)
+ *   2..9   fingerprint of the KEK that wrapped the data key
+ *   10..13 data-key version
+ *   14..37 nonce
+ *   38..   ciphertext || tag
+ * The header (bytes 0..13) is part of the AAD, so none of it can be edited without failing
+ * authentication; the caller's context (record or key binding) follows it in the AAD.
+ */
+export const FORMAT_VERSION = 1;
+export const ALG_XCHACHA20POLY1305 = 1;
+export const KEK_FINGERPRINT_BYTES = 8;
+const HEADER_BYTES = 2 + KEK_FINGERPRINT_BYTES + 4;
+export const ENVELOPE_OVERHEAD = HEADER_BYTES + NONCE_BYTES + TAG_BYTES;
+
+export interface EnvelopeHeader {
+  readonly formatVersion: number;
+  readonly algorithm: number;
+  readonly kekFingerprint: string;
+  readonly dekVersion: number;
+}
+
+function malformed(): VaultError {
+  return new VaultError('ERR_DECRYPT_FAILED', 'ciphertext envelope is malformed');
+}
+
+/** Reads the self-describing header; throws `ERR_DECRYPT_FAILED` for an unknown format or algorithm. */
+export function readEnvelopeHeader(envelope: Uint8Array): EnvelopeHeader {
+  if (envelope.length < ENVELOPE_OVERHEAD) throw malformed();
+  const buf = Buffer.from(envelope.buffer, envelope.byteOffset, envelope.byteLength);
+  const header = {
+    formatVersion: buf[0]!,
+    algorithm: buf[1]!,
+    kekFingerprint: buf.subarray(2, 2 + KEK_FINGERPRINT_BYTES).toString('hex'),
+    dekVersion: buf.readUInt32BE(2 + KEK_FINGERPRINT_BYTES),
+  };
+  if (header.formatVersion !== FORMAT_VERSION || header.algorithm !== ALG_XCHACHA20POLY1305) throw malformed();
+  return header;
+}
+
+function aadFor(header: Uint8Array, context: string): Buffer {
+  const contextBytes = Buffer.byteLength(context);
+  const aad = Buffer.allocUnsafe(HEADER_BYTES + contextBytes);
+  aad.set(header, 0);
+  aad.write(context, HEADER_BYTES, contextBytes, 'utf8');
+  return aad;
+}
+
+/** A block of fresh nonces from the OS CSPRNG, one call for a whole batch. */
+export function freshNonces(count: number): Buffer {
+  return randomFillSync(Buffer.allocUnsafe(count * NONCE_BYTES));
+}
+
+export function sealEnvelope(
+  aead: Aead,
+  key: Uint8Array,
+  kekFingerprint: Uint8Array,
+  dekVersion: number,
+  context: string,
+  plaintext: Uint8Array,
+  nonce: Uint8Array = freshNonces(1),
+): Buffer {
+  if (kekFingerprint.length !== KEK_FINGERPRINT_BYTES) throw new TypeError('KEK fingerprint must be 8 bytes');
+  if (nonce.length !== NONCE_BYTES) throw new TypeError('nonce must be 24 bytes');
+  const header = Buffer.allocUnsafe(HEADER_BYTES);
+  header[0] = FORMAT_VERSION;
+  header[1] = ALG_XCHACHA20POLY1305;
+  header.set(kekFingerprint, 2);
+  header.writeUInt32BE(dekVersion, 2 + KEK_FINGERPRINT_BYTES);
+  const sealed = aead.seal(key, nonce, plaintext, aadFor(header, context));
+  const out = Buffer.allocUnsafe(HEADER_BYTES + NONCE_BYTES + sealed.length);
+  out.set(header, 0);
+  out.set(nonce, HEADER_BYTES);
+  out.set(sealed, HEADER_BYTES + NONCE_BYTES);
+  return out;
+}
+
+export function openEnvelope(aead: Aead, key: Uint8Array, envelope: Uint8Array, context: string, expectedDekVersion: number): Buffer {
+  const header = readEnvelopeHeader(envelope);
+  if (header.dekVersion !== expectedDekVersion) throw new VaultError('ERR_DECRYPT_FAILED', 'ciphertext failed authentication');
+  return aead.open(
+    key,
+    envelope.subarray(HEADER_BYTES, HEADER_BYTES + NONCE_BYTES),
+    envelope.subarray(HEADER_BYTES + NONCE_BYTES),
+    aadFor(envelope.subarray(0, HEADER_BYTES), context),
+  );
+}

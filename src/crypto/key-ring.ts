@@ -1,0 +1,181 @@
+import { randomFillSync } from 'node:crypto';
+import { inspect } from 'node:util';
+import { VaultError } from '../errors/index.js';
+import { KEY_BYTES, NONCE_BYTES, type Aead } from './aead.js';
+import { freshNonces, openEnvelope, sealEnvelope } from './envelope.js';
+import type { KeyProvider } from './key-provider.js';
+
+/** What a record's ciphertext is bound to: moving it to another row or editing a column breaks it. */
+export interface RecordBinding {
+  readonly eventId: string;
+  readonly employeeId: string;
+  readonly orgUnit: string;
+  readonly kind: string;
+  readonly capturedAt: Date;
+  readonly sensitivity: number;
+  readonly dekVersion: number;
+}
+
+function recordContext(b: RecordBinding): string {
+  return JSON.stringify([
+    'activity-vault/record/v1',
+    b.eventId,
+    b.employeeId,
+    b.orgUnit,
+    b.kind,
+    b.capturedAt.getTime(),
+    b.sensitivity,
+    b.dekVersion,
+  ]);
+}
+
+/** An unwrapped per-employee data key. Its bytes never print: not in logs, not in errors. */
+export class DataKey {
+  readonly employeeId: string;
+  readonly version: number;
+  #bytes: Buffer | undefined;
+
+  constructor(employeeId: string, version: number, bytes: Buffer) {
+    this.employeeId = employeeId;
+    this.version = version;
+    this.#bytes = bytes;
+  }
+
+  /** @internal */
+  bytes(): Buffer {
+    if (!this.#bytes) throw new VaultError('ERR_KEY_UNAVAILABLE', 'data key was evicted');
+    return this.#bytes;
+  }
+
+  /** @internal */
+  destroy(aead: Aead): void {
+    if (this.#bytes) aead.memzero(this.#bytes);
+    this.#bytes = undefined;
+  }
+
+  toJSON(): unknown {
+    return { employeeId: this.employeeId, version: this.version, key: '[redacted]' };
+  }
+
+  [inspect.custom](): string {
+    return `DataKey(${this.employeeId} v${this.version}, [redacted])`;
+  }
+}
+
+export interface StoredDataKey {
+  readonly employeeId: string;
+  readonly dekVersion: number;
+  readonly wrappedKey: Uint8Array;
+}
+
+export interface KeyRingOptions {
+  /** Unwrapped keys kept in memory at most; the least recently used is zeroed first. */
+  readonly maxCachedKeys?: number;
+  /** An unwrapped key is zeroed this long after it was unwrapped, used or not. */
+  readonly maxKeyAgeMs?: number;
+  readonly now?: () => number;
+}
+
+/**
+ * The barrier: the only code that holds unwrapped data keys and turns records into ciphertext and
+ * back. Data keys are random (never derived), versioned, and stored only wrapped by the provider.
+ */
+export class KeyRing {
+  readonly #aead: Aead;
+  readonly #provider: KeyProvider;
+  readonly #cache = new Map<string, { key: DataKey; unwrappedAt: number }>();
+  readonly #maxCachedKeys: number;
+  readonly #maxKeyAgeMs: number;
+  readonly #now: () => number;
+
+  constructor(aead: Aead, provider: KeyProvider, options: KeyRingOptions = {}) {
+    this.#aead = aead;
+    this.#provider = provider;
+    this.#maxCachedKeys = options.maxCachedKeys ?? 10_000;
+    this.#maxKeyAgeMs = options.maxKeyAgeMs ?? 10 * 60_000;
+    this.#now = options.now ?? Date.now;
+  }
+
+  get kekId(): string {
+    return this.#provider.kekId;
+  }
+
+  get aeadName(): string {
+    return this.#aead.name;
+  }
+
+  get cachedKeyCount(): number {
+    return this.#cache.size;
+  }
+
+  /** Draws a fresh random data key and returns it wrapped for storage. */
+  async createDataKey(employeeId: string, dekVersion: number): Promise<StoredDataKey & { kekId: string }> {
+    const bytes = randomFillSync(Buffer.alloc(KEY_BYTES));
+    try {
+      const wrappedKey = await this.#provider.wrapDataKey(bytes, { employeeId, dekVersion });
+      return { employeeId, dekVersion, wrappedKey, kekId: this.#provider.kekId };
+    } finally {
+      this.#aead.memzero(bytes);
+    }
+  }
+
+  /** The unwrapped key for a stored one, from the cache or the provider. */
+  async unwrapDataKey(stored: StoredDataKey): Promise<DataKey> {
+    const id = `${stored.employeeId}\u0000${stored.dekVersion}`;
+    const hit = this.#cache.get(id);
+    if (hit && this.#now() - hit.unwrappedAt < this.#maxKeyAgeMs) {
+      this.#cache.delete(id);
+      this.#cache.set(id, hit);
+      return hit.key;
+    }
+    if (hit) this.#evict(id);
+    const bytes = await this.#provider.unwrapDataKey(stored.wrappedKey, { employeeId: stored.employeeId, dekVersion: stored.dekVersion });
+    const key = new DataKey(stored.employeeId, stored.dekVersion, bytes);
+    this.#cache.set(id, { key, unwrappedAt: this.#now() });
+    while (this.#cache.size > this.#maxCachedKeys) this.#evict(this.#cache.keys().next().value as string);
+    return key;
+  }
+
+  /** Zeroes every cached key of one employee (erasure, rotation). */
+  forgetEmployee(employeeId: string): void {
+    for (const id of [...this.#cache.keys()]) if (id.startsWith(`${employeeId}\u0000`)) this.#evict(id);
+  }
+
+  #evict(id: string): void {
+    this.#cache.get(id)?.key.destroy(this.#aead);
+    this.#cache.delete(id);
+  }
+
+  /** Seals many records with one draw of nonces from the OS CSPRNG. */
+  encryptRecords(items: ReadonlyArray<{ key: DataKey; binding: RecordBinding; plaintext: Uint8Array }>): Buffer[] {
+    const nonces = freshNonces(items.length);
+    return items.map((item, i) => this.#seal(item.key, item.binding, item.plaintext, nonces.subarray(i * NONCE_BYTES, (i + 1) * NONCE_BYTES)));
+  }
+
+  encryptRecord(key: DataKey, binding: RecordBinding, plaintext: Uint8Array): Buffer {
+    return this.#seal(key, binding, plaintext, freshNonces(1));
+  }
+
+  /** Returns the plaintext, or throws `ERR_DECRYPT_FAILED` when the ciphertext or any bound column was altered. */
+  decryptRecord(key: DataKey, binding: RecordBinding, envelope: Uint8Array): Buffer {
+    this.#assertKeyFits(key, binding);
+    return openEnvelope(this.#aead, key.bytes(), envelope, recordContext(binding), binding.dekVersion);
+  }
+
+  #seal(key: DataKey, binding: RecordBinding, plaintext: Uint8Array, nonce: Uint8Array): Buffer {
+    this.#assertKeyFits(key, binding);
+    return sealEnvelope(this.#aead, key.bytes(), this.#provider.kekFingerprint, binding.dekVersion, recordContext(binding), plaintext, nonce);
+  }
+
+  #assertKeyFits(key: DataKey, binding: RecordBinding): void {
+    if (key.employeeId !== binding.employeeId || key.version !== binding.dekVersion) {
+      throw new VaultError('ERR_DECRYPT_FAILED', 'data key does not belong to this record');
+    }
+  }
+
+  /** Zeroes every cached key and closes the provider. */
+  close(): void {
+    for (const id of [...this.#cache.keys()]) this.#evict(id);
+    this.#provider.close();
+  }
+}

@@ -1,0 +1,105 @@
+import { PGlite } from '@electric-sql/pglite';
+import { Kysely, sql } from 'kysely';
+import fs from 'node:fs';
+import path from 'node:path';
+import pg from 'pg';
+import { VaultError } from '../errors/index.js';
+import { pgDialect, pgliteDialect } from './drivers.js';
+import { migrateToLatest } from './migrate.js';
+import type { VaultSchema } from './schema.js';
+
+export type Db = Kysely<VaultSchema>;
+
+export interface VaultDatabase {
+  readonly kind: 'postgres' | 'embedded';
+  readonly db: Db;
+  /** True when the store answers a trivial query. */
+  ping(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+export interface OpenDatabaseOptions {
+  /** PostgreSQL connection string; without it the embedded database is used. */
+  readonly url?: string | undefined;
+  /** Directory of the embedded database (`<dataDir>/pgdata`); required without `url` or `pglite`. */
+  readonly dataDir?: string | undefined;
+  /** An already open PGlite (tests clone a migrated template); the caller keeps ownership. */
+  readonly pglite?: PGlite | undefined;
+  readonly poolSize?: number | undefined;
+}
+
+function wrap(kind: VaultDatabase['kind'], db: Db, onClose: () => Promise<void> = async () => {}): VaultDatabase {
+  return {
+    kind,
+    db,
+    async ping() {
+      try {
+        await sql`select 1`.execute(db);
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    async close() {
+      await db.destroy();
+      await onClose();
+    },
+  };
+}
+
+/** One process at a time may open an embedded data directory; a second one would corrupt it. */
+function lockDataDir(dir: string): () => void {
+  const lockFile = path.join(dir, 'vault.pid');
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      fs.writeFileSync(lockFile, String(process.pid), { flag: 'wx', mode: 0o600 });
+      return () => fs.rmSync(lockFile, { force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const holder = Number(fs.readFileSync(lockFile, 'utf8'));
+      let alive = false;
+      try {
+        alive = Number.isInteger(holder) && holder > 0 && process.kill(holder, 0);
+      } catch {
+        alive = false;
+      }
+      if (alive && holder !== process.pid) {
+        throw new VaultError('ERR_UNAVAILABLE', `the embedded database in ${dir} is in use by process ${holder}; stop it first`);
+      }
+      fs.rmSync(lockFile, { force: true });
+    }
+  }
+  throw new VaultError('ERR_UNAVAILABLE', `cannot lock the embedded database in ${dir}`);
+}
+
+/** Opens PostgreSQL (`url`) or the embedded PGlite store. Does not migrate. */
+export async function openDatabase(options: OpenDatabaseOptions): Promise<VaultDatabase> {
+  if (options.url) {
+    const pool = new pg.Pool({ connectionString: options.url, max: options.poolSize ?? 10 });
+    pool.on('error', () => {
+      /* an idle client lost its server; the next checkout reconnects and /readyz reports it */
+    });
+    return wrap('postgres', new Kysely<VaultSchema>({ dialect: pgDialect(pool) }));
+  }
+  if (options.pglite) return wrap('embedded', new Kysely<VaultSchema>({ dialect: pgliteDialect(options.pglite, false) }));
+  if (!options.dataDir) throw new TypeError('openDatabase needs url, pglite or dataDir');
+  fs.mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
+  const unlock = lockDataDir(options.dataDir);
+  try {
+    const pglite = await PGlite.create({ dataDir: path.join(options.dataDir, 'pgdata') });
+    return wrap('embedded', new Kysely<VaultSchema>({ dialect: pgliteDialect(pglite, true) }), async () => unlock());
+  } catch (err) {
+    unlock();
+    throw err;
+  }
+}
+
+/** Migrates to the latest schema or throws `ERR_UNAVAILABLE` naming the migration that failed. */
+export async function migrateDatabase(database: VaultDatabase): Promise<string[]> {
+  const { error, results = [] } = await migrateToLatest(database.db);
+  if (error) {
+    const failed = results.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
+    throw new VaultError('ERR_UNAVAILABLE', `migration ${failed} failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+  }
+  return results.filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}

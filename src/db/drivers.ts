@@ -1,0 +1,174 @@
+import type { PGlite } from '@electric-sql/pglite';
+import {
+  CompiledQuery,
+  PostgresAdapter,
+  PostgresIntrospector,
+  PostgresQueryCompiler,
+  type DatabaseConnection,
+  type Dialect,
+  type Driver,
+  type Kysely,
+  type QueryResult,
+  type TransactionSettings,
+} from 'kysely';
+import type pg from 'pg';
+import Cursor from 'pg-cursor';
+import { from as copyFrom } from 'pg-copy-streams';
+import { pipeline } from 'node:stream/promises';
+import { Readable } from 'node:stream';
+
+/**
+ * What the vault needs of a connection beyond Kysely's: multi-statement scripts (migrations) and
+ * binary COPY (bulk ingest). Both stores implement it, so one encoder serves both.
+ */
+export interface VaultConnection extends DatabaseConnection {
+  execScript(sql: string): Promise<void>;
+  copyIn(copySql: string, data: Buffer): Promise<number>;
+}
+
+const MUTATIONS = new Set(['INSERT', 'UPDATE', 'DELETE', 'MERGE']);
+
+class PgConnection implements VaultConnection {
+  constructor(readonly client: pg.PoolClient) {}
+
+  async executeQuery<R>(query: CompiledQuery): Promise<QueryResult<R>> {
+    const result = await this.client.query<R & object>({ text: query.sql, values: [...query.parameters] });
+    return {
+      rows: result.rows,
+      numAffectedRows: MUTATIONS.has(result.command) && result.rowCount != null ? BigInt(result.rowCount) : undefined,
+    };
+  }
+
+  async *streamQuery<R>(query: CompiledQuery, chunkSize = 1000): AsyncIterableIterator<QueryResult<R>> {
+    const cursor = this.client.query(new Cursor<R>(query.sql, [...query.parameters]));
+    try {
+      for (;;) {
+        const rows = await cursor.read(chunkSize);
+        if (rows.length === 0) return;
+        yield { rows };
+      }
+    } finally {
+      await cursor.close();
+    }
+  }
+
+  async execScript(sql: string): Promise<void> {
+    await this.client.query(sql);
+  }
+
+  async copyIn(copySql: string, data: Buffer): Promise<number> {
+    const stream = this.client.query(copyFrom(copySql));
+    await pipeline(Readable.from([data]), stream);
+    return stream.rowCount ?? 0;
+  }
+}
+
+class PgDriver implements Driver {
+  constructor(private readonly pool: pg.Pool) {}
+  async init(): Promise<void> {}
+  async acquireConnection(): Promise<DatabaseConnection> {
+    return new PgConnection(await this.pool.connect());
+  }
+  async beginTransaction(conn: DatabaseConnection, settings: TransactionSettings): Promise<void> {
+    const isolation = settings.isolationLevel ? ` isolation level ${settings.isolationLevel}` : '';
+    const mode = settings.accessMode ? ` ${settings.accessMode}` : '';
+    await conn.executeQuery(CompiledQuery.raw(`begin${isolation}${mode}`));
+  }
+  async commitTransaction(conn: DatabaseConnection): Promise<void> {
+    await conn.executeQuery(CompiledQuery.raw('commit'));
+  }
+  async rollbackTransaction(conn: DatabaseConnection): Promise<void> {
+    await conn.executeQuery(CompiledQuery.raw('rollback'));
+  }
+  async releaseConnection(conn: DatabaseConnection): Promise<void> {
+    (conn as PgConnection).client.release();
+  }
+  async destroy(): Promise<void> {
+    await this.pool.end();
+  }
+}
+
+class PgliteConnection implements VaultConnection {
+  constructor(private readonly db: PGlite) {}
+
+  async executeQuery<R>(query: CompiledQuery): Promise<QueryResult<R>> {
+    const result = await this.db.query<R>(query.sql, [...query.parameters]);
+    return {
+      rows: result.rows,
+      numAffectedRows: result.affectedRows === undefined ? undefined : BigInt(result.affectedRows),
+    };
+  }
+
+  async *streamQuery<R>(query: CompiledQuery, chunkSize = 1000): AsyncIterableIterator<QueryResult<R>> {
+    const { rows } = await this.executeQuery<R>(query);
+    for (let i = 0; i < rows.length; i += chunkSize) yield { rows: rows.slice(i, i + chunkSize) };
+  }
+
+  async execScript(sql: string): Promise<void> {
+    await this.db.exec(sql);
+  }
+
+  async copyIn(copySql: string, data: Buffer): Promise<number> {
+    const copyFromBlob = copySql.replace(/from\s+stdin/i, "from '/dev/blob'");
+    const result = await this.db.query(copyFromBlob, [], { blob: new Blob([data]) });
+    return result.affectedRows ?? 0;
+  }
+}
+
+/**
+ * PGlite has one session. Kysely's connection model is mapped onto it with a mutex, so a
+ * transaction owns the session until it ends and nothing interleaves with it.
+ */
+class PgliteDriver implements Driver {
+  #queue: Promise<void> = Promise.resolve();
+  #release: (() => void) | undefined;
+  readonly #connection: PgliteConnection;
+
+  constructor(private readonly db: PGlite, private readonly ownsDb: boolean) {
+    this.#connection = new PgliteConnection(db);
+  }
+  async init(): Promise<void> {}
+  async acquireConnection(): Promise<DatabaseConnection> {
+    const previous = this.#queue;
+    let release!: () => void;
+    this.#queue = new Promise<void>((resolve) => (release = resolve));
+    await previous;
+    this.#release = release;
+    return this.#connection;
+  }
+  async beginTransaction(conn: DatabaseConnection, settings: TransactionSettings): Promise<void> {
+    const isolation = settings.isolationLevel ? ` isolation level ${settings.isolationLevel}` : '';
+    await conn.executeQuery(CompiledQuery.raw(`begin${isolation}`));
+  }
+  async commitTransaction(conn: DatabaseConnection): Promise<void> {
+    await conn.executeQuery(CompiledQuery.raw('commit'));
+  }
+  async rollbackTransaction(conn: DatabaseConnection): Promise<void> {
+    await conn.executeQuery(CompiledQuery.raw('rollback'));
+  }
+  async releaseConnection(): Promise<void> {
+    const release = this.#release;
+    this.#release = undefined;
+    release?.();
+  }
+  async destroy(): Promise<void> {
+    if (this.ownsDb) await this.db.close();
+  }
+}
+
+function dialectWith(createDriver: () => Driver): Dialect {
+  return {
+    createDriver,
+    createQueryCompiler: () => new PostgresQueryCompiler(),
+    createAdapter: () => new PostgresAdapter(),
+    createIntrospector: (db: Kysely<any>) => new PostgresIntrospector(db),
+  };
+}
+
+export function pgDialect(pool: pg.Pool): Dialect {
+  return dialectWith(() => new PgDriver(pool));
+}
+
+export function pgliteDialect(db: PGlite, ownsDb: boolean): Dialect {
+  return dialectWith(() => new PgliteDriver(db, ownsDb));
+}

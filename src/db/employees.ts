@@ -1,0 +1,119 @@
+import { sql } from 'kysely';
+import type { Db } from './database.js';
+
+export interface EmployeeRow {
+  readonly employeeId: string;
+  readonly orgUnit: string;
+  readonly region: string;
+  readonly enrolled: boolean;
+}
+
+export interface LiveDataKeyRow {
+  readonly employeeId: string;
+  readonly dekVersion: number;
+  readonly wrappedKey: Uint8Array;
+}
+
+export interface EmployeeForIngest {
+  readonly orgUnit: string;
+  readonly enrolled: boolean;
+  /** The newest live data key, or null when the employee's keys were destroyed. */
+  readonly key: LiveDataKeyRow | null;
+}
+
+/** Inserts or updates roster rows; returns the ids that were new. */
+export async function upsertEmployees(db: Db, employees: readonly EmployeeRow[]): Promise<string[]> {
+  if (employees.length === 0) return [];
+  const rows = await db
+    .insertInto('employees')
+    .values(employees.map((e) => ({ employee_id: e.employeeId, org_unit: e.orgUnit, region: e.region, enrolled: e.enrolled })))
+    .onConflict((oc) =>
+      oc.column('employee_id').doUpdateSet((eb) => ({
+        org_unit: eb.ref('excluded.org_unit'),
+        region: eb.ref('excluded.region'),
+        enrolled: eb.ref('excluded.enrolled'),
+        updated_at: sql<Date>`now()`,
+      })),
+    )
+    .returning(['employee_id', sql<boolean>`xmax = 0`.as('inserted')])
+    .execute();
+  return rows.filter((r) => r.inserted).map((r) => r.employee_id);
+}
+
+/** Ids among `employeeIds` that have no data key row at all (new to the vault). */
+export async function employeesWithoutDataKey(db: Db, employeeIds: readonly string[]): Promise<string[]> {
+  if (employeeIds.length === 0) return [];
+  const rows = await db
+    .selectFrom('employees as e')
+    .select('e.employee_id')
+    .where('e.employee_id', 'in', employeeIds)
+    .where(({ not, exists, selectFrom }) =>
+      not(exists(selectFrom('employee_data_keys as k').select('k.dek_version').whereRef('k.employee_id', '=', 'e.employee_id'))),
+    )
+    .execute();
+  return rows.map((r) => r.employee_id);
+}
+
+export async function insertDataKeys(db: Db, keys: ReadonlyArray<LiveDataKeyRow & { kekId: string }>): Promise<void> {
+  if (keys.length === 0) return;
+  await db
+    .insertInto('employee_data_keys')
+    .values(keys.map((k) => ({ employee_id: k.employeeId, dek_version: k.dekVersion, kek_id: k.kekId, wrapped_key: k.wrappedKey })))
+    .execute();
+}
+
+/** Roster facts and the newest live data key of each known employee among `employeeIds`. */
+export async function findEmployeesForIngest(db: Db, employeeIds: readonly string[]): Promise<Map<string, EmployeeForIngest>> {
+  const found = new Map<string, EmployeeForIngest>();
+  if (employeeIds.length === 0) return found;
+  const rows = await db
+    .selectFrom('employees as e')
+    .leftJoinLateral(
+      (eb) =>
+        eb
+          .selectFrom('employee_data_keys as k')
+          .select(['k.dek_version', 'k.wrapped_key'])
+          .whereRef('k.employee_id', '=', 'e.employee_id')
+          .where('k.wrapped_key', 'is not', null)
+          .orderBy('k.dek_version', 'desc')
+          .limit(1)
+          .as('k'),
+      (join) => join.onTrue(),
+    )
+    .select(['e.employee_id', 'e.org_unit', 'e.enrolled', 'k.dek_version', 'k.wrapped_key'])
+    .where('e.employee_id', 'in', employeeIds)
+    .execute();
+  for (const r of rows) {
+    found.set(r.employee_id, {
+      orgUnit: r.org_unit,
+      enrolled: r.enrolled,
+      key:
+        r.dek_version != null && r.wrapped_key != null
+          ? { employeeId: r.employee_id, dekVersion: r.dek_version, wrappedKey: r.wrapped_key }
+          : null,
+    });
+  }
+  return found;
+}
+
+export interface DataKeyCounts {
+  readonly employees: number;
+  readonly liveKeys: number;
+  readonly destroyedKeys: number;
+  readonly kekIds: string[];
+}
+
+export async function countDataKeys(db: Db): Promise<DataKeyCounts> {
+  const [employees, keys] = await Promise.all([
+    db.selectFrom('employees').select(sql<number>`count(*)::int`.as('n')).executeTakeFirstOrThrow(),
+    db
+      .selectFrom('employee_data_keys')
+      .select([
+        sql<number>`count(*) filter (where wrapped_key is not null)::int`.as('live'),
+        sql<number>`count(*) filter (where wrapped_key is null)::int`.as('destroyed'),
+        sql<string[]>`coalesce(array_agg(distinct kek_id) filter (where wrapped_key is not null), '{}')`.as('kek_ids'),
+      ])
+      .executeTakeFirstOrThrow(),
+  ]);
+  return { employees: employees.n, liveKeys: keys.live, destroyedKeys: keys.destroyed, kekIds: keys.kek_ids };
+}

@@ -1,0 +1,16 @@
+export { openDatabase, migrateDatabase, type VaultDatabase, type Db, type OpenDatabaseOptions } from './database.js';
+export { migrateToLatest, pendingMigrations, migrationsDir } from './migrate.js';
+export type { VaultSchema } from './schema.js';
+export type { RecordRow } from './copy-binary.js';
+export {
+  upsertEmployees,
+  employeesWithoutDataKey,
+  insertDataKeys,
+  findEmployeesForIngest,
+  countDataKeys,
+  type DataKeyCounts,
+  type EmployeeRow,
+  type EmployeeForIngest,
+  type LiveDataKeyRow,
+} from './employees.js';
+export { ensureRecordPartitions, findStoredRecordKeys, copyRecords, recordMonth, recordKey, isUniqueViolation } from './records.js';

@@ -1,0 +1,56 @@
+import { sql } from 'kysely';
+import type { Db } from './database.js';
+import { encodeRecordRows, RECORD_COPY_COLUMNS, type RecordRow } from './copy-binary.js';
+import type { VaultConnection } from './drivers.js';
+
+/** `YYYY-MM` (UTC) of a timestamp: the month partition it lands in. */
+export function recordMonth(at: Date): string {
+  return at.toISOString().slice(0, 7);
+}
+
+export async function ensureRecordPartitions(db: Db, months: Iterable<string>): Promise<void> {
+  for (const month of months) await sql`select vault_ensure_record_partition(${month})`.execute(db);
+}
+
+/** `eventId|capturedAtMs` keys among the candidates that are already stored. */
+export async function findStoredRecordKeys(
+  db: Db,
+  candidates: ReadonlyArray<{ eventId: string; capturedAt: Date }>,
+): Promise<Set<string>> {
+  const stored = new Set<string>();
+  if (candidates.length === 0) return stored;
+  let from = candidates[0]!.capturedAt;
+  let to = from;
+  for (const c of candidates) {
+    if (c.capturedAt < from) from = c.capturedAt;
+    if (c.capturedAt > to) to = c.capturedAt;
+  }
+  const rows = await db
+    .selectFrom('activity_records')
+    .select(['event_id', 'captured_at'])
+    .where(sql<boolean>`event_id = any(${candidates.map((c) => c.eventId)}::uuid[])`)
+    .where('captured_at', '>=', from)
+    .where('captured_at', '<=', to)
+    .execute();
+  for (const r of rows) stored.add(recordKey(r.event_id, r.captured_at));
+  return stored;
+}
+
+export function recordKey(eventId: string, capturedAt: Date): string {
+  return `${eventId.toLowerCase()}|${capturedAt.getTime()}`;
+}
+
+/** Bulk-writes encrypted rows with binary COPY; run it inside the batch's transaction. */
+export async function copyRecords(db: Db, rows: readonly RecordRow[]): Promise<number> {
+  if (rows.length === 0) return 0;
+  const data = encodeRecordRows(rows);
+  return db
+    .getExecutor()
+    .provideConnection((conn) =>
+      (conn as VaultConnection).copyIn(`COPY activity_records (${RECORD_COPY_COLUMNS}) FROM STDIN WITH (FORMAT binary)`, data),
+    );
+}
+
+export function isUniqueViolation(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === '23505';
+}

@@ -1,0 +1,47 @@
+/**
+ * Every failure the vault reports to a caller is a {@link VaultError} with a stable `code`.
+ * Messages are written for the caller and are deliberately vague on security decisions; the
+ * precise reason goes to the audit log. Programmer misuse throws `TypeError` instead.
+ */
+export const ERROR_CODES = [
+  'ERR_INVALID_REQUEST',
+  'ERR_INVALID_RECORD',
+  'ERR_BATCH_TOO_LARGE',
+  'ERR_BODY_TOO_LARGE',
+  'ERR_UNSUPPORTED_MEDIA_TYPE',
+  'ERR_UNAUTHENTICATED',
+  'ERR_FORBIDDEN',
+  'ERR_NOT_FOUND',
+  'ERR_UNKNOWN_EMPLOYEE',
+  'ERR_UNKNOWN_KIND',
+  'ERR_DECRYPT_FAILED',
+  'ERR_KEY_UNAVAILABLE',
+  'ERR_KEY_DESTROYED',
+  'ERR_UNAVAILABLE',
+  'ERR_CONFIG',
+  'ERR_INTERNAL',
+] as const;
+
+export type VaultErrorCode = (typeof ERROR_CODES)[number];
+
+export class VaultError extends Error {
+  readonly code: VaultErrorCode;
+  /** Extra fields that are safe to show to the caller (never plaintext, keys or tokens). */
+  readonly details: Readonly<Record<string, unknown>> | undefined;
+
+  constructor(code: VaultErrorCode, message: string, options?: { cause?: unknown; details?: Record<string, unknown> }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'VaultError';
+    this.code = code;
+    this.details = options?.details;
+  }
+}
+
+export function isVaultError(err: unknown, code?: VaultErrorCode): err is VaultError {
+  return err instanceof VaultError && (code === undefined || err.code === code);
+}
+
+/** The `error` field of an HTTP body: `ERR_UNKNOWN_KIND` -> `unknown_kind`. */
+export function publicErrorName(code: VaultErrorCode): string {
+  return code.slice(4).toLowerCase();
+}

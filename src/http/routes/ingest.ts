@@ -1,0 +1,94 @@
+import type { FastifyInstance } from 'fastify';
+import { MAX_ROSTER_BATCH } from '../../ingest/index.js';
+import type { Vault } from '../../main.js';
+import type { HttpMetrics } from '../metrics.js';
+
+const errors = { '4xx': { $ref: 'ErrorBody#' }, '5xx': { $ref: 'ErrorBody#' } } as const;
+const bearer = [{ bearer: [] }];
+
+const rosterBody = {
+  type: 'object',
+  required: ['employees'],
+  additionalProperties: false,
+  properties: {
+    employees: {
+      type: 'array',
+      minItems: 1,
+      maxItems: MAX_ROSTER_BATCH,
+      items: {
+        type: 'object',
+        required: ['employee_id', 'org_unit', 'region', 'enrolled'],
+        additionalProperties: false,
+        properties: {
+          employee_id: { type: 'string', pattern: '^[A-Za-z0-9._@-]{1,128}$' },
+          org_unit: { type: 'string', pattern: '^[A-Za-z0-9._-]{1,64}$' },
+          region: { type: 'string', minLength: 1, maxLength: 64 },
+          enrolled: { type: 'boolean' },
+        },
+      },
+    },
+  },
+} as const;
+
+const recordsBody = {
+  type: 'object',
+  required: ['records'],
+  additionalProperties: false,
+  properties: {
+    records: {
+      type: 'array',
+      description:
+        'Up to 5,000 records of {event_id (UUID), employee_id, captured_at (RFC 3339), kind, payload (any JSON), sensitivity? (0-4)}. ' +
+        'Each record is checked on its own and reported by index.',
+    },
+  },
+} as const;
+
+const ingestResponse = {
+  type: 'object',
+  required: ['accepted', 'duplicates', 'dropped', 'rejected'],
+  properties: {
+    accepted: { type: 'integer' },
+    duplicates: { type: 'integer' },
+    dropped: { type: 'array', items: { type: 'object', properties: { index: { type: 'integer' }, reason: { type: 'string' } } } },
+    rejected: {
+      type: 'array',
+      items: { type: 'object', properties: { index: { type: 'integer' }, error: { type: 'string' }, message: { type: 'string' } } },
+    },
+  },
+} as const;
+
+export function ingestRoutes(vault: Vault, metrics: HttpMetrics) {
+  return async (app: FastifyInstance): Promise<void> => {
+    app.put('/v1/employees', {
+      config: { roles: ['privacy-officer'] },
+      schema: {
+        tags: ['roster'],
+        summary: 'Upsert the employee roster; new employees get a fresh data key',
+        security: bearer,
+        body: rosterBody,
+        response: {
+          200: {
+            type: 'object',
+            properties: { upserted: { type: 'integer' }, created: { type: 'integer' }, keys_created: { type: 'integer' } },
+          },
+          ...errors,
+        },
+      },
+      handler: async (request) => vault.upsertRoster(request.body),
+    });
+
+    app.post('/v1/records', {
+      config: { roles: ['ingest-agent'] },
+      schema: { tags: ['ingest'], summary: 'Ingest a batch of activity records', security: bearer, body: recordsBody, response: { 200: ingestResponse, ...errors } },
+      handler: async (request) => {
+        const result = await vault.ingestor.ingest((request.body as { records: unknown }).records);
+        metrics.recordsIngested.inc(result.accepted);
+        metrics.recordsDuplicate.inc(result.duplicates);
+        for (const d of result.dropped) metrics.recordsDropped.inc({ reason: d.reason });
+        for (const r of result.rejected) metrics.recordsRejected.inc({ error: r.error });
+        return result;
+      },
+    });
+  };
+}

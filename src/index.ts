@@ -1,0 +1,6 @@
+export { openVault, type Vault, type OpenVaultOptions } from './main.js';
+export { loadConfig, type VaultConfig } from './config/index.js';
+export { VaultError, isVaultError, ERROR_CODES, type VaultErrorCode } from './errors/index.js';
+export { buildHttpServer } from './http/index.js';
+export type { Principal, Role } from './auth/index.js';
+export type { IngestResult, RosterResult } from './ingest/index.js';

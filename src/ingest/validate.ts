@@ -1,0 +1,65 @@
+import { MAX_SENSITIVITY } from '../config/index.js';
+
+export const ID_PATTERN = /^[A-Za-z0-9._@-]{1,128}$/;
+export const ORG_UNIT_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
+const EARLIEST_CAPTURE = Date.UTC(2000, 0, 1);
+const FUTURE_TOLERANCE_MS = 24 * 3600_000;
+export const MAX_PAYLOAD_BYTES = 4 * 1024 * 1024;
+const RECORD_FIELDS = new Set(['event_id', 'employee_id', 'captured_at', 'kind', 'payload', 'sensitivity']);
+
+export interface ParsedRecord {
+  readonly index: number;
+  readonly eventId: string;
+  readonly employeeId: string;
+  readonly capturedAt: Date;
+  readonly kind: string;
+  readonly kindFloor: number;
+  readonly declaredSensitivity: number | undefined;
+  /** The payload serialised as JSON: the bytes that get encrypted. */
+  readonly payloadText: string;
+}
+
+export type RecordProblem = { readonly error: 'invalid_record' | 'unknown_kind'; readonly message: string };
+
+/**
+ * Checks one record of a batch. Messages name the field at fault and never quote its value, so a
+ * rejection cannot echo payload content into a response or a log.
+ */
+export function parseRecord(raw: unknown, index: number, kinds: ReadonlyMap<string, number>, now: number): ParsedRecord | RecordProblem {
+  const invalid = (message: string): RecordProblem => ({ error: 'invalid_record', message });
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return invalid('a record must be a JSON object');
+  const r = raw as Record<string, unknown>;
+  for (const field of Object.keys(r)) if (!RECORD_FIELDS.has(field)) return invalid(`unknown field "${field.slice(0, 64)}"`);
+  if (typeof r.event_id !== 'string' || !UUID.test(r.event_id)) return invalid('event_id must be a UUID');
+  if (typeof r.employee_id !== 'string' || !ID_PATTERN.test(r.employee_id)) return invalid('employee_id must be 1-128 characters of A-Z a-z 0-9 . _ @ -');
+  if (typeof r.captured_at !== 'string' || !TIMESTAMP.test(r.captured_at)) return invalid('captured_at must be an RFC 3339 timestamp with a time zone');
+  const capturedAt = Date.parse(r.captured_at);
+  if (!Number.isFinite(capturedAt)) return invalid('captured_at is not a valid date');
+  if (capturedAt < EARLIEST_CAPTURE) return invalid('captured_at is before 2000-01-01');
+  if (capturedAt > now + FUTURE_TOLERANCE_MS) return invalid('captured_at is more than 24 hours in the future');
+  if (typeof r.kind !== 'string' || r.kind.length === 0) return invalid('kind must be a non-empty string');
+  const kindFloor = kinds.get(r.kind);
+  if (kindFloor === undefined) return { error: 'unknown_kind', message: 'kind is not one of the declared record kinds' };
+  if (r.payload === undefined || r.payload === null) return invalid('payload is required');
+  let declaredSensitivity: number | undefined;
+  if (r.sensitivity !== undefined) {
+    if (typeof r.sensitivity !== 'number' || !Number.isInteger(r.sensitivity) || r.sensitivity < 0 || r.sensitivity > MAX_SENSITIVITY) {
+      return invalid(`sensitivity must be an integer 0-${MAX_SENSITIVITY}`);
+    }
+    declaredSensitivity = r.sensitivity;
+  }
+  const payloadText = JSON.stringify(r.payload);
+  if (payloadText.length > MAX_PAYLOAD_BYTES) return invalid(`payload is larger than ${MAX_PAYLOAD_BYTES} bytes`);
+  return {
+    index,
+    eventId: r.event_id.toLowerCase(),
+    employeeId: r.employee_id,
+    capturedAt: new Date(capturedAt),
+    kind: r.kind,
+    kindFloor,
+    declaredSensitivity,
+    payloadText,
+  };
+}

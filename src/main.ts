@@ -1,0 +1,116 @@
+import { createTokenVerifier, loadDevSigningKey, readJwksFile, type TokenVerifier } from './auth/index.js';
+import type { VaultConfig } from './config/index.js';
+import { KeyRing, loadAead, openLocalKeyProvider, type Aead } from './crypto/index.js';
+import { migrateDatabase, openDatabase, pendingMigrations, type VaultDatabase } from './db/index.js';
+import { VaultError } from './errors/index.js';
+import { RecordIngestor, upsertRoster, type RosterResult } from './ingest/index.js';
+
+export interface ReadinessCheck {
+  readonly ok: boolean;
+  readonly reason?: string;
+}
+
+/** The object graph of one vault instance, shared by the HTTP server and the CLI. */
+export interface Vault {
+  readonly config: VaultConfig;
+  readonly database: VaultDatabase;
+  readonly keyRing: KeyRing;
+  readonly tokens: TokenVerifier;
+  readonly ingestor: RecordIngestor;
+  upsertRoster(body: unknown): Promise<RosterResult>;
+  readiness(): Promise<{ ready: boolean; checks: Record<string, ReadinessCheck> }>;
+  close(): Promise<void>;
+}
+
+export interface OpenVaultOptions {
+  /** Use this store instead of the configured one (tests); the vault does not migrate or close it. */
+  readonly database?: VaultDatabase;
+  readonly aead?: Aead;
+}
+
+async function openTokenVerifier(config: VaultConfig): Promise<TokenVerifier> {
+  const production = config.env === 'production';
+  const { issuer, audience, jwksFile, jwksUrl } = config.jwt;
+  if (jwksFile) return createTokenVerifier({ issuer, audience, keys: { jwks: await readJwksFile(jwksFile, { production }) } });
+  if (jwksUrl) return createTokenVerifier({ issuer, audience, keys: { jwksUrl } });
+  if (production) throw new VaultError('ERR_CONFIG', 'production refuses development signing keys: set VAULT_JWKS_FILE or VAULT_JWKS_URL');
+  const dev = await loadDevSigningKey(config.dataDir);
+  return createTokenVerifier({ issuer, audience, keys: { jwks: dev.jwks } });
+}
+
+async function openConfiguredDatabase(config: VaultConfig): Promise<VaultDatabase> {
+  const database = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
+  try {
+    if (database.kind === 'embedded') {
+      await migrateDatabase(database);
+    } else {
+      await assertMigrated(database);
+    }
+    return database;
+  } catch (err) {
+    await database.close();
+    throw err;
+  }
+}
+
+/** A server on PostgreSQL never changes the schema itself: `activity-vault migrate` does, once, on purpose. */
+async function assertMigrated(database: VaultDatabase): Promise<void> {
+  const pending = await pendingMigrations(database.db);
+  if (pending.length > 0) {
+    throw new VaultError('ERR_CONFIG', `the database schema is behind (${pending.join(', ')}); run: activity-vault migrate`);
+  }
+}
+
+/** Builds a vault from configuration: keys, store, token verification, services. Fails closed on any of them. */
+export async function openVault(config: VaultConfig, options: OpenVaultOptions = {}): Promise<Vault> {
+  const aead = options.aead ?? (await loadAead());
+  const provider = await openLocalKeyProvider({ file: config.kekFile, createIfMissing: config.env === 'development', aead });
+  const keyRing = new KeyRing(aead, provider);
+  let database: VaultDatabase | undefined;
+  try {
+    const tokens = await openTokenVerifier(config);
+    database = options.database ?? (await openConfiguredDatabase(config));
+    const ownsDatabase = options.database === undefined;
+    const db = database;
+    const ingestor = new RecordIngestor({
+      database: db,
+      keyRing,
+      recordKinds: config.recordKinds,
+      maxBatchRecords: config.ingest.maxBatchRecords,
+    });
+    return {
+      config,
+      database: db,
+      keyRing,
+      tokens,
+      ingestor,
+      upsertRoster: (body) => upsertRoster({ database: db, keyRing }, body),
+      async readiness() {
+        const checks: Record<string, ReadinessCheck> = {
+          database: (await db.ping()) ? { ok: true } : { ok: false, reason: 'database does not answer' },
+          keys: await keyCheck(keyRing),
+        };
+        return { ready: Object.values(checks).every((c) => c.ok), checks };
+      },
+      async close() {
+        keyRing.close();
+        if (ownsDatabase) await db.close();
+      },
+    };
+  } catch (err) {
+    keyRing.close();
+    if (database && !options.database) await database.close();
+    throw err;
+  }
+}
+
+async function keyCheck(keyRing: KeyRing): Promise<ReadinessCheck> {
+  try {
+    const probe = await keyRing.createDataKey('readiness-probe', 1);
+    await keyRing.unwrapDataKey(probe);
+    keyRing.forgetEmployee('readiness-probe');
+    return { ok: true };
+  } catch {
+    return { ok: false, reason: 'key-encryption key is unavailable' };
+  }
+}
