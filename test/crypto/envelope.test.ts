@@ -1,0 +1,141 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { inspect } from 'node:util';
+import { describe, it } from 'node:test';
+import { KeyRing, loadAead, openLocalKeyProvider, readEnvelopeHeader, type RecordBinding } from '../../src/crypto/index.js';
+import { isVaultError } from '../../src/errors/index.js';
+import { tempDir } from '../support/vault.js';
+
+async function ring(prefer?: 'native' | 'wasm', file?: string) {
+  const aead = await loadAead(prefer);
+  const kekFile = file ?? path.join(await tempDir('vault-kek-'), 'kek.bin');
+  const provider = await openLocalKeyProvider({ file: kekFile, createIfMissing: true, aead });
+  return { keyRing: new KeyRing(aead, provider), kekFile };
+}
+
+const binding: RecordBinding = {
+  eventId: randomUUID(),
+  employeeId: 'emp-1',
+  orgUnit: 'research',
+  kind: 'keystroke',
+  capturedAt: new Date('2026-11-20T10:00:00.123Z'),
+  sensitivity: 2,
+  dekVersion: 1,
+};
+
+const decryptFails = (fn: () => unknown) => assert.throws(fn, (err) => isVaultError(err, 'ERR_DECRYPT_FAILED'));
+
+describe('record envelopes', () => {
+  it('round-trips a record and describes itself in the header', async () => {
+    const { keyRing } = await ring();
+    const key = await keyRing.unwrapDataKey(await keyRing.createDataKey('emp-1', 1));
+    const envelope = keyRing.encryptRecord(key, binding, Buffer.from('typed text'));
+    assert.equal(keyRing.decryptRecord(key, binding, envelope).toString(), 'typed text');
+    const header = readEnvelopeHeader(envelope);
+    assert.deepEqual([header.formatVersion, header.algorithm, header.dekVersion], [1, 1, 1]);
+    assert.equal(`local:${header.kekFingerprint}`, keyRing.kekId);
+  });
+
+  it('a ciphertext fails to decrypt under any other binding', async () => {
+    const { keyRing } = await ring();
+    const key = await keyRing.unwrapDataKey(await keyRing.createDataKey('emp-1', 1));
+    const envelope = keyRing.encryptRecord(key, binding, Buffer.from('typed text'));
+    const variants: Array<Partial<RecordBinding>> = [
+      { eventId: randomUUID() },
+      { orgUnit: 'finance' },
+      { kind: 'click' },
+      { capturedAt: new Date(binding.capturedAt.getTime() + 1) },
+      { sensitivity: 1 },
+    ];
+    for (const change of variants) decryptFails(() => keyRing.decryptRecord(key, { ...binding, ...change }, envelope));
+  });
+
+  it("a ciphertext moved to another employee's row fails to decrypt", async () => {
+    const { keyRing } = await ring();
+    const mine = await keyRing.unwrapDataKey(await keyRing.createDataKey('emp-1', 1));
+    const theirs = await keyRing.unwrapDataKey(await keyRing.createDataKey('emp-2', 1));
+    const envelope = keyRing.encryptRecord(mine, binding, Buffer.from('typed text'));
+    decryptFails(() => keyRing.decryptRecord(theirs, { ...binding, employeeId: 'emp-2' }, envelope));
+  });
+
+  it('a flipped bit anywhere in the envelope fails authentication', async () => {
+    const { keyRing } = await ring();
+    const key = await keyRing.unwrapDataKey(await keyRing.createDataKey('emp-1', 1));
+    const envelope = keyRing.encryptRecord(key, binding, Buffer.from('typed text'));
+    for (const at of [0, 1, 3, 11, 20, 40, envelope.length - 1]) {
+      const tampered = Buffer.from(envelope);
+      tampered[at]! ^= 0x01;
+      decryptFails(() => keyRing.decryptRecord(key, binding, tampered));
+    }
+    decryptFails(() => keyRing.decryptRecord(key, binding, envelope.subarray(0, 30)));
+  });
+
+  it('the native and WebAssembly libsodium bindings read each other’s ciphertexts', async () => {
+    const native = await ring('native');
+    const wasm = await ring('wasm', native.kekFile);
+    const stored = await native.keyRing.createDataKey('emp-1', 1);
+    const nKey = await native.keyRing.unwrapDataKey(stored);
+    const wKey = await wasm.keyRing.unwrapDataKey(stored);
+    const fromNative = native.keyRing.encryptRecord(nKey, binding, Buffer.from('one'));
+    const fromWasm = wasm.keyRing.encryptRecord(wKey, binding, Buffer.from('two'));
+    assert.equal(wasm.keyRing.decryptRecord(wKey, binding, fromNative).toString(), 'one');
+    assert.equal(native.keyRing.decryptRecord(nKey, binding, fromWasm).toString(), 'two');
+  });
+
+  it('every record gets a fresh nonce', async () => {
+    const { keyRing } = await ring();
+    const key = await keyRing.unwrapDataKey(await keyRing.createDataKey('emp-1', 1));
+    const envelopes = keyRing.encryptRecords(Array.from({ length: 1000 }, () => ({ key, binding, plaintext: Buffer.from('same') })));
+    assert.equal(new Set(envelopes.map((e) => e.subarray(14, 38).toString('hex'))).size, 1000);
+  });
+});
+
+describe('key hierarchy', () => {
+  it('a data key wrapped for one employee does not unwrap for another', async () => {
+    const { keyRing } = await ring();
+    const stored = await keyRing.createDataKey('emp-1', 1);
+    await assert.rejects(keyRing.unwrapDataKey({ ...stored, employeeId: 'emp-2' }), (err) => isVaultError(err, 'ERR_DECRYPT_FAILED'));
+    await assert.rejects(keyRing.unwrapDataKey({ ...stored, dekVersion: 2 }), (err) => isVaultError(err, 'ERR_DECRYPT_FAILED'));
+  });
+
+  it('a data key wrapped under another KEK does not unwrap', async () => {
+    const a = await ring();
+    const b = await ring();
+    await assert.rejects(b.keyRing.unwrapDataKey(await a.keyRing.createDataKey('emp-1', 1)), (err) => isVaultError(err, 'ERR_DECRYPT_FAILED'));
+  });
+
+  it('creates the KEK file with mode 0600 and refuses one readable by others', async () => {
+    const { kekFile } = await ring();
+    const stat = await fs.stat(kekFile);
+    assert.equal(stat.mode & 0o777, 0o600);
+    assert.equal(stat.size, 32);
+    await fs.chmod(kekFile, 0o644);
+    const aead = await loadAead();
+    await assert.rejects(openLocalKeyProvider({ file: kekFile, createIfMissing: true, aead }), (err) => isVaultError(err, 'ERR_CONFIG'));
+  });
+
+  it('refuses to invent a KEK when creation is not allowed', async () => {
+    const aead = await loadAead();
+    const file = path.join(await tempDir('vault-kek-'), 'missing.bin');
+    await assert.rejects(openLocalKeyProvider({ file, createIfMissing: false, aead }), (err) => isVaultError(err, 'ERR_KEY_UNAVAILABLE'));
+  });
+
+  it('unwrapped keys never print and are zeroed on eviction and close', async () => {
+    const aead = await loadAead();
+    const provider = await openLocalKeyProvider({ file: path.join(await tempDir('vault-kek-'), 'k'), createIfMissing: true, aead });
+    const keyRing = new KeyRing(aead, provider, { maxCachedKeys: 2 });
+    const first = await keyRing.unwrapDataKey(await keyRing.createDataKey('emp-1', 1));
+    const bytes = first.bytes();
+    const hex = bytes.toString('hex');
+    assert.ok(!inspect(first).includes(hex) && !JSON.stringify(first).includes(hex));
+    await keyRing.unwrapDataKey(await keyRing.createDataKey('emp-2', 1));
+    await keyRing.unwrapDataKey(await keyRing.createDataKey('emp-3', 1));
+    assert.equal(keyRing.cachedKeyCount, 2);
+    assert.ok(bytes.every((b) => b === 0), 'evicted key bytes are zeroed');
+    assert.throws(() => first.bytes(), (err) => isVaultError(err, 'ERR_KEY_UNAVAILABLE'));
+    keyRing.close();
+    await assert.rejects(keyRing.createDataKey('emp-4', 1), (err) => isVaultError(err, 'ERR_KEY_UNAVAILABLE'));
+  });
+});

@@ -1,0 +1,113 @@
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { loadDevSigningKey, type Role } from '../../src/auth/index.js';
+import { loadConfig, type VaultConfig } from '../../src/config/index.js';
+import type { VaultDatabase } from '../../src/db/index.js';
+import { buildHttpServer } from '../../src/http/index.js';
+import { openVault, type Vault } from '../../src/main.js';
+import { freshDatabase, type FreshDatabase } from './database.js';
+
+export interface TestVault {
+  readonly config: VaultConfig;
+  readonly vault: Vault;
+  readonly app: FastifyInstance;
+  readonly database: VaultDatabase;
+  readonly fresh: FreshDatabase | undefined;
+  /** Every log line the HTTP server wrote, at debug level and above. */
+  readonly logs: string[];
+  readonly dataDir: string;
+  token(role: Role, claims?: { sub?: string; teams?: string[]; purpose?: string }): Promise<string>;
+  close(): Promise<void>;
+}
+
+export async function tempDir(prefix = 'vault-test-'): Promise<string> {
+  return fs.mkdtemp(path.join(os.tmpdir(), prefix));
+}
+
+/** A vault on a fresh database (or the one given), with the development signing key for tokens. */
+export async function startTestVault(options: { database?: VaultDatabase; env?: Record<string, string> } = {}): Promise<TestVault> {
+  const dataDir = await tempDir();
+  const config = loadConfig({ VAULT_DATA_DIR: dataDir, ...options.env });
+  const fresh = options.database ? undefined : await freshDatabase();
+  const database = options.database ?? fresh!.database;
+  const vault = await openVault(config, { database });
+  const logs: string[] = [];
+  const app = await buildHttpServer(vault, { logger: { level: 'debug', stream: { write: (line: string) => void logs.push(line) } } });
+  const dev = await loadDevSigningKey(dataDir);
+  return {
+    config,
+    vault,
+    app,
+    database,
+    fresh,
+    logs,
+    dataDir,
+    token: (role, claims = {}) =>
+      dev.sign({
+        sub: claims.sub ?? `${role}-1`,
+        roles: [role],
+        teams: claims.teams ?? [],
+        ...(claims.purpose ? { purpose: claims.purpose } : {}),
+        issuer: config.jwt.issuer,
+        audience: config.jwt.audience,
+        ttlSeconds: 600,
+      }),
+    async close() {
+      await app.close();
+      await vault.close();
+      await fresh?.drop();
+      await fs.rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface RosterMember {
+  employee_id: string;
+  org_unit: string;
+  region?: string;
+  enrolled?: boolean;
+}
+
+export async function putRoster(t: TestVault, members: RosterMember[]): Promise<void> {
+  const response = await t.app.inject({
+    method: 'PUT',
+    url: '/v1/employees',
+    headers: { authorization: `Bearer ${await t.token('privacy-officer')}` },
+    payload: { employees: members.map((m) => ({ region: 'eu-west', enrolled: true, ...m })) },
+  });
+  if (response.statusCode !== 200) throw new Error(`roster upsert failed: ${response.statusCode} ${response.body}`);
+}
+
+export interface RecordInput {
+  event_id: string;
+  employee_id: string;
+  captured_at: string;
+  kind: string;
+  payload: unknown;
+  sensitivity?: number;
+}
+
+/** `count` records spread over `employeeIds`, each payload carrying `text`. */
+export function makeRecords(count: number, employeeIds: string[], text: string, overrides: Partial<RecordInput> = {}): RecordInput[] {
+  const base = Date.parse('2026-11-20T08:00:00Z');
+  return Array.from({ length: count }, (_, i) => ({
+    event_id: randomUUID(),
+    employee_id: employeeIds[i % employeeIds.length]!,
+    captured_at: new Date(base + i * 1000).toISOString(),
+    kind: 'keystroke',
+    payload: { window: 'editor', text: `${text} #${i}` },
+    ...overrides,
+  }));
+}
+
+export async function postRecords(t: TestVault, records: unknown, token?: string) {
+  return t.app.inject({
+    method: 'POST',
+    url: '/v1/records',
+    headers: { authorization: `Bearer ${token ?? (await t.token('ingest-agent'))}` },
+    payload: { records },
+  });
+}
