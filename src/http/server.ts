@@ -22,6 +22,7 @@ export async function buildHttpServer(vault: Vault, options: HttpServerOptions =
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: false } },
     return503OnClosing: true,
   });
+  app.removeContentTypeParser('text/plain');
   const metrics = createMetrics();
   app.addSchema(errorBodySchema);
   app.setErrorHandler(handleError);

@@ -31,7 +31,9 @@ export function parseRecord(raw: unknown, index: number, kinds: ReadonlyMap<stri
   const invalid = (message: string): RecordProblem => ({ error: 'invalid_record', message });
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return invalid('a record must be a JSON object');
   const r = raw as Record<string, unknown>;
-  for (const field of Object.keys(r)) if (!RECORD_FIELDS.has(field)) return invalid(`unknown field "${field.slice(0, 64)}"`);
+  for (const field of Object.keys(r)) {
+    if (!RECORD_FIELDS.has(field)) return invalid(/^[a-z_]{1,32}$/.test(field) ? `unknown field "${field}"` : 'unknown field');
+  }
   if (typeof r.event_id !== 'string' || !UUID.test(r.event_id)) return invalid('event_id must be a UUID');
   if (typeof r.employee_id !== 'string' || !ID_PATTERN.test(r.employee_id)) return invalid('employee_id must be 1-128 characters of A-Z a-z 0-9 . _ @ -');
   if (typeof r.captured_at !== 'string' || !TIMESTAMP.test(r.captured_at)) return invalid('captured_at must be an RFC 3339 timestamp with a time zone');
