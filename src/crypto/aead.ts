@@ -11,8 +11,8 @@ export const TAG_BYTES = 16;
  */
 export interface Aead {
   readonly name: 'native' | 'wasm';
-  /** Writes nonce-less ciphertext||tag for `plaintext` into a new buffer. */
-  seal(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Buffer;
+  /** Writes ciphertext||tag of `plaintext` into `target` (exactly plaintext.length + 16 bytes). */
+  sealInto(target: Uint8Array, key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): void;
   /** Returns the plaintext, or throws `ERR_DECRYPT_FAILED`; never returns unauthenticated bytes. */
   open(key: Uint8Array, nonce: Uint8Array, ciphertext: Uint8Array, aad: Uint8Array): Buffer;
   memzero(buf: Uint8Array): void;
@@ -26,10 +26,8 @@ async function loadNative(): Promise<Aead> {
   const { default: sodium } = await import('sodium-native');
   return {
     name: 'native',
-    seal(key, nonce, plaintext, aad) {
-      const out = Buffer.allocUnsafe(plaintext.length + TAG_BYTES);
-      sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(out, plaintext, aad, null, nonce, key);
-      return out;
+    sealInto(target, key, nonce, plaintext, aad) {
+      sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(target, plaintext, aad, null, nonce, key);
     },
     open(key, nonce, ciphertext, aad) {
       if (ciphertext.length < TAG_BYTES) throw decryptFailed();
@@ -51,9 +49,8 @@ async function loadWasm(): Promise<Aead> {
   await sodium.ready;
   return {
     name: 'wasm',
-    seal(key, nonce, plaintext, aad) {
-      const out = sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(plaintext, aad, null, nonce, key);
-      return Buffer.from(out.buffer, out.byteOffset, out.byteLength);
+    sealInto(target, key, nonce, plaintext, aad) {
+      target.set(sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(plaintext, aad, null, nonce, key));
     },
     open(key, nonce, ciphertext, aad) {
       if (ciphertext.length < TAG_BYTES) throw decryptFailed();

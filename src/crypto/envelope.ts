@@ -68,16 +68,14 @@ export function sealEnvelope(
 ): Buffer {
   if (kekFingerprint.length !== KEK_FINGERPRINT_BYTES) throw new TypeError('KEK fingerprint must be 8 bytes');
   if (nonce.length !== NONCE_BYTES) throw new TypeError('nonce must be 24 bytes');
-  const header = Buffer.allocUnsafe(HEADER_BYTES);
-  header[0] = FORMAT_VERSION;
-  header[1] = ALG_XCHACHA20POLY1305;
-  header.set(kekFingerprint, 2);
-  header.writeUInt32BE(dekVersion, 2 + KEK_FINGERPRINT_BYTES);
-  const sealed = aead.seal(key, nonce, plaintext, aadFor(header, context));
-  const out = Buffer.allocUnsafe(HEADER_BYTES + NONCE_BYTES + sealed.length);
-  out.set(header, 0);
+  const out = Buffer.allocUnsafe(ENVELOPE_OVERHEAD + plaintext.length);
+  out[0] = FORMAT_VERSION;
+  out[1] = ALG_XCHACHA20POLY1305;
+  out.set(kekFingerprint, 2);
+  out.writeUInt32BE(dekVersion, 2 + KEK_FINGERPRINT_BYTES);
   out.set(nonce, HEADER_BYTES);
-  out.set(sealed, HEADER_BYTES + NONCE_BYTES);
+  const header = out.subarray(0, HEADER_BYTES);
+  aead.sealInto(out.subarray(HEADER_BYTES + NONCE_BYTES), key, nonce, plaintext, aadFor(header, context));
   return out;
 }
 

@@ -16,17 +16,12 @@ export interface RecordBinding {
   readonly dekVersion: number;
 }
 
+/** Length-prefixed fields: unambiguous for any string, and cheaper than JSON on the hot path. */
 function recordContext(b: RecordBinding): string {
-  return JSON.stringify([
-    'activity-vault/record/v1',
-    b.eventId,
-    b.employeeId,
-    b.orgUnit,
-    b.kind,
-    b.capturedAt.getTime(),
-    b.sensitivity,
-    b.dekVersion,
-  ]);
+  return (
+    `activity-vault/record/v1|${b.eventId.length}:${b.eventId}|${b.employeeId.length}:${b.employeeId}|${b.orgUnit.length}:${b.orgUnit}` +
+    `|${b.kind.length}:${b.kind}|${b.capturedAt.getTime()}|${b.sensitivity}|${b.dekVersion}`
+  );
 }
 
 /** An unwrapped per-employee data key. Its bytes never print: not in logs, not in errors. */

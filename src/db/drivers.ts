@@ -23,7 +23,8 @@ import { Readable } from 'node:stream';
  */
 export interface VaultConnection extends DatabaseConnection {
   execScript(sql: string): Promise<void>;
-  copyIn(copySql: string, data: Buffer): Promise<number>;
+  /** Streams COPY data; the iterable is pulled as the server takes data, so producing it overlaps the write. */
+  copyIn(copySql: string, data: Iterable<Buffer>): Promise<number>;
 }
 
 const MUTATIONS = new Set(['INSERT', 'UPDATE', 'DELETE', 'MERGE']);
@@ -56,9 +57,9 @@ class PgConnection implements VaultConnection {
     await this.client.query(sql);
   }
 
-  async copyIn(copySql: string, data: Buffer): Promise<number> {
+  async copyIn(copySql: string, data: Iterable<Buffer>): Promise<number> {
     const stream = this.client.query(copyFrom(copySql));
-    await pipeline(Readable.from([data]), stream);
+    await pipeline(Readable.from(data, { objectMode: false, highWaterMark: 256 * 1024 }), stream);
     return stream.rowCount ?? 0;
   }
 }
@@ -108,9 +109,9 @@ class PgliteConnection implements VaultConnection {
     await this.db.exec(sql);
   }
 
-  async copyIn(copySql: string, data: Buffer): Promise<number> {
+  async copyIn(copySql: string, data: Iterable<Buffer>): Promise<number> {
     const copyFromBlob = copySql.replace(/from\s+stdin/i, "from '/dev/blob'");
-    const result = await this.db.query(copyFromBlob, [], { blob: new Blob([data]) });
+    const result = await this.db.query(copyFromBlob, [], { blob: new Blob([...data]) });
     return result.affectedRows ?? 0;
   }
 }

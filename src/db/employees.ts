@@ -81,7 +81,7 @@ export async function findEmployeesForIngest(db: Db, employeeIds: readonly strin
       (join) => join.onTrue(),
     )
     .select(['e.employee_id', 'e.org_unit', 'e.enrolled', 'k.dek_version', 'k.wrapped_key'])
-    .where('e.employee_id', 'in', employeeIds)
+    .where(sql<boolean>`e.employee_id = any(${[...employeeIds]}::text[])`)
     .execute();
   for (const r of rows) {
     found.set(r.employee_id, {

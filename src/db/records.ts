@@ -1,11 +1,12 @@
 import { sql } from 'kysely';
 import type { Db } from './database.js';
-import { encodeRecordRows, RECORD_COPY_COLUMNS, type RecordRow } from './copy-binary.js';
+import { encodeRecordChunks, RECORD_COPY_COLUMNS, type RecordRow } from './copy-binary.js';
 import type { VaultConnection } from './drivers.js';
 
 /** `YYYY-MM` (UTC) of a timestamp: the month partition it lands in. */
 export function recordMonth(at: Date): string {
-  return at.toISOString().slice(0, 7);
+  const month = at.getUTCMonth() + 1;
+  return `${at.getUTCFullYear()}-${month < 10 ? '0' : ''}${month}`;
 }
 
 export async function ensureRecordPartitions(db: Db, months: Iterable<string>): Promise<void> {
@@ -40,10 +41,13 @@ export function recordKey(eventId: string, capturedAt: Date): string {
   return `${eventId.toLowerCase()}|${capturedAt.getTime()}`;
 }
 
-/** Bulk-writes encrypted rows with binary COPY; run it inside the batch's transaction. */
-export async function copyRecords(db: Db, rows: readonly RecordRow[]): Promise<number> {
-  if (rows.length === 0) return 0;
-  const data = encodeRecordRows(rows);
+/**
+ * Bulk-writes encrypted rows with binary COPY; run it inside the batch's transaction. Chunks are
+ * pulled lazily, so rows may be sealed inside the iterable while earlier chunks are on the wire.
+ */
+export async function copyRecords(db: Db, rows: readonly RecordRow[] | Iterable<readonly RecordRow[]>): Promise<number> {
+  const chunks = isRowArray(rows) ? [rows] : rows;
+  const data = encodeRecordChunks(chunks);
   return db
     .getExecutor()
     .provideConnection((conn) =>
@@ -53,4 +57,8 @@ export async function copyRecords(db: Db, rows: readonly RecordRow[]): Promise<n
 
 export function isUniqueViolation(err: unknown): boolean {
   return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === '23505';
+}
+
+function isRowArray(rows: readonly RecordRow[] | Iterable<readonly RecordRow[]>): rows is readonly RecordRow[] {
+  return Array.isArray(rows) && (rows.length === 0 || !Array.isArray(rows[0]));
 }

@@ -7,13 +7,13 @@ import {
   isUniqueViolation,
   recordKey,
   recordMonth,
-  type EmployeeForIngest,
+  type LiveDataKeyRow,
   type RecordRow,
   type VaultDatabase,
 } from '../db/index.js';
 import { VaultError } from '../errors/index.js';
 import { classifySensitivity } from './classify.js';
-import { parseRecord, type ParsedRecord } from './validate.js';
+import { ID_PATTERN, parseRecord, type ParsedRecord } from './validate.js';
 
 export type DropReason = 'not_enrolled' | 'keys_destroyed';
 export type RejectionCode = 'invalid_record' | 'unknown_kind' | 'unknown_employee';
@@ -34,11 +34,13 @@ export interface IngestDeps {
 
 interface Candidate {
   readonly record: ParsedRecord;
-  readonly employee: EmployeeForIngest & { key: NonNullable<EmployeeForIngest['key']> };
+  readonly orgUnit: string;
+  readonly key: LiveDataKeyRow;
   readonly sensitivity: number;
 }
 
 const MAX_ATTEMPTS = 3;
+const COPY_CHUNK = 500;
 
 /**
  * Ingests one batch: every record is checked and reported by index; the accepted ones are sealed
@@ -57,6 +59,14 @@ export class RecordIngestor {
     if (records.length > this.#deps.maxBatchRecords) {
       throw new VaultError('ERR_BATCH_TOO_LARGE', `a batch holds at most ${this.#deps.maxBatchRecords} records`);
     }
+    // The roster lookup runs while the records are checked; ids that fail the check are simply unused.
+    const claimedIds = new Set<string>();
+    for (const raw of records) {
+      const id = (raw as { employee_id?: unknown } | null)?.employee_id;
+      if (typeof id === 'string' && ID_PATTERN.test(id)) claimedIds.add(id);
+    }
+    const rosterLookup = findEmployeesForIngest(this.#deps.database.db, [...claimedIds]);
+    rosterLookup.catch(() => {});
     const rejected: IngestResult['rejected'] = [];
     const dropped: IngestResult['dropped'] = [];
     const parsed: ParsedRecord[] = [];
@@ -66,7 +76,7 @@ export class RecordIngestor {
       else parsed.push(result);
     });
 
-    const roster = await findEmployeesForIngest(this.#deps.database.db, [...new Set(parsed.map((p) => p.employeeId))]);
+    const roster = await rosterLookup;
     const candidates: Candidate[] = [];
     const inBatch = new Set<string>();
     let duplicates = 0;
@@ -78,12 +88,15 @@ export class RecordIngestor {
         dropped.push({ index: record.index, reason: 'not_enrolled' });
       } else if (!employee.key) {
         dropped.push({ index: record.index, reason: 'keys_destroyed' });
-      } else if (inBatch.has(recordKey(record.eventId, record.capturedAt))) {
-        duplicates++;
       } else {
-        inBatch.add(recordKey(record.eventId, record.capturedAt));
+        const key = recordKey(record.eventId, record.capturedAt);
+        if (inBatch.has(key)) {
+          duplicates++;
+          continue;
+        }
+        inBatch.add(key);
         const sensitivity = classifySensitivity(record.kindFloor, record.declaredSensitivity, record.payloadText);
-        candidates.push({ record, employee: { ...employee, key: employee.key }, sensitivity });
+        candidates.push({ record, orgUnit: employee.orgUnit, key: employee.key, sensitivity });
       }
     }
     rejected.sort((a, b) => a.index - b.index);
@@ -91,48 +104,74 @@ export class RecordIngestor {
     if (candidates.length === 0) return { accepted: 0, duplicates, dropped, rejected };
 
     await this.#ensurePartitions(candidates);
+    const keys = await this.#unwrapKeys(candidates);
+    // Optimistic: a batch seen for the first time is written without looking up duplicates. A retry
+    // hits the primary key, rolls back whole, and takes the path that filters stored events first.
+    try {
+      const written = await this.#write(candidates, keys);
+      return { accepted: written, duplicates, dropped, rejected };
+    } catch (err) {
+      if (!isUniqueViolation(err)) throw err;
+    }
     for (let attempt = 1; ; attempt++) {
       try {
-        const written = await this.#writeNew(candidates);
+        const stored = await findStoredRecordKeys(this.#deps.database.db, candidates.map((c) => c.record));
+        const fresh = candidates.filter((c) => !stored.has(recordKey(c.record.eventId, c.record.capturedAt)));
+        const written = fresh.length === 0 ? 0 : await this.#write(fresh, keys);
         return { accepted: written, duplicates: duplicates + candidates.length - written, dropped, rejected };
       } catch (err) {
-        // A concurrent retry of the same batch committed first; the next pass sees its rows as duplicates.
+        // A concurrent retry of the same batch committed in between; the next pass sees its rows.
         if (!isUniqueViolation(err) || attempt >= MAX_ATTEMPTS) throw err;
       }
     }
   }
 
   async #ensurePartitions(candidates: readonly Candidate[]): Promise<void> {
-    const months = new Set(candidates.map((c) => recordMonth(c.record.capturedAt)));
+    const months = new Set<string>();
+    let lastMonthStart = Number.NaN;
+    for (const c of candidates) {
+      const at = c.record.capturedAt;
+      // Records of a batch are mostly in one month: skip the formatting while they stay in it.
+      const monthStart = Date.UTC(at.getUTCFullYear(), at.getUTCMonth(), 1);
+      if (monthStart !== lastMonthStart) months.add(recordMonth(at));
+      lastMonthStart = monthStart;
+    }
     const missing = [...months].filter((m) => !this.#knownMonths.has(m));
     if (missing.length === 0) return;
     await ensureRecordPartitions(this.#deps.database.db, missing);
     for (const m of missing) this.#knownMonths.add(m);
   }
 
-  async #writeNew(candidates: readonly Candidate[]): Promise<number> {
-    const { database, keyRing } = this.#deps;
-    const stored = await findStoredRecordKeys(database.db, candidates.map((c) => c.record));
-    const fresh = candidates.filter((c) => !stored.has(recordKey(c.record.eventId, c.record.capturedAt)));
-    if (fresh.length === 0) return 0;
+  async #unwrapKeys(candidates: readonly Candidate[]): Promise<Map<string, DataKey>> {
     const keys = new Map<string, DataKey>();
-    for (const c of fresh) {
-      if (!keys.has(c.record.employeeId)) keys.set(c.record.employeeId, await keyRing.unwrapDataKey(c.employee.key));
+    for (const c of candidates) {
+      if (!keys.has(c.record.employeeId)) keys.set(c.record.employeeId, await this.#deps.keyRing.unwrapDataKey(c.key));
     }
-    const bindings = fresh.map((c) => ({
-      eventId: c.record.eventId,
-      employeeId: c.record.employeeId,
-      orgUnit: c.employee.orgUnit,
-      kind: c.record.kind,
-      capturedAt: c.record.capturedAt,
-      sensitivity: c.sensitivity,
-      dekVersion: c.employee.key.dekVersion,
-    }));
-    const envelopes = keyRing.encryptRecords(
-      fresh.map((c, i) => ({ key: keys.get(c.record.employeeId)!, binding: bindings[i]!, plaintext: Buffer.from(c.record.payloadText) })),
-    );
-    const rows: RecordRow[] = bindings.map((b, i) => ({ ...b, envelope: envelopes[i]! }));
-    await database.db.transaction().execute((trx) => copyRecords(trx, rows));
-    return rows.length;
+    return keys;
+  }
+
+  /** Seals and writes in one transaction; sealing runs chunk by chunk as PostgreSQL takes the COPY stream. */
+  async #write(candidates: readonly Candidate[], keys: ReadonlyMap<string, DataKey>): Promise<number> {
+    const { database, keyRing } = this.#deps;
+    function* sealedChunks(): Generator<RecordRow[]> {
+      for (let start = 0; start < candidates.length; start += COPY_CHUNK) {
+        const chunk = candidates.slice(start, start + COPY_CHUNK);
+        const bindings = chunk.map((c) => ({
+          eventId: c.record.eventId,
+          employeeId: c.record.employeeId,
+          orgUnit: c.orgUnit,
+          kind: c.record.kind,
+          capturedAt: c.record.capturedAt,
+          sensitivity: c.sensitivity,
+          dekVersion: c.key.dekVersion,
+        }));
+        const envelopes = keyRing.encryptRecords(
+          chunk.map((c, i) => ({ key: keys.get(c.record.employeeId)!, binding: bindings[i]!, plaintext: Buffer.from(c.record.payloadText) })),
+        );
+        yield bindings.map((b, i) => ({ ...b, envelope: envelopes[i]! }));
+      }
+    }
+    await database.db.transaction().execute((trx) => copyRecords(trx, sealedChunks()));
+    return candidates.length;
   }
 }

@@ -1,0 +1,64 @@
+import { execFileSync } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import pg from 'pg';
+
+/** The PostgreSQL to measure against: VAULT_DATABASE_URL, else the local server the project script provisions. */
+export function benchServerUrl(): string {
+  return process.env.VAULT_DATABASE_URL ?? execFileSync('bash', ['scripts/postgres-up.sh'], { encoding: 'utf8' }).trim();
+}
+
+/** A new database on that server, dropped by the returned function. */
+export async function scratchDatabase(serverUrl: string): Promise<{ url: string; drop(): Promise<void> }> {
+  const name = `vault_bench_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: serverUrl });
+  await admin.connect();
+  await admin.query(`create database ${name}`);
+  await admin.end();
+  const url = new URL(serverUrl);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    async drop() {
+      const c = new pg.Client({ connectionString: serverUrl });
+      await c.connect();
+      await c.query(`drop database if exists ${name} with (force)`);
+      await c.end();
+    },
+  };
+}
+
+const WORDS = ['the', 'build', 'failed', 'again', 'review', 'merge', 'deploy', 'query', 'latency', 'budget', 'draft', 'email'];
+
+/**
+ * Capture-agent records with ~256-byte payloads spread over `employees` and one month, shaped as
+ * they arrive from JSON.parse (flat strings, not concatenation ropes, which cost more to serialise).
+ */
+export function syntheticRecords(count: number, employees: string[], kinds: string[] = ['keystroke', 'click', 'prompt', 'mouse_move']) {
+  return JSON.parse(JSON.stringify(buildRecords(count, employees, kinds))) as ReturnType<typeof buildRecords>;
+}
+
+function buildRecords(count: number, employees: string[], kinds: string[]) {
+  const base = Date.parse('2026-11-02T08:00:00Z');
+  return Array.from({ length: count }, (_, i) => {
+    let text = '';
+    while (text.length < 200) text += `${WORDS[(i * 7 + text.length) % WORDS.length]} `;
+    return {
+      event_id: randomUUID(),
+      employee_id: employees[i % employees.length]!,
+      captured_at: new Date(base + i * 37).toISOString(),
+      kind: kinds[i % kinds.length]!,
+      payload: { app: 'editor', window: 'main.ts', text },
+    };
+  });
+}
+
+export function printTable(headers: string[], rows: Array<Array<string | number>>): void {
+  const cells = [headers, ...rows.map((r) => r.map(String))];
+  const widths = headers.map((_, c) => Math.max(...cells.map((r) => r[c]!.length)));
+  const line = (r: string[]) => `| ${r.map((v, c) => v.padEnd(widths[c]!)).join(' | ')} |`;
+  console.log(line(headers));
+  console.log(`| ${widths.map((w) => '-'.repeat(w)).join(' | ')} |`);
+  for (const r of cells.slice(1)) console.log(line(r));
+}
+
+export const fmt = (n: number) => Math.round(n).toLocaleString('en-US');

@@ -1,0 +1,102 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { createLocalJWKSet, jwtVerify } from 'jose';
+import { loadDevSigningKey } from '../../src/auth/index.js';
+import { loadConfig } from '../../src/config/index.js';
+import { migrateDatabase, openDatabase } from '../../src/db/index.js';
+import { openVault } from '../../src/main.js';
+import { freshDatabase, STORE, type FreshDatabase } from '../support/database.js';
+import { makeRecords, tempDir } from '../support/vault.js';
+
+const BIN = path.resolve('src/cli/bin.ts');
+
+function cli(args: string[], env: Record<string, string | undefined>): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', BIN, ...args], {
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+describe(`activity-vault CLI (${STORE})`, () => {
+  let dataDir: string;
+  let fresh: FreshDatabase | undefined;
+  let env: Record<string, string | undefined>;
+
+  before(async () => {
+    dataDir = await tempDir();
+    fresh = STORE === 'postgres' ? await freshDatabase() : undefined;
+    env = { VAULT_DATA_DIR: dataDir, VAULT_DATABASE_URL: fresh?.url };
+    const config = loadConfig(env);
+    const database = fresh?.database ?? (await openDatabase({ dataDir }));
+    if (!fresh) await migrateDatabase(database);
+    const vault = await openVault(config, { database });
+    await vault.upsertRoster({ employees: [{ employee_id: 'cli-1', org_unit: 'u1', region: 'eu', enrolled: true }] });
+    await vault.close();
+    if (!fresh) await database.close();
+  });
+  after(async () => {
+    await fresh?.drop();
+    await fs.rm(dataDir, { recursive: true, force: true });
+  });
+
+  it('exits 0 for --help, 2 for bad usage', async () => {
+    assert.equal((await cli(['--help'], env)).code, 0);
+    assert.equal((await cli(['ingest', '--help'], env)).code, 0);
+    assert.equal((await cli(['no-such-command'], env)).code, 2);
+    assert.equal((await cli(['token', 'mint', '--role', 'auditor'], env)).code, 2);
+    assert.equal((await cli(['token', 'mint', '--sub', 'a', '--role', 'emperor'], env)).code, 2);
+  });
+
+  it('migrate is idempotent', async () => {
+    const run = await cli(['migrate', '--json'], env);
+    assert.equal(run.code, 0, run.stderr);
+    assert.deepEqual(JSON.parse(run.stdout), { applied: [] });
+  });
+
+  it('mints a development token that the vault accepts, and refuses in production', async () => {
+    const run = await cli(['token', 'mint', '--sub', 'job-1', '--role', 'training-job', '--team', 'team-a', '--purpose', 'autocomplete', '--json'], env);
+    assert.equal(run.code, 0, run.stderr);
+    const { token } = JSON.parse(run.stdout);
+    const { payload } = await jwtVerify(token, createLocalJWKSet((await loadDevSigningKey(dataDir)).jwks), { issuer: 'activity-vault', audience: 'activity-vault' });
+    assert.deepEqual([payload.sub, payload.roles, payload.teams, payload.purpose], ['job-1', ['training-job'], ['team-a'], 'autocomplete']);
+    assert.ok(typeof payload.exp === 'number' && typeof payload.jti === 'string');
+    const prod = await cli(['token', 'mint', '--sub', 'x', '--role', 'auditor'], { ...env, VAULT_ENV: 'production', VAULT_JWKS_FILE: '/nonexistent', VAULT_JWT_ISSUER: 'idp', VAULT_KEK_FILE: '/nonexistent' });
+    assert.equal(prod.code, 1);
+  });
+
+  it('ingests an NDJSON file, reporting bad lines by number, and exits 1 when some were rejected', async () => {
+    const file = path.join(dataDir, 'records.ndjson');
+    const records = makeRecords(1200, ['cli-1'], 'from-file');
+    const lines = records.map((r) => JSON.stringify(r));
+    lines.splice(10, 0, '{"this is": not json');
+    lines.splice(500, 0, JSON.stringify({ ...records[0], event_id: 'nope' }));
+    await fs.writeFile(file, `${lines.join('\n')}\n`);
+    const run = await cli(['ingest', file, '--json'], env);
+    assert.equal(run.code, 1, run.stderr);
+    const summary = JSON.parse(run.stdout);
+    assert.equal(summary.lines, 1202);
+    assert.equal(summary.accepted, 1200);
+    assert.deepEqual(summary.rejected.map((r: { line: number }) => r.line), [11, 501]);
+    const again = await cli(['ingest', file, '--json'], env);
+    assert.equal(JSON.parse(again.stdout).duplicates, 1200);
+  });
+
+  it('reports key status', async () => {
+    const run = await cli(['keys', 'status', '--json'], env);
+    assert.equal(run.code, 0, run.stderr);
+    const status = JSON.parse(run.stdout);
+    assert.match(status.kek_id, /^local:[0-9a-f]{16}$/);
+    assert.equal(status.liveKeys, 1);
+  });
+});

@@ -1,0 +1,54 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { loadDevSigningKey, readJwksFile } from '../src/auth/index.js';
+import { loadConfig } from '../src/config/index.js';
+import { isVaultError } from '../src/errors/index.js';
+import { openVault } from '../src/main.js';
+import { freshDatabase } from './support/database.js';
+import { tempDir } from './support/vault.js';
+
+const configError = (err: unknown) => isVaultError(err, 'ERR_CONFIG');
+
+describe('configuration', () => {
+  it('has the documented defaults', () => {
+    const config = loadConfig({});
+    assert.equal(config.host, '127.0.0.1');
+    assert.equal(config.port, 8080);
+    assert.equal(config.maxScopeFraction, 0.2);
+    assert.equal(config.jwt.audience, 'activity-vault');
+    assert.equal(config.databaseUrl, undefined);
+    assert.ok(config.dataDir.endsWith('.vault-data'));
+    assert.ok(config.recordKinds.has('keystroke'));
+  });
+
+  it('refuses bad values with the variable named', () => {
+    for (const [name, value] of [['VAULT_PORT', 'eighty'], ['VAULT_MAX_SCOPE_FRACTION', '1.5'], ['VAULT_ENV', 'staging'], ['VAULT_RECORD_KINDS', 'Bad Kind:1']]) {
+      assert.throws(() => loadConfig({ [name!]: value }), (err) => configError(err) && (err as Error).message.includes(name!));
+    }
+  });
+
+  it('production refuses to start with development keys or implicit key material', async () => {
+    assert.throws(() => loadConfig({ VAULT_ENV: 'production', VAULT_JWT_ISSUER: 'idp', VAULT_KEK_FILE: '/k' }), configError);
+    assert.throws(() => loadConfig({ VAULT_ENV: 'production', VAULT_JWKS_FILE: '/j', VAULT_KEK_FILE: '/k' }), configError);
+    assert.throws(() => loadConfig({ VAULT_ENV: 'production', VAULT_JWKS_FILE: '/j', VAULT_JWT_ISSUER: 'idp' }), configError);
+
+    const dir = await tempDir();
+    const dev = await loadDevSigningKey(dir);
+    const jwksFile = path.join(dir, 'jwks.json');
+    await fs.writeFile(jwksFile, JSON.stringify(dev.jwks));
+    await assert.rejects(readJwksFile(jwksFile, { production: true }), configError);
+    await readJwksFile(jwksFile, { production: false });
+    await fs.writeFile(jwksFile, JSON.stringify({ keys: [{ kty: 'oct', k: 'c2VjcmV0' }] }));
+    await assert.rejects(readJwksFile(jwksFile, { production: false }), configError);
+
+    const fresh = await freshDatabase();
+    try {
+      const config = loadConfig({ VAULT_ENV: 'production', VAULT_DATA_DIR: dir, VAULT_JWKS_FILE: jwksFile, VAULT_JWT_ISSUER: 'idp', VAULT_KEK_FILE: path.join(dir, 'absent.kek') });
+      await assert.rejects(openVault(config, { database: fresh.database }), (err) => isVaultError(err, 'ERR_KEY_UNAVAILABLE'));
+    } finally {
+      await fresh.drop();
+    }
+  });
+});
