@@ -12,7 +12,8 @@ import { copyRecords, migrateDatabase, openDatabase, type VaultDatabase } from '
 import { buildHttpServer } from '../src/http/index.js';
 import { openVault } from '../src/main.js';
 import { loadDevSigningKey } from '../src/auth/index.js';
-import { benchServerUrl, fmt, printTable, scratchDatabase, syntheticRecords } from './support.js';
+import { scratchPostgresDatabase } from '../test/support/database.js';
+import { benchServerUrl, fmt, printTable, syntheticRecords } from './support.js';
 
 const N = Number(process.env.BENCH_RECORDS ?? 200_000);
 const BATCH = 5000;
@@ -29,7 +30,7 @@ async function emptyRecords(database: VaultDatabase): Promise<void> {
 
 async function main(): Promise<void> {
   const server = benchServerUrl();
-  const scratch = await scratchDatabase(server);
+  const scratch = await scratchPostgresDatabase(server, 'vault_bench');
   const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'vault-bench-'));
   const database = await openDatabase({ url: scratch.url });
   await migrateDatabase(database);

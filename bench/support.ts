@@ -1,30 +1,9 @@
 import { execFileSync } from 'node:child_process';
-import { randomBytes, randomUUID } from 'node:crypto';
-import pg from 'pg';
+import { randomUUID } from 'node:crypto';
 
 /** The PostgreSQL to measure against: VAULT_DATABASE_URL, else the local server the project script provisions. */
 export function benchServerUrl(): string {
   return process.env.VAULT_DATABASE_URL ?? execFileSync('bash', ['scripts/postgres-up.sh'], { encoding: 'utf8' }).trim();
-}
-
-/** A new database on that server, dropped by the returned function. */
-export async function scratchDatabase(serverUrl: string): Promise<{ url: string; drop(): Promise<void> }> {
-  const name = `vault_bench_${randomBytes(4).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: serverUrl });
-  await admin.connect();
-  await admin.query(`create database ${name}`);
-  await admin.end();
-  const url = new URL(serverUrl);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    async drop() {
-      const c = new pg.Client({ connectionString: serverUrl });
-      await c.connect();
-      await c.query(`drop database if exists ${name} with (force)`);
-      await c.end();
-    },
-  };
 }
 
 const WORDS = ['the', 'build', 'failed', 'again', 'review', 'merge', 'deploy', 'query', 'latency', 'budget', 'draft', 'email'];

@@ -5,11 +5,21 @@ import { loadConfig } from '../config/index.js';
 import { countDataKeys, migrateDatabase, openDatabase } from '../db/index.js';
 import { VaultError } from '../errors/index.js';
 import { buildHttpServer } from '../http/index.js';
-import { openVault } from '../main.js';
+import { openVault, type Vault } from '../main.js';
 import { ingestNdjsonFile } from './ingest-file.js';
 import { emit, EXIT_OK, EXIT_REFUSED, EXIT_USAGE, fail } from './output.js';
 
 type Action = (...args: any[]) => Promise<number>;
+
+/** Opens the configured vault for one command and closes it whatever happens. */
+async function withVault(use: (vault: Vault) => Promise<number>): Promise<number> {
+  const vault = await openVault(loadConfig());
+  try {
+    return await use(vault);
+  } finally {
+    await vault.close();
+  }
+}
 
 /** Wraps a command so that every outcome becomes an exit code: 0 done, 1 refused or failed. */
 function run(action: Action) {
@@ -81,8 +91,7 @@ program
   .action(
     run(async (file: string, _opts, command: Command) => {
       const json = Boolean(command.optsWithGlobals().json);
-      const vault = await openVault(loadConfig());
-      try {
+      return withVault(async (vault) => {
         const s = await ingestNdjsonFile(vault, file, { showProgress: !json });
         const rate = Math.round(s.lines / Math.max(s.seconds, 1e-9));
         const text = [
@@ -92,9 +101,7 @@ program
         ].join('\n');
         emit(json, s, text);
         return s.rejected.length === 0 ? EXIT_OK : EXIT_REFUSED;
-      } finally {
-        await vault.close();
-      }
+      });
     }),
   );
 
@@ -103,9 +110,8 @@ keys
   .command('status')
   .description('KEK in use, AEAD binding, data keys live and destroyed')
   .action(
-    run(async (_opts, command: Command) => {
-      const vault = await openVault(loadConfig());
-      try {
+    run(async (_opts, command: Command) =>
+      withVault(async (vault) => {
         const counts = await countDataKeys(vault.database.db);
         const status = { kek_id: vault.keyRing.kekId, aead: vault.keyRing.aeadName, ...counts };
         emit(
@@ -114,10 +120,8 @@ keys
           `KEK ${status.kek_id} (${status.aead} libsodium)\nemployees ${counts.employees}, data keys live ${counts.liveKeys}, destroyed ${counts.destroyedKeys}`,
         );
         return EXIT_OK;
-      } finally {
-        await vault.close();
-      }
-    }),
+      }),
+    ),
   );
 
 const token = program.command('token').description('development tokens');
