@@ -4,6 +4,7 @@ import { KeyRing, loadAead, openLocalKeyProvider, type Aead } from './crypto/ind
 import { migrateDatabase, openDatabase, pendingMigrations, type VaultDatabase } from './db/index.js';
 import { VaultError } from './errors/index.js';
 import { RecordIngestor, upsertRoster, type RosterResult } from './ingest/index.js';
+import { loadTrustedBundleKeys, PolicyAdmin, PolicyEngine, policyPaths } from './policy/index.js';
 
 export interface ReadinessCheck {
   readonly ok: boolean;
@@ -17,6 +18,8 @@ export interface Vault {
   readonly keyRing: KeyRing;
   readonly tokens: TokenVerifier;
   readonly ingestor: RecordIngestor;
+  readonly policy: PolicyEngine;
+  readonly policyAdmin: PolicyAdmin;
   upsertRoster(body: unknown): Promise<RosterResult>;
   readiness(): Promise<{ ready: boolean; checks: Record<string, ReadinessCheck> }>;
   close(): Promise<void>;
@@ -26,6 +29,9 @@ export interface OpenVaultOptions {
   /** Use this store instead of the configured one (tests); the vault does not migrate or close it. */
   readonly database?: VaultDatabase;
   readonly aead?: Aead;
+  /** Bundle installed when no revision was ever activated; default: policies/build/bundle.tar.gz. `null`: none. */
+  readonly defaultBundleFile?: string | null;
+  readonly log?: (event: Record<string, unknown>, message: string) => void;
 }
 
 async function openTokenVerifier(config: VaultConfig): Promise<TokenVerifier> {
@@ -72,6 +78,15 @@ export async function openVault(config: VaultConfig, options: OpenVaultOptions =
     database = options.database ?? (await openConfiguredDatabase(config));
     const ownsDatabase = options.database === undefined;
     const db = database;
+    const trustedKeys = await loadTrustedBundleKeys(config);
+    const policy = new PolicyEngine({
+      database: db,
+      trustedKeys,
+      defaultBundleFile: options.defaultBundleFile === null ? undefined : (options.defaultBundleFile ?? policyPaths().defaultBundle),
+      log: options.log,
+    });
+    await policy.start();
+    const policyAdmin = new PolicyAdmin(db, trustedKeys, policy);
     const ingestor = new RecordIngestor({
       database: db,
       keyRing,
@@ -84,15 +99,19 @@ export async function openVault(config: VaultConfig, options: OpenVaultOptions =
       keyRing,
       tokens,
       ingestor,
+      policy,
+      policyAdmin,
       upsertRoster: (body) => upsertRoster({ database: db, keyRing }, body),
       async readiness() {
         const checks: Record<string, ReadinessCheck> = {
           database: (await db.ping()) ? { ok: true } : { ok: false, reason: 'database does not answer' },
           keys: await keyCheck(keyRing),
+          policy: policy.readiness(),
         };
         return { ready: Object.values(checks).every((c) => c.ok), checks };
       },
       async close() {
+        await policy.stop();
         keyRing.close();
         if (ownsDatabase) await db.close();
       },

@@ -19,6 +19,6 @@ export function hasRole(principal: Principal, role: Role): boolean {
 /** Throws `ERR_FORBIDDEN` unless the principal holds one of `roles`. */
 export function assertRole(principal: Principal, ...roles: Role[]): void {
   if (!roles.some((role) => principal.roles.includes(role))) {
-    throw new VaultError('ERR_FORBIDDEN', 'this token is not allowed to do that', { details: { required_roles: roles } });
+    throw new VaultError('ERR_FORBIDDEN', 'this token is not allowed to do that', { internal: { required_roles: roles } });
   }
 }

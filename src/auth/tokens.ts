@@ -37,25 +37,25 @@ export function tokenFailureReason(err: unknown): string {
   if (cause instanceof joseErrors.JWKSNoMatchingKey) return 'unknown_key';
   if (cause instanceof joseErrors.JWSInvalid || cause instanceof joseErrors.JWTInvalid) return 'malformed_token';
   if (cause instanceof joseErrors.JOSEError) return cause.code;
-  if (err instanceof VaultError) return String(err.details?.reason ?? 'invalid_token');
+  if (err instanceof VaultError) return String(err.internal?.reason ?? 'invalid_token');
   return 'invalid_token';
 }
 
 function stringArray(value: unknown, claim: string): string[] {
   if (value === undefined) return [];
   if (!Array.isArray(value) || !value.every((v) => typeof v === 'string' && v.length > 0 && v.length <= 128)) {
-    throw new VaultError('ERR_UNAUTHENTICATED', 'invalid token', { details: { reason: `claim_invalid:${claim}` } });
+    throw new VaultError('ERR_UNAUTHENTICATED', 'invalid token', { internal: { reason: `claim_invalid:${claim}` } });
   }
   return value;
 }
 
 function principalFrom(payload: JWTPayload): Principal {
   if (typeof payload.sub !== 'string' || payload.sub.length === 0 || payload.sub.length > 256) {
-    throw new VaultError('ERR_UNAUTHENTICATED', 'invalid token', { details: { reason: 'claim_invalid:sub' } });
+    throw new VaultError('ERR_UNAUTHENTICATED', 'invalid token', { internal: { reason: 'claim_invalid:sub' } });
   }
   const purpose = payload.purpose;
   if (purpose !== undefined && (typeof purpose !== 'string' || purpose.length === 0 || purpose.length > 256)) {
-    throw new VaultError('ERR_UNAUTHENTICATED', 'invalid token', { details: { reason: 'claim_invalid:purpose' } });
+    throw new VaultError('ERR_UNAUTHENTICATED', 'invalid token', { internal: { reason: 'claim_invalid:purpose' } });
   }
   return {
     sub: payload.sub,
@@ -74,7 +74,7 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
   return {
     async verify(token) {
       if (typeof token !== 'string' || token.length === 0 || token.length > 16_384) {
-        throw new VaultError('ERR_UNAUTHENTICATED', 'invalid token', { details: { reason: 'malformed_token' } });
+        throw new VaultError('ERR_UNAUTHENTICATED', 'invalid token', { internal: { reason: 'malformed_token' } });
       }
       try {
         const { payload } = await jwtVerify(token, keySet, {
@@ -87,7 +87,7 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
         return principalFrom(payload);
       } catch (err) {
         if (err instanceof VaultError) throw err;
-        throw new VaultError('ERR_UNAUTHENTICATED', 'invalid token', { cause: err, details: { reason: tokenFailureReason(err) } });
+        throw new VaultError('ERR_UNAUTHENTICATED', 'invalid token', { cause: err, internal: { reason: tokenFailureReason(err) } });
       }
     },
   };

@@ -8,6 +8,7 @@ import { buildHttpServer } from '../http/index.js';
 import { openVault, type Vault } from '../main.js';
 import { ingestNdjsonFile } from './ingest-file.js';
 import { emit, EXIT_OK, EXIT_REFUSED, EXIT_USAGE, fail } from './output.js';
+import { registerPolicyCommands } from './policy.js';
 
 type Action = (...args: any[]) => Promise<number>;
 
@@ -123,6 +124,8 @@ keys
       }),
     ),
   );
+
+registerPolicyCommands(program, run);
 
 const token = program.command('token').description('development tokens');
 token

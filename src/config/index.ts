@@ -23,6 +23,10 @@ export interface VaultConfig {
     readonly issuer: string;
     readonly audience: string;
   };
+  /** JWKS of the public keys allowed to sign policy bundles; production trusts only these. */
+  readonly bundleKeysFile: string | undefined;
+  /** The opa CLI used by `policy build` and `policy test`. */
+  readonly opaBin: string | undefined;
   /** Declared record kinds and the lowest sensitivity each may carry. */
   readonly recordKinds: ReadonlyMap<string, number>;
   readonly ingest: { readonly maxBatchRecords: number; readonly maxBodyBytes: number };
@@ -76,6 +80,7 @@ export function loadConfig(env: Env = process.env): VaultConfig {
     if (!jwksFile && !jwksUrl) fail('production needs VAULT_JWKS_FILE or VAULT_JWKS_URL: development signing keys are refused');
     if (!env.VAULT_JWT_ISSUER) fail('production needs VAULT_JWT_ISSUER');
     if (!env.VAULT_KEK_FILE) fail('production needs VAULT_KEK_FILE: key material is never created implicitly');
+    if (!env.VAULT_BUNDLE_KEYS_FILE) fail('production needs VAULT_BUNDLE_KEYS_FILE: the keys that may sign policy bundles');
   }
   return {
     env: vaultEnv,
@@ -92,6 +97,8 @@ export function loadConfig(env: Env = process.env): VaultConfig {
       issuer: env.VAULT_JWT_ISSUER ?? 'activity-vault',
       audience: env.VAULT_JWT_AUDIENCE ?? 'activity-vault',
     },
+    bundleKeysFile: env.VAULT_BUNDLE_KEYS_FILE ? path.resolve(env.VAULT_BUNDLE_KEYS_FILE) : undefined,
+    opaBin: env.VAULT_OPA_BIN || undefined,
     recordKinds: parseRecordKinds(env.VAULT_RECORD_KINDS ?? DEFAULT_RECORD_KINDS),
     ingest: { maxBatchRecords: 5000, maxBodyBytes: 10 * 1024 * 1024 },
     logLevel: env.VAULT_LOG_LEVEL ?? 'info',

@@ -15,6 +15,11 @@ export interface VaultDatabase {
   readonly db: Db;
   /** True when the store answers a trivial query. */
   ping(): Promise<boolean>;
+  /**
+   * Calls `onNotify` for each NOTIFY on `channel` (a dedicated connection on PostgreSQL; PGlite's
+   * own listener in-process). Returns the function that stops listening.
+   */
+  listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }
 
@@ -28,10 +33,13 @@ export interface OpenDatabaseOptions {
   readonly poolSize?: number | undefined;
 }
 
-function wrap(kind: VaultDatabase['kind'], db: Db, onClose: () => Promise<void> = async () => {}): VaultDatabase {
+type Listen = VaultDatabase['listen'];
+
+function wrap(kind: VaultDatabase['kind'], db: Db, listen: Listen, onClose: () => Promise<void> = async () => {}): VaultDatabase {
   return {
     kind,
     db,
+    listen,
     async ping() {
       try {
         await sql`select 1`.execute(db);
@@ -44,6 +52,34 @@ function wrap(kind: VaultDatabase['kind'], db: Db, onClose: () => Promise<void> 
       await db.destroy();
       await onClose();
     },
+  };
+}
+
+const CHANNEL = /^[a-z_][a-z0-9_]{0,62}$/;
+
+function pgListener(url: string): Listen {
+  return async (channel, onNotify) => {
+    if (!CHANNEL.test(channel)) throw new TypeError('bad channel name');
+    const client = new pg.Client({ connectionString: url });
+    client.on('error', () => {
+      /* the caller's poll covers a lost listener */
+    });
+    await client.connect();
+    client.on('notification', (n) => n.channel === channel && onNotify(n.payload ?? ''));
+    await client.query(`LISTEN ${channel}`);
+    return async () => {
+      await client.end().catch(() => {});
+    };
+  };
+}
+
+function pgliteListener(pglite: PGlite): Listen {
+  return async (channel, onNotify) => {
+    if (!CHANNEL.test(channel)) throw new TypeError('bad channel name');
+    const unlisten = await pglite.listen(channel, onNotify);
+    return async () => {
+      await unlisten().catch(() => {});
+    };
   };
 }
 
@@ -79,15 +115,17 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<VaultD
     pool.on('error', () => {
       /* an idle client lost its server; the next checkout reconnects and /readyz reports it */
     });
-    return wrap('postgres', new Kysely<VaultSchema>({ dialect: pgDialect(pool) }));
+    return wrap('postgres', new Kysely<VaultSchema>({ dialect: pgDialect(pool) }), pgListener(options.url));
   }
-  if (options.pglite) return wrap('embedded', new Kysely<VaultSchema>({ dialect: pgliteDialect(options.pglite, false) }));
+  if (options.pglite) {
+    return wrap('embedded', new Kysely<VaultSchema>({ dialect: pgliteDialect(options.pglite, false) }), pgliteListener(options.pglite));
+  }
   if (!options.dataDir) throw new TypeError('openDatabase needs url, pglite or dataDir');
   fs.mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
   const unlock = lockDataDir(options.dataDir);
   try {
     const pglite = await PGlite.create({ dataDir: path.join(options.dataDir, 'pgdata') });
-    return wrap('embedded', new Kysely<VaultSchema>({ dialect: pgliteDialect(pglite, true) }), async () => unlock());
+    return wrap('embedded', new Kysely<VaultSchema>({ dialect: pgliteDialect(pglite, true) }), pgliteListener(pglite), async () => unlock());
   } catch (err) {
     unlock();
     throw err;

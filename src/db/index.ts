@@ -14,3 +14,13 @@ export {
   type LiveDataKeyRow,
 } from './employees.js';
 export { ensureRecordPartitions, findStoredRecordKeys, copyRecords, recordMonth, recordKey, isUniqueViolation } from './records.js';
+export {
+  insertBundle,
+  findBundle,
+  findActiveActivation,
+  insertActivation,
+  listBundles,
+  type StoredBundle,
+  type BundleListing,
+  type Activation,
+} from './policy.js';

@@ -30,8 +30,27 @@ export interface ActivityRecordsTable {
   ingested_at: Generated<Date>;
 }
 
+export interface PolicyBundlesTable {
+  revision: string;
+  sha256: string;
+  archive: Uint8Array;
+  signed_by: string;
+  files: string[];
+  staged_by: string;
+  staged_at: Generated<Date>;
+}
+
+export interface PolicyActivationsTable {
+  activation_id: Generated<string>;
+  revision: string;
+  activated_by: string;
+  activated_at: Generated<Date>;
+}
+
 export interface VaultSchema {
   employees: EmployeesTable;
   employee_data_keys: EmployeeDataKeysTable;
   activity_records: ActivityRecordsTable;
+  policy_bundles: PolicyBundlesTable;
+  policy_activations: PolicyActivationsTable;
 }

@@ -17,6 +17,10 @@ export const ERROR_CODES = [
   'ERR_DECRYPT_FAILED',
   'ERR_KEY_UNAVAILABLE',
   'ERR_UNAVAILABLE',
+  'ERR_BUNDLE_REJECTED',
+  'ERR_POLICY_REJECTED',
+  'ERR_POLICY_UNAVAILABLE',
+  'ERR_CONFLICT',
   'ERR_CONFIG',
   'ERR_INTERNAL',
 ] as const;
@@ -25,14 +29,21 @@ export type VaultErrorCode = (typeof ERROR_CODES)[number];
 
 export class VaultError extends Error {
   readonly code: VaultErrorCode;
-  /** Extra fields that are safe to show to the caller (never plaintext, keys or tokens). */
+  /** Fields safe to show the caller: a decision id, violations, file names. Never plaintext, keys or tokens. */
   readonly details: Readonly<Record<string, unknown>> | undefined;
+  /** The precise reason, for the audit log and the operator's log only; never sent to the caller. */
+  readonly internal: Readonly<Record<string, unknown>> | undefined;
 
-  constructor(code: VaultErrorCode, message: string, options?: { cause?: unknown; details?: Record<string, unknown> }) {
+  constructor(
+    code: VaultErrorCode,
+    message: string,
+    options?: { cause?: unknown; details?: Record<string, unknown>; internal?: Record<string, unknown> },
+  ) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'VaultError';
     this.code = code;
     this.details = options?.details;
+    this.internal = options?.internal;
   }
 }
 

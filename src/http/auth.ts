@@ -21,7 +21,7 @@ export function authenticate(tokens: TokenVerifier) {
     if (!roles) return;
     void reply.header('www-authenticate', 'Bearer');
     const match = BEARER.exec(request.headers.authorization ?? '');
-    if (!match) throw new VaultError('ERR_UNAUTHENTICATED', 'a bearer token is required', { details: { reason: 'missing_token' } });
+    if (!match) throw new VaultError('ERR_UNAUTHENTICATED', 'a bearer token is required', { internal: { reason: 'missing_token' } });
     request.principal = await tokens.verify(match[1]!);
     assertRole(request.principal, ...roles);
   };

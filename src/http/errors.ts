@@ -11,6 +11,9 @@ export const HTTP_STATUS: Readonly<Record<VaultErrorCode, number>> = {
   ERR_UNAUTHENTICATED: 401,
   ERR_FORBIDDEN: 403,
   ERR_NOT_FOUND: 404,
+  ERR_CONFLICT: 409,
+  ERR_POLICY_REJECTED: 409,
+  ERR_BUNDLE_REJECTED: 422,
   ERR_BATCH_TOO_LARGE: 413,
   ERR_BODY_TOO_LARGE: 413,
   ERR_UNSUPPORTED_MEDIA_TYPE: 415,
@@ -19,6 +22,7 @@ export const HTTP_STATUS: Readonly<Record<VaultErrorCode, number>> = {
   ERR_CONFIG: 500,
   ERR_KEY_UNAVAILABLE: 503,
   ERR_UNAVAILABLE: 503,
+  ERR_POLICY_UNAVAILABLE: 503,
 };
 
 export const errorBodySchema = {
@@ -30,6 +34,8 @@ export const errorBodySchema = {
     message: { type: 'string' },
     decision_id: { type: 'string' },
     error_id: { type: 'string' },
+    violations: { type: 'array', items: { type: 'string' } },
+    details: { type: 'object', additionalProperties: true },
   },
 } as const;
 
@@ -65,7 +71,7 @@ function toVaultError(err: FastifyError | Error): VaultError | undefined {
 export function handleError(err: FastifyError | Error, request: FastifyRequest, reply: FastifyReply): void {
   const known = toVaultError(err);
   if (known && HTTP_STATUS[known.code] < 500) {
-    request.log.info({ error: known.code }, 'request refused');
+    request.log.info({ error: known.code, ...(known.internal ?? {}) }, 'request refused');
     void reply.status(HTTP_STATUS[known.code]).send({ error: publicErrorName(known.code), message: known.message, ...safeDetails(known) });
     return;
   }
@@ -81,6 +87,11 @@ export function handleError(err: FastifyError | Error, request: FastifyRequest, 
 }
 
 function safeDetails(err: VaultError): Record<string, unknown> {
-  const decisionId = err.details?.decision_id;
-  return typeof decisionId === 'string' ? { decision_id: decisionId } : {};
+  if (!err.details) return {};
+  const { decision_id, violations, ...rest } = err.details;
+  return {
+    ...(typeof decision_id === 'string' ? { decision_id } : {}),
+    ...(Array.isArray(violations) ? { violations } : {}),
+    ...(Object.keys(rest).length ? { details: rest } : {}),
+  };
 }

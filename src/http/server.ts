@@ -7,6 +7,7 @@ import { errorBodySchema, handleError } from './errors.js';
 import { createMetrics } from './metrics.js';
 import { ingestRoutes } from './routes/ingest.js';
 import { opsRoutes } from './routes/ops.js';
+import { policyRoutes } from './routes/policy.js';
 
 export interface HttpServerOptions {
   /** Fastify logger options (tests pass a stream to read every log line). */
@@ -42,5 +43,6 @@ export async function buildHttpServer(vault: Vault, options: HttpServerOptions =
   });
   await app.register(opsRoutes(vault, metrics));
   await app.register(ingestRoutes(vault, metrics));
+  await app.register(policyRoutes(vault));
   return app;
 }

@@ -1,0 +1,157 @@
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { loadConfig } from '../config/index.js';
+import {
+  buildBundle,
+  devBundleKeysFile,
+  findOpa,
+  loadDevBundleSigningKey,
+  policyPaths,
+  readTarGz,
+  testPolicies,
+  verifyBundle,
+} from '../policy/index.js';
+import { callVault, type ServerOptions } from './http-client.js';
+import { emit, EXIT_OK, EXIT_REFUSED } from './output.js';
+
+type Run = (action: (...args: any[]) => Promise<number>) => (...args: unknown[]) => Promise<void>;
+
+function serverOptions(command: Command): ServerOptions {
+  const opts = command.optsWithGlobals() as { url?: string; token?: string };
+  return { url: opts.url ?? process.env.VAULT_URL ?? 'http://127.0.0.1:8080', token: opts.token ?? process.env.VAULT_TOKEN };
+}
+
+const json = (command: Command) => Boolean(command.optsWithGlobals().json);
+
+/** Adds the dev key's public half to the committed list, so the default bundle verifies anywhere. */
+async function publishDevKey(publicJwk: object & { kid?: string }): Promise<void> {
+  const file = devBundleKeysFile();
+  const set = JSON.parse(await fs.readFile(file, 'utf8').catch(() => '{"keys":[]}')) as { keys: Array<{ kid?: string }> };
+  if (set.keys.some((k) => k.kid === publicJwk.kid)) return;
+  set.keys.push(publicJwk);
+  await fs.writeFile(file, `${JSON.stringify(set, null, 2)}\n`);
+}
+
+async function signingKey(dataDir: string, given: string | undefined): Promise<{ file: string; dev: boolean; publicJwk?: object }> {
+  if (given) return { file: path.resolve(given), dev: false };
+  const dev = await loadDevBundleSigningKey(dataDir);
+  return { file: dev.file, dev: true, publicJwk: dev.publicJwk };
+}
+
+/** The committed bundle is stale when a rebuild of the sources differs in anything but its signature. */
+async function staleFiles(committed: Buffer, rebuilt: Buffer): Promise<string[]> {
+  const a = readTarGz(committed);
+  const b = readTarGz(rebuilt);
+  const names = new Set([...a.keys(), ...b.keys()]);
+  names.delete('.signatures.json');
+  return [...names].filter((n) => !a.get(n) || !b.get(n) || !a.get(n)!.equals(b.get(n)!)).sort();
+}
+
+export function registerPolicyCommands(program: Command, run: Run): void {
+  const policy = program
+    .command('policy')
+    .description('the security team’s policy workflow')
+    .option('--url <url>', 'vault base URL (push, activate, list)', undefined)
+    .option('--token <jwt>', 'security-admin token (default: VAULT_TOKEN)');
+
+  policy
+    .command('test')
+    .description('opa test on the Rego interpreter and on the WebAssembly target, with coverage')
+    .option('--min-coverage <percent>', 'fail below this line coverage', '90')
+    .action(
+      run(async (opts: { minCoverage: string }, command: Command) => {
+        const config = loadConfig();
+        const report = await testPolicies(findOpa(config.opaBin), policyPaths().sources);
+        const ok = report.coverage >= Number(opts.minCoverage);
+        emit(
+          json(command),
+          { ...report, output: undefined, min_coverage: Number(opts.minCoverage), ok },
+          `${report.output.trim()}\n\nrego: ${report.passed.rego} passed, wasm: ${report.passed.wasm} passed, coverage ${report.coverage.toFixed(1)}% (minimum ${opts.minCoverage}%)`,
+        );
+        return ok ? EXIT_OK : EXIT_REFUSED;
+      }),
+    );
+
+  policy
+    .command('build')
+    .description('compile policies/ to a signed wasm bundle (opa build -t wasm, pinned capabilities)')
+    .option('-o, --output <file>', 'bundle file', policyPaths().defaultBundle)
+    .option('--signing-key <pem>', 'EC P-256 private key (default: the development key in VAULT_DATA_DIR)')
+    .option('--revision <rev>', 'bundle revision (default: derived from the sources)')
+    .option('--check', 'rebuild and fail if the committed bundle differs from the sources')
+    .action(
+      run(async (opts: { output: string; signingKey?: string; revision?: string; check?: boolean }, command: Command) => {
+        const config = loadConfig();
+        const paths = policyPaths();
+        const opaBin = findOpa(config.opaBin);
+        if (opts.check) {
+          const scratch = await fs.mkdtemp(path.join(os.tmpdir(), 'vault-policy-check-'));
+          try {
+            const key = await loadDevBundleSigningKey(scratch);
+            const output = path.join(scratch, 'bundle.tar.gz');
+            await buildBundle({ opaBin, sourceDir: paths.sources, capabilitiesFile: paths.capabilities, signingKeyFile: key.file, output, revision: opts.revision });
+            const stale = await staleFiles(await fs.readFile(opts.output), await fs.readFile(output));
+            emit(json(command), { stale }, stale.length ? `bundle ${opts.output} is stale (${stale.join(', ')}): run activity-vault policy build` : `bundle ${opts.output} matches the sources`);
+            return stale.length ? EXIT_REFUSED : EXIT_OK;
+          } finally {
+            await fs.rm(scratch, { recursive: true, force: true });
+          }
+        }
+        const key = await signingKey(config.dataDir, opts.signingKey);
+        const built = await buildBundle({ opaBin, sourceDir: paths.sources, capabilitiesFile: paths.capabilities, signingKeyFile: key.file, output: opts.output, revision: opts.revision });
+        if (key.dev && key.publicJwk && path.resolve(opts.output) === paths.defaultBundle) await publishDevKey(key.publicJwk);
+        if (key.publicJwk) {
+          const kid = (key.publicJwk as { kid: string }).kid;
+          await verifyBundle(await fs.readFile(built.output), [{ kid, jwk: key.publicJwk }]);
+        }
+        emit(json(command), built, `built ${built.output} (revision ${built.revision})${key.dev ? ', signed with the development key' : ''}`);
+        return EXIT_OK;
+      }),
+    );
+
+  policy
+    .command('push')
+    .description('stage a bundle on the vault (POST /v1/policy/bundles)')
+    .argument('[file]', 'bundle file', policyPaths().defaultBundle)
+    .action(
+      run(async (file: string, _opts, command: Command) => {
+        const result = await callVault(serverOptions(command), 'POST', '/v1/policy/bundles', { type: 'application/gzip', data: await fs.readFile(file) });
+        const g = result.diff.grants;
+        emit(
+          json(command),
+          result,
+          `staged ${result.revision} (against ${result.diff.against ?? 'nothing active'}): policy module ${result.diff.policy_module_changed ? 'changed' : 'unchanged'}; grants added [${g.added}] removed [${g.removed}] changed [${g.changed}]`,
+        );
+        return EXIT_OK;
+      }),
+    );
+
+  policy
+    .command('activate')
+    .description('activate a staged revision in every instance (rolling back = activating an earlier one)')
+    .argument('<revision>')
+    .action(
+      run(async (revision: string, _opts, command: Command) => {
+        const result = await callVault(serverOptions(command), 'POST', `/v1/policy/bundles/${encodeURIComponent(revision)}/activate`);
+        emit(json(command), result, `active: ${result.revision} (was ${result.previous ?? 'none'})`);
+        return EXIT_OK;
+      }),
+    );
+
+  policy
+    .command('list')
+    .description('staged revisions and which is active')
+    .action(
+      run(async (_opts, command: Command) => {
+        const result = await callVault(serverOptions(command), 'GET', '/v1/policy/bundles');
+        const lines = (result.bundles as Array<Record<string, string | boolean | null>>).map(
+          (b) => `${b.active ? '*' : ' '} ${b.revision}  staged by ${b.staged_by} ${b.staged_at}${b.activated_by ? `, last activated by ${b.activated_by} ${b.activated_at}` : ''}`,
+        );
+        emit(json(command), result, lines.length ? lines.join('\n') : 'no bundles staged');
+        return EXIT_OK;
+      }),
+    );
+
+}

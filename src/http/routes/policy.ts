@@ -1,0 +1,121 @@
+import type { FastifyInstance } from 'fastify';
+import type { Vault } from '../../main.js';
+import { MAX_BUNDLE_BYTES } from '../../policy/index.js';
+import { principalOf } from '../auth.js';
+
+const errors = { '4xx': { $ref: 'ErrorBody#' }, '5xx': { $ref: 'ErrorBody#' } } as const;
+const bearer = [{ bearer: [] }];
+const revisionParam = {
+  type: 'object',
+  required: ['revision'],
+  properties: { revision: { type: 'string', pattern: '^[A-Za-z0-9._:+-]{1,128}$' } },
+} as const;
+const teamList = { type: 'array', items: { type: 'string' } } as const;
+
+export function policyRoutes(vault: Vault) {
+  return async (app: FastifyInstance): Promise<void> => {
+    app.addContentTypeParser(['application/gzip', 'application/x-gzip', 'application/octet-stream'], { parseAs: 'buffer', bodyLimit: MAX_BUNDLE_BYTES }, (_req, body, done) =>
+      done(null, body),
+    );
+
+    app.post('/v1/policy/bundles', {
+      config: { roles: ['security-admin'] },
+      schema: {
+        tags: ['policy'],
+        summary: 'Stage a signed OPA bundle (application/gzip); it is verified, stored and diffed against the active one',
+        security: bearer,
+        response: {
+          201: {
+            type: 'object',
+            required: ['revision', 'status', 'diff'],
+            properties: {
+              revision: { type: 'string' },
+              status: { type: 'string' },
+              sha256: { type: 'string' },
+              diff: {
+                type: 'object',
+                properties: {
+                  against: { type: ['string', 'null'] },
+                  policy_module_changed: { type: 'boolean' },
+                  grants: { type: 'object', properties: { added: teamList, removed: teamList, changed: teamList } },
+                },
+              },
+            },
+          },
+          ...errors,
+        },
+      },
+      handler: async (request, reply) => {
+        if (!Buffer.isBuffer(request.body)) {
+          return reply.status(415).send({ error: 'unsupported_media_type', message: 'send the bundle as application/gzip' });
+        }
+        return reply.status(201).send(await vault.policyAdmin.stage(principalOf(request), request.body));
+      },
+    });
+
+    app.post('/v1/policy/bundles/:revision/activate', {
+      config: { roles: ['security-admin'] },
+      schema: {
+        tags: ['policy'],
+        summary: 'Activate a staged revision in every instance (409 policy_rejected with the violations)',
+        security: bearer,
+        params: revisionParam,
+        response: {
+          200: { type: 'object', properties: { revision: { type: 'string' }, status: { type: 'string' }, previous: { type: ['string', 'null'] } } },
+          ...errors,
+        },
+      },
+      handler: async (request) => vault.policyAdmin.activate(principalOf(request), (request.params as { revision: string }).revision),
+    });
+
+    app.get('/v1/policy/bundles', {
+      config: { roles: ['security-admin', 'auditor'] },
+      schema: {
+        tags: ['policy'],
+        summary: 'Staged revisions, who staged and last activated each, which is active',
+        security: bearer,
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              active: { type: ['string', 'null'] },
+              bundles: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  properties: {
+                    revision: { type: 'string' },
+                    sha256: { type: 'string' },
+                    signed_by: { type: 'string' },
+                    staged_by: { type: 'string' },
+                    staged_at: { type: 'string', format: 'date-time' },
+                    activated_by: { type: ['string', 'null'] },
+                    activated_at: { type: ['string', 'null'], format: 'date-time' },
+                    active: { type: 'boolean' },
+                  },
+                },
+              },
+            },
+          },
+          ...errors,
+        },
+      },
+      handler: async () => {
+        const bundles = await vault.policyAdmin.list();
+        return {
+          active: bundles.find((b) => b.active)?.revision ?? null,
+          bundles: bundles.map((b) => ({
+            revision: b.revision,
+            sha256: b.sha256,
+            signed_by: b.signedBy,
+            staged_by: b.stagedBy,
+            staged_at: b.stagedAt,
+            activated_by: b.lastActivatedBy,
+            activated_at: b.lastActivatedAt,
+            active: b.active,
+          })),
+        };
+      },
+    });
+  };
+}

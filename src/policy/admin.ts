@@ -1,0 +1,116 @@
+import { createHash } from 'node:crypto';
+import type { Principal } from '../auth/index.js';
+import { findActiveActivation, findBundle, insertActivation, insertBundle, listBundles, type BundleListing, type VaultDatabase } from '../db/index.js';
+import { VaultError } from '../errors/index.js';
+import { verifyBundle, type TrustedBundleKey, type VerifiedBundle } from './bundle.js';
+import type { PolicyEngine } from './engine.js';
+import { PolicyEvaluator, type PolicyInput } from './evaluator.js';
+
+export const MAX_BUNDLE_BYTES = 16 * 1024 * 1024;
+
+export interface BundleDiff {
+  /** The revision compared against: the one in force, or null when none is. */
+  readonly against: string | null;
+  readonly policy_module_changed: boolean;
+  readonly grants: { readonly added: string[]; readonly removed: string[]; readonly changed: string[] };
+}
+
+export interface StageResult {
+  readonly revision: string;
+  readonly status: 'staged';
+  readonly sha256: string;
+  readonly diff: BundleDiff;
+}
+
+export interface ActivateResult {
+  readonly revision: string;
+  readonly status: 'active';
+  readonly previous: string | null;
+}
+
+const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
+
+function grantsOf(bundle: VerifiedBundle | undefined): Record<string, unknown> {
+  const grants = bundle?.data.grants;
+  return typeof grants === 'object' && grants !== null ? (grants as Record<string, unknown>) : {};
+}
+
+function diffBundles(next: VerifiedBundle, current: VerifiedBundle | undefined): BundleDiff {
+  const before = grantsOf(current);
+  const after = grantsOf(next);
+  const teams = (o: Record<string, unknown>) => Object.keys(o).sort();
+  return {
+    against: current?.revision ?? null,
+    policy_module_changed: !current || sha256(current.wasm) !== sha256(next.wasm),
+    grants: {
+      added: teams(after).filter((t) => !(t in before)),
+      removed: teams(before).filter((t) => !(t in after)),
+      changed: teams(after).filter((t) => t in before && JSON.stringify(before[t]) !== JSON.stringify(after[t])),
+    },
+  };
+}
+
+/** Inputs every bundle must answer with a well-formed decision before it may be activated. */
+function probeInputs(bundle: VerifiedBundle): PolicyInput[] {
+  const now = new Date().toISOString();
+  const request = { purpose: 'probe', org_units: [], kinds: [], from: '2026-01-01T00:00:00.000Z', to: '2026-01-02T00:00:00.000Z' };
+  const teams = [[], [''], ['probe-unknown-team'], ...Object.keys(grantsOf(bundle)).map((t) => [t])];
+  const roles = [['training-job'], ['ingest-agent'], ['auditor'], []];
+  return teams.flatMap((t) =>
+    roles.map((r) => ({ subject: { sub: 'probe', roles: r, teams: t, purpose: 'probe' }, action: 'dataset.request', request, now })),
+  );
+}
+
+/** The security team's workflow: stage a signed bundle, activate a staged revision, list them. */
+export class PolicyAdmin {
+  constructor(
+    private readonly database: VaultDatabase,
+    private readonly trustedKeys: readonly TrustedBundleKey[],
+    private readonly engine: PolicyEngine,
+  ) {}
+
+  async #active(): Promise<VerifiedBundle | undefined> {
+    const activation = await findActiveActivation(this.database.db);
+    const stored = activation && (await findBundle(this.database.db, activation.revision));
+    return stored ? verifyBundle(stored.archive, this.trustedKeys).catch(() => undefined) : undefined;
+  }
+
+  /** Verifies and stores a bundle; staging the same bytes twice is a no-op, other bytes under a used revision a conflict. */
+  async stage(principal: Principal, archive: Buffer): Promise<StageResult> {
+    if (archive.length === 0) throw new VaultError('ERR_INVALID_REQUEST', 'the body must be a gzipped OPA bundle');
+    if (archive.length > MAX_BUNDLE_BYTES) throw new VaultError('ERR_BODY_TOO_LARGE', 'bundle is larger than 16 MiB');
+    const bundle = await verifyBundle(archive, this.trustedKeys);
+    await PolicyEvaluator.load(bundle);
+    const existing = await findBundle(this.database.db, bundle.revision);
+    if (existing && existing.sha256 !== bundle.sha256) {
+      throw new VaultError('ERR_CONFLICT', `revision ${bundle.revision} is already staged with different contents`);
+    }
+    if (!existing) await insertBundle(this.database.db, { ...bundle, stagedBy: principal.sub });
+    return { revision: bundle.revision, status: 'staged', sha256: bundle.sha256, diff: diffBundles(bundle, await this.#active()) };
+  }
+
+  /**
+   * Activates a staged revision after verifying it again and probing it: a bundle that throws or
+   * answers malformed decisions is refused with 409 and every violation listed.
+   */
+  async activate(principal: Principal, revision: string): Promise<ActivateResult> {
+    const stored = await findBundle(this.database.db, revision);
+    if (!stored) throw new VaultError('ERR_NOT_FOUND', `revision ${revision} is not staged`);
+    const bundle = await verifyBundle(stored.archive, this.trustedKeys);
+    const evaluator = await PolicyEvaluator.load(bundle);
+    const violations: string[] = [];
+    for (const input of probeInputs(bundle)) {
+      const decision = await evaluator.evaluate(input);
+      if (decision.fault) violations.push(`${decision.reasons[0]} for roles [${input.subject.roles}] teams [${input.subject.teams}]: ${decision.fault}`);
+    }
+    if (violations.length) throw new VaultError('ERR_POLICY_REJECTED', 'the bundle failed its pre-activation checks', { details: { violations } });
+    const previous = (await findActiveActivation(this.database.db))?.revision ?? null;
+    await insertActivation(this.database.db, revision, principal.sub);
+    await this.engine.refresh();
+    return { revision, status: 'active', previous };
+  }
+
+  list(): Promise<BundleListing[]> {
+    return listBundles(this.database.db);
+  }
+}
