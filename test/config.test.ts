@@ -29,10 +29,11 @@ describe('configuration', () => {
     }
   });
 
-  it('production refuses to start with development keys or implicit key material', async () => {
+  it('production refuses development keys, implicit key material and unnamed bundle signers', async () => {
     assert.throws(() => loadConfig({ VAULT_ENV: 'production', VAULT_JWT_ISSUER: 'idp', VAULT_KEK_FILE: '/k' }), configError);
     assert.throws(() => loadConfig({ VAULT_ENV: 'production', VAULT_JWKS_FILE: '/j', VAULT_KEK_FILE: '/k' }), configError);
     assert.throws(() => loadConfig({ VAULT_ENV: 'production', VAULT_JWKS_FILE: '/j', VAULT_JWT_ISSUER: 'idp' }), configError);
+    assert.throws(() => loadConfig({ VAULT_ENV: 'production', VAULT_JWKS_FILE: '/j', VAULT_JWT_ISSUER: 'idp', VAULT_KEK_FILE: '/k' }), configError);
 
     const dir = await tempDir();
     const dev = await loadDevSigningKey(dir);
@@ -45,7 +46,16 @@ describe('configuration', () => {
 
     const fresh = await freshDatabase();
     try {
-      const config = loadConfig({ VAULT_ENV: 'production', VAULT_DATA_DIR: dir, VAULT_JWKS_FILE: jwksFile, VAULT_JWT_ISSUER: 'idp', VAULT_KEK_FILE: path.join(dir, 'absent.kek') });
+      const bundleKeys = path.join(dir, 'bundle-keys.json');
+      await fs.writeFile(bundleKeys, JSON.stringify({ keys: [] }));
+      const config = loadConfig({
+        VAULT_ENV: 'production',
+        VAULT_DATA_DIR: dir,
+        VAULT_JWKS_FILE: jwksFile,
+        VAULT_JWT_ISSUER: 'idp',
+        VAULT_KEK_FILE: path.join(dir, 'absent.kek'),
+        VAULT_BUNDLE_KEYS_FILE: bundleKeys,
+      });
       await assert.rejects(openVault(config, { database: fresh.database }), (err) => isVaultError(err, 'ERR_KEY_UNAVAILABLE'));
     } finally {
       await fresh.drop();

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -9,24 +8,8 @@ import { loadConfig } from '../../src/config/index.js';
 import { migrateDatabase, openDatabase } from '../../src/db/index.js';
 import { openVault } from '../../src/main.js';
 import { freshDatabase, STORE, type FreshDatabase } from '../support/database.js';
+import { cli } from '../support/cli.js';
 import { makeRecords, tempDir } from '../support/vault.js';
-
-const BIN = path.resolve('src/cli/bin.ts');
-
-function cli(args: string[], env: Record<string, string | undefined>): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', BIN, ...args], {
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
 
 describe(`activity-vault CLI (${STORE})`, () => {
   let dataDir: string;

@@ -28,12 +28,14 @@ export async function tempDir(prefix = 'vault-test-'): Promise<string> {
 }
 
 /** A vault on a fresh database (or the one given), with the development signing key for tokens. */
-export async function startTestVault(options: { database?: VaultDatabase; env?: Record<string, string> } = {}): Promise<TestVault> {
+export async function startTestVault(
+  options: { database?: VaultDatabase; env?: Record<string, string>; noDefaultBundle?: boolean } = {},
+): Promise<TestVault> {
   const dataDir = await tempDir();
   const config = loadConfig({ VAULT_DATA_DIR: dataDir, ...options.env });
   const fresh = options.database ? undefined : await freshDatabase();
   const database = options.database ?? fresh!.database;
-  const vault = await openVault(config, { database });
+  const vault = await openVault(config, { database, ...(options.noDefaultBundle ? { defaultBundleFile: null } : {}) });
   const logs: string[] = [];
   const app = await buildHttpServer(vault, { logger: { level: 'debug', stream: { write: (line: string) => void logs.push(line) } } });
   const dev = await loadDevSigningKey(dataDir);

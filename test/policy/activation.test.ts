@@ -1,0 +1,192 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { sql } from 'kysely';
+import { openDatabase, type VaultDatabase } from '../../src/db/index.js';
+import { isVaultError } from '../../src/errors/index.js';
+import { STORE } from '../support/database.js';
+import { buildTestBundle, datasetInput, newSigningKey, shippedSources, type SigningKey } from '../support/policies.js';
+import { startTestVault, tempDir, type TestVault } from '../support/vault.js';
+
+async function keysFile(...keys: SigningKey[]): Promise<string> {
+  const file = path.join(await tempDir('vault-bundle-keys-'), 'keys.json');
+  await fs.writeFile(file, JSON.stringify({ keys: keys.map((k) => k.jwk) }));
+  return file;
+}
+
+async function stage(t: TestVault, archive: Buffer, role: 'security-admin' | 'training-job' = 'security-admin') {
+  return t.app.inject({
+    method: 'POST',
+    url: '/v1/policy/bundles',
+    headers: { authorization: `Bearer ${await t.token(role, { sub: 'alice' })}`, 'content-type': 'application/gzip' },
+    payload: archive,
+  });
+}
+
+async function activate(t: TestVault, revision: string) {
+  return t.app.inject({
+    method: 'POST',
+    url: `/v1/policy/bundles/${revision}/activate`,
+    headers: { authorization: `Bearer ${await t.token('security-admin', { sub: 'alice' })}` },
+  });
+}
+
+describe(`policy staging and activation (${STORE})`, () => {
+  let key: SigningKey;
+  let t: TestVault;
+  let bundleA: Buffer;
+  let bundleB: Buffer;
+
+  before(async () => {
+    key = await newSigningKey();
+    const { data } = await shippedSources();
+    const grants = data.grants as Record<string, unknown>;
+    bundleA = await buildTestBundle({ key, revision: 'rev-A' });
+    bundleB = await buildTestBundle({
+      key,
+      revision: 'rev-B',
+      data: { grants: { ...grants, 'team-search': { org_units: ['search'], kinds: ['prompt'], max_sensitivity: 1, purposes: ['ranking'] } } },
+    });
+    t = await startTestVault({ env: { VAULT_BUNDLE_KEYS_FILE: await keysFile(key) } });
+  });
+  after(() => t.close());
+
+  it('starts on the committed default bundle and reports it ready', async () => {
+    const ready = (await t.app.inject('/readyz')).json();
+    assert.deepEqual(ready.checks.policy, { ok: true });
+    assert.match(t.vault.policy.revision ?? '', /^src-/);
+  });
+
+  it('stages a signed bundle with its diff against the active one, and lists it', async () => {
+    const a = await stage(t, bundleA);
+    assert.equal(a.statusCode, 201, a.body);
+    assert.equal(a.json().status, 'staged');
+    const b = await stage(t, bundleB);
+    assert.deepEqual(b.json().diff.grants, { added: ['team-search'], removed: [], changed: [] });
+    assert.equal(b.json().diff.against, t.vault.policy.revision);
+    const again = await stage(t, bundleB);
+    assert.equal(again.statusCode, 201, 'staging the same bytes twice is idempotent');
+    const list = await t.app.inject({ method: 'GET', url: '/v1/policy/bundles', headers: { authorization: `Bearer ${await t.token('auditor')}` } });
+    const revisions = list.json().bundles.map((x: { revision: string }) => x.revision);
+    assert.ok(revisions.includes('rev-A') && revisions.includes('rev-B'));
+    assert.equal(list.json().bundles.find((x: { revision: string }) => x.revision === 'rev-A').staged_by, 'alice');
+  });
+
+  it('refuses to stage a tampered, unsigned or foreign bundle, and a training job may not stage', async () => {
+    const foreign = await buildTestBundle({ key: await newSigningKey(), revision: 'rev-foreign' });
+    const response = await stage(t, foreign);
+    assert.equal(response.statusCode, 422);
+    assert.equal(response.json().error, 'bundle_rejected');
+    assert.equal((await stage(t, Buffer.from('garbage'))).statusCode, 422);
+    assert.equal((await stage(t, bundleA, 'training-job')).statusCode, 403);
+    const rows = await t.database.db.selectFrom('policy_bundles').select('revision').where('revision', '=', 'rev-foreign').execute();
+    assert.equal(rows.length, 0);
+  });
+
+  it('activating B while decisions run under A loses none, and every later decision carries B, in every instance', async () => {
+    assert.equal((await activate(t, 'rev-A')).statusCode, 200);
+    assert.equal(t.vault.policy.revision, 'rev-A');
+    const secondDb: VaultDatabase = t.fresh?.url ? await openDatabase({ url: t.fresh.url }) : t.database;
+    const second = await startTestVault({ database: secondDb, env: { VAULT_BUNDLE_KEYS_FILE: await keysFile(key) } });
+    try {
+      assert.equal(second.vault.policy.revision, 'rev-A');
+      const samples: Array<{ instance: number; started: number; revision: string }> = [];
+      const failures: unknown[] = [];
+      let running = true;
+      const worker = async (instance: number, vault = instance === 1 ? t.vault : second.vault) => {
+        while (running) {
+          const started = performance.now();
+          try {
+            const { decision, revision } = await vault.policy.decide(datasetInput());
+            assert.equal(decision.allow, true);
+            samples.push({ instance, started, revision });
+          } catch (err) {
+            failures.push(err);
+          }
+          await new Promise((r) => setImmediate(r));
+        }
+      };
+      const workers = [worker(1), worker(1), worker(2), worker(2)];
+      await new Promise((r) => setTimeout(r, 200));
+      const response = await activate(t, 'rev-B');
+      const activatedAt = performance.now();
+      assert.equal(response.statusCode, 200, response.body);
+      assert.deepEqual(response.json(), { revision: 'rev-B', status: 'active', previous: 'rev-A' });
+      await new Promise((r) => setTimeout(r, 1500));
+      running = false;
+      await Promise.all(workers);
+
+      assert.deepEqual(failures, []);
+      assert.ok(samples.some((s) => s.revision === 'rev-A') && samples.some((s) => s.revision === 'rev-B'));
+      const lateOnFirst = samples.filter((s) => s.instance === 1 && s.started > activatedAt);
+      assert.ok(lateOnFirst.length > 0 && lateOnFirst.every((s) => s.revision === 'rev-B'), 'the activating instance answers with B at once');
+      const lateOnSecond = samples.filter((s) => s.instance === 2 && s.started > activatedAt + 1000);
+      assert.ok(lateOnSecond.length > 0 && lateOnSecond.every((s) => s.revision === 'rev-B'), 'another instance answers with B within a second');
+      for (const instance of [1, 2]) {
+        const seq = samples.filter((s) => s.instance === instance).map((s) => s.revision);
+        assert.ok(seq.indexOf('rev-B') === -1 || seq.lastIndexOf('rev-A') < seq.indexOf('rev-B'), 'no decision goes back to A once B answered');
+      }
+    } finally {
+      await second.close();
+      if (secondDb !== t.database) await secondDb.close();
+    }
+  });
+
+  it('rolls back by activating an earlier revision', async () => {
+    const response = await activate(t, 'rev-A');
+    assert.deepEqual(response.json(), { revision: 'rev-A', status: 'active', previous: 'rev-B' });
+    assert.equal((await t.vault.policy.decide(datasetInput())).revision, 'rev-A');
+    const activations = await t.database.db.selectFrom('policy_activations').select(['revision', 'activated_by']).orderBy('activation_id').execute();
+    assert.deepEqual(activations.slice(-3).map((a) => a.revision), ['rev-A', 'rev-B', 'rev-A']);
+    assert.equal(activations.at(-1)!.activated_by, 'alice');
+  });
+
+  it('refuses to activate a policy that throws, listing the violations; the active one stays', async () => {
+    const throwing = await buildTestBundle({
+      key,
+      revision: 'rev-throws',
+      rego: 'package vault.authz\nimport rego.v1\ndecision := {"allow": false, "reasons": ["a"]} if input.action\ndecision := {"allow": false, "reasons": ["b"]} if input.action\n',
+    });
+    assert.equal((await stage(t, throwing)).statusCode, 201);
+    const response = await activate(t, 'rev-throws');
+    assert.equal(response.statusCode, 409);
+    assert.equal(response.json().error, 'policy_rejected');
+    assert.ok(response.json().violations.length > 0 && response.json().violations[0].startsWith('policy_error'));
+    assert.equal(t.vault.policy.revision, 'rev-A');
+    assert.equal((await activate(t, 'no-such-rev')).statusCode, 404);
+  });
+
+  it('fails closed when the active bundle is altered in the database: no decision is made', async () => {
+    const other = await startTestVault({ env: { VAULT_BUNDLE_KEYS_FILE: await keysFile(key) } });
+    try {
+      assert.equal((await stage(other, bundleB)).statusCode, 201);
+      const tampered = Buffer.from(bundleB);
+      tampered[tampered.length - 20]! ^= 0xff;
+      await sql`update policy_bundles set archive = ${tampered} where revision = 'rev-B'`.execute(other.database.db);
+      await sql`insert into policy_activations (revision, activated_by) values ('rev-B', 'mallory')`.execute(other.database.db);
+      await other.vault.policy.refresh();
+      await assert.rejects(other.vault.policy.decide(datasetInput()), (err) => isVaultError(err, 'ERR_POLICY_UNAVAILABLE'));
+      const ready = await other.app.inject('/readyz');
+      assert.equal(ready.statusCode, 503);
+      assert.match(ready.json().checks.policy.reason, /rev-B cannot be used/);
+    } finally {
+      await other.close();
+    }
+  });
+});
+
+describe(`no valid policy at start (${STORE})`, () => {
+  it('serves no decisions and says why on /readyz', async () => {
+    const fresh = await startTestVault({ noDefaultBundle: true });
+    try {
+      const ready = await fresh.app.inject('/readyz');
+      assert.equal(ready.statusCode, 503);
+      assert.equal(ready.json().checks.policy.ok, false);
+      assert.match(ready.json().checks.policy.reason, /no policy bundle has been activated/);
+      await assert.rejects(fresh.vault.policy.decide(datasetInput()), (err) => isVaultError(err, 'ERR_POLICY_UNAVAILABLE'));
+    } finally {
+      await fresh.close();
+    }
+  });
+});
