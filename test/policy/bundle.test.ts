@@ -99,3 +99,30 @@ describe('signed policy bundles', () => {
     await assert.rejects(verifyBundle(doubled, [key]), rejected('exactly one signature'));
   });
 });
+
+describe('trusted bundle signers', () => {
+  it('production trusts only the configured keys and refuses a development key among them', async () => {
+    const { loadTrustedBundleKeys, policyPaths } = await import('../../src/policy/index.js');
+    const { loadConfig } = await import('../../src/config/index.js');
+    const path = await import('node:path');
+    const { tempDir } = await import('../support/vault.js');
+    const dir = await tempDir();
+    const prodKey = await newSigningKey('prod-');
+    const devKey = await newSigningKey('dev-');
+    const file = path.join(dir, 'keys.json');
+    const production = (keysFile: string) =>
+      loadConfig({ VAULT_ENV: 'production', VAULT_DATA_DIR: dir, VAULT_JWKS_FILE: '/j', VAULT_JWT_ISSUER: 'idp', VAULT_KEK_FILE: '/k', VAULT_BUNDLE_KEYS_FILE: keysFile });
+
+    await fs.writeFile(file, JSON.stringify({ keys: [prodKey.jwk] }));
+    const trusted = await loadTrustedBundleKeys(production(file));
+    assert.deepEqual(trusted.map((k) => k.kid), [prodKey.kid]);
+    const committedDefault = await fs.readFile(policyPaths().defaultBundle);
+    await assert.rejects(verifyBundle(committedDefault, trusted), rejected('does not verify'));
+
+    await fs.writeFile(file, JSON.stringify({ keys: [prodKey.jwk, devKey.jwk] }));
+    await assert.rejects(loadTrustedBundleKeys(production(file)), (err) => isVaultError(err, 'ERR_CONFIG'));
+
+    const development = await loadTrustedBundleKeys(loadConfig({ VAULT_DATA_DIR: dir }));
+    await verifyBundle(committedDefault, development);
+  });
+});
