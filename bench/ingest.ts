@@ -18,6 +18,7 @@ import { benchServerUrl, fmt, printTable, syntheticRecords } from './support.js'
 const N = Number(process.env.BENCH_RECORDS ?? 200_000);
 const BATCH = 5000;
 const CONCURRENCY = Number(process.env.BENCH_HTTP_CONCURRENCY ?? 2);
+const BENCH_ACTOR = { sub: 'bench', roles: ['ingest-agent', 'privacy-officer'], teams: [], purpose: undefined, jti: undefined };
 const EMPLOYEES = Array.from({ length: 1000 }, (_, i) => `emp-${i}`);
 
 type Rec = ReturnType<typeof syntheticRecords>[number];
@@ -36,13 +37,13 @@ async function main(): Promise<void> {
   await migrateDatabase(database);
   const config = loadConfig({ VAULT_DATA_DIR: dataDir, VAULT_LOG_LEVEL: 'warn' });
   const vault = await openVault(config, { database });
-  await vault.upsertRoster({ employees: EMPLOYEES.map((id, i) => ({ employee_id: id, org_unit: `unit-${i % 10}`, region: 'eu', enrolled: true })) });
+  await vault.upsertRoster(BENCH_ACTOR, { employees: EMPLOYEES.map((id, i) => ({ employee_id: id, org_unit: `unit-${i % 10}`, region: 'eu', enrolled: true })) });
   const results: Array<{ path: string; seconds: number; bytes: number }> = [];
   const payloadBytes = (records: Rec[]) => records.reduce((n, r) => n + JSON.stringify(r.payload).length, 0);
 
   try {
     // Warm up JIT, key cache and the month partition.
-    await vault.ingestor.ingest(syntheticRecords(BATCH, EMPLOYEES));
+    await vault.ingestor.ingest(syntheticRecords(BATCH, EMPLOYEES), BENCH_ACTOR);
 
     // Baseline: the same rows, payload in clear, binary COPY into an identical table, same batch size.
     await emptyRecords(database);
@@ -70,7 +71,7 @@ async function main(): Promise<void> {
       started = performance.now();
       await Promise.all(
         Array.from({ length: callers }, async () => {
-          for (let batch = queue.shift(); batch; batch = queue.shift()) await vault.ingestor.ingest(batch);
+          for (let batch = queue.shift(); batch; batch = queue.shift()) await vault.ingestor.ingest(batch, BENCH_ACTOR);
         }),
       );
       const label = callers === 1 ? 'vault ingest, library call (one batch at a time)' : `vault ingest, library call (${callers} batches in flight)`;

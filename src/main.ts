@@ -1,4 +1,5 @@
-import { createTokenVerifier, loadDevSigningKey, readJwksFile, type TokenVerifier } from './auth/index.js';
+import { AuditLog } from './audit/index.js';
+import { createTokenVerifier, loadDevSigningKey, readJwksFile, type Principal, type TokenVerifier } from './auth/index.js';
 import type { VaultConfig } from './config/index.js';
 import { KeyRing, loadAead, openLocalKeyProvider, type Aead } from './crypto/index.js';
 import { migrateDatabase, openDatabase, pendingMigrations, type VaultDatabase } from './db/index.js';
@@ -20,7 +21,8 @@ export interface Vault {
   readonly ingestor: RecordIngestor;
   readonly policy: PolicyEngine;
   readonly policyAdmin: PolicyAdmin;
-  upsertRoster(body: unknown): Promise<RosterResult>;
+  readonly audit: AuditLog;
+  upsertRoster(actor: Principal, body: unknown): Promise<RosterResult>;
   readiness(): Promise<{ ready: boolean; checks: Record<string, ReadinessCheck> }>;
   close(): Promise<void>;
 }
@@ -78,6 +80,7 @@ export async function openVault(config: VaultConfig, options: OpenVaultOptions =
     database = options.database ?? (await openConfiguredDatabase(config));
     const ownsDatabase = options.database === undefined;
     const db = database;
+    const audit = await AuditLog.open(db, keyRing);
     const trustedKeys = await loadTrustedBundleKeys(config);
     const policy = new PolicyEngine({
       database: db,
@@ -86,10 +89,11 @@ export async function openVault(config: VaultConfig, options: OpenVaultOptions =
       log: options.log,
     });
     await policy.start();
-    const policyAdmin = new PolicyAdmin(db, trustedKeys, policy);
+    const policyAdmin = new PolicyAdmin(db, trustedKeys, policy, audit);
     const ingestor = new RecordIngestor({
       database: db,
       keyRing,
+      audit,
       recordKinds: config.recordKinds,
       maxBatchRecords: config.ingest.maxBatchRecords,
     });
@@ -101,12 +105,14 @@ export async function openVault(config: VaultConfig, options: OpenVaultOptions =
       ingestor,
       policy,
       policyAdmin,
-      upsertRoster: (body) => upsertRoster({ database: db, keyRing }, body),
+      audit,
+      upsertRoster: (actor, body) => upsertRoster({ database: db, keyRing, audit }, actor, body),
       async readiness() {
         const checks: Record<string, ReadinessCheck> = {
           database: (await db.ping()) ? { ok: true } : { ok: false, reason: 'database does not answer' },
           keys: await keyCheck(keyRing),
           policy: policy.readiness(),
+          audit: await auditCheck(audit),
         };
         return { ready: Object.values(checks).every((c) => c.ok), checks };
       },
@@ -121,6 +127,10 @@ export async function openVault(config: VaultConfig, options: OpenVaultOptions =
     if (database && !options.database) await database.close();
     throw err;
   }
+}
+
+async function auditCheck(audit: AuditLog): Promise<ReadinessCheck> {
+  return (await audit.headIsIntact()) ? { ok: true } : { ok: false, reason: 'the audit log head cannot be read or fails its MAC' };
 }
 
 async function keyCheck(keyRing: KeyRing): Promise<ReadinessCheck> {

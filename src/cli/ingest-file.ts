@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import readline from 'node:readline';
 import type { IngestResult } from '../ingest/index.js';
 import type { Vault } from '../main.js';
-import { progress } from './output.js';
+import { localOperator, progress } from './output.js';
 
 export interface FileIngestSummary {
   readonly lines: number;
@@ -15,6 +15,7 @@ export interface FileIngestSummary {
 
 /** Streams an NDJSON file into the vault in batches of the server's maximum size. */
 export async function ingestNdjsonFile(vault: Vault, file: string, options: { showProgress: boolean }): Promise<FileIngestSummary> {
+  const operator = localOperator('ingest-agent');
   const started = performance.now();
   const bar = progress(options.showProgress);
   const batchSize = vault.config.ingest.maxBatchRecords;
@@ -28,7 +29,7 @@ export async function ingestNdjsonFile(vault: Vault, file: string, options: { sh
 
   const flush = async (): Promise<void> => {
     if (batch.length === 0) return;
-    const result: IngestResult = await vault.ingestor.ingest(batch);
+    const result: IngestResult = await vault.ingestor.ingest(batch, operator);
     accepted += result.accepted;
     duplicates += result.duplicates;
     dropped += result.dropped.length;

@@ -1,3 +1,5 @@
+import os from 'node:os';
+import type { Principal, Role } from '../auth/index.js';
 import { isVaultError } from '../errors/index.js';
 
 export const EXIT_OK = 0;
@@ -32,4 +34,9 @@ export function progress(enabled: boolean): { update(line: string): void; done()
       if (tty) process.stderr.write('\r\x1b[2K');
     },
   };
+}
+
+/** The audit identity of a command run on the vault's host, where no token is involved. */
+export function localOperator(role: Role): Principal {
+  return { sub: `cli:${os.userInfo().username}@${os.hostname()}`, roles: [role], teams: [], purpose: undefined, jti: undefined };
 }

@@ -22,12 +22,19 @@ export interface KeyProvider {
   readonly kekFingerprint: Buffer;
   wrapDataKey(dek: Uint8Array, context: DataKeyContext): Promise<Buffer>;
   unwrapDataKey(wrapped: Uint8Array, context: DataKeyContext): Promise<Buffer>;
+  /** Wraps one of the vault's own secrets (audit MAC key, checkpoint signing key), bound to its name. */
+  wrapSecret(name: string, secret: Uint8Array): Promise<Buffer>;
+  unwrapSecret(name: string, wrapped: Uint8Array): Promise<Buffer>;
   /** Zeroes key material held in memory; later calls fail with `ERR_KEY_UNAVAILABLE`. */
   close(): void;
 }
 
 export function dataKeyWrapContext(kekId: string, context: DataKeyContext): string {
   return JSON.stringify(['activity-vault/dek/v1', context.employeeId, context.dekVersion, kekId]);
+}
+
+export function secretWrapContext(kekId: string, name: string): string {
+  return JSON.stringify(['activity-vault/secret/v1', name, kekId]);
 }
 
 function fingerprint(kek: Uint8Array): Buffer {
@@ -83,6 +90,12 @@ export async function openLocalKeyProvider(options: { file: string; createIfMiss
     },
     async unwrapDataKey(wrapped, context) {
       return openEnvelope(aead, liveKek(), wrapped, dataKeyWrapContext(kekId, context), context.dekVersion);
+    },
+    async wrapSecret(name, secret) {
+      return sealEnvelope(aead, liveKek(), kekFingerprint, 1, secretWrapContext(kekId, name), secret);
+    },
+    async unwrapSecret(name, wrapped) {
+      return openEnvelope(aead, liveKek(), wrapped, secretWrapContext(kekId, name), 1);
     },
     close() {
       if (kek) aead.memzero(kek);

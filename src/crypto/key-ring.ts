@@ -131,6 +131,15 @@ export class KeyRing {
     return key;
   }
 
+  /** Wraps one of the vault's own secrets under the KEK, bound to its name. */
+  async wrapVaultSecret(name: string, secret: Uint8Array): Promise<{ wrapped: Buffer; kekId: string }> {
+    return { wrapped: await this.#provider.wrapSecret(name, secret), kekId: this.#provider.kekId };
+  }
+
+  unwrapVaultSecret(name: string, wrapped: Uint8Array): Promise<Buffer> {
+    return this.#provider.unwrapSecret(name, wrapped);
+  }
+
   /** Zeroes every cached key of one employee (erasure, rotation). */
   forgetEmployee(employeeId: string): void {
     for (const id of [...this.#cache.keys()]) if (id.startsWith(`${employeeId}\u0000`)) this.#evict(id);

@@ -24,3 +24,19 @@ export {
   type BundleListing,
   type Activation,
 } from './policy.js';
+export {
+  findSecret,
+  storeSecretOnce,
+  initAuditHead,
+  lockAuditHead,
+  readAuditHead,
+  insertAuditEvent,
+  auditEventsAfter,
+  queryAuditEvents,
+  insertCheckpoint,
+  listCheckpoints,
+  type AuditRow,
+  type AuditHead,
+  type AuditFilter,
+  type CheckpointRow,
+} from './audit.js';

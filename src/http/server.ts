@@ -28,7 +28,7 @@ export async function buildHttpServer(vault: Vault, options: HttpServerOptions =
   app.addSchema(errorBodySchema);
   app.setErrorHandler(handleError);
   app.setNotFoundHandler((_request, reply) => reply.status(404).send({ error: 'not_found', message: 'no such route' }));
-  app.addHook('onRequest', authenticate(vault.tokens));
+  app.addHook('onRequest', authenticate(vault.tokens, vault.audit));
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched';
     metrics.requests.inc({ method: request.method, route, status: String(reply.statusCode) });

@@ -1,3 +1,5 @@
+import type { AuditEventInput, AuditLog } from '../audit/index.js';
+import type { Principal } from '../auth/index.js';
 import type { DataKey, KeyRing } from '../crypto/index.js';
 import {
   copyRecords,
@@ -28,6 +30,7 @@ export interface IngestResult {
 export interface IngestDeps {
   readonly database: VaultDatabase;
   readonly keyRing: KeyRing;
+  readonly audit: AuditLog;
   readonly recordKinds: ReadonlyMap<string, number>;
   readonly maxBatchRecords: number;
 }
@@ -54,7 +57,11 @@ export class RecordIngestor {
     this.#deps = deps;
   }
 
-  async ingest(records: unknown, now: number = Date.now()): Promise<IngestResult> {
+  /**
+   * Ingests one batch for `actor`; the batch's audit event commits in the same transaction as its
+   * records, and if the event cannot be written nothing is stored (`ERR_UNAVAILABLE`).
+   */
+  async ingest(records: unknown, actor: Principal, now: number = Date.now()): Promise<IngestResult> {
     if (!Array.isArray(records)) throw new VaultError('ERR_INVALID_REQUEST', 'records must be an array');
     if (records.length > this.#deps.maxBatchRecords) {
       throw new VaultError('ERR_BATCH_TOO_LARGE', `a batch holds at most ${this.#deps.maxBatchRecords} records`);
@@ -101,14 +108,24 @@ export class RecordIngestor {
     }
     rejected.sort((a, b) => a.index - b.index);
     dropped.sort((a, b) => a.index - b.index);
-    if (candidates.length === 0) return { accepted: 0, duplicates, dropped, rejected };
+    const event = (accepted: number, duplicateCount: number): AuditEventInput => ({
+      action: 'records.ingest',
+      decision: 'allow',
+      actor,
+      recordCount: accepted,
+      details: { received: records.length, accepted, duplicates: duplicateCount, dropped: dropped.length, rejected: rejected.length },
+    });
+    if (candidates.length === 0) {
+      await this.#deps.audit.appendAlone(event(0, duplicates));
+      return { accepted: 0, duplicates, dropped, rejected };
+    }
 
     await this.#ensurePartitions(candidates);
     const keys = await this.#unwrapKeys(candidates);
     // Optimistic: a batch seen for the first time is written without looking up duplicates. A retry
     // hits the primary key, rolls back whole, and takes the path that filters stored events first.
     try {
-      const written = await this.#write(candidates, keys);
+      const written = await this.#write(candidates, keys, (n) => event(n, duplicates));
       return { accepted: written, duplicates, dropped, rejected };
     } catch (err) {
       if (!isUniqueViolation(err)) throw err;
@@ -117,8 +134,9 @@ export class RecordIngestor {
       try {
         const stored = await findStoredRecordKeys(this.#deps.database.db, candidates.map((c) => c.record));
         const fresh = candidates.filter((c) => !stored.has(recordKey(c.record.eventId, c.record.capturedAt)));
-        const written = fresh.length === 0 ? 0 : await this.#write(fresh, keys);
-        return { accepted: written, duplicates: duplicates + candidates.length - written, dropped, rejected };
+        const stillDuplicate = duplicates + candidates.length - fresh.length;
+        const written = await this.#write(fresh, keys, (n) => event(n, stillDuplicate));
+        return { accepted: written, duplicates: stillDuplicate, dropped, rejected };
       } catch (err) {
         // A concurrent retry of the same batch committed in between; the next pass sees its rows.
         if (!isUniqueViolation(err) || attempt >= MAX_ATTEMPTS) throw err;
@@ -151,8 +169,8 @@ export class RecordIngestor {
   }
 
   /** Seals and writes in one transaction; sealing runs chunk by chunk as PostgreSQL takes the COPY stream. */
-  async #write(candidates: readonly Candidate[], keys: ReadonlyMap<string, DataKey>): Promise<number> {
-    const { database, keyRing } = this.#deps;
+  async #write(candidates: readonly Candidate[], keys: ReadonlyMap<string, DataKey>, event: (written: number) => AuditEventInput): Promise<number> {
+    const { database, keyRing, audit } = this.#deps;
     function* sealedChunks(): Generator<RecordRow[]> {
       for (let start = 0; start < candidates.length; start += COPY_CHUNK) {
         const chunk = candidates.slice(start, start + COPY_CHUNK);
@@ -171,7 +189,11 @@ export class RecordIngestor {
         yield bindings.map((b, i) => ({ ...b, envelope: envelopes[i]! }));
       }
     }
-    await database.db.transaction().execute((trx) => copyRecords(trx, sealedChunks()));
+    await database.db.transaction().execute(async (trx) => {
+      if (candidates.length > 0) await copyRecords(trx, sealedChunks());
+      // Last in the transaction: the audit head's lock is held only until the commit.
+      await audit.append(trx, event(candidates.length));
+    });
     return candidates.length;
   }
 }

@@ -1,3 +1,5 @@
+import type { AuditLog } from '../audit/index.js';
+import type { Principal } from '../auth/index.js';
 import type { KeyRing } from '../crypto/index.js';
 import { employeesWithoutDataKey, insertDataKeys, upsertEmployees, type EmployeeRow, type VaultDatabase } from '../db/index.js';
 import { VaultError } from '../errors/index.js';
@@ -41,14 +43,31 @@ export function parseRoster(body: unknown): EmployeeRow[] {
   });
 }
 
-/** Upserts the roster and gives every new employee a fresh random data key, in one transaction. */
-export async function upsertRoster(deps: { database: VaultDatabase; keyRing: KeyRing }, body: unknown): Promise<RosterResult> {
+/** Upserts the roster and gives every new employee a fresh random data key, audited, in one transaction. */
+export async function upsertRoster(deps: { database: VaultDatabase; keyRing: KeyRing; audit: AuditLog }, actor: Principal, body: unknown): Promise<RosterResult> {
   const employees = parseRoster(body);
   return deps.database.db.transaction().execute(async (trx) => {
     const created = await upsertEmployees(trx, employees);
     const keyless = await employeesWithoutDataKey(trx, employees.map((e) => e.employeeId));
     const keys = await Promise.all(keyless.map((id) => deps.keyRing.createDataKey(id, 1)));
     await insertDataKeys(trx, keys);
+    const enrolled = employees.filter((e) => e.enrolled).length;
+    if (keys.length > 0) {
+      await deps.audit.append(trx, {
+        action: 'key.create',
+        decision: 'info',
+        actor,
+        recordCount: keys.length,
+        details: { data_keys_created: keys.length, dek_version: 1, kek_id: deps.keyRing.kekId },
+      });
+    }
+    await deps.audit.append(trx, {
+      action: 'roster.upsert',
+      decision: 'allow',
+      actor,
+      recordCount: employees.length,
+      details: { upserted: employees.length, created: created.length, enrolled, not_enrolled: employees.length - enrolled },
+    });
     return { upserted: employees.length, created: created.length, keys_created: keys.length };
   });
 }

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { AuditLog } from '../audit/index.js';
 import type { Principal } from '../auth/index.js';
 import { findActiveActivation, findBundle, insertActivation, insertBundle, listBundles, type BundleListing, type VaultDatabase } from '../db/index.js';
 import { VaultError } from '../errors/index.js';
@@ -67,6 +68,7 @@ export class PolicyAdmin {
     private readonly database: VaultDatabase,
     private readonly trustedKeys: readonly TrustedBundleKey[],
     private readonly engine: PolicyEngine,
+    private readonly audit: AuditLog,
   ) {}
 
   async #active(): Promise<VerifiedBundle | undefined> {
@@ -79,33 +81,67 @@ export class PolicyAdmin {
   async stage(principal: Principal, archive: Buffer): Promise<StageResult> {
     if (archive.length === 0) throw new VaultError('ERR_INVALID_REQUEST', 'the body must be a gzipped OPA bundle');
     if (archive.length > MAX_BUNDLE_BYTES) throw new VaultError('ERR_BODY_TOO_LARGE', 'bundle is larger than 16 MiB');
-    const bundle = await verifyBundle(archive, this.trustedKeys);
-    await PolicyEvaluator.load(bundle);
-    const existing = await findBundle(this.database.db, bundle.revision);
-    if (existing && existing.sha256 !== bundle.sha256) {
-      throw new VaultError('ERR_CONFLICT', `revision ${bundle.revision} is already staged with different contents`);
+    let bundle: VerifiedBundle;
+    try {
+      bundle = await verifyBundle(archive, this.trustedKeys);
+      await PolicyEvaluator.load(bundle);
+    } catch (err) {
+      await this.audit.appendAlone({
+        action: 'policy.stage',
+        decision: 'deny',
+        severity: 'high',
+        actor: principal,
+        details: { sha256: sha256(archive), reason: err instanceof Error ? err.message : String(err), ...((err as VaultError).details ?? {}) },
+      });
+      throw err;
     }
-    if (!existing) await insertBundle(this.database.db, { ...bundle, stagedBy: principal.sub });
-    return { revision: bundle.revision, status: 'staged', sha256: bundle.sha256, diff: diffBundles(bundle, await this.#active()) };
+    const diff = diffBundles(bundle, await this.#active());
+    await this.database.db.transaction().execute(async (trx) => {
+      const existing = await findBundle(trx, bundle.revision);
+      if (existing && existing.sha256 !== bundle.sha256) {
+        throw new VaultError('ERR_CONFLICT', `revision ${bundle.revision} is already staged with different contents`);
+      }
+      if (!existing) await insertBundle(trx, { ...bundle, stagedBy: principal.sub });
+      await this.audit.append(trx, {
+        action: 'policy.stage',
+        decision: 'allow',
+        actor: principal,
+        policyRevision: bundle.revision,
+        details: { revision: bundle.revision, sha256: bundle.sha256, signed_by: bundle.signedBy, already_staged: Boolean(existing), diff },
+      });
+    });
+    return { revision: bundle.revision, status: 'staged', sha256: bundle.sha256, diff };
   }
 
   /**
    * Activates a staged revision after verifying it again and probing it: a bundle that throws or
-   * answers malformed decisions is refused with 409 and every violation listed.
+   * answers malformed decisions is refused with 409 and every violation listed (and a high-severity
+   * audit event).
    */
   async activate(principal: Principal, revision: string): Promise<ActivateResult> {
     const stored = await findBundle(this.database.db, revision);
     if (!stored) throw new VaultError('ERR_NOT_FOUND', `revision ${revision} is not staged`);
-    const bundle = await verifyBundle(stored.archive, this.trustedKeys);
-    const evaluator = await PolicyEvaluator.load(bundle);
     const violations: string[] = [];
-    for (const input of probeInputs(bundle)) {
-      const decision = await evaluator.evaluate(input);
-      if (decision.fault) violations.push(`${decision.reasons[0]} for roles [${input.subject.roles}] teams [${input.subject.teams}]: ${decision.fault}`);
+    try {
+      const bundle = await verifyBundle(stored.archive, this.trustedKeys);
+      const evaluator = await PolicyEvaluator.load(bundle);
+      for (const input of probeInputs(bundle)) {
+        const decision = await evaluator.evaluate(input);
+        if (decision.fault) violations.push(`${decision.reasons[0]} for roles [${input.subject.roles}] teams [${input.subject.teams}]: ${decision.fault}`);
+      }
+    } catch (err) {
+      violations.push(err instanceof Error ? err.message : String(err));
     }
-    if (violations.length) throw new VaultError('ERR_POLICY_REJECTED', 'the bundle failed its pre-activation checks', { details: { violations } });
-    const previous = (await findActiveActivation(this.database.db))?.revision ?? null;
-    await insertActivation(this.database.db, revision, principal.sub);
+    if (violations.length) {
+      await this.audit.appendAlone({ action: 'policy.activate', decision: 'deny', severity: 'high', actor: principal, policyRevision: revision, details: { revision, violations } });
+      throw new VaultError('ERR_POLICY_REJECTED', 'the bundle failed its pre-activation checks', { details: { violations } });
+    }
+    const previous = await this.database.db.transaction().execute(async (trx) => {
+      const before = (await findActiveActivation(trx))?.revision ?? null;
+      await insertActivation(trx, revision, principal.sub);
+      await this.audit.append(trx, { action: 'policy.activate', decision: 'allow', actor: principal, policyRevision: revision, details: { revision, previous: before } });
+      return before;
+    });
     await this.engine.refresh();
     return { revision, status: 'active', previous };
   }

@@ -5,4 +5,4 @@ export { PolicyAdmin, MAX_BUNDLE_BYTES, type BundleDiff, type StageResult, type 
 export { loadTrustedBundleKeys, loadDevBundleSigningKey, devBundleKeysFile, publicJwkOf, DEV_KEY_PREFIX } from './keys.js';
 export { findOpa, buildBundle, testPolicies, sourceRevision, policyPaths, type PolicyTestReport } from './opa-cli.js';
 export { readTarGz, writeTarGz } from './tar.js';
-export { opaFileDigest, canonicalJson } from './opa-hash.js';
+export { opaFileDigest } from './opa-hash.js';

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { canonicalJson } from '../encoding/canonical-json.js';
 
 /**
  * The file digest OPA signs: raw bytes for most files; for JSON files (`*.json`, `.manifest`) the
@@ -23,24 +24,4 @@ export function opaFileDigest(name: string, content: Buffer): string {
 
 export function isJsonFile(name: string): boolean {
   return name.endsWith('.json') || name === '.manifest' || name.endsWith('/.manifest');
-}
-
-function byteOrder(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a), Buffer.from(b));
-}
-
-function goString(value: string): string {
-  return JSON.stringify(value).replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
-}
-
-export function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const obj = value as Record<string, unknown>;
-    return `{${Object.keys(obj)
-      .sort(byteOrder)
-      .map((k) => `${goString(k)}:${canonicalJson(obj[k])}`)
-      .join(',')}}`;
-  }
-  return typeof value === 'string' ? goString(value) : JSON.stringify(value);
 }

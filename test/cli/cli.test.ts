@@ -7,6 +7,7 @@ import { loadDevSigningKey } from '../../src/auth/index.js';
 import { loadConfig } from '../../src/config/index.js';
 import { migrateDatabase, openDatabase } from '../../src/db/index.js';
 import { openVault } from '../../src/main.js';
+import { localOperator } from '../../src/cli/output.js';
 import { freshDatabase, STORE, type FreshDatabase } from '../support/database.js';
 import { cli } from '../support/cli.js';
 import { makeRecords, tempDir } from '../support/vault.js';
@@ -24,7 +25,7 @@ describe(`activity-vault CLI (${STORE})`, () => {
     const database = fresh?.database ?? (await openDatabase({ dataDir }));
     if (!fresh) await migrateDatabase(database);
     const vault = await openVault(config, { database });
-    await vault.upsertRoster({ employees: [{ employee_id: 'cli-1', org_unit: 'u1', region: 'eu', enrolled: true }] });
+    await vault.upsertRoster(localOperator('privacy-officer'), { employees: [{ employee_id: 'cli-1', org_unit: 'u1', region: 'eu', enrolled: true }] });
     await vault.close();
     if (!fresh) await database.close();
   });

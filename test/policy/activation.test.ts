@@ -88,7 +88,7 @@ describe(`policy staging and activation (${STORE})`, () => {
     assert.equal((await activate(t, 'rev-A')).statusCode, 200);
     assert.equal(t.vault.policy.revision, 'rev-A');
     const secondDb: VaultDatabase = t.fresh?.url ? await openDatabase({ url: t.fresh.url }) : t.database;
-    const second = await startTestVault({ database: secondDb, env: { VAULT_BUNDLE_KEYS_FILE: await keysFile(key) } });
+    const second = await startTestVault({ database: secondDb, dataDir: t.dataDir, env: { VAULT_BUNDLE_KEYS_FILE: await keysFile(key) } });
     try {
       assert.equal(second.vault.policy.revision, 'rev-A');
       const samples: Array<{ instance: number; started: number; revision: string }> = [];

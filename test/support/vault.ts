@@ -27,11 +27,14 @@ export async function tempDir(prefix = 'vault-test-'): Promise<string> {
   return fs.mkdtemp(path.join(os.tmpdir(), prefix));
 }
 
-/** A vault on a fresh database (or the one given), with the development signing key for tokens. */
+/**
+ * A vault on a fresh database (or the one given), with the development signing key for tokens.
+ * A second instance of the same vault passes the first one's `database` and `dataDir` (same KEK).
+ */
 export async function startTestVault(
-  options: { database?: VaultDatabase; env?: Record<string, string>; noDefaultBundle?: boolean } = {},
+  options: { database?: VaultDatabase; env?: Record<string, string>; noDefaultBundle?: boolean; dataDir?: string } = {},
 ): Promise<TestVault> {
-  const dataDir = await tempDir();
+  const dataDir = options.dataDir ?? (await tempDir());
   const config = loadConfig({ VAULT_DATA_DIR: dataDir, ...options.env });
   const fresh = options.database ? undefined : await freshDatabase();
   const database = options.database ?? fresh!.database;
@@ -61,7 +64,7 @@ export async function startTestVault(
       await app.close();
       await vault.close();
       await fresh?.drop();
-      await fs.rm(dataDir, { recursive: true, force: true });
+      if (!options.dataDir) await fs.rm(dataDir, { recursive: true, force: true });
     },
   };
 }

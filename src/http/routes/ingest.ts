@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { MAX_ROSTER_BATCH } from '../../ingest/index.js';
 import type { Vault } from '../../main.js';
+import { principalOf } from '../auth.js';
 import type { HttpMetrics } from '../metrics.js';
 
 const errors = { '4xx': { $ref: 'ErrorBody#' }, '5xx': { $ref: 'ErrorBody#' } } as const;
@@ -75,14 +76,14 @@ export function ingestRoutes(vault: Vault, metrics: HttpMetrics) {
           ...errors,
         },
       },
-      handler: async (request) => vault.upsertRoster(request.body),
+      handler: async (request) => vault.upsertRoster(principalOf(request), request.body),
     });
 
     app.post('/v1/records', {
       config: { roles: ['ingest-agent'] },
       schema: { tags: ['ingest'], summary: 'Ingest a batch of activity records', security: bearer, body: recordsBody, response: { 200: ingestResponse, ...errors } },
       handler: async (request) => {
-        const result = await vault.ingestor.ingest((request.body as { records: unknown }).records);
+        const result = await vault.ingestor.ingest((request.body as { records: unknown }).records, principalOf(request));
         metrics.recordsIngested.inc(result.accepted);
         metrics.recordsDuplicate.inc(result.duplicates);
         for (const d of result.dropped) metrics.recordsDropped.inc({ reason: d.reason });

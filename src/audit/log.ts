@@ -1,0 +1,293 @@
+import { createHmac, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, randomUUID, sign, timingSafeEqual, verify, type KeyObject } from 'node:crypto';
+import type { Principal } from '../auth/index.js';
+import type { KeyRing } from '../crypto/index.js';
+import {
+  auditEventsAfter,
+  findSecret,
+  initAuditHead,
+  insertAuditEvent,
+  insertCheckpoint,
+  listCheckpoints,
+  lockAuditHead,
+  queryAuditEvents,
+  readAuditHead,
+  storeSecretOnce,
+  type AuditRow,
+  type Db,
+  type VaultDatabase,
+} from '../db/index.js';
+import { canonicalJson } from '../encoding/canonical-json.js';
+import { VaultError } from '../errors/index.js';
+import { canonicalEvent, chainHash, GENESIS_HASH, headMac } from './chain.js';
+
+export type AuditDecision = 'allow' | 'deny' | 'info' | 'error';
+
+/** What a caller records. Tokens and payloads never go in; an employee id is stored as a keyed hash. */
+export interface AuditEventInput {
+  readonly action: string;
+  readonly decision: AuditDecision;
+  readonly severity?: 'info' | 'high';
+  readonly actor?: Pick<Principal, 'sub' | 'roles' | 'teams' | 'purpose'> | null;
+  readonly employeeId?: string;
+  readonly policyRevision?: string | null;
+  readonly recordCount?: number;
+  readonly decisionId?: string;
+  readonly details?: Record<string, unknown>;
+}
+
+export interface AuditEventView {
+  readonly seq: number;
+  readonly event_id: string;
+  readonly occurred_at: string;
+  readonly action: string;
+  readonly decision: string;
+  readonly severity: string;
+  readonly actor: string | null;
+  readonly roles: string[];
+  readonly teams: string[];
+  readonly purpose: string | null;
+  readonly employee_ref: string | null;
+  readonly policy_revision: string | null;
+  readonly record_count: number | null;
+  readonly decision_id: string | null;
+  readonly details: Record<string, unknown>;
+  readonly hash: string;
+}
+
+export interface AuditQuery {
+  readonly actor?: string;
+  readonly team?: string;
+  readonly employeeId?: string;
+  readonly action?: string;
+  readonly decision?: string;
+  readonly from?: Date;
+  readonly to?: Date;
+  readonly limit?: number;
+  readonly cursor?: string;
+}
+
+export interface VerifyResult {
+  readonly ok: boolean;
+  readonly checked: number;
+  readonly broken_at?: number;
+  readonly reason?: string;
+}
+
+export interface Checkpoint {
+  readonly seq: number;
+  readonly hash: string;
+  readonly signed_at: string;
+  readonly key_id: string;
+  readonly signature: string;
+}
+
+const MAC_SECRET = 'audit-mac';
+const CHECKPOINT_SECRET = 'audit-checkpoint-ed25519';
+const VERIFY_PAGE = 5000;
+export const MAX_QUERY_LIMIT = 1000;
+
+/** What a checkpoint signature covers; auditors rebuild these bytes to check it with the public key. */
+export function checkpointStatement(seq: number, hashHex: string, signedAt: string, keyId: string): Buffer {
+  return Buffer.from(canonicalJson({ v: 1, log: 'activity-vault/audit', seq, hash: hashHex, signed_at: signedAt, key_id: keyId }));
+}
+
+function clean(value: unknown): unknown {
+  // jsonb-free storage, but NUL has no place in an audit record either.
+  return typeof value === 'string' ? value.replaceAll('\u0000', '\uFFFD') : value;
+}
+
+function unavailable(cause: unknown): VaultError {
+  return new VaultError('ERR_UNAVAILABLE', 'the audit log cannot record this action; it was not carried out', { cause, internal: { alarm: 'audit_unavailable' } });
+}
+
+/**
+ * The hash-chained access log. `append` runs inside the caller's transaction, so the action and its
+ * event commit together or not at all; it takes the head's row lock, so appends are serialised and
+ * the chain never forks. Call it last in the transaction: the lock is held until commit.
+ */
+export class AuditLog {
+  readonly #database: VaultDatabase;
+  readonly #macKey: Buffer;
+  readonly #signingKey: KeyObject;
+  readonly publicKey: KeyObject;
+  readonly keyId: string;
+
+  private constructor(database: VaultDatabase, macKey: Buffer, signingKey: KeyObject) {
+    this.#database = database;
+    this.#macKey = macKey;
+    this.#signingKey = signingKey;
+    this.publicKey = createPublicKey(signingKey);
+    this.keyId = `audit-${createHmac('sha256', 'activity-vault/audit-key-id').update(this.publicKey.export({ type: 'spki', format: 'der' })).digest('hex').slice(0, 16)}`;
+  }
+
+  /** Loads (or creates, once for all instances) the log's MAC key and checkpoint signing key. */
+  static async open(database: VaultDatabase, keyRing: KeyRing): Promise<AuditLog> {
+    const secret = async (name: string, fresh: () => Buffer): Promise<Buffer> => {
+      const stored = await findSecret(database.db, name);
+      if (stored) return keyRing.unwrapVaultSecret(name, stored);
+      const { wrapped, kekId } = await keyRing.wrapVaultSecret(name, fresh());
+      return keyRing.unwrapVaultSecret(name, await storeSecretOnce(database.db, name, kekId, wrapped));
+    };
+    const macKey = await secret(MAC_SECRET, () => randomBytes(32));
+    const der = await secret(CHECKPOINT_SECRET, () => generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'der' }) as Buffer);
+    const log = new AuditLog(database, macKey, createPrivateKey({ key: der, format: 'der', type: 'pkcs8' }));
+    await initAuditHead(database.db, { seq: 0, hash: GENESIS_HASH, mac: headMac(macKey, 0, GENESIS_HASH) });
+    return log;
+  }
+
+  /** The keyed hash that stands for an employee id in the log. */
+  employeeRef(employeeId: string): string {
+    return createHmac('sha256', this.#macKey).update('activity-vault/audit-employee/v1').update(employeeId).digest('hex').slice(0, 32);
+  }
+
+  /** Appends inside `trx`. Throws `ERR_UNAVAILABLE` when the event cannot be written; the caller's transaction then rolls back. */
+  async append(trx: Db, input: AuditEventInput): Promise<{ seq: number; eventId: string }> {
+    try {
+      const head = await lockAuditHead(trx);
+      if (!head) throw new Error('audit head missing');
+      if (!timingSafeEqual(Buffer.from(head.mac), headMac(this.#macKey, head.seq, head.hash))) {
+        throw new VaultError('ERR_UNAVAILABLE', 'the audit log head fails its MAC: the log was tampered with', { internal: { alarm: 'audit_tampered' } });
+      }
+      const details: Record<string, unknown> = {};
+      for (const [k, v] of Object.entries(input.details ?? {})) details[k] = clean(v);
+      const row: Omit<AuditRow, 'prev_hash' | 'hash'> = {
+        seq: head.seq + 1,
+        event_id: randomUUID(),
+        occurred_at: new Date(),
+        action: input.action,
+        decision: input.decision,
+        severity: input.severity ?? 'info',
+        actor: input.actor?.sub ?? null,
+        actor_roles: [...(input.actor?.roles ?? [])],
+        teams: [...(input.actor?.teams ?? [])],
+        purpose: input.actor?.purpose ?? null,
+        employee_ref: input.employeeId === undefined ? null : this.employeeRef(input.employeeId),
+        policy_revision: input.policyRevision ?? null,
+        record_count: input.recordCount ?? null,
+        decision_id: input.decisionId ?? null,
+        details: canonicalJson(details),
+      };
+      const hash = chainHash(head.hash, canonicalEvent(row));
+      await insertAuditEvent(trx, { ...row, prev_hash: Buffer.from(head.hash), hash }, { seq: row.seq, hash, mac: headMac(this.#macKey, row.seq, hash) });
+      return { seq: row.seq, eventId: row.event_id };
+    } catch (err) {
+      if (err instanceof VaultError) throw err;
+      throw unavailable(err);
+    }
+  }
+
+  /** Appends in a transaction of its own (events with no other write, such as a refused token). */
+  appendAlone(input: AuditEventInput): Promise<{ seq: number; eventId: string }> {
+    return this.#database.db.transaction().execute((trx) => this.append(trx, input)).catch((err) => {
+      throw err instanceof VaultError ? err : unavailable(err);
+    });
+  }
+
+  /** True when the head can be read and its MAC holds: appends can proceed. */
+  async headIsIntact(): Promise<boolean> {
+    try {
+      const head = await readAuditHead(this.#database.db);
+      return Boolean(head && timingSafeEqual(Buffer.from(head.mac), headMac(this.#macKey, head.seq, head.hash)));
+    } catch {
+      return false;
+    }
+  }
+
+  /** Walks the chain end to end, then checks the head's MAC and every signed checkpoint against it. */
+  async verify(): Promise<VerifyResult> {
+    const { db } = this.#database;
+    let prev: Uint8Array = GENESIS_HASH;
+    let expected = 1;
+    const broken = (at: number, reason: string): VerifyResult => ({ ok: false, checked: expected - 1, broken_at: at, reason });
+    for (;;) {
+      const page = await auditEventsAfter(db, expected - 1, VERIFY_PAGE);
+      for (const row of page) {
+        if (row.seq !== expected) return broken(expected, 'event missing or out of order');
+        if (!Buffer.from(row.prev_hash).equals(Buffer.from(prev))) return broken(row.seq, 'previous hash does not match');
+        if (!chainHash(prev, canonicalEvent(row)).equals(Buffer.from(row.hash))) return broken(row.seq, 'event was altered');
+        prev = row.hash;
+        expected++;
+      }
+      if (page.length < VERIFY_PAGE) break;
+    }
+    const last = expected - 1;
+    const head = await readAuditHead(db);
+    if (!head || !timingSafeEqual(Buffer.from(head.mac), headMac(this.#macKey, head.seq, head.hash))) return broken(head?.seq ?? last, 'log head fails its MAC');
+    if (head.seq > last) return broken(last + 1, 'newest events were deleted');
+    if (head.seq < last || !Buffer.from(head.hash).equals(Buffer.from(prev))) return broken(head.seq + 1, 'events were added behind the log head');
+    for (const cp of await listCheckpoints(db, 1000)) {
+      const statement = checkpointStatement(cp.seq, Buffer.from(cp.hash).toString('hex'), cp.signed_at.toISOString(), cp.key_id);
+      if (cp.key_id !== this.keyId || !verify(null, statement, this.publicKey, cp.signature)) return broken(cp.seq, 'checkpoint signature is invalid');
+      if (cp.seq > last) return broken(last + 1, 'events covered by a signed checkpoint are missing');
+      const [row] = await auditEventsAfter(db, cp.seq - 1, 1);
+      if (!row || !Buffer.from(row.hash).equals(Buffer.from(cp.hash))) return broken(cp.seq, 'event differs from its signed checkpoint');
+    }
+    return { ok: true, checked: last };
+  }
+
+  /** Signs (seq, hash) of the newest event; a no-op when the log is empty or already checkpointed there. */
+  async checkpoint(): Promise<Checkpoint | undefined> {
+    const head = await readAuditHead(this.#database.db);
+    if (!head || head.seq === 0) return undefined;
+    const hashHex = Buffer.from(head.hash).toString('hex');
+    const signedAt = new Date();
+    const signature = sign(null, checkpointStatement(head.seq, hashHex, signedAt.toISOString(), this.keyId), this.#signingKey);
+    await insertCheckpoint(this.#database.db, { seq: head.seq, hash: head.hash, signed_at: signedAt, key_id: this.keyId, signature });
+    return (await this.checkpoints(1))[0];
+  }
+
+  async checkpoints(limit = 100): Promise<Checkpoint[]> {
+    return (await listCheckpoints(this.#database.db, limit)).map((cp) => ({
+      seq: cp.seq,
+      hash: Buffer.from(cp.hash).toString('hex'),
+      signed_at: cp.signed_at.toISOString(),
+      key_id: cp.key_id,
+      signature: Buffer.from(cp.signature).toString('base64'),
+    }));
+  }
+
+  /** Newest first, keyset-paged: `next_cursor` continues where the page ended. */
+  async query(q: AuditQuery): Promise<{ events: AuditEventView[]; next_cursor: string | null }> {
+    const limit = Math.min(Math.max(q.limit ?? 100, 1), MAX_QUERY_LIMIT);
+    let beforeSeq: number | undefined;
+    if (q.cursor !== undefined) {
+      beforeSeq = Number(Buffer.from(q.cursor, 'base64url').toString().replace(/^seq:/, ''));
+      if (!Number.isSafeInteger(beforeSeq) || beforeSeq < 1) throw new VaultError('ERR_INVALID_REQUEST', 'cursor is not one this log issued');
+    }
+    const rows = await queryAuditEvents(this.#database.db, {
+      actor: q.actor,
+      team: q.team,
+      employeeRef: q.employeeId === undefined ? undefined : this.employeeRef(q.employeeId),
+      action: q.action,
+      decision: q.decision,
+      from: q.from,
+      to: q.to,
+      beforeSeq,
+      limit: limit + 1,
+    });
+    const page = rows.slice(0, limit);
+    const next = rows.length > limit ? Buffer.from(`seq:${page.at(-1)!.seq}`).toString('base64url') : null;
+    return { events: page.map(viewOf), next_cursor: next };
+  }
+}
+
+function viewOf(row: AuditRow): AuditEventView {
+  return {
+    seq: row.seq,
+    event_id: row.event_id,
+    occurred_at: row.occurred_at.toISOString(),
+    action: row.action,
+    decision: row.decision,
+    severity: row.severity,
+    actor: row.actor,
+    roles: row.actor_roles,
+    teams: row.teams,
+    purpose: row.purpose,
+    employee_ref: row.employee_ref,
+    policy_revision: row.policy_revision,
+    record_count: row.record_count,
+    decision_id: row.decision_id,
+    details: JSON.parse(row.details) as Record<string, unknown>,
+    hash: Buffer.from(row.hash).toString('hex'),
+  };
+}
