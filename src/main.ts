@@ -90,6 +90,10 @@ export async function openVault(config: VaultConfig, options: OpenVaultOptions =
     });
     await policy.start();
     const policyAdmin = new PolicyAdmin(db, trustedKeys, policy, audit);
+    const checkpoints = setInterval(() => {
+      audit.checkpoint().catch((err: unknown) => options.log?.({ alarm: 'audit_checkpoint_failed', error: (err as Error).message }, 'audit checkpoint not signed'));
+    }, config.auditCheckpointSeconds * 1000);
+    checkpoints.unref();
     const ingestor = new RecordIngestor({
       database: db,
       keyRing,
@@ -117,6 +121,7 @@ export async function openVault(config: VaultConfig, options: OpenVaultOptions =
         return { ready: Object.values(checks).every((c) => c.ok), checks };
       },
       async close() {
+        clearInterval(checkpoints);
         await policy.stop();
         keyRing.close();
         if (ownsDatabase) await db.close();

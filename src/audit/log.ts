@@ -5,7 +5,7 @@ import {
   auditEventsAfter,
   findSecret,
   initAuditHead,
-  insertAuditEvent,
+  insertAuditEvents,
   insertCheckpoint,
   listCheckpoints,
   lockAuditHead,
@@ -91,11 +91,6 @@ export function checkpointStatement(seq: number, hashHex: string, signedAt: stri
   return Buffer.from(canonicalJson({ v: 1, log: 'activity-vault/audit', seq, hash: hashHex, signed_at: signedAt, key_id: keyId }));
 }
 
-function clean(value: unknown): unknown {
-  // jsonb-free storage, but NUL has no place in an audit record either.
-  return typeof value === 'string' ? value.replaceAll('\u0000', '\uFFFD') : value;
-}
-
 function unavailable(cause: unknown): VaultError {
   return new VaultError('ERR_UNAVAILABLE', 'the audit log cannot record this action; it was not carried out', { cause, internal: { alarm: 'audit_unavailable' } });
 }
@@ -142,38 +137,54 @@ export class AuditLog {
 
   /** Appends inside `trx`. Throws `ERR_UNAVAILABLE` when the event cannot be written; the caller's transaction then rolls back. */
   async append(trx: Db, input: AuditEventInput): Promise<{ seq: number; eventId: string }> {
+    const [first] = await this.appendMany(trx, [input]);
+    return first!;
+  }
+
+  /** Appends several events in order under one lock of the head (a batch of related events). */
+  async appendMany(trx: Db, inputs: readonly AuditEventInput[]): Promise<Array<{ seq: number; eventId: string }>> {
     try {
       const head = await lockAuditHead(trx);
       if (!head) throw new Error('audit head missing');
       if (!timingSafeEqual(Buffer.from(head.mac), headMac(this.#macKey, head.seq, head.hash))) {
         throw new VaultError('ERR_UNAVAILABLE', 'the audit log head fails its MAC: the log was tampered with', { internal: { alarm: 'audit_tampered' } });
       }
-      const details: Record<string, unknown> = {};
-      for (const [k, v] of Object.entries(input.details ?? {})) details[k] = clean(v);
-      const row: Omit<AuditRow, 'prev_hash' | 'hash'> = {
-        seq: head.seq + 1,
-        event_id: randomUUID(),
-        occurred_at: new Date(),
-        action: input.action,
-        decision: input.decision,
-        severity: input.severity ?? 'info',
-        actor: input.actor?.sub ?? null,
-        actor_roles: [...(input.actor?.roles ?? [])],
-        teams: [...(input.actor?.teams ?? [])],
-        purpose: input.actor?.purpose ?? null,
-        employee_ref: input.employeeId === undefined ? null : this.employeeRef(input.employeeId),
-        policy_revision: input.policyRevision ?? null,
-        record_count: input.recordCount ?? null,
-        decision_id: input.decisionId ?? null,
-        details: canonicalJson(details),
-      };
-      const hash = chainHash(head.hash, canonicalEvent(row));
-      await insertAuditEvent(trx, { ...row, prev_hash: Buffer.from(head.hash), hash }, { seq: row.seq, hash, mac: headMac(this.#macKey, row.seq, hash) });
-      return { seq: row.seq, eventId: row.event_id };
+      let prev: Uint8Array = head.hash;
+      const rows: AuditRow[] = inputs.map((input, i) => {
+        const row = this.#row(input, head.seq + 1 + i);
+        const hash = chainHash(prev, canonicalEvent(row));
+        const full = { ...row, prev_hash: Buffer.from(prev), hash };
+        prev = hash;
+        return full;
+      });
+      const last = rows.at(-1);
+      if (!last) return [];
+      await insertAuditEvents(trx, rows, { seq: last.seq, hash: last.hash, mac: headMac(this.#macKey, last.seq, last.hash) });
+      return rows.map((r) => ({ seq: r.seq, eventId: r.event_id }));
     } catch (err) {
       if (err instanceof VaultError) throw err;
       throw unavailable(err);
     }
+  }
+
+  #row(input: AuditEventInput, seq: number): Omit<AuditRow, 'prev_hash' | 'hash'> {
+    return {
+      seq,
+      event_id: randomUUID(),
+      occurred_at: new Date(),
+      action: input.action,
+      decision: input.decision,
+      severity: input.severity ?? 'info',
+      actor: input.actor?.sub ?? null,
+      actor_roles: [...(input.actor?.roles ?? [])],
+      teams: [...(input.actor?.teams ?? [])],
+      purpose: input.actor?.purpose ?? null,
+      employee_ref: input.employeeId === undefined ? null : this.employeeRef(input.employeeId),
+      policy_revision: input.policyRevision ?? null,
+      record_count: input.recordCount ?? null,
+      decision_id: input.decisionId ?? null,
+      details: canonicalJson(input.details ?? {}),
+    };
   }
 
   /** Appends in a transaction of its own (events with no other write, such as a refused token). */

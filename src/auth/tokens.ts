@@ -41,20 +41,23 @@ export function tokenFailureReason(err: unknown): string {
   return 'invalid_token';
 }
 
+/** Printable, bounded claim text: it ends up in audit columns and log lines. */
+const CLAIM_TEXT = /^[^\p{Cc}]{1,256}$/u;
+
 function stringArray(value: unknown, claim: string): string[] {
   if (value === undefined) return [];
-  if (!Array.isArray(value) || !value.every((v) => typeof v === 'string' && v.length > 0 && v.length <= 128)) {
+  if (!Array.isArray(value) || value.length > 64 || !value.every((v) => typeof v === 'string' && v.length <= 128 && CLAIM_TEXT.test(v))) {
     throw new VaultError('ERR_UNAUTHENTICATED', 'invalid token', { internal: { reason: `claim_invalid:${claim}` } });
   }
   return value;
 }
 
 function principalFrom(payload: JWTPayload): Principal {
-  if (typeof payload.sub !== 'string' || payload.sub.length === 0 || payload.sub.length > 256) {
+  if (typeof payload.sub !== 'string' || !CLAIM_TEXT.test(payload.sub)) {
     throw new VaultError('ERR_UNAUTHENTICATED', 'invalid token', { internal: { reason: 'claim_invalid:sub' } });
   }
   const purpose = payload.purpose;
-  if (purpose !== undefined && (typeof purpose !== 'string' || purpose.length === 0 || purpose.length > 256)) {
+  if (purpose !== undefined && (typeof purpose !== 'string' || !CLAIM_TEXT.test(purpose))) {
     throw new VaultError('ERR_UNAUTHENTICATED', 'invalid token', { internal: { reason: 'claim_invalid:purpose' } });
   }
   return {

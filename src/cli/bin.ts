@@ -9,6 +9,7 @@ import { openVault, type Vault } from '../main.js';
 import { ingestNdjsonFile } from './ingest-file.js';
 import { emit, EXIT_OK, EXIT_REFUSED, EXIT_USAGE, fail } from './output.js';
 import { registerPolicyCommands } from './policy.js';
+import { registerAuditCommands } from './audit.js';
 
 type Action = (...args: any[]) => Promise<number>;
 
@@ -126,6 +127,7 @@ keys
   );
 
 registerPolicyCommands(program, run);
+registerAuditCommands(program, run);
 
 const token = program.command('token').description('development tokens');
 token

@@ -1,8 +1,15 @@
+import type { Command } from 'commander';
 import { VaultError } from '../errors/index.js';
 
 export interface ServerOptions {
   readonly url: string;
   readonly token: string | undefined;
+}
+
+/** `--url`/`--token` of a command group, else VAULT_URL/VAULT_TOKEN. */
+export function serverOptions(command: Command): ServerOptions {
+  const opts = command.optsWithGlobals() as { url?: string; token?: string };
+  return { url: opts.url ?? process.env.VAULT_URL ?? 'http://127.0.0.1:8080', token: opts.token ?? process.env.VAULT_TOKEN };
 }
 
 /** Calls the vault's HTTP API as the security team's tools do; a non-2xx answer becomes a VaultError. */

@@ -13,15 +13,10 @@ import {
   testPolicies,
   verifyBundle,
 } from '../policy/index.js';
-import { callVault, type ServerOptions } from './http-client.js';
+import { callVault, serverOptions } from './http-client.js';
 import { emit, EXIT_OK, EXIT_REFUSED } from './output.js';
 
 type Run = (action: (...args: any[]) => Promise<number>) => (...args: unknown[]) => Promise<void>;
-
-function serverOptions(command: Command): ServerOptions {
-  const opts = command.optsWithGlobals() as { url?: string; token?: string };
-  return { url: opts.url ?? process.env.VAULT_URL ?? 'http://127.0.0.1:8080', token: opts.token ?? process.env.VAULT_TOKEN };
-}
 
 const json = (command: Command) => Boolean(command.optsWithGlobals().json);
 
@@ -53,7 +48,7 @@ export function registerPolicyCommands(program: Command, run: Run): void {
   const policy = program
     .command('policy')
     .description('the security team’s policy workflow')
-    .option('--url <url>', 'vault base URL (push, activate, list)', undefined)
+    .option('--url <url>', 'vault base URL for push, activate, list (default: VAULT_URL or http://127.0.0.1:8080)')
     .option('--token <jwt>', 'security-admin token (default: VAULT_TOKEN)');
 
   policy

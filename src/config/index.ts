@@ -27,6 +27,8 @@ export interface VaultConfig {
   readonly bundleKeysFile: string | undefined;
   /** The opa CLI used by `policy build` and `policy test`. */
   readonly opaBin: string | undefined;
+  /** How often each instance signs a checkpoint of the audit log's newest event. */
+  readonly auditCheckpointSeconds: number;
   /** Declared record kinds and the lowest sensitivity each may carry. */
   readonly recordKinds: ReadonlyMap<string, number>;
   readonly ingest: { readonly maxBatchRecords: number; readonly maxBodyBytes: number };
@@ -52,6 +54,12 @@ function parseFraction(raw: string): number {
   const value = Number(raw);
   if (!Number.isFinite(value) || value <= 0 || value > 1) fail(`VAULT_MAX_SCOPE_FRACTION must be in (0, 1], got "${raw}"`);
   return value;
+}
+
+function parseSeconds(raw: string): number {
+  const seconds = Number(raw);
+  if (!Number.isInteger(seconds) || seconds < 1 || seconds > 86_400) fail(`VAULT_AUDIT_CHECKPOINT_SECONDS must be 1-86400, got "${raw}"`);
+  return seconds;
 }
 
 export function parseRecordKinds(raw: string): Map<string, number> {
@@ -99,6 +107,7 @@ export function loadConfig(env: Env = process.env): VaultConfig {
     },
     bundleKeysFile: env.VAULT_BUNDLE_KEYS_FILE ? path.resolve(env.VAULT_BUNDLE_KEYS_FILE) : undefined,
     opaBin: env.VAULT_OPA_BIN || undefined,
+    auditCheckpointSeconds: parseSeconds(env.VAULT_AUDIT_CHECKPOINT_SECONDS ?? '300'),
     recordKinds: parseRecordKinds(env.VAULT_RECORD_KINDS ?? DEFAULT_RECORD_KINDS),
     ingest: { maxBatchRecords: 5000, maxBodyBytes: 10 * 1024 * 1024 },
     logLevel: env.VAULT_LOG_LEVEL ?? 'info',

@@ -57,12 +57,17 @@ export async function readAuditHead(db: Db): Promise<AuditHead | undefined> {
   return rows.rows[0];
 }
 
-export async function insertAuditEvent(db: Db, row: AuditRow, head: AuditHead): Promise<void> {
-  await sql`insert into audit_events (seq, event_id, occurred_at, action, decision, severity, actor, actor_roles, teams, purpose,
-      employee_ref, policy_revision, record_count, decision_id, details, prev_hash, hash)
-    values (${row.seq}, ${row.event_id}, ${row.occurred_at}, ${row.action}, ${row.decision}, ${row.severity}, ${row.actor},
-      ${row.actor_roles}, ${row.teams}, ${row.purpose}, ${row.employee_ref}, ${row.policy_revision}, ${row.record_count},
-      ${row.decision_id}, ${row.details}, ${row.prev_hash}, ${row.hash})`.execute(db);
+/** Many events in one statement per 1,000 (bulk appends under one head lock). */
+export async function insertAuditEvents(db: Db, rows: readonly AuditRow[], head: AuditHead): Promise<void> {
+  for (let i = 0; i < rows.length; i += 1000) {
+    const values = rows.slice(i, i + 1000).map(
+      (row) => sql`(${row.seq}, ${row.event_id}, ${row.occurred_at}, ${row.action}, ${row.decision}, ${row.severity}, ${row.actor},
+        ${row.actor_roles}, ${row.teams}, ${row.purpose}, ${row.employee_ref}, ${row.policy_revision}, ${row.record_count},
+        ${row.decision_id}, ${row.details}, ${row.prev_hash}, ${row.hash})`,
+    );
+    await sql`insert into audit_events (seq, event_id, occurred_at, action, decision, severity, actor, actor_roles, teams, purpose,
+        employee_ref, policy_revision, record_count, decision_id, details, prev_hash, hash) values ${sql.join(values)}`.execute(db);
+  }
   await sql`update audit_head set seq = ${head.seq}, hash = ${head.hash}, mac = ${head.mac} where singleton`.execute(db);
 }
 

@@ -30,7 +30,7 @@ export {
   initAuditHead,
   lockAuditHead,
   readAuditHead,
-  insertAuditEvent,
+  insertAuditEvents,
   auditEventsAfter,
   queryAuditEvents,
   insertCheckpoint,

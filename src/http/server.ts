@@ -8,6 +8,7 @@ import { createMetrics } from './metrics.js';
 import { ingestRoutes } from './routes/ingest.js';
 import { opsRoutes } from './routes/ops.js';
 import { policyRoutes } from './routes/policy.js';
+import { auditRoutes } from './routes/audit.js';
 
 export interface HttpServerOptions {
   /** Fastify logger options (tests pass a stream to read every log line). */
@@ -44,5 +45,6 @@ export async function buildHttpServer(vault: Vault, options: HttpServerOptions =
   await app.register(opsRoutes(vault, metrics));
   await app.register(ingestRoutes(vault, metrics));
   await app.register(policyRoutes(vault));
+  await app.register(auditRoutes(vault));
   return app;
 }

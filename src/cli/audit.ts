@@ -1,0 +1,92 @@
+import type { Command } from 'commander';
+import { callVault, serverOptions } from './http-client.js';
+import { emit, EXIT_OK, EXIT_REFUSED, EXIT_USAGE } from './output.js';
+
+type Run = (action: (...args: any[]) => Promise<number>) => (...args: unknown[]) => Promise<void>;
+
+const FILTERS = ['actor', 'team', 'employeeId', 'action', 'decision', 'from', 'to'] as const;
+const CSV_COLUMNS = ['seq', 'occurred_at', 'action', 'decision', 'severity', 'actor', 'teams', 'purpose', 'employee_ref', 'policy_revision', 'record_count', 'decision_id', 'details', 'hash'];
+
+function csvCell(value: unknown): string {
+  const text = value === null || value === undefined ? '' : typeof value === 'object' ? JSON.stringify(value) : String(value);
+  return /[",\n\r]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+}
+
+export function registerAuditCommands(program: Command, run: Run): void {
+  const audit = program
+    .command('audit')
+    .description('the access log, for auditors')
+    .option('--url <url>', 'vault base URL (default: VAULT_URL or http://127.0.0.1:8080)')
+    .option('--token <jwt>', 'auditor token (default: VAULT_TOKEN)');
+
+  audit
+    .command('query')
+    .description('events, newest first, filtered; --all follows the cursor to the end')
+    .option('--actor <sub>')
+    .option('--team <team>')
+    .option('--employee-id <id>')
+    .option('--action <action>')
+    .option('--decision <decision>', 'allow | deny | info | error')
+    .option('--from <time>', 'RFC 3339')
+    .option('--to <time>', 'RFC 3339')
+    .option('--limit <n>', 'events per page (1-1000)', '100')
+    .option('--cursor <cursor>', 'continue after a previous page')
+    .option('--all', 'fetch every page')
+    .option('--format <format>', 'json | csv', 'json')
+    .action(
+      run(async (opts: Record<string, string | boolean | undefined>, command: Command) => {
+        if (opts.format !== 'json' && opts.format !== 'csv') {
+          process.stderr.write('activity-vault: --format must be json or csv\n');
+          return EXIT_USAGE;
+        }
+        const params = new URLSearchParams();
+        for (const f of FILTERS) if (typeof opts[f] === 'string') params.set(f === 'employeeId' ? 'employee_id' : f, opts[f] as string);
+        params.set('limit', String(opts.limit));
+        let cursor = typeof opts.cursor === 'string' ? opts.cursor : undefined;
+        const events: Array<Record<string, unknown>> = [];
+        let next: string | null = null;
+        do {
+          if (cursor) params.set('cursor', cursor);
+          const page = await callVault(serverOptions(command), 'GET', `/v1/audit/events?${params}`);
+          events.push(...page.events);
+          next = page.next_cursor;
+          cursor = next ?? undefined;
+        } while (opts.all && next);
+        if (opts.format === 'csv') {
+          process.stdout.write(`${CSV_COLUMNS.join(',')}\n${events.map((e) => CSV_COLUMNS.map((c) => csvCell(e[c])).join(',')).join('\n')}${events.length ? '\n' : ''}`);
+          if (next) process.stderr.write(`more: --cursor ${next}\n`);
+        } else {
+          emit(true, { events, next_cursor: next }, '');
+        }
+        return EXIT_OK;
+      }),
+    );
+
+  audit
+    .command('verify')
+    .description('check the hash chain end to end; exit 1 and the first broken sequence when it is broken')
+    .action(
+      run(async (_opts, command: Command) => {
+        const result = await callVault(serverOptions(command), 'GET', '/v1/audit/verify');
+        emit(
+          Boolean(command.optsWithGlobals().json),
+          result,
+          result.ok ? `audit log intact: ${result.checked} events checked` : `audit log BROKEN at sequence ${result.broken_at}: ${result.reason} (${result.checked} events intact before it)`,
+        );
+        return result.ok ? EXIT_OK : EXIT_REFUSED;
+      }),
+    );
+
+  audit
+    .command('checkpoint')
+    .description('sign a checkpoint of the newest event now, and print the public key to check it with')
+    .action(
+      run(async (_opts, command: Command) => {
+        const server = serverOptions(command);
+        const created = await callVault(server, 'POST', '/v1/audit/checkpoints');
+        const { public_key } = await callVault(server, 'GET', '/v1/audit/checkpoints');
+        emit(Boolean(command.optsWithGlobals().json), { checkpoint: created, public_key }, `checkpoint at sequence ${created.seq ?? '(log empty)'} signed by ${public_key.key_id}\n${public_key.pem}`);
+        return EXIT_OK;
+      }),
+    );
+}

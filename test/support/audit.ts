@@ -1,0 +1,36 @@
+import { sql } from 'kysely';
+import type { AuditEventInput } from '../../src/audit/index.js';
+import type { Db } from '../../src/db/index.js';
+import type { Vault } from '../../src/main.js';
+
+/**
+ * Runs `tamper` as a database superuser would: the append-only triggers disabled and the revoked
+ * privileges granted back, then both restored.
+ */
+export async function asSuperuser(db: Db, tamper: (db: Db) => Promise<void>): Promise<void> {
+  await sql`grant update, delete on audit_events to current_user`.execute(db);
+  await sql`alter table audit_events disable trigger user`.execute(db);
+  try {
+    await tamper(db);
+  } finally {
+    await sql`alter table audit_events enable trigger user`.execute(db);
+    await sql`revoke update, delete on audit_events from current_user`.execute(db);
+  }
+}
+
+export const SAMPLE_ACTORS = ['alice', 'bob', 'carol'].map((sub, i) => ({ sub, roles: ['auditor'], teams: [`team-${i}`], purpose: undefined }));
+
+/** `count` varied events appended one by one through the real log. */
+export async function appendSampleEvents(vault: Vault, count: number): Promise<void> {
+  for (let i = 0; i < count; i++) {
+    const input: AuditEventInput = {
+      action: ['records.ingest', 'roster.upsert', 'policy.stage'][i % 3]!,
+      decision: i % 4 === 0 ? 'deny' : 'allow',
+      actor: SAMPLE_ACTORS[i % SAMPLE_ACTORS.length]!,
+      employeeId: `emp-${i % 5}`,
+      recordCount: i,
+      details: { note: `event ${i}`, nested: { n: i } },
+    };
+    await vault.audit.appendAlone(input);
+  }
+}
