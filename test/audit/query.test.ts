@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { AuditEventInput } from '../../src/audit/index.js';
 import { STORE } from '../support/database.js';
+import { cli } from '../support/cli.js';
 import { startTestVault, type TestVault } from '../support/vault.js';
 
 const TOTAL = 100_000;
@@ -58,14 +59,15 @@ describe(`audit queries over ${TOTAL.toLocaleString('en-US')} events (${STORE})`
   });
   after(() => t.close());
 
-  async function all(params: Record<string, string>): Promise<Array<{ seq: number; actor: string; teams: string[]; action: string; decision: string; employee_ref: string | null; record_count: number }>> {
-    const out = [];
+  type EventView = { seq: number; actor: string; teams: string[]; action: string; decision: string; employee_ref: string | null; record_count: number };
+  async function all(params: Record<string, string>): Promise<EventView[]> {
+    const out: EventView[] = [];
     let cursor: string | null = null;
     do {
-      const qs = new URLSearchParams({ ...params, limit: '1000', ...(cursor ? { cursor } : {}) });
+      const qs: URLSearchParams = new URLSearchParams({ ...params, limit: '1000', ...(cursor ? { cursor } : {}) });
       const response = await t.app.inject({ url: `/v1/audit/events?${qs}`, headers: { authorization: `Bearer ${token}` } });
       assert.equal(response.statusCode, 200, response.body);
-      const page = response.json();
+      const page = response.json() as { events: EventView[]; next_cursor: string | null };
       out.push(...page.events);
       cursor = page.next_cursor;
     } while (cursor);
@@ -125,6 +127,22 @@ describe(`audit queries over ${TOTAL.toLocaleString('en-US')} events (${STORE})`
     const { events: mine } = await t.vault.audit.query({ actor: 'auditor-9', action: 'audit.query', limit: 5 });
     assert.ok(mine.length > 0);
     assert.ok('filters' in mine[0]!.details);
+  });
+
+  it('audit query on the command line pages through a filter as CSV or JSON', async () => {
+    await t.app.listen({ host: '127.0.0.1', port: 0 });
+    const env = { VAULT_URL: `http://127.0.0.1:${(t.app.server.address() as { port: number }).port}`, VAULT_TOKEN: token };
+    const csv = await cli(['audit', 'query', '--actor', 'job-11', '--action', 'roster.upsert', '--all', '--limit', '250', '--format', 'csv'], env);
+    assert.equal(csv.code, 0, csv.stderr);
+    const lines = csv.stdout.trim().split('\n');
+    assert.match(lines[0]!, /^seq,occurred_at,action,decision/);
+    assert.equal(lines.length - 1, expected((g) => g.actor === 'job-11' && g.action === 'roster.upsert'));
+    const json = await cli(['audit', 'query', '--team', 'team-3', '--limit', '7'], env);
+    const page = JSON.parse(json.stdout);
+    assert.equal(page.events.length, 7);
+    assert.ok(page.next_cursor);
+    const bad = await cli(['audit', 'query', '--format', 'xml'], env);
+    assert.equal(bad.code, 2);
   });
 
   it('only auditors may read the log', async () => {
