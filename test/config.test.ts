@@ -34,6 +34,9 @@ describe('configuration', () => {
     assert.throws(() => loadConfig({ VAULT_ENV: 'production', VAULT_JWKS_FILE: '/j', VAULT_KEK_FILE: '/k' }), configError);
     assert.throws(() => loadConfig({ VAULT_ENV: 'production', VAULT_JWKS_FILE: '/j', VAULT_JWT_ISSUER: 'idp' }), configError);
     assert.throws(() => loadConfig({ VAULT_ENV: 'production', VAULT_JWKS_FILE: '/j', VAULT_JWT_ISSUER: 'idp', VAULT_KEK_FILE: '/k' }), configError);
+    const httpJwks = { VAULT_ENV: 'production', VAULT_JWKS_URL: 'http://idp/jwks', VAULT_JWT_ISSUER: 'idp', VAULT_KEK_FILE: '/k', VAULT_BUNDLE_KEYS_FILE: '/b' };
+    assert.throws(() => loadConfig(httpJwks), (err) => configError(err) && /https/.test((err as Error).message));
+    loadConfig({ ...httpJwks, VAULT_JWKS_URL: 'https://idp/jwks' });
 
     const dir = await tempDir();
     const dev = await loadDevSigningKey(dir);

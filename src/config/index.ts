@@ -88,6 +88,7 @@ export function loadConfig(env: Env = process.env): VaultConfig {
     if (!jwksFile && !jwksUrl) fail('production needs VAULT_JWKS_FILE or VAULT_JWKS_URL: development signing keys are refused');
     if (!env.VAULT_JWT_ISSUER) fail('production needs VAULT_JWT_ISSUER');
     if (!env.VAULT_KEK_FILE) fail('production needs VAULT_KEK_FILE: key material is never created implicitly');
+    if (jwksUrl && !jwksUrl.startsWith('https://')) fail('production fetches VAULT_JWKS_URL over https only: whoever can alter the key set can sign tokens');
     if (!env.VAULT_BUNDLE_KEYS_FILE) fail('production needs VAULT_BUNDLE_KEYS_FILE: the keys that may sign policy bundles');
   }
   return {

@@ -24,27 +24,36 @@ function recordContext(b: RecordBinding): string {
   );
 }
 
-/** An unwrapped per-employee data key. Its bytes never print: not in logs, not in errors. */
+/**
+ * An unwrapped per-employee data key. Its bytes never print: not in logs, not in errors. Whoever
+ * holds one owns it and zeroes it with `destroy()` when done.
+ */
 export class DataKey {
   readonly employeeId: string;
   readonly version: number;
   #bytes: Buffer | undefined;
+  readonly #zero: (b: Buffer) => void;
 
-  constructor(employeeId: string, version: number, bytes: Buffer) {
+  constructor(employeeId: string, version: number, bytes: Buffer, zero: (b: Buffer) => void) {
     this.employeeId = employeeId;
     this.version = version;
     this.#bytes = bytes;
+    this.#zero = zero;
   }
 
   /** @internal */
   bytes(): Buffer {
-    if (!this.#bytes) throw new VaultError('ERR_KEY_UNAVAILABLE', 'data key was evicted');
+    if (!this.#bytes) throw new VaultError('ERR_KEY_UNAVAILABLE', 'data key was destroyed');
     return this.#bytes;
   }
 
-  /** @internal */
-  destroy(aead: Aead): void {
-    if (this.#bytes) aead.memzero(this.#bytes);
+  /** @internal A copy with a lifetime of its own. */
+  copy(): DataKey {
+    return new DataKey(this.employeeId, this.version, Buffer.from(this.bytes()), this.#zero);
+  }
+
+  destroy(): void {
+    if (this.#bytes) this.#zero(this.#bytes);
     this.#bytes = undefined;
   }
 
@@ -79,6 +88,8 @@ export class KeyRing {
   readonly #aead: Aead;
   readonly #provider: KeyProvider;
   readonly #cache = new Map<string, { key: DataKey; unwrappedAt: number }>();
+  readonly #pending = new Map<string, Promise<DataKey>>();
+  readonly #sweeper: NodeJS.Timeout;
   readonly #maxCachedKeys: number;
   readonly #maxKeyAgeMs: number;
   readonly #now: () => number;
@@ -89,6 +100,8 @@ export class KeyRing {
     this.#maxCachedKeys = options.maxCachedKeys ?? 10_000;
     this.#maxKeyAgeMs = options.maxKeyAgeMs ?? 10 * 60_000;
     this.#now = options.now ?? Date.now;
+    this.#sweeper = setInterval(() => this.#sweep(), Math.min(this.#maxKeyAgeMs, 60_000));
+    this.#sweeper.unref();
   }
 
   get kekId(): string {
@@ -114,8 +127,26 @@ export class KeyRing {
     }
   }
 
-  /** The unwrapped key for a stored one, from the cache or the provider. */
+  /**
+   * A copy of the unwrapped key, owned by the caller (`destroy()` it when done): evicting the cache's
+   * copy never pulls a key out from under a batch still using it.
+   */
   async unwrapDataKey(stored: StoredDataKey): Promise<DataKey> {
+    return (await this.#cached(stored)).copy();
+  }
+
+  /** Runs `use` with copies of the keys of `stored` (by `employeeId`), zeroed when it ends. */
+  async withDataKeys<T>(stored: Iterable<StoredDataKey>, use: (keys: ReadonlyMap<string, DataKey>) => Promise<T>): Promise<T> {
+    const keys = new Map<string, DataKey>();
+    try {
+      for (const s of stored) if (!keys.has(s.employeeId)) keys.set(s.employeeId, await this.unwrapDataKey(s));
+      return await use(keys);
+    } finally {
+      for (const key of keys.values()) key.destroy();
+    }
+  }
+
+  async #cached(stored: StoredDataKey): Promise<DataKey> {
     const id = `${stored.employeeId}\u0000${stored.dekVersion}`;
     const hit = this.#cache.get(id);
     if (hit && this.#now() - hit.unwrappedAt < this.#maxKeyAgeMs) {
@@ -124,11 +155,37 @@ export class KeyRing {
       return hit.key;
     }
     if (hit) this.#evict(id);
-    const bytes = await this.#provider.unwrapDataKey(stored.wrappedKey, { employeeId: stored.employeeId, dekVersion: stored.dekVersion });
-    const key = new DataKey(stored.employeeId, stored.dekVersion, bytes);
-    this.#cache.set(id, { key, unwrappedAt: this.#now() });
-    while (this.#cache.size > this.#maxCachedKeys) this.#evict(this.#cache.keys().next().value as string);
-    return key;
+    // Concurrent misses share one unwrap, so no second copy escapes the cache unzeroed.
+    let pending = this.#pending.get(id);
+    if (!pending) {
+      pending = this.#provider
+        .unwrapDataKey(stored.wrappedKey, { employeeId: stored.employeeId, dekVersion: stored.dekVersion })
+        .then((bytes) => {
+          const key = new DataKey(stored.employeeId, stored.dekVersion, bytes, (b) => this.#aead.memzero(b));
+          this.#cache.set(id, { key, unwrappedAt: this.#now() });
+          while (this.#cache.size > this.#maxCachedKeys) this.#evict(this.#cache.keys().next().value as string);
+          return key;
+        })
+        .finally(() => this.#pending.delete(id));
+      this.#pending.set(id, pending);
+    }
+    return pending;
+  }
+
+  #sweep(): void {
+    const now = this.#now();
+    for (const [id, entry] of [...this.#cache]) if (now - entry.unwrappedAt >= this.#maxKeyAgeMs) this.#evict(id);
+  }
+
+  /** True when the KEK provider wraps and unwraps: a readiness probe that touches no data key or cache. */
+  async providerWorks(): Promise<boolean> {
+    try {
+      const probe = randomFillSync(Buffer.alloc(KEY_BYTES));
+      const back = await this.#provider.unwrapSecret('readiness-probe', await this.#provider.wrapSecret('readiness-probe', probe));
+      return back.equals(probe);
+    } catch {
+      return false;
+    }
   }
 
   /** Wraps one of the vault's own secrets under the KEK, bound to its name. */
@@ -146,7 +203,7 @@ export class KeyRing {
   }
 
   #evict(id: string): void {
-    this.#cache.get(id)?.key.destroy(this.#aead);
+    this.#cache.get(id)?.key.destroy();
     this.#cache.delete(id);
   }
 
@@ -179,6 +236,7 @@ export class KeyRing {
 
   /** Zeroes every cached key and closes the provider. */
   close(): void {
+    clearInterval(this.#sweeper);
     for (const id of [...this.#cache.keys()]) this.#evict(id);
     this.#provider.close();
   }

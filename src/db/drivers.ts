@@ -16,6 +16,7 @@ import Cursor from 'pg-cursor';
 import { from as copyFrom } from 'pg-copy-streams';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
+import { VaultError } from '../errors/index.js';
 
 /**
  * What the vault needs of a connection beyond Kysely's: multi-statement scripts (migrations) and
@@ -28,12 +29,26 @@ export interface VaultConnection extends DatabaseConnection {
 }
 
 const MUTATIONS = new Set(['INSERT', 'UPDATE', 'DELETE', 'MERGE']);
+const NETWORK_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH']);
+
+/**
+ * A lost or refused server is "unavailable" (503), not an internal error: connection exceptions
+ * (class 08), admin shutdown (57P01-57P03), too many connections (53300), network errors.
+ */
+function asUnavailable(err: unknown): unknown {
+  const e = err as { code?: unknown; message?: unknown } | null;
+  const code = typeof e?.code === 'string' ? e.code : '';
+  const lost = code.startsWith('08') || /^57P0[123]$/.test(code) || code === '53300' || NETWORK_ERRORS.has(code) || /Connection terminated/i.test(String(e?.message ?? ''));
+  return lost ? new VaultError('ERR_UNAVAILABLE', 'the database is unavailable', { cause: err }) : err;
+}
 
 class PgConnection implements VaultConnection {
   constructor(readonly client: pg.PoolClient) {}
 
   async executeQuery<R>(query: CompiledQuery): Promise<QueryResult<R>> {
-    const result = await this.client.query<R & object>({ text: query.sql, values: [...query.parameters] });
+    const result = await this.client.query<R & object>({ text: query.sql, values: [...query.parameters] }).catch((err: unknown) => {
+      throw asUnavailable(err);
+    });
     return {
       rows: result.rows,
       numAffectedRows: MUTATIONS.has(result.command) && result.rowCount != null ? BigInt(result.rowCount) : undefined,
@@ -59,7 +74,9 @@ class PgConnection implements VaultConnection {
 
   async copyIn(copySql: string, data: Iterable<Buffer>): Promise<number> {
     const stream = this.client.query(copyFrom(copySql));
-    await pipeline(Readable.from(data, { objectMode: false, highWaterMark: 256 * 1024 }), stream);
+    await pipeline(Readable.from(data, { objectMode: false, highWaterMark: 256 * 1024 }), stream).catch((err: unknown) => {
+      throw asUnavailable(err);
+    });
     return stream.rowCount ?? 0;
   }
 }
@@ -68,7 +85,11 @@ class PgDriver implements Driver {
   constructor(private readonly pool: pg.Pool) {}
   async init(): Promise<void> {}
   async acquireConnection(): Promise<DatabaseConnection> {
-    return new PgConnection(await this.pool.connect());
+    return new PgConnection(
+      await this.pool.connect().catch((err: unknown) => {
+        throw asUnavailable(err);
+      }),
+    );
   }
   async beginTransaction(conn: DatabaseConnection, settings: TransactionSettings): Promise<void> {
     const isolation = settings.isolationLevel ? ` isolation level ${settings.isolationLevel}` : '';
@@ -93,6 +114,7 @@ class PgliteConnection implements VaultConnection {
   constructor(private readonly db: PGlite) {}
 
   async executeQuery<R>(query: CompiledQuery): Promise<QueryResult<R>> {
+    if (this.db.closed) throw new VaultError('ERR_UNAVAILABLE', 'the embedded database is closed');
     const result = await this.db.query<R>(query.sql, [...query.parameters]);
     return {
       rows: result.rows,

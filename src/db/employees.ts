@@ -117,3 +117,23 @@ export async function countDataKeys(db: Db): Promise<DataKeyCounts> {
   ]);
   return { employees: employees.n, liveKeys: keys.live, destroyedKeys: keys.destroyed, kekIds: keys.kek_ids };
 }
+
+export interface ConsentState {
+  readonly enrolled: boolean;
+  readonly liveKeyVersions: ReadonlySet<number>;
+}
+
+/**
+ * Enrollment and live key versions of `employeeIds`, with their rows locked FOR SHARE until the
+ * transaction ends: an un-enrolment or an erasure either waits for this write or is seen by it.
+ */
+export async function lockConsentState(db: Db, employeeIds: readonly string[]): Promise<Map<string, ConsentState>> {
+  const ids = [...employeeIds];
+  const employees = await sql<{ employee_id: string; enrolled: boolean }>`
+    select employee_id, enrolled from employees where employee_id = any(${ids}::text[]) for share`.execute(db);
+  const keys = await sql<{ employee_id: string; dek_version: number }>`
+    select employee_id, dek_version from employee_data_keys where employee_id = any(${ids}::text[]) and wrapped_key is not null for share`.execute(db);
+  const live = new Map<string, Set<number>>();
+  for (const k of keys.rows) live.set(k.employee_id, (live.get(k.employee_id) ?? new Set()).add(k.dek_version));
+  return new Map(employees.rows.map((e) => [e.employee_id, { enrolled: e.enrolled, liveKeyVersions: live.get(e.employee_id) ?? new Set() }]));
+}

@@ -8,12 +8,14 @@ export {
   insertDataKeys,
   findEmployeesForIngest,
   countDataKeys,
+  lockConsentState,
+  type ConsentState,
   type DataKeyCounts,
   type EmployeeRow,
   type EmployeeForIngest,
   type LiveDataKeyRow,
 } from './employees.js';
-export { ensureRecordPartitions, findStoredRecordKeys, copyRecords, recordMonth, recordKey, isUniqueViolation } from './records.js';
+export { ensureRecordPartitions, findStoredRecordKeys, copyRecords, recordMonth, recordKey, isUniqueViolation, isRetryableConflict } from './records.js';
 export {
   insertBundle,
   findBundle,
@@ -40,3 +42,17 @@ export {
   type AuditFilter,
   type CheckpointRow,
 } from './audit.js';
+export {
+  recordDatasetReach,
+  insertLease,
+  findLease,
+  readScopePage,
+  employeeKeyStates,
+  datasetsReachingEmployee,
+  employeeExists,
+  type DatasetScope,
+  type LeaseRow,
+  type StreamRow,
+  type EmployeeKeyState,
+  type AccessReportRow,
+} from './datasets.js';

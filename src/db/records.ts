@@ -56,7 +56,17 @@ export async function copyRecords(db: Db, rows: readonly RecordRow[] | Iterable<
 }
 
 export function isUniqueViolation(err: unknown): boolean {
-  return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === '23505';
+  return sqlState(err) === '23505';
+}
+
+/** A deadlock or serialization failure: the transaction may simply be run again. */
+export function isRetryableConflict(err: unknown): boolean {
+  const state = sqlState(err);
+  return state === '40P01' || state === '40001';
+}
+
+function sqlState(err: unknown): unknown {
+  return typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined;
 }
 
 function isRowArray(rows: readonly RecordRow[] | Iterable<readonly RecordRow[]>): rows is readonly RecordRow[] {

@@ -8,12 +8,14 @@ declare module 'fastify' {
     principal?: Principal;
   }
   interface FastifyContextConfig {
-    /** Roles allowed on the route; a route without it is public. */
+    /** Roles allowed on the route. */
     roles?: Role[];
+    /** Set on the few routes anyone may call; a route with neither is refused at registration. */
+    public?: true;
   }
 }
 
-const BEARER = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*)$/;
+const BEARER = /^bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*)$/i;
 
 /**
  * An onRequest hook: runs before the body is read, so an anonymous caller cannot make us parse
@@ -21,8 +23,10 @@ const BEARER = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*)$/;
  */
 export function authenticate(tokens: TokenVerifier, audit: AuditLog) {
   return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
-    const roles = request.routeOptions.config.roles;
-    if (!roles) return;
+    if (request.is404) return;
+    const { roles, public: isPublic } = request.routeOptions.config;
+    if (isPublic && !roles) return;
+    if (!roles) throw new VaultError('ERR_FORBIDDEN', 'this route is not open');
     void reply.header('www-authenticate', 'Bearer');
     let principal: Principal | undefined;
     try {
@@ -51,4 +55,12 @@ export function authenticate(tokens: TokenVerifier, audit: AuditLog) {
 export function principalOf(request: FastifyRequest): Principal {
   if (!request.principal) throw new VaultError('ERR_UNAUTHENTICATED', 'a bearer token is required');
   return request.principal;
+}
+
+/** An onRoute hook: every route states who may call it, so a forgotten `roles` cannot make one public. */
+export function requireAccessDeclaration(route: { url: string; method: string | string[]; config?: { roles?: Role[]; public?: true } }): void {
+  const config = route.config ?? {};
+  if (!config.public && !(config.roles && config.roles.length > 0)) {
+    throw new TypeError(`route ${String(route.method)} ${route.url} declares neither roles nor public`);
+  }
 }

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import swagger from '@fastify/swagger';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Vault } from '../main.js';
-import { authenticate } from './auth.js';
+import { authenticate, requireAccessDeclaration } from './auth.js';
 import { errorBodySchema, handleError } from './errors.js';
 import { createMetrics } from './metrics.js';
 import { ingestRoutes } from './routes/ingest.js';
@@ -29,6 +29,7 @@ export async function buildHttpServer(vault: Vault, options: HttpServerOptions =
   app.addSchema(errorBodySchema);
   app.setErrorHandler(handleError);
   app.setNotFoundHandler((_request, reply) => reply.status(404).send({ error: 'not_found', message: 'no such route' }));
+  app.addHook('onRoute', requireAccessDeclaration);
   app.addHook('onRequest', authenticate(vault.tokens, vault.audit));
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched';

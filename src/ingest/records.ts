@@ -7,6 +7,8 @@ import {
   findEmployeesForIngest,
   findStoredRecordKeys,
   isUniqueViolation,
+  isRetryableConflict,
+  lockConsentState,
   recordKey,
   recordMonth,
   type LiveDataKeyRow,
@@ -108,12 +110,12 @@ export class RecordIngestor {
     }
     rejected.sort((a, b) => a.index - b.index);
     dropped.sort((a, b) => a.index - b.index);
-    const event = (accepted: number, duplicateCount: number): AuditEventInput => ({
+    const event = (accepted: number, duplicateCount: number, lateDrops = 0): AuditEventInput => ({
       action: 'records.ingest',
       decision: 'allow',
       actor,
       recordCount: accepted,
-      details: { received: records.length, accepted, duplicates: duplicateCount, dropped: dropped.length, rejected: rejected.length },
+      details: { received: records.length, accepted, duplicates: duplicateCount, dropped: dropped.length + lateDrops, rejected: rejected.length },
     });
     if (candidates.length === 0) {
       await this.#deps.audit.appendAlone(event(0, duplicates));
@@ -121,25 +123,41 @@ export class RecordIngestor {
     }
 
     await this.#ensurePartitions(candidates);
-    const keys = await this.#unwrapKeys(candidates);
+    return this.#deps.keyRing.withDataKeys(
+      candidates.map((c) => c.key),
+      (keys) =>
+        this.#writeWithRetries(candidates, keys, duplicates, event).then((r) => ({
+          accepted: r.accepted,
+          duplicates: r.duplicates,
+          dropped: [...dropped, ...r.lateDrops].sort((a, b) => a.index - b.index),
+          rejected,
+        })),
+    );
+  }
+
+  async #writeWithRetries(
+    candidates: readonly Candidate[],
+    keys: ReadonlyMap<string, DataKey>,
+    inBatchDuplicates: number,
+    event: (accepted: number, duplicates: number, lateDrops: number) => AuditEventInput,
+  ): Promise<{ accepted: number; duplicates: number; lateDrops: IngestResult['dropped'] }> {
     // Optimistic: a batch seen for the first time is written without looking up duplicates. A retry
     // hits the primary key, rolls back whole, and takes the path that filters stored events first.
     try {
-      const written = await this.#write(candidates, keys, (n) => event(n, duplicates));
-      return { accepted: written, duplicates, dropped, rejected };
+      const written = await this.#write(candidates, keys, (n, late) => event(n, inBatchDuplicates, late));
+      return { ...written, duplicates: inBatchDuplicates };
     } catch (err) {
-      if (!isUniqueViolation(err)) throw err;
+      if (!isUniqueViolation(err) && !isRetryableConflict(err)) throw err;
     }
     for (let attempt = 1; ; attempt++) {
       try {
         const stored = await findStoredRecordKeys(this.#deps.database.db, candidates.map((c) => c.record));
         const fresh = candidates.filter((c) => !stored.has(recordKey(c.record.eventId, c.record.capturedAt)));
-        const stillDuplicate = duplicates + candidates.length - fresh.length;
-        const written = await this.#write(fresh, keys, (n) => event(n, stillDuplicate));
-        return { accepted: written, duplicates: stillDuplicate, dropped, rejected };
+        const duplicates = inBatchDuplicates + candidates.length - fresh.length;
+        return { ...(await this.#write(fresh, keys, (n, late) => event(n, duplicates, late))), duplicates };
       } catch (err) {
-        // A concurrent retry of the same batch committed in between; the next pass sees its rows.
-        if (!isUniqueViolation(err) || attempt >= MAX_ATTEMPTS) throw err;
+        // A concurrent retry of the same batch committed in between (or a deadlock): run it again.
+        if ((!isUniqueViolation(err) && !isRetryableConflict(err)) || attempt >= MAX_ATTEMPTS) throw err;
       }
     }
   }
@@ -160,40 +178,48 @@ export class RecordIngestor {
     for (const m of missing) this.#knownMonths.add(m);
   }
 
-  async #unwrapKeys(candidates: readonly Candidate[]): Promise<Map<string, DataKey>> {
-    const keys = new Map<string, DataKey>();
-    for (const c of candidates) {
-      if (!keys.has(c.record.employeeId)) keys.set(c.record.employeeId, await this.#deps.keyRing.unwrapDataKey(c.key));
-    }
-    return keys;
-  }
-
-  /** Seals and writes in one transaction; sealing runs chunk by chunk as PostgreSQL takes the COPY stream. */
-  async #write(candidates: readonly Candidate[], keys: ReadonlyMap<string, DataKey>, event: (written: number) => AuditEventInput): Promise<number> {
+  /**
+   * Seals and writes in one transaction. Consent is checked again under row locks first, so a
+   * record of an employee un-enrolled or erased since the batch was checked is dropped, not stored.
+   * Sealing runs chunk by chunk as PostgreSQL takes the COPY stream.
+   */
+  async #write(
+    candidates: readonly Candidate[],
+    keys: ReadonlyMap<string, DataKey>,
+    event: (written: number, lateDrops: number) => AuditEventInput,
+  ): Promise<{ accepted: number; lateDrops: IngestResult['dropped'] }> {
     const { database, keyRing, audit } = this.#deps;
-    function* sealedChunks(): Generator<RecordRow[]> {
-      for (let start = 0; start < candidates.length; start += COPY_CHUNK) {
-        const chunk = candidates.slice(start, start + COPY_CHUNK);
-        const bindings = chunk.map((c) => ({
-          eventId: c.record.eventId,
-          employeeId: c.record.employeeId,
-          orgUnit: c.orgUnit,
-          kind: c.record.kind,
-          capturedAt: c.record.capturedAt,
-          sensitivity: c.sensitivity,
-          dekVersion: c.key.dekVersion,
-        }));
-        const envelopes = keyRing.encryptRecords(
-          chunk.map((c, i) => ({ key: keys.get(c.record.employeeId)!, binding: bindings[i]!, plaintext: Buffer.from(c.record.payloadText) })),
-        );
-        yield bindings.map((b, i) => ({ ...b, envelope: envelopes[i]! }));
+    return database.db.transaction().execute(async (trx) => {
+      const consent = await lockConsentState(trx, [...new Set(candidates.map((c) => c.record.employeeId))]);
+      const lateDrops: IngestResult['dropped'] = [];
+      const writable = candidates.filter((c) => {
+        const state = consent.get(c.record.employeeId);
+        const reason: DropReason | undefined = !state?.enrolled ? 'not_enrolled' : !state.liveKeyVersions.has(c.key.dekVersion) ? 'keys_destroyed' : undefined;
+        if (reason) lateDrops.push({ index: c.record.index, reason });
+        return !reason;
+      });
+      function* sealedChunks(): Generator<RecordRow[]> {
+        for (let start = 0; start < writable.length; start += COPY_CHUNK) {
+          const chunk = writable.slice(start, start + COPY_CHUNK);
+          const bindings = chunk.map((c) => ({
+            eventId: c.record.eventId,
+            employeeId: c.record.employeeId,
+            orgUnit: c.orgUnit,
+            kind: c.record.kind,
+            capturedAt: c.record.capturedAt,
+            sensitivity: c.sensitivity,
+            dekVersion: c.key.dekVersion,
+          }));
+          const envelopes = keyRing.encryptRecords(
+            chunk.map((c, i) => ({ key: keys.get(c.record.employeeId)!, binding: bindings[i]!, plaintext: Buffer.from(c.record.payloadText) })),
+          );
+          yield bindings.map((b, i) => ({ ...b, envelope: envelopes[i]! }));
+        }
       }
-    }
-    await database.db.transaction().execute(async (trx) => {
-      if (candidates.length > 0) await copyRecords(trx, sealedChunks());
+      if (writable.length > 0) await copyRecords(trx, sealedChunks());
       // Last in the transaction: the audit head's lock is held only until the commit.
-      await audit.append(trx, event(candidates.length));
+      await audit.append(trx, event(writable.length, lateDrops.length));
+      return { accepted: writable.length, lateDrops };
     });
-    return candidates.length;
   }
 }

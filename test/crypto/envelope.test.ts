@@ -122,20 +122,39 @@ describe('key hierarchy', () => {
     await assert.rejects(openLocalKeyProvider({ file, createIfMissing: false, aead }), (err) => isVaultError(err, 'ERR_KEY_UNAVAILABLE'));
   });
 
-  it('unwrapped keys never print and are zeroed on eviction and close', async () => {
+  it('unwrapped keys never print; a caller’s copy outlives cache eviction and is zeroed by destroy()', async () => {
     const aead = await loadAead();
     const provider = await openLocalKeyProvider({ file: path.join(await tempDir('vault-kek-'), 'k'), createIfMissing: true, aead });
     const keyRing = new KeyRing(aead, provider, { maxCachedKeys: 2 });
     const first = await keyRing.unwrapDataKey(await keyRing.createDataKey('emp-1', 1));
-    const bytes = first.bytes();
-    const hex = bytes.toString('hex');
+    const hex = first.bytes().toString('hex');
     assert.ok(!inspect(first).includes(hex) && !JSON.stringify(first).includes(hex));
+    const envelope = keyRing.encryptRecord(first, { ...binding, employeeId: 'emp-1' }, Buffer.from('in flight'));
     await keyRing.unwrapDataKey(await keyRing.createDataKey('emp-2', 1));
     await keyRing.unwrapDataKey(await keyRing.createDataKey('emp-3', 1));
-    assert.equal(keyRing.cachedKeyCount, 2);
-    assert.ok(bytes.every((b) => b === 0), 'evicted key bytes are zeroed');
+    assert.equal(keyRing.cachedKeyCount, 2, 'emp-1 was evicted from the cache');
+    assert.equal(keyRing.decryptRecord(first, { ...binding, employeeId: 'emp-1' }, envelope).toString(), 'in flight', 'an in-flight copy survives eviction');
+    const bytes = first.bytes();
+    first.destroy();
+    assert.ok(bytes.every((b) => b === 0), 'destroy() zeroes the copy');
     assert.throws(() => first.bytes(), (err) => isVaultError(err, 'ERR_KEY_UNAVAILABLE'));
     keyRing.close();
     await assert.rejects(keyRing.createDataKey('emp-4', 1), (err) => isVaultError(err, 'ERR_KEY_UNAVAILABLE'));
+  });
+
+  it('concurrent misses unwrap once, and expired keys are swept without being asked for', async () => {
+    const aead = await loadAead();
+    const provider = await openLocalKeyProvider({ file: path.join(await tempDir('vault-kek-'), 'k'), createIfMissing: true, aead });
+    let unwraps = 0;
+    const counting = { ...provider, unwrapDataKey: (w: Uint8Array, c: { employeeId: string; dekVersion: number }) => (unwraps++, provider.unwrapDataKey(w, c)) };
+    const keyRing = new KeyRing(aead, counting, { maxKeyAgeMs: 30 });
+    const stored = await keyRing.createDataKey('emp-1', 1);
+    const copies = await Promise.all(Array.from({ length: 10 }, () => keyRing.unwrapDataKey(stored)));
+    assert.equal(unwraps, 1);
+    assert.equal(new Set(copies.map((k) => k.bytes().toString('hex'))).size, 1);
+    assert.equal(keyRing.cachedKeyCount, 1);
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(keyRing.cachedKeyCount, 0, 'the idle key was zeroed and dropped by the sweeper');
+    keyRing.close();
   });
 });

@@ -23,6 +23,7 @@ const withToken = (token: string) => ({ authorization: `Bearer ${token}`, 'conte
 
 const CASES: Case[] = [
   { name: 'broken JSON', status: 400, error: 'invalid_request', request: async (t) => ({ headers: await agent(t), payload: `{"records":[{"payload":"${MARK}"` }) },
+  { name: 'broken JSON whose parser message would quote it', status: 400, error: 'invalid_request', request: async (t) => ({ headers: await agent(t), payload: `{"records":[${MARK}]}` }) },
   { name: 'no records field', status: 400, error: 'invalid_request', request: async (t) => ({ headers: await agent(t), payload: json({ recs: [MARK] }) }) },
   { name: 'records is not an array', status: 400, error: 'invalid_request', request: async (t) => ({ headers: await agent(t), payload: json({ records: MARK }) }) },
   { name: 'a JSON array body', status: 400, error: 'invalid_request', request: async (t) => ({ headers: await agent(t), payload: json([MARK]) }) },
@@ -127,6 +128,9 @@ describe(`bad input gets a clear 4xx and leaves nothing behind (${STORE})`, () =
       { event_id: 'not-a-uuid', employee_id: 'emp-1', captured_at: '2026-11-20T08:00:00Z', kind: 'keystroke', payload: { text: MARK } },
       { event_id: randomUUID(), employee_id: 'emp-1', captured_at: '2126-11-20T08:00:00Z', kind: 'keystroke', payload: { text: MARK } },
       { event_id: randomUUID(), employee_id: 'emp-1', captured_at: '2026-11-20T08:00:00Z', kind: 'keystroke', payload: { text: MARK }, [MARK]: 1 },
+      { event_id: randomUUID(), employee_id: 'emp-1', captured_at: '2026-02-30T12:00:00Z', kind: 'keystroke', payload: { text: MARK } },
+      { event_id: randomUUID(), employee_id: 'emp-1', captured_at: '2026-04-31T12:00:00Z', kind: 'keystroke', payload: { text: MARK } },
+      { event_id: randomUUID(), employee_id: 'emp-1', captured_at: '2026-11-20T24:00:00Z', kind: 'keystroke', payload: { text: MARK } },
       MARK,
     ];
     const before = await countRows(t.database.db);
@@ -137,10 +141,15 @@ describe(`bad input gets a clear 4xx and leaves nothing behind (${STORE})`, () =
     assert.deepEqual(result.rejected.map((r: { index: number }) => r.index), bad.map((_, i) => i + 1));
     assert.deepEqual(
       result.rejected.map((r: { error: string }) => r.error),
-      ['invalid_record', 'invalid_record', 'invalid_record', 'invalid_record', 'unknown_kind', 'unknown_employee', 'invalid_record', 'invalid_record', 'invalid_record', 'invalid_record'],
+      ['invalid_record', 'invalid_record', 'invalid_record', 'invalid_record', 'unknown_kind', 'unknown_employee', 'invalid_record', 'invalid_record', 'invalid_record', 'invalid_record', 'invalid_record', 'invalid_record', 'invalid_record'],
     );
     assert.ok(!response.body.includes(MARK));
     assert.equal((await countRows(t.database.db)).records, before.records + 2);
+  });
+
+  it('accepts the bearer scheme in any case (RFC 7235)', async () => {
+    const response = await t.app.inject({ method: 'POST', url: '/v1/records', headers: { authorization: `bearer ${await t.token('ingest-agent')}` }, payload: { records: [] } });
+    assert.equal(response.statusCode, 200);
   });
 
   it('accepts a token that expired within the 60 s clock skew', async () => {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
 import { packageRoot } from '../../src/config/paths.js';
 import { ERROR_CODES, publicErrorName } from '../../src/errors/index.js';
 import { HTTP_STATUS } from '../../src/http/index.js';
@@ -73,5 +74,37 @@ describe('error codes', () => {
       assert.ok(HTTP_STATUS[code] >= 400, code);
       assert.ok(readme.includes(`| \`${publicErrorName(code)}\` | ${HTTP_STATUS[code]} |`), `README lacks ${publicErrorName(code)} -> ${HTTP_STATUS[code]}`);
     }
+  });
+});
+
+describe(`fail closed on the store (${STORE})`, () => {
+  it('a database that goes away answers 503, not 500', async () => {
+    const t = await startTestVault();
+    try {
+      await putRoster(t, [{ employee_id: 'down-1', org_unit: 'u1' }]);
+      if (t.fresh?.url) {
+        const name = new URL(t.fresh.url).pathname.slice(1);
+        const admin = new pg.Client({ connectionString: process.env.VAULT_DATABASE_URL });
+        await admin.connect();
+        await admin.query(`alter database ${name} connection limit 0`);
+        await admin.query('select pg_terminate_backend(pid) from pg_stat_activity where datname = $1', [name]);
+        await admin.end();
+      } else {
+        await t.fresh!.pglite!.close();
+      }
+      const response = await postRecords(t, makeRecords(3, ['down-1'], 'no-db'));
+      assert.equal(response.statusCode, 503, response.body);
+      const ready = await t.app.inject('/readyz');
+      assert.equal(ready.statusCode, 503);
+      assert.equal(ready.json().checks.database.ok, false);
+    } finally {
+      await t.close().catch(() => {});
+    }
+  });
+
+  it('refuses to register a route that declares neither roles nor public', async () => {
+    const { requireAccessDeclaration } = await import('../../src/http/auth.js');
+    assert.throws(() => requireAccessDeclaration({ url: '/v1/forgot', method: 'GET', config: {} }), TypeError);
+    requireAccessDeclaration({ url: '/healthz', method: 'GET', config: { public: true } });
   });
 });

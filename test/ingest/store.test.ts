@@ -89,6 +89,15 @@ describe(`stored records are bound to their row (${STORE})`, () => {
     for (const id of [b, c, d]) assert.ok(isVaultError(out.get(id), 'ERR_DECRYPT_FAILED'), `row ${id} must fail with ERR_DECRYPT_FAILED`);
   });
 
+  it('a ciphertext copied onto another row of the same employee fails to decrypt (the record id is bound)', async () => {
+    const [one, two] = makeRecords(2, ['emp-4'], 'same-employee');
+    assert.equal((await postRecords(t, [one, two])).json().accepted, 2);
+    await sql`update activity_records set envelope = (select envelope from activity_records where event_id = ${one!.event_id}::uuid) where event_id = ${two!.event_id}::uuid`.execute(t.database.db);
+    const out = await decryptStored(t.vault, [one!.event_id, two!.event_id]);
+    assert.equal(JSON.parse(out.get(one!.event_id) as string).text, 'same-employee #0');
+    assert.ok(isVaultError(out.get(two!.event_id), 'ERR_DECRYPT_FAILED'));
+  });
+
   it('a ciphertext copied onto another employee’s row fails to decrypt', async () => {
     const [mine, theirs] = [makeRecords(1, ['emp-1'], 'mine')[0]!, makeRecords(1, ['emp-2'], 'theirs')[0]!];
     assert.equal((await postRecords(t, [mine, theirs])).json().accepted, 2);
@@ -133,6 +142,26 @@ describe(`idempotent ingest (${STORE})`, () => {
   });
 });
 
+describe(`month partitions (${STORE})`, () => {
+  it('are UTC months even when the session time zone is not UTC', async () => {
+    const t = await startTestVault();
+    try {
+      await sql`set timezone = 'Europe/Berlin'`.execute(t.database.db);
+      await putRoster(t, [{ employee_id: 'tz-1', org_unit: 'u1' }]);
+      const edges = ['2026-03-31T23:30:00.000Z', '2026-04-01T00:30:00.000Z', '2026-10-31T23:30:00.000Z', '2026-11-01T00:30:00.000Z'];
+      const records = edges.map((at, i) => ({ ...makeRecords(1, ['tz-1'], `edge ${i}`)[0]!, captured_at: at }));
+      const response = await postRecords(t, records);
+      assert.equal(response.statusCode, 200, response.body);
+      assert.equal(response.json().accepted, 4);
+      const rows = await sql<{ p: string; at: Date }>`select tableoid::regclass::text as p, captured_at as at from activity_records order by captured_at`.execute(t.database.db);
+      assert.deepEqual(rows.rows.map((r) => r.p), ['activity_records_2026_03', 'activity_records_2026_04', 'activity_records_2026_10', 'activity_records_2026_11']);
+    } finally {
+      await sql`reset timezone`.execute(t.database.db);
+      await t.close();
+    }
+  });
+});
+
 describe(`consent and classification at ingest (${STORE})`, () => {
   let t: TestVault;
   before(async () => {
@@ -150,6 +179,34 @@ describe(`consent and classification at ingest (${STORE})`, () => {
     assert.equal(rows.rows[0]!.n, 0);
   });
 
+  it('never stores a record of an employee whose un-enrolment committed before the batch did', async () => {
+    for (let round = 0; round < 4; round++) {
+      const id = `race-${round}`;
+      await putRoster(t, [{ employee_id: id, org_unit: 'unit-0' }]);
+      const batch = makeRecords(2000, [id], 'race');
+      const [ingest, roster] = await Promise.all([
+        postRecords(t, batch),
+        (async () => {
+          await new Promise((r) => setTimeout(r, round * 3));
+          return t.app.inject({
+            method: 'PUT',
+            url: '/v1/employees',
+            headers: { authorization: `Bearer ${await t.token('privacy-officer')}` },
+            payload: { employees: [{ employee_id: id, org_unit: 'unit-0', region: 'eu-west', enrolled: false }] },
+          });
+        })(),
+      ]);
+      assert.equal(ingest.statusCode, 200);
+      assert.equal(roster.statusCode, 200);
+      const stored = (await sql<{ n: number }>`select count(*)::int as n from activity_records where employee_id = ${id}`.execute(t.database.db)).rows[0]!.n;
+      const seqOf = async (action: string) => (await t.vault.audit.query({ action, limit: 1 })).events[0]!.seq;
+      const rosterFirst = (await seqOf('roster.upsert')) < (await seqOf('records.ingest'));
+      assert.equal(stored, rosterFirst ? 0 : 2000, `round ${round}: roster committed ${rosterFirst ? 'first' : 'second'}`);
+      assert.equal(ingest.json().accepted, stored);
+      if (rosterFirst) assert.equal(ingest.json().dropped.length, 2000);
+    }
+  });
+
   it('raises sensitivity to the kind floor and to 4 for identifiers, never lowers it', async () => {
     const records = [
       makeRecords(1, ['emp-1'], 'plain', { kind: 'screenshot', sensitivity: 0 })[0]!,
@@ -165,7 +222,8 @@ describe(`consent and classification at ingest (${STORE})`, () => {
 
   it('gives each new employee one random data key, stored only wrapped', async () => {
     const keys = await t.database.db.selectFrom('employee_data_keys').selectAll().execute();
-    assert.equal(keys.length, EMPLOYEES.length + 1);
+    const employees = await t.database.db.selectFrom('employees').select('employee_id').execute();
+    assert.deepEqual(keys.map((k) => k.employee_id).sort(), employees.map((e) => e.employee_id).sort());
     assert.equal(new Set(keys.map((k) => Buffer.from(k.wrapped_key!).toString('hex'))).size, keys.length);
     assert.ok(keys.every((k) => k.kek_id === t.vault.keyRing.kekId && k.dek_version === 1));
   });

@@ -17,10 +17,12 @@ const readinessSchema = {
 export function opsRoutes(vault: Vault, metrics: HttpMetrics) {
   return async (app: FastifyInstance): Promise<void> => {
     app.get('/healthz', {
+      config: { public: true },
       schema: { tags: ['operations'], summary: 'Liveness', response: { 200: { type: 'object', properties: { status: { type: 'string' } } } } },
       handler: async () => ({ status: 'ok' }),
     });
     app.get('/readyz', {
+      config: { public: true },
       schema: { tags: ['operations'], summary: 'Readiness: database and keys', response: { 200: readinessSchema, 503: readinessSchema } },
       handler: async (_request, reply) => {
         const readiness = await vault.readiness();
@@ -28,10 +30,12 @@ export function opsRoutes(vault: Vault, metrics: HttpMetrics) {
       },
     });
     app.get('/metrics', {
+      config: { public: true },
       schema: { tags: ['operations'], summary: 'Prometheus metrics', produces: ['text/plain'] },
       handler: async (_request, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
     });
     app.get('/openapi.json', {
+      config: { public: true },
       schema: { tags: ['operations'], summary: 'This OpenAPI document', hide: true },
       handler: async () => app.swagger(),
     });

@@ -1,0 +1,159 @@
+import { sql } from 'kysely';
+import type { Db } from './database.js';
+
+/** What a dataset may ever contain: fixed when the lease is granted. */
+export interface DatasetScope {
+  readonly orgUnits: readonly string[];
+  readonly kinds: readonly string[];
+  readonly maxSensitivity: number;
+  readonly from: Date;
+  readonly to: Date;
+  /** Records ingested after this instant are not part of the dataset. */
+  readonly frozenAt: Date;
+}
+
+export interface LeaseRow extends DatasetScope {
+  readonly datasetId: string;
+  readonly decisionId: string;
+  readonly requester: string;
+  readonly teams: string[];
+  readonly purpose: string;
+  readonly policyRevision: string;
+  readonly recordCount: number;
+  readonly employeeCount: number;
+  readonly pseudonymKey: Uint8Array;
+  readonly createdAt: Date;
+  readonly expiresAt: Date;
+}
+
+export interface StreamRow {
+  readonly event_id: string;
+  readonly captured_at: Date;
+  readonly employee_id: string;
+  readonly org_unit: string;
+  readonly kind: string;
+  readonly sensitivity: number;
+  readonly dek_version: number;
+  readonly envelope: Uint8Array;
+}
+
+function inScope(scope: DatasetScope) {
+  return sql`r.org_unit = any(${[...scope.orgUnits]}::text[]) and r.kind = any(${[...scope.kinds]}::text[])
+    and r.sensitivity <= ${scope.maxSensitivity} and r.captured_at >= ${scope.from} and r.captured_at < ${scope.to}
+    and r.ingested_at <= ${scope.frozenAt}`;
+}
+
+/**
+ * Records which employees the scope reaches (and how many of their records), for the lease
+ * `datasetId`, in the caller's transaction; returns the totals.
+ */
+export async function recordDatasetReach(db: Db, datasetId: string, scope: DatasetScope): Promise<{ records: number; employees: number }> {
+  const rows = await sql<{ n: string }>`insert into dataset_employees (dataset_id, employee_id, record_count)
+      select ${datasetId}::uuid, r.employee_id, count(*) from activity_records r where ${inScope(scope)} group by r.employee_id
+      returning record_count::text as n`.execute(db);
+  return { records: rows.rows.reduce((sum, r) => sum + Number(r.n), 0), employees: rows.rows.length };
+}
+
+export async function insertLease(db: Db, lease: LeaseRow): Promise<void> {
+  await sql`insert into dataset_leases (dataset_id, decision_id, requester, teams, purpose, policy_revision, org_units, kinds,
+      max_sensitivity, scope_from, scope_to, frozen_at, record_count, employee_count, pseudonym_key, created_at, expires_at)
+    values (${lease.datasetId}, ${lease.decisionId}, ${lease.requester}, ${lease.teams}, ${lease.purpose}, ${lease.policyRevision},
+      ${[...lease.orgUnits]}, ${[...lease.kinds]}, ${lease.maxSensitivity}, ${lease.from}, ${lease.to}, ${lease.frozenAt},
+      ${lease.recordCount}, ${lease.employeeCount}, ${lease.pseudonymKey}, ${lease.createdAt}, ${lease.expiresAt})`.execute(db);
+}
+
+export async function findLease(db: Db, datasetId: string): Promise<LeaseRow | undefined> {
+  const rows = await sql<Record<string, any>>`select * from dataset_leases where dataset_id = ${datasetId}::uuid`.execute(db);
+  const r = rows.rows[0];
+  if (!r) return undefined;
+  return {
+    datasetId: r.dataset_id,
+    decisionId: r.decision_id,
+    requester: r.requester,
+    teams: r.teams,
+    purpose: r.purpose,
+    policyRevision: r.policy_revision,
+    orgUnits: r.org_units,
+    kinds: r.kinds,
+    maxSensitivity: r.max_sensitivity,
+    from: r.scope_from,
+    to: r.scope_to,
+    frozenAt: r.frozen_at,
+    recordCount: Number(r.record_count),
+    employeeCount: r.employee_count,
+    pseudonymKey: r.pseudonym_key,
+    createdAt: r.created_at,
+    expiresAt: r.expires_at,
+  };
+}
+
+/** One page of one org unit's in-scope records after the keyset position, in stream order. */
+export async function readScopePage(
+  db: Db,
+  scope: DatasetScope,
+  orgUnit: string,
+  after: { capturedAt: Date; eventId: string } | undefined,
+  limit: number,
+): Promise<StreamRow[]> {
+  const position = after ? sql`and (r.captured_at, r.event_id) > (${after.capturedAt}, ${after.eventId}::uuid)` : sql``;
+  const rows = await sql<StreamRow>`select r.event_id, r.captured_at, r.employee_id, r.org_unit, r.kind, r.sensitivity, r.dek_version, r.envelope
+    from activity_records r
+    where r.org_unit = ${orgUnit} and ${inScope(scope)} ${position}
+    order by r.captured_at, r.event_id limit ${limit}`.execute(db);
+  return rows.rows;
+}
+
+export interface EmployeeKeyState {
+  readonly enrolled: boolean;
+  /** Live wrapped keys by version; a destroyed version is absent. */
+  readonly keys: ReadonlyMap<number, Uint8Array>;
+}
+
+export async function employeeKeyStates(db: Db, employeeIds: readonly string[]): Promise<Map<string, EmployeeKeyState>> {
+  const rows = await sql<{ employee_id: string; enrolled: boolean; dek_version: number | null; wrapped_key: Uint8Array | null }>`
+    select e.employee_id, e.enrolled, k.dek_version, k.wrapped_key
+    from employees e left join employee_data_keys k on k.employee_id = e.employee_id and k.wrapped_key is not null
+    where e.employee_id = any(${[...employeeIds]}::text[])`.execute(db);
+  const states = new Map<string, { enrolled: boolean; keys: Map<number, Uint8Array> }>();
+  for (const r of rows.rows) {
+    const state = states.get(r.employee_id) ?? { enrolled: r.enrolled, keys: new Map() };
+    if (r.dek_version !== null && r.wrapped_key !== null) state.keys.set(r.dek_version, r.wrapped_key);
+    states.set(r.employee_id, state);
+  }
+  return states;
+}
+
+export interface AccessReportRow {
+  readonly datasetId: string;
+  readonly decisionId: string;
+  readonly requester: string;
+  readonly teams: string[];
+  readonly purpose: string;
+  readonly policyRevision: string;
+  readonly createdAt: Date;
+  readonly expiresAt: Date;
+  readonly employeeRecords: number;
+}
+
+export async function datasetsReachingEmployee(db: Db, employeeId: string): Promise<AccessReportRow[]> {
+  const rows = await sql<Record<string, any>>`select l.dataset_id, l.decision_id, l.requester, l.teams, l.purpose, l.policy_revision,
+      l.created_at, l.expires_at, d.record_count
+    from dataset_employees d join dataset_leases l using (dataset_id)
+    where d.employee_id = ${employeeId} order by l.created_at desc`.execute(db);
+  return rows.rows.map((r) => ({
+    datasetId: r.dataset_id,
+    decisionId: r.decision_id,
+    requester: r.requester,
+    teams: r.teams,
+    purpose: r.purpose,
+    policyRevision: r.policy_revision,
+    createdAt: r.created_at,
+    expiresAt: r.expires_at,
+    employeeRecords: Number(r.record_count),
+  }));
+}
+
+export async function employeeExists(db: Db, employeeId: string): Promise<boolean> {
+  const rows = await sql`select 1 from employees where employee_id = ${employeeId}`.execute(db);
+  return rows.rows.length > 0;
+}
