@@ -4,6 +4,7 @@ import type { VaultConfig } from './config/index.js';
 import { KeyRing, loadAead, openLocalKeyProvider, type Aead } from './crypto/index.js';
 import { migrateDatabase, openDatabase, pendingMigrations, type VaultDatabase } from './db/index.js';
 import { VaultError } from './errors/index.js';
+import { DatasetService } from './datasets/index.js';
 import { RecordIngestor, upsertRoster, type RosterResult } from './ingest/index.js';
 import { loadTrustedBundleKeys, PolicyAdmin, PolicyEngine, policyPaths } from './policy/index.js';
 
@@ -22,6 +23,7 @@ export interface Vault {
   readonly policy: PolicyEngine;
   readonly policyAdmin: PolicyAdmin;
   readonly audit: AuditLog;
+  readonly datasets: DatasetService;
   upsertRoster(actor: Principal, body: unknown): Promise<RosterResult>;
   readiness(): Promise<{ ready: boolean; checks: Record<string, ReadinessCheck> }>;
   close(): Promise<void>;
@@ -110,6 +112,7 @@ export async function openVault(config: VaultConfig, options: OpenVaultOptions =
       policy,
       policyAdmin,
       audit,
+      datasets: new DatasetService({ database: db, keyRing, audit, policy }),
       upsertRoster: (actor, body) => upsertRoster({ database: db, keyRing, audit }, actor, body),
       async readiness() {
         const checks: Record<string, ReadinessCheck> = {

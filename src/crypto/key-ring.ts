@@ -66,6 +66,11 @@ export class DataKey {
   }
 }
 
+/** How {@link KeyRing.withDataKeys} names a key: one employee, one version. */
+export function dataKeyId(employeeId: string, dekVersion: number): string {
+  return `${employeeId}\u0000${dekVersion}`;
+}
+
 export interface StoredDataKey {
   readonly employeeId: string;
   readonly dekVersion: number;
@@ -135,11 +140,14 @@ export class KeyRing {
     return (await this.#cached(stored)).copy();
   }
 
-  /** Runs `use` with copies of the keys of `stored` (by `employeeId`), zeroed when it ends. */
+  /** Runs `use` with copies of the keys of `stored` (by {@link dataKeyId}), zeroed when it ends. */
   async withDataKeys<T>(stored: Iterable<StoredDataKey>, use: (keys: ReadonlyMap<string, DataKey>) => Promise<T>): Promise<T> {
     const keys = new Map<string, DataKey>();
     try {
-      for (const s of stored) if (!keys.has(s.employeeId)) keys.set(s.employeeId, await this.unwrapDataKey(s));
+      for (const s of stored) {
+        const id = dataKeyId(s.employeeId, s.dekVersion);
+        if (!keys.has(id)) keys.set(id, await this.unwrapDataKey(s));
+      }
       return await use(keys);
     } finally {
       for (const key of keys.values()) key.destroy();
@@ -147,7 +155,7 @@ export class KeyRing {
   }
 
   async #cached(stored: StoredDataKey): Promise<DataKey> {
-    const id = `${stored.employeeId}\u0000${stored.dekVersion}`;
+    const id = dataKeyId(stored.employeeId, stored.dekVersion);
     const hit = this.#cache.get(id);
     if (hit && this.#now() - hit.unwrappedAt < this.#maxKeyAgeMs) {
       this.#cache.delete(id);

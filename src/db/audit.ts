@@ -122,3 +122,10 @@ export async function listCheckpoints(db: Db, limit: number): Promise<Checkpoint
   const rows = await sql<CheckpointRow>`select seq::int8::float8 as seq, hash, signed_at, key_id, signature from audit_checkpoints order by seq desc limit ${limit}`.execute(db);
   return rows.rows;
 }
+
+/** Events recorded under any of `decisionIds` (a dataset's decision and its stream pages), oldest first. */
+export async function auditEventsForDecisions(db: Db, decisionIds: readonly string[]): Promise<AuditRow[]> {
+  if (decisionIds.length === 0) return [];
+  const rows = await sql<AuditRow>`select ${EVENT_COLUMNS} from audit_events where decision_id = any(${[...decisionIds]}::uuid[]) order by seq`.execute(db);
+  return rows.rows;
+}

@@ -62,6 +62,10 @@ export async function insertLease(db: Db, lease: LeaseRow): Promise<void> {
       ${lease.recordCount}, ${lease.employeeCount}, ${lease.pseudonymKey}, ${lease.createdAt}, ${lease.expiresAt})`.execute(db);
 }
 
+export async function setLeaseReach(db: Db, datasetId: string, reach: { records: number; employees: number }): Promise<void> {
+  await sql`update dataset_leases set record_count = ${reach.records}, employee_count = ${reach.employees} where dataset_id = ${datasetId}::uuid`.execute(db);
+}
+
 export async function findLease(db: Db, datasetId: string): Promise<LeaseRow | undefined> {
   const rows = await sql<Record<string, any>>`select * from dataset_leases where dataset_id = ${datasetId}::uuid`.execute(db);
   const r = rows.rows[0];

@@ -35,6 +35,7 @@ export {
   insertAuditEvents,
   auditEventsAfter,
   queryAuditEvents,
+  auditEventsForDecisions,
   insertCheckpoint,
   listCheckpoints,
   type AuditRow,
@@ -45,6 +46,7 @@ export {
 export {
   recordDatasetReach,
   insertLease,
+  setLeaseReach,
   findLease,
   readScopePage,
   employeeKeyStates,

@@ -10,6 +10,8 @@ export const HTTP_STATUS: Readonly<Record<VaultErrorCode, number>> = {
   ERR_UNKNOWN_KIND: 400,
   ERR_UNAUTHENTICATED: 401,
   ERR_FORBIDDEN: 403,
+  ERR_POLICY_DENIED: 403,
+  ERR_LEASE_EXPIRED: 410,
   ERR_NOT_FOUND: 404,
   ERR_CONFLICT: 409,
   ERR_POLICY_REJECTED: 409,
@@ -35,6 +37,7 @@ export const errorBodySchema = {
     decision_id: { type: 'string' },
     error_id: { type: 'string' },
     violations: { type: 'array', items: { type: 'string' } },
+    reasons: { type: 'array', items: { type: 'string' } },
     details: { type: 'object', additionalProperties: true },
   },
 } as const;
@@ -88,10 +91,11 @@ export function handleError(err: FastifyError | Error, request: FastifyRequest, 
 
 function safeDetails(err: VaultError): Record<string, unknown> {
   if (!err.details) return {};
-  const { decision_id, violations, ...rest } = err.details;
+  const { decision_id, violations, reasons, ...rest } = err.details;
   return {
     ...(typeof decision_id === 'string' ? { decision_id } : {}),
     ...(Array.isArray(violations) ? { violations } : {}),
+    ...(Array.isArray(reasons) ? { reasons } : {}),
     ...(Object.keys(rest).length ? { details: rest } : {}),
   };
 }

@@ -9,6 +9,7 @@ import { ingestRoutes } from './routes/ingest.js';
 import { opsRoutes } from './routes/ops.js';
 import { policyRoutes } from './routes/policy.js';
 import { auditRoutes } from './routes/audit.js';
+import { datasetRoutes } from './routes/datasets.js';
 
 export interface HttpServerOptions {
   /** Fastify logger options (tests pass a stream to read every log line). */
@@ -47,5 +48,6 @@ export async function buildHttpServer(vault: Vault, options: HttpServerOptions =
   await app.register(ingestRoutes(vault, metrics));
   await app.register(policyRoutes(vault));
   await app.register(auditRoutes(vault));
+  await app.register(datasetRoutes(vault));
   return app;
 }

@@ -1,6 +1,6 @@
 import type { AuditEventInput, AuditLog } from '../audit/index.js';
 import type { Principal } from '../auth/index.js';
-import type { DataKey, KeyRing } from '../crypto/index.js';
+import { dataKeyId, type DataKey, type KeyRing } from '../crypto/index.js';
 import {
   copyRecords,
   ensureRecordPartitions,
@@ -211,7 +211,7 @@ export class RecordIngestor {
             dekVersion: c.key.dekVersion,
           }));
           const envelopes = keyRing.encryptRecords(
-            chunk.map((c, i) => ({ key: keys.get(c.record.employeeId)!, binding: bindings[i]!, plaintext: Buffer.from(c.record.payloadText) })),
+            chunk.map((c, i) => ({ key: keys.get(dataKeyId(c.record.employeeId, c.key.dekVersion))!, binding: bindings[i]!, plaintext: Buffer.from(c.record.payloadText) })),
           );
           yield bindings.map((b, i) => ({ ...b, envelope: envelopes[i]! }));
         }

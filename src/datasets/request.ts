@@ -1,0 +1,58 @@
+import { MAX_SENSITIVITY } from '../config/index.js';
+import { VaultError } from '../errors/index.js';
+import { parseTimestamp } from '../ingest/validate.js';
+
+export interface DatasetRequest {
+  readonly purpose: string;
+  readonly kinds: string[];
+  readonly orgUnits: string[];
+  readonly from: Date;
+  readonly to: Date;
+  readonly maxSensitivity: number | undefined;
+}
+
+const FIELDS = new Set(['purpose', 'kinds', 'org_units', 'from', 'to', 'max_sensitivity']);
+
+function invalid(message: string): VaultError {
+  return new VaultError('ERR_INVALID_REQUEST', message);
+}
+
+function names(value: unknown, field: string, pattern: RegExp, max: number): string[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value) || value.length > max || !value.every((v) => typeof v === 'string' && pattern.test(v))) {
+    throw invalid(`${field} must be a list of at most ${max} names`);
+  }
+  return [...new Set(value as string[])].sort();
+}
+
+function instant(value: unknown, field: string): Date {
+  const ms = typeof value === 'string' ? parseTimestamp(value) : undefined;
+  if (ms === undefined || Number.isNaN(ms)) throw invalid(`${field} must be an RFC 3339 timestamp with a time zone`);
+  return new Date(ms);
+}
+
+/** `POST /v1/datasets` body -> a checked request; empty lists mean "all the grant allows". */
+export function parseDatasetRequest(body: unknown): DatasetRequest {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw invalid('the body must be a JSON object');
+  const b = body as Record<string, unknown>;
+  for (const key of Object.keys(b)) if (!FIELDS.has(key)) throw invalid(/^[a-z_]{1,32}$/.test(key) ? `unknown field "${key}"` : 'unknown field');
+  if (typeof b.purpose !== 'string' || b.purpose.length === 0 || b.purpose.length > 256) throw invalid('purpose is required');
+  const from = instant(b.from, 'from');
+  const to = instant(b.to, 'to');
+  if (from >= to) throw invalid('from must be before to');
+  let maxSensitivity: number | undefined;
+  if (b.max_sensitivity !== undefined) {
+    if (!Number.isInteger(b.max_sensitivity) || (b.max_sensitivity as number) < 0 || (b.max_sensitivity as number) > MAX_SENSITIVITY) {
+      throw invalid(`max_sensitivity must be an integer 0-${MAX_SENSITIVITY}`);
+    }
+    maxSensitivity = b.max_sensitivity as number;
+  }
+  return {
+    purpose: b.purpose,
+    kinds: names(b.kinds, 'kinds', /^[a-z][a-z0-9_]{0,63}$/, 64),
+    orgUnits: names(b.org_units, 'org_units', /^[A-Za-z0-9._-]{1,64}$/, 1000),
+    from,
+    to,
+    maxSensitivity,
+  };
+}

@@ -1,0 +1,118 @@
+import { Readable } from 'node:stream';
+import type { FastifyInstance } from 'fastify';
+import type { Vault } from '../../main.js';
+import { principalOf } from '../auth.js';
+
+const errors = { '4xx': { $ref: 'ErrorBody#' }, '5xx': { $ref: 'ErrorBody#' } } as const;
+const bearer = [{ bearer: [] }];
+const strings = { type: 'array', items: { type: 'string' } } as const;
+const scopeSchema = {
+  type: 'object',
+  properties: { org_units: strings, kinds: strings, max_sensitivity: { type: 'integer' }, from: { type: 'string' }, to: { type: 'string' } },
+} as const;
+
+export function datasetRoutes(vault: Vault) {
+  return async (app: FastifyInstance): Promise<void> => {
+    app.post('/v1/datasets', {
+      config: { roles: ['training-job'] },
+      schema: {
+        tags: ['datasets'],
+        summary: "Request a dataset: the policy's scope within the request, frozen in a lease of at most 24 h",
+        security: bearer,
+        body: {
+          type: 'object',
+          required: ['purpose', 'from', 'to'],
+          additionalProperties: false,
+          properties: {
+            purpose: { type: 'string', minLength: 1, maxLength: 256 },
+            kinds: { type: 'array', maxItems: 64, items: { type: 'string' } },
+            org_units: { type: 'array', maxItems: 1000, items: { type: 'string' } },
+            from: { type: 'string' },
+            to: { type: 'string' },
+            max_sensitivity: { type: 'integer', minimum: 0, maximum: 4 },
+          },
+        },
+        response: {
+          201: {
+            type: 'object',
+            properties: {
+              dataset_id: { type: 'string' },
+              scope: scopeSchema,
+              record_count: { type: 'integer' },
+              employee_count: { type: 'integer' },
+              expires_at: { type: 'string' },
+              policy_revision: { type: 'string' },
+              decision_id: { type: 'string' },
+            },
+          },
+          ...errors,
+        },
+      },
+      handler: async (request, reply) => reply.status(201).send(await vault.datasets.request(principalOf(request), request.body)),
+    });
+
+    app.get('/v1/datasets/:id/records', {
+      config: { roles: ['training-job'] },
+      schema: {
+        tags: ['datasets'],
+        summary: 'Stream the dataset as NDJSON ({cursor, subject, captured_at, kind, sensitivity, payload} a line); ?after=CURSOR resumes',
+        security: bearer,
+        params: { type: 'object', required: ['id'], properties: { id: { type: 'string', maxLength: 64 } } },
+        querystring: { type: 'object', additionalProperties: false, properties: { after: { type: 'string', maxLength: 128 } } },
+        produces: ['application/x-ndjson'],
+        response: { ...errors },
+      },
+      handler: async (request, reply) => {
+        const pages = await vault.datasets.openStream(principalOf(request), (request.params as { id: string }).id, (request.query as { after?: string }).after);
+        // One page ahead at most: a slow reader holds the server at one page of memory.
+        return reply.type('application/x-ndjson').send(Readable.from(pages, { objectMode: true, highWaterMark: 1 }));
+      },
+    });
+
+    app.get('/v1/employees/:id/access-report', {
+      config: { roles: ['auditor', 'privacy-officer', 'employee'] },
+      schema: {
+        tags: ['datasets'],
+        summary: "Every dataset and decision that reached this employee's records",
+        security: bearer,
+        params: { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: '^[A-Za-z0-9._@-]{1,128}$' } } },
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              employee_id: { type: 'string' },
+              datasets: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  properties: {
+                    dataset_id: { type: 'string' },
+                    decision_id: { type: 'string' },
+                    requested_by: { type: 'string' },
+                    teams: strings,
+                    purpose: { type: 'string' },
+                    policy_revision: { type: 'string' },
+                    granted_at: { type: 'string' },
+                    expires_at: { type: 'string' },
+                    records_of_employee: { type: 'integer' },
+                    streamed: {
+                      type: 'object',
+                      properties: {
+                        pages: { type: 'integer' },
+                        records_served: { type: 'integer' },
+                        first_at: { type: ['string', 'null'] },
+                        last_at: { type: ['string', 'null'] },
+                      },
+                    },
+                  },
+                },
+              },
+            },
+          },
+          ...errors,
+        },
+      },
+      handler: async (request) => vault.datasets.accessReport(principalOf(request), (request.params as { id: string }).id),
+    });
+  };
+}
