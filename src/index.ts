@@ -4,3 +4,4 @@ export { VaultError, isVaultError, ERROR_CODES, type VaultErrorCode } from './er
 export { buildHttpServer } from './http/index.js';
 export type { Principal, Role } from './auth/index.js';
 export type { IngestResult, RosterResult } from './ingest/index.js';
+export { VaultClient, VaultClientError, type VaultClientOptions, type DatasetRequestBody, type DatasetLease, type DatasetRecord } from './client/index.js';
