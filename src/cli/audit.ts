@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { callVault, serverOptions } from './http-client.js';
-import { emit, EXIT_OK, EXIT_REFUSED, EXIT_USAGE } from './output.js';
+import { emit, EXIT_OK, EXIT_REFUSED, EXIT_USAGE, table } from './output.js';
+import type { AccessReport } from '../datasets/index.js';
 
 type Run = (action: (...args: any[]) => Promise<number>) => (...args: unknown[]) => Promise<void>;
 
@@ -89,4 +90,34 @@ export function registerAuditCommands(program: Command, run: Run): void {
         return EXIT_OK;
       }),
     );
+
+  audit
+    .command('report')
+    .description("every dataset and decision that reached one employee's records: when, by whom, for which purpose")
+    .argument('<employee-id>')
+    .action(
+      run(async (employeeId: string, _opts, command: Command) => {
+        const report: AccessReport = await callVault(serverOptions(command), 'GET', `/v1/employees/${encodeURIComponent(employeeId)}/access-report`);
+        emit(Boolean(command.optsWithGlobals().json), report, accessReportText(report));
+        return EXIT_OK;
+      }),
+    );
+}
+
+export function accessReportText(report: AccessReport): string {
+  if (report.datasets.length === 0) return `no dataset has reached the records of ${report.employee_id}`;
+  const rows = [
+    ['granted at', 'requested by', 'teams', 'purpose', 'records', 'streamed', 'policy', 'dataset'],
+    ...report.datasets.map((d) => [
+      d.granted_at,
+      d.requested_by,
+      d.teams.join(','),
+      d.purpose,
+      String(d.records_of_employee),
+      d.streamed.pages ? `${d.streamed.records_served} in ${d.streamed.pages} page(s), last ${d.streamed.last_at}` : 'not streamed',
+      d.policy_revision,
+      d.dataset_id,
+    ]),
+  ];
+  return `${report.datasets.length} dataset(s) reached the records of ${report.employee_id}:\n${table(rows)}`;
 }

@@ -11,6 +11,12 @@ export function emit(json: boolean, data: unknown, text: string): void {
   process.stdout.write(json ? `${JSON.stringify(data, null, 2)}\n` : `${text}\n`);
 }
 
+/** Left-aligned columns for a terminal; the first row is the header. */
+export function table(rows: ReadonlyArray<ReadonlyArray<string>>): string {
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
+  return rows.map((r) => r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]!))).join('  ')).join('\n');
+}
+
 /** Reports a failure on stderr (as JSON with `--json`) and returns exit code 1. */
 export function fail(json: boolean, err: unknown): number {
   const code = isVaultError(err) ? err.code : 'ERR_INTERNAL';

@@ -6,6 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { sql } from 'kysely';
 import { STORE } from '../support/database.js';
 import { buildTestBundle, newSigningKey } from '../support/policies.js';
+import { cli } from '../support/cli.js';
 import { postRecords, putRoster, startTestVault, tempDir, type TestVault } from '../support/vault.js';
 
 const UNITS = Array.from({ length: 10 }, (_, i) => `u${i}`);
@@ -178,5 +179,17 @@ describe(`datasets for training jobs (${STORE})`, () => {
     assert.equal(own.statusCode, 200);
     const other = await t.app.inject({ url: `/v1/employees/${reached}/access-report`, headers: { authorization: `Bearer ${await t.token('employee', { sub: 'e9' })}` } });
     assert.equal(other.statusCode, 403);
+
+    await t.app.listen({ host: '127.0.0.1', port: 0 });
+    const env = { VAULT_URL: `http://127.0.0.1:${(t.app.server.address() as { port: number }).port}`, VAULT_TOKEN: auditor };
+    const text = await cli(['audit', 'report', reached], env);
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(text.stdout, new RegExp(`^${report.datasets.length} dataset\\(s\\) reached the records of ${reached}:`));
+    for (const d of report.datasets) assert.ok(text.stdout.includes(d.dataset_id));
+    const json = await cli(['audit', 'report', reached, '--json'], env);
+    assert.equal(JSON.parse(json.stdout).datasets.length, report.datasets.length);
+    const refused = await cli(['audit', 'report', reached], { ...env, VAULT_TOKEN: await t.token('employee', { sub: 'e9' }) });
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /403 forbidden/);
   });
 });
