@@ -10,6 +10,7 @@ import { ingestNdjsonFile } from './ingest-file.js';
 import { emit, EXIT_OK, EXIT_REFUSED, EXIT_USAGE, fail } from './output.js';
 import { registerPolicyCommands } from './policy.js';
 import { registerAuditCommands } from './audit.js';
+import { runDemo } from './demo.js';
 
 type Action = (...args: any[]) => Promise<number>;
 
@@ -124,6 +125,25 @@ keys
         return EXIT_OK;
       }),
     ),
+  );
+
+program
+  .command('demo')
+  .description('the whole story in under a minute on a throwaway embedded vault: encrypted ingest, a permitted dataset streamed, a denied request, the audit trail')
+  .option('--data-dir <dir>', 'keep the demo vault in this directory instead of a temporary one')
+  .option('--records-per-employee <n>', 'records per employee (100 employees)', '40')
+  .action(
+    run(async (opts: { dataDir?: string; recordsPerEmployee: string }, command: Command) => {
+      const perEmployee = Number(opts.recordsPerEmployee);
+      if (!Number.isInteger(perEmployee) || perEmployee < 1 || perEmployee > 1000) {
+        process.stderr.write('activity-vault: --records-per-employee must be 1-1000\n');
+        return EXIT_USAGE;
+      }
+      const json = Boolean(command.optsWithGlobals().json);
+      const summary = await runDemo({ dataDir: opts.dataDir, recordsPerEmployee: perEmployee, write: json ? () => {} : undefined });
+      if (json) emit(true, summary, '');
+      return summary.streamedOutsideGrant === 0 && summary.markerFoundInStore === 0 && summary.auditIntact ? EXIT_OK : EXIT_REFUSED;
+    }),
   );
 
 registerPolicyCommands(program, run);
