@@ -133,7 +133,8 @@ export class VaultClient {
             yield record;
           }
         }
-        return;
+        if (pending === '') return;
+        throw new TypeError('the stream ended inside a record');
       } catch (err) {
         if (err instanceof SyntaxError || ++failures > maxRetries) throw err;
         await this.#pause(failures);
