@@ -129,3 +129,9 @@ export async function auditEventsForDecisions(db: Db, decisionIds: readonly stri
   const rows = await sql<AuditRow>`select ${EVENT_COLUMNS} from audit_events where decision_id = any(${[...decisionIds]}::uuid[]) order by seq`.execute(db);
   return rows.rows;
 }
+
+/** Research teams named by any audited actor since `since`. */
+export async function teamsInAuditSince(db: Db, since: Date): Promise<string[]> {
+  const rows = await sql<{ team: string }>`select distinct unnest(teams) as team from audit_events where occurred_at >= ${since} order by 1`.execute(db);
+  return rows.rows.map((r) => r.team);
+}

@@ -37,6 +37,63 @@ export interface StreamRow {
   readonly envelope: Uint8Array;
 }
 
+/** The role that row-level security holds to the scope in the `vault.scope_*` settings (migration 20261125T1300). */
+const DATASET_READER = 'vault_dataset_reader';
+
+/**
+ * Runs `read` as the dataset reader, a role that row-level security confines to `scope`: a query
+ * in `read` that forgets its WHERE clause still sees only the scope's records. `trx` must be an
+ * open transaction (the role and the scope are `SET LOCAL`, so they end with it at the latest);
+ * outside one this throws rather than run unconfined. When `read` returns, the transaction is
+ * back to the caller's role with the scope cleared, so key lookups and audit appends that follow
+ * run as before.
+ *
+ * @example
+ * await db.transaction().execute((trx) =>
+ *   withDatasetReader(trx, lease, (reader) => sql`select count(*) from activity_records`.execute(reader)),
+ * );
+ */
+export async function withDatasetReader<T>(trx: Db, scope: DatasetScope, read: (reader: Db) => Promise<T>): Promise<T> {
+  if (!Number.isInteger(scope.maxSensitivity)) throw new TypeError('maxSensitivity must be an integer');
+  // ISO 8601 with a zone: parsed the same whatever the session's DateStyle and TimeZone.
+  const [from, to, frozenAt] = [scope.from.toISOString(), scope.to.toISOString(), scope.frozenAt.toISOString()];
+  const before = await sql<{ role: string; previous: string }>`select current_user as role, current_setting('role') as previous,
+      set_config('vault.scope_org_units', ${[...scope.orgUnits]}::text[]::text, true),
+      set_config('vault.scope_kinds', ${[...scope.kinds]}::text[]::text, true),
+      set_config('vault.scope_max_sensitivity', ${String(scope.maxSensitivity)}, true),
+      set_config('vault.scope_from', ${from}, true),
+      set_config('vault.scope_to', ${to}, true),
+      set_config('vault.scope_frozen_at', ${frozenAt}, true)`.execute(trx);
+  if (before.rows[0]!.role === DATASET_READER) throw new TypeError('withDatasetReader does not nest');
+  // 'none' unless the session had switched role itself: restored exactly, not to a default.
+  const previous = before.rows[0]!.previous;
+  await sql`set local role vault_dataset_reader`.execute(trx);
+  // Outside a transaction SET LOCAL is only a warning and the statement after it runs as the
+  // owner, unconfined: refuse to go on.
+  const now = await sql<{ role: string }>`select current_user as role`.execute(trx);
+  if (now.rows[0]!.role !== DATASET_READER) {
+    throw new TypeError('withDatasetReader must be called inside a transaction');
+  }
+  let result: T;
+  try {
+    result = await read(trx);
+  } catch (err) {
+    // The transaction is most likely aborted and will roll back, which ends the role too.
+    await restoreRole(trx, previous).catch(() => {});
+    throw err;
+  }
+  await restoreRole(trx, previous);
+  return result;
+}
+
+async function restoreRole(trx: Db, previous: string): Promise<void> {
+  // set_config('role', ...) is SET LOCAL ROLE taking the name as a value, so it needs no quoting.
+  await sql`select set_config('role', ${previous}, true),
+      set_config('vault.scope_org_units', '', true), set_config('vault.scope_kinds', '', true),
+      set_config('vault.scope_max_sensitivity', '', true), set_config('vault.scope_from', '', true),
+      set_config('vault.scope_to', '', true), set_config('vault.scope_frozen_at', '', true)`.execute(trx);
+}
+
 function inScope(scope: DatasetScope) {
   return sql`r.org_unit = any(${[...scope.orgUnits]}::text[]) and r.kind = any(${[...scope.kinds]}::text[])
     and r.sensitivity <= ${scope.maxSensitivity} and r.captured_at >= ${scope.from} and r.captured_at < ${scope.to}
@@ -45,13 +102,22 @@ function inScope(scope: DatasetScope) {
 
 /**
  * Records which employees the scope reaches (and how many of their records), for the lease
- * `datasetId`, in the caller's transaction; returns the totals.
+ * `datasetId`, in the caller's transaction; returns the totals. The records are counted as the
+ * dataset reader, the reach is written as the owner.
  */
 export async function recordDatasetReach(db: Db, datasetId: string, scope: DatasetScope): Promise<{ records: number; employees: number }> {
-  const rows = await sql<{ n: string }>`insert into dataset_employees (dataset_id, employee_id, record_count)
-      select ${datasetId}::uuid, r.employee_id, count(*) from activity_records r where ${inScope(scope)} group by r.employee_id
-      returning record_count::text as n`.execute(db);
-  return { records: rows.rows.reduce((sum, r) => sum + Number(r.n), 0), employees: rows.rows.length };
+  const reached = await withDatasetReader(db, scope, async (reader) =>
+    (
+      await sql<{ employee_id: string; n: string }>`select r.employee_id, count(*)::text as n
+        from activity_records r where ${inScope(scope)} group by r.employee_id`.execute(reader)
+    ).rows,
+  );
+  if (reached.length > 0) {
+    await sql`insert into dataset_employees (dataset_id, employee_id, record_count)
+      select ${datasetId}::uuid, e.employee_id, e.n
+      from unnest(${reached.map((r) => r.employee_id)}::text[], ${reached.map((r) => r.n)}::bigint[]) as e (employee_id, n)`.execute(db);
+  }
+  return { records: reached.reduce((sum, r) => sum + Number(r.n), 0), employees: reached.length };
 }
 
 export async function insertLease(db: Db, lease: LeaseRow): Promise<void> {
@@ -100,11 +166,13 @@ export async function readScopePage(
   limit: number,
 ): Promise<StreamRow[]> {
   const position = after ? sql`and (r.captured_at, r.event_id) > (${after.capturedAt}, ${after.eventId}::uuid)` : sql``;
-  const rows = await sql<StreamRow>`select r.event_id, r.captured_at, r.employee_id, r.org_unit, r.kind, r.sensitivity, r.dek_version, r.envelope
-    from activity_records r
-    where r.org_unit = ${orgUnit} and ${inScope(scope)} ${position}
-    order by r.captured_at, r.event_id limit ${limit}`.execute(db);
-  return rows.rows;
+  return withDatasetReader(db, scope, async (reader) => {
+    const rows = await sql<StreamRow>`select r.event_id, r.captured_at, r.employee_id, r.org_unit, r.kind, r.sensitivity, r.dek_version, r.envelope
+      from activity_records r
+      where r.org_unit = ${orgUnit} and ${inScope(scope)} ${position}
+      order by r.captured_at, r.event_id limit ${limit}`.execute(reader);
+    return rows.rows;
+  });
 }
 
 export interface EmployeeKeyState {

@@ -137,3 +137,11 @@ export async function lockConsentState(db: Db, employeeIds: readonly string[]): 
   for (const k of keys.rows) live.set(k.employee_id, (live.get(k.employee_id) ?? new Set()).add(k.dek_version));
   return new Map(employees.rows.map((e) => [e.employee_id, { enrolled: e.enrolled, liveKeyVersions: live.get(e.employee_id) ?? new Set() }]));
 }
+
+/** Enrolled employees per org unit (every unit on the roster, even with no one enrolled). */
+export async function countEnrolledByOrgUnit(db: Db): Promise<{ enrolledByUnit: Map<string, number>; totalEnrolled: number }> {
+  const rows = await sql<{ org_unit: string; enrolled: number }>`
+    select org_unit, (count(*) filter (where enrolled))::int as enrolled from employees group by org_unit`.execute(db);
+  const enrolledByUnit = new Map(rows.rows.map((r) => [r.org_unit, r.enrolled]));
+  return { enrolledByUnit, totalEnrolled: rows.rows.reduce((n, r) => n + r.enrolled, 0) };
+}

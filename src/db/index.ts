@@ -9,6 +9,7 @@ export {
   findEmployeesForIngest,
   countDataKeys,
   lockConsentState,
+  countEnrolledByOrgUnit,
   type ConsentState,
   type DataKeyCounts,
   type EmployeeRow,
@@ -36,6 +37,7 @@ export {
   auditEventsAfter,
   queryAuditEvents,
   auditEventsForDecisions,
+  teamsInAuditSince,
   insertCheckpoint,
   listCheckpoints,
   type AuditRow,
@@ -45,6 +47,7 @@ export {
 } from './audit.js';
 export {
   recordDatasetReach,
+  withDatasetReader,
   insertLease,
   setLeaseReach,
   findLease,
