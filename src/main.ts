@@ -91,7 +91,7 @@ export async function openVault(config: VaultConfig, options: OpenVaultOptions =
       log: options.log,
     });
     await policy.start();
-    const policyAdmin = new PolicyAdmin(db, trustedKeys, policy, audit);
+    const policyAdmin = new PolicyAdmin(db, trustedKeys, policy, audit, { kinds: [...config.recordKinds.keys()], maxScopeFraction: config.maxScopeFraction, log: options.log });
     const checkpoints = setInterval(() => {
       audit.checkpoint().catch((err: unknown) => options.log?.({ alarm: 'audit_checkpoint_failed', error: (err as Error).message }, 'audit checkpoint not signed'));
     }, config.auditCheckpointSeconds * 1000);
@@ -112,7 +112,7 @@ export async function openVault(config: VaultConfig, options: OpenVaultOptions =
       policy,
       policyAdmin,
       audit,
-      datasets: new DatasetService({ database: db, keyRing, audit, policy }),
+      datasets: new DatasetService({ database: db, keyRing, audit, policy, maxScopeFraction: config.maxScopeFraction, log: options.log }),
       upsertRoster: (actor, body) => upsertRoster({ database: db, keyRing, audit }, actor, body),
       async readiness() {
         const checks: Record<string, ReadinessCheck> = {

@@ -5,7 +5,8 @@ import { loadConfig } from '../config/index.js';
 import { countDataKeys, migrateDatabase, openDatabase } from '../db/index.js';
 import { VaultError } from '../errors/index.js';
 import { buildHttpServer } from '../http/index.js';
-import { openVault, type Vault } from '../main.js';
+import { openVault } from '../main.js';
+import { withVault } from './vault.js';
 import { ingestNdjsonFile } from './ingest-file.js';
 import { emit, EXIT_OK, EXIT_REFUSED, EXIT_USAGE, fail } from './output.js';
 import { registerPolicyCommands } from './policy.js';
@@ -13,16 +14,6 @@ import { registerAuditCommands } from './audit.js';
 import { runDemo } from './demo.js';
 
 type Action = (...args: any[]) => Promise<number>;
-
-/** Opens the configured vault for one command and closes it whatever happens. */
-async function withVault(use: (vault: Vault) => Promise<number>): Promise<number> {
-  const vault = await openVault(loadConfig());
-  try {
-    return await use(vault);
-  } finally {
-    await vault.close();
-  }
-}
 
 /** Wraps a command so that every outcome becomes an exit code: 0 done, 1 refused or failed. */
 function run(action: Action) {
@@ -49,8 +40,11 @@ program
   .action(
     run(async () => {
       const config = loadConfig();
-      const vault = await openVault(config);
+      // The vault's own events (policy swaps, alarms) go to the server's log once it exists.
+      let log = (event: Record<string, unknown>, message: string): void => void process.stderr.write(`${JSON.stringify({ ...event, msg: message })}\n`);
+      const vault = await openVault(config, { log: (event, message) => log(event, message) });
       const app = await buildHttpServer(vault);
+      log = (event, message) => (event.alarm ? app.log.warn(event, message) : app.log.info(event, message));
       const stop = async (): Promise<void> => {
         await app.close();
         await vault.close();

@@ -14,7 +14,9 @@ import {
   verifyBundle,
 } from '../policy/index.js';
 import { callVault, serverOptions } from './http-client.js';
-import { emit, EXIT_OK, EXIT_REFUSED } from './output.js';
+import type { AccessDiff } from '../guard/index.js';
+import { emit, EXIT_OK, EXIT_REFUSED, table } from './output.js';
+import { withVault } from './vault.js';
 
 type Run = (action: (...args: any[]) => Promise<number>) => (...args: unknown[]) => Promise<void>;
 
@@ -42,6 +44,28 @@ async function staleFiles(committed: Buffer, rebuilt: Buffer): Promise<string[]>
   const names = new Set([...a.keys(), ...b.keys()]);
   names.delete('.signatures.json');
   return [...names].filter((n) => !a.get(n) || !b.get(n) || !a.get(n)!.equals(b.get(n)!)).sort();
+}
+
+/** The per-team table of a pre-activation access diff, then its violations and growth. */
+export function accessDiffText(diff: AccessDiff): string {
+  const rows = [
+    ['team', 'org units before', 'org units after', 'gained', 'lost', 'employees before', 'employees after'],
+    ...diff.teams.map((t) => [t.team, t.units_before.join(',') || '-', t.units_after.join(',') || '-', t.gained.join(',') || '-', t.lost.join(',') || '-', String(t.employees_before), String(t.employees_after)]),
+  ];
+  return [
+    `access diff ${diff.against ?? '(nothing active)'} -> ${diff.revision}: ${diff.subjects} subjects, ${diff.evaluations} evaluations`,
+    table(rows),
+    diff.violations.length ? `VIOLATIONS (activation will be refused):\n${diff.violations.map((v) => `  - ${v}`).join('\n')}` : 'violations: none',
+    diff.growth.length ? `GROWTH (activation needs a second security admin):\n${diff.growth.map((g) => `  - ${g}`).join('\n')}` : 'growth: none',
+  ].join('\n');
+}
+
+/** A bundle file when the path exists, else a staged revision. */
+async function bundleRef(ref: string): Promise<string | Buffer> {
+  return fs.readFile(ref).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT' || err.code === 'ENAMETOOLONG') return ref;
+    throw err;
+  });
 }
 
 export function registerPolicyCommands(program: Command, run: Run): void {
@@ -117,7 +141,7 @@ export function registerPolicyCommands(program: Command, run: Run): void {
         emit(
           json(command),
           result,
-          `staged ${result.revision} (against ${result.diff.against ?? 'nothing active'}): policy module ${result.diff.policy_module_changed ? 'changed' : 'unchanged'}; grants added [${g.added}] removed [${g.removed}] changed [${g.changed}]`,
+          `staged ${result.revision} (against ${result.diff.against ?? 'nothing active'}): policy module ${result.diff.policy_module_changed ? 'changed' : 'unchanged'}; grants added [${g.added}] removed [${g.removed}] changed [${g.changed}]\n${accessDiffText(result.diff.access)}`,
         );
         return EXIT_OK;
       }),
@@ -130,9 +154,24 @@ export function registerPolicyCommands(program: Command, run: Run): void {
     .action(
       run(async (revision: string, _opts, command: Command) => {
         const result = await callVault(serverOptions(command), 'POST', `/v1/policy/bundles/${encodeURIComponent(revision)}/activate`);
-        emit(json(command), result, `active: ${result.revision} (was ${result.previous ?? 'none'})`);
+        emit(json(command), result, `active: ${result.revision} (was ${result.previous ?? 'none'})${result.approved_by ? `; growth approved by ${result.approved_by}` : ''}`);
         return EXIT_OK;
       }),
+    );
+
+  policy
+    .command('diff')
+    .description('who would reach what under NEW compared with OLD, per team, on this vault\'s roster; exit 1 on an invariant violation')
+    .argument('<old>', 'bundle file or staged revision')
+    .argument('<new>', 'bundle file or staged revision')
+    .action(
+      run(async (before: string, after: string, _opts, command: Command) =>
+        withVault(async (vault) => {
+          const diff = await vault.policyAdmin.diff(await bundleRef(before), await bundleRef(after));
+          emit(json(command), diff, accessDiffText(diff));
+          return diff.violations.length ? EXIT_REFUSED : EXIT_OK;
+        }),
+      ),
     );
 
   policy

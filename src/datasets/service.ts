@@ -4,6 +4,7 @@ import type { Principal } from '../auth/index.js';
 import { dataKeyId, type KeyRing, type StoredDataKey } from '../crypto/index.js';
 import {
   auditEventsForDecisions,
+  countEnrolledByOrgUnit,
   datasetsReachingEmployee,
   employeeExists,
   employeeKeyStates,
@@ -17,14 +18,13 @@ import {
   type VaultDatabase,
 } from '../db/index.js';
 import { isVaultError, VaultError } from '../errors/index.js';
+import { breachError, findInvariantBreach, type BlastRadiusLimits, type InvariantBreach } from '../guard/index.js';
 import type { PolicyEngine } from '../policy/index.js';
 import { formatCursor, parseCursor, type StreamPosition } from './cursor.js';
 import { parseDatasetRequest, type DatasetRequest } from './request.js';
 
 export const LEASE_HOURS = 24;
 export const PAGE_RECORDS = 2000;
-/** No dataset ever carries special-category records (health, tax, HR), whatever a policy says. */
-const MAX_EXPORTED_SENSITIVITY = 3;
 
 export interface DatasetGrant {
   readonly dataset_id: string;
@@ -41,7 +41,11 @@ export interface DatasetDeps {
   readonly keyRing: KeyRing;
   readonly audit: AuditLog;
   readonly policy: PolicyEngine;
+  /** Most of all enrolled employees one decision may reach (VAULT_MAX_SCOPE_FRACTION). */
+  readonly maxScopeFraction: number;
   readonly now?: () => Date;
+  /** Operator log; alarms carry an `alarm` field a SIEM can match on. */
+  readonly log?: (event: Record<string, unknown>, message: string) => void;
 }
 
 const intersect = (a: readonly string[], b: readonly string[]) => (b.length === 0 ? [...a] : a.filter((x) => b.includes(x))).sort();
@@ -105,11 +109,18 @@ export class DatasetService {
       }
       throw err;
     }
-    const { decision, revision } = decided;
+    const { decision, revision, grants } = decided;
     if (!decision.allow || !decision.scope) return deny(decision.reasons, revision, decision.fault ? { fault: decision.fault } : {});
 
-    // The vault's own intersection: never wider than what the job asked for, whatever the policy said.
+    // The vault's own invariants, on what the policy tried to grant: a breach is a deny and an alarm.
     const granted = decision.scope;
+    const limits: BlastRadiusLimits = { grants, roster: await countEnrolledByOrgUnit(database.db), maxScopeFraction: this.#deps.maxScopeFraction, requestPurpose: request.purpose };
+    const subject = { roles: principal.roles, teams: principal.teams, purpose: principal.purpose };
+    const breachOf = (found: InvariantBreach): Promise<never> => this.#refuseBreach(principal, decisionId, revision, policyRequest, granted, found);
+    const policyBreach = findInvariantBreach(subject, granted, limits);
+    if (policyBreach) return breachOf(policyBreach);
+
+    // The vault's own intersection: never wider than what the job asked for, whatever the policy said.
     const scope: DatasetScope = {
       orgUnits: intersect(granted.org_units, request.orgUnits),
       kinds: intersect(granted.kinds, request.kinds),
@@ -119,7 +130,8 @@ export class DatasetService {
       frozenAt: this.#now(),
     };
     if (scope.orgUnits.length === 0 || scope.kinds.length === 0 || scope.from >= scope.to) return deny(['empty_scope'], revision, { policy_scope: granted });
-    if (scope.maxSensitivity > MAX_EXPORTED_SENSITIVITY) return deny(['sensitivity_4_is_never_exported'], revision, { policy_scope: granted });
+    const finalBreach = findInvariantBreach(subject, { org_units: scope.orgUnits, kinds: scope.kinds, max_sensitivity: scope.maxSensitivity }, limits);
+    if (finalBreach) return breachOf(finalBreach);
 
     const datasetId = randomUUID();
     const expiresAt = new Date(scope.frozenAt.getTime() + LEASE_HOURS * 3600_000);
@@ -169,6 +181,31 @@ export class DatasetService {
       policy_revision: revision,
       decision_id: decisionId,
     };
+  }
+
+  async #refuseBreach(
+    principal: Principal,
+    decisionId: string,
+    revision: string,
+    request: Record<string, unknown>,
+    policyScope: unknown,
+    found: InvariantBreach,
+  ): Promise<never> {
+    await this.#deps.audit.appendAlone({
+      action: 'policy.decision',
+      decision: 'deny',
+      severity: 'high',
+      actor: principal,
+      policyRevision: revision,
+      decisionId,
+      recordCount: 0,
+      details: { request, reasons: [found.reason], invariant: found.code, detail: found.detail, policy_scope: policyScope, alarm: 'scope_breach' },
+    });
+    this.#deps.log?.(
+      { alarm: 'scope_breach', severity: 'high', invariant: found.code, reason: found.reason, actor: principal.sub, teams: principal.teams, policy_revision: revision, decision_id: decisionId },
+      'SECURITY ALARM: a dataset decision breached a vault invariant and was denied',
+    );
+    throw breachError(found, { decision_id: decisionId });
   }
 
   #scopeView(scope: DatasetScope): DatasetGrant['scope'] {

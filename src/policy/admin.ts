@@ -1,8 +1,19 @@
 import { createHash } from 'node:crypto';
 import type { AuditLog } from '../audit/index.js';
 import type { Principal } from '../auth/index.js';
-import { findActiveActivation, findBundle, insertActivation, insertBundle, listBundles, type BundleListing, type VaultDatabase } from '../db/index.js';
+import {
+  countEnrolledByOrgUnit,
+  findActiveActivation,
+  findBundle,
+  insertActivation,
+  insertBundle,
+  listBundles,
+  teamsInAuditSince,
+  type BundleListing,
+  type VaultDatabase,
+} from '../db/index.js';
 import { VaultError } from '../errors/index.js';
+import { computeAccessDiff, type AccessDiff } from '../guard/index.js';
 import { verifyBundle, type TrustedBundleKey, type VerifiedBundle } from './bundle.js';
 import type { PolicyEngine } from './engine.js';
 import { PolicyEvaluator, type PolicyInput } from './evaluator.js';
@@ -14,6 +25,8 @@ export interface BundleDiff {
   readonly against: string | null;
   readonly policy_module_changed: boolean;
   readonly grants: { readonly added: string[]; readonly removed: string[]; readonly changed: string[] };
+  /** Who would reach what, before and after; invariant violations; growth that needs a second admin. */
+  readonly access: AccessDiff;
 }
 
 export interface StageResult {
@@ -27,7 +40,19 @@ export interface ActivateResult {
   readonly revision: string;
   readonly status: 'active';
   readonly previous: string | null;
+  /** Set when the revision grows a team's reach: the second security admin who activated it. */
+  readonly approved_by?: string;
 }
+
+export interface PolicyAdminOptions {
+  /** Declared record kinds, probed by the access diff. */
+  readonly kinds: readonly string[];
+  readonly maxScopeFraction: number;
+  readonly log?: (event: Record<string, unknown>, message: string) => void;
+}
+
+/** How far back the audit log is searched for teams that hold tokens. */
+const RECENT_TEAMS_DAYS = 30;
 
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 
@@ -36,11 +61,12 @@ function grantsOf(bundle: VerifiedBundle | undefined): Record<string, unknown> {
   return typeof grants === 'object' && grants !== null ? (grants as Record<string, unknown>) : {};
 }
 
-function diffBundles(next: VerifiedBundle, current: VerifiedBundle | undefined): BundleDiff {
+function diffBundles(next: VerifiedBundle, current: VerifiedBundle | undefined, access: AccessDiff): BundleDiff {
   const before = grantsOf(current);
   const after = grantsOf(next);
   const teams = (o: Record<string, unknown>) => Object.keys(o).sort();
   return {
+    access,
     against: current?.revision ?? null,
     policy_module_changed: !current || sha256(current.wasm) !== sha256(next.wasm),
     grants: {
@@ -69,7 +95,31 @@ export class PolicyAdmin {
     private readonly trustedKeys: readonly TrustedBundleKey[],
     private readonly engine: PolicyEngine,
     private readonly audit: AuditLog,
+    private readonly options: PolicyAdminOptions,
   ) {}
+
+  /** Evaluates `next` and `against` over the subject x scope matrix on today's roster. */
+  async #accessDiff(next: VerifiedBundle, against: VerifiedBundle | undefined): Promise<AccessDiff> {
+    const since = new Date(Date.now() - RECENT_TEAMS_DAYS * 86_400_000);
+    const [roster, recentTeams, nextPolicy, activePolicy] = await Promise.all([
+      countEnrolledByOrgUnit(this.database.db),
+      teamsInAuditSince(this.database.db, since),
+      PolicyEvaluator.load(next),
+      against ? PolicyEvaluator.load(against) : undefined,
+    ]);
+    return computeAccessDiff({ next: nextPolicy, active: activePolicy, roster, recentTeams, kinds: this.options.kinds, maxScopeFraction: this.options.maxScopeFraction });
+  }
+
+  /** `policy diff OLD NEW`: each side a staged revision or the bytes of a signed bundle. */
+  async diff(before: string | Buffer, after: string | Buffer): Promise<AccessDiff> {
+    const load = async (ref: string | Buffer): Promise<VerifiedBundle> => {
+      if (Buffer.isBuffer(ref)) return verifyBundle(ref, this.trustedKeys);
+      const stored = await findBundle(this.database.db, ref);
+      if (!stored) throw new VaultError('ERR_NOT_FOUND', `revision ${ref} is not staged`);
+      return verifyBundle(stored.archive, this.trustedKeys);
+    };
+    return this.#accessDiff(await load(after), await load(before));
+  }
 
   async #active(): Promise<VerifiedBundle | undefined> {
     const activation = await findActiveActivation(this.database.db);
@@ -95,7 +145,8 @@ export class PolicyAdmin {
       });
       throw err;
     }
-    const diff = diffBundles(bundle, await this.#active());
+    const active = await this.#active();
+    const diff = diffBundles(bundle, active, await this.#accessDiff(bundle, active));
     await this.database.db.transaction().execute(async (trx) => {
       const existing = await findBundle(trx, bundle.revision);
       if (existing && existing.sha256 !== bundle.sha256) {
@@ -114,14 +165,18 @@ export class PolicyAdmin {
   }
 
   /**
-   * Activates a staged revision after verifying it again and probing it: a bundle that throws or
-   * answers malformed decisions is refused with 409 and every violation listed (and a high-severity
-   * audit event).
+   * Activates a staged revision after verifying it again, probing it, and diffing who it lets
+   * reach what against the revision in force. A bundle that throws, answers malformed decisions or
+   * lets any subject breach a vault invariant is refused (409, every violation listed, a
+   * high-severity audit event and an alarm). A bundle that grows a team's reach by whole org units
+   * or more than 2x is refused too, unless a second security admin, not the one who staged it,
+   * activates it.
    */
   async activate(principal: Principal, revision: string): Promise<ActivateResult> {
     const stored = await findBundle(this.database.db, revision);
     if (!stored) throw new VaultError('ERR_NOT_FOUND', `revision ${revision} is not staged`);
     const violations: string[] = [];
+    let access: AccessDiff | undefined;
     try {
       const bundle = await verifyBundle(stored.archive, this.trustedKeys);
       const evaluator = await PolicyEvaluator.load(bundle);
@@ -129,21 +184,52 @@ export class PolicyAdmin {
         const decision = await evaluator.evaluate(input);
         if (decision.fault) violations.push(`${decision.reasons[0]} for roles [${input.subject.roles}] teams [${input.subject.teams}]: ${decision.fault}`);
       }
+      access = await this.#accessDiff(bundle, await this.#active());
+      violations.push(...access.violations);
     } catch (err) {
       violations.push(err instanceof Error ? err.message : String(err));
     }
-    if (violations.length) {
-      await this.audit.appendAlone({ action: 'policy.activate', decision: 'deny', severity: 'high', actor: principal, policyRevision: revision, details: { revision, violations } });
-      throw new VaultError('ERR_POLICY_REJECTED', 'the bundle failed its pre-activation checks', { details: { violations } });
+    if (violations.length) return this.#refuseActivation(principal, revision, 'invariant_violations', violations, access);
+    const growth = access?.growth ?? [];
+    const selfApproved = growth.length > 0 && principal.sub === stored.stagedBy;
+    if (selfApproved) {
+      const needs = `needs activation by a second security admin (not ${stored.stagedBy}, who staged it)`;
+      return this.#refuseActivation(principal, revision, 'growth_needs_second_admin', growth.map((g) => `${g}: ${needs}`), access);
     }
+    const approvedBy = growth.length > 0 ? principal.sub : undefined;
     const previous = await this.database.db.transaction().execute(async (trx) => {
       const before = (await findActiveActivation(trx))?.revision ?? null;
       await insertActivation(trx, revision, principal.sub);
-      await this.audit.append(trx, { action: 'policy.activate', decision: 'allow', actor: principal, policyRevision: revision, details: { revision, previous: before } });
+      await this.audit.append(trx, {
+        action: 'policy.activate',
+        decision: 'allow',
+        severity: growth.length ? 'high' : 'info',
+        actor: principal,
+        policyRevision: revision,
+        details: { revision, previous: before, staged_by: stored.stagedBy, ...(approvedBy ? { approved_by: approvedBy, growth } : {}), teams: access?.teams ?? [] },
+      });
       return before;
     });
     await this.engine.refresh();
-    return { revision, status: 'active', previous };
+    return { revision, status: 'active', previous, ...(approvedBy ? { approved_by: approvedBy } : {}) };
+  }
+
+  async #refuseActivation(principal: Principal, revision: string, reason: string, violations: string[], access: AccessDiff | undefined): Promise<never> {
+    await this.audit.appendAlone({
+      action: 'policy.activate',
+      decision: 'deny',
+      severity: 'high',
+      actor: principal,
+      policyRevision: revision,
+      details: { revision, reason, violations, alarm: 'activation_refused', ...(access ? { teams: access.teams } : {}) },
+    });
+    this.options.log?.(
+      { alarm: 'activation_refused', severity: 'high', reason, revision, actor: principal.sub, violations: violations.slice(0, 20) },
+      'SECURITY ALARM: a policy activation was refused',
+    );
+    throw new VaultError('ERR_POLICY_REJECTED', reason === 'invariant_violations' ? 'the bundle failed its pre-activation checks' : 'the bundle grows access and needs a second security admin', {
+      details: { violations },
+    });
   }
 
   list(): Promise<BundleListing[]> {

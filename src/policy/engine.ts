@@ -21,6 +21,8 @@ export interface PolicyEngineOptions {
 export interface RevisionedDecision {
   readonly decision: PolicyDecision;
   readonly revision: string;
+  /** The grants of the same revision, for the vault's own invariants. */
+  readonly grants: unknown;
 }
 
 /**
@@ -74,7 +76,7 @@ export class PolicyEngine {
   async decide(input: PolicyInput): Promise<RevisionedDecision> {
     const evaluator = this.#active;
     if (!evaluator) throw new VaultError('ERR_POLICY_UNAVAILABLE', 'no valid policy is active', { internal: { reason: this.#unavailable } });
-    return { decision: await evaluator.evaluate(input), revision: evaluator.revision };
+    return { decision: await evaluator.evaluate(input), revision: evaluator.revision, grants: evaluator.grants };
   }
 
   async #load(): Promise<void> {

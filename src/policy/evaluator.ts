@@ -121,6 +121,11 @@ export class PolicyEvaluator {
     }
   }
 
+  /** The bundle's `grants`, which the vault's invariants check every scope against. */
+  get grants(): unknown {
+    return this.#data.grants;
+  }
+
   async evaluate(input: PolicyInput): Promise<PolicyDecision> {
     if (JSON.stringify(input).length > MAX_INPUT_BYTES) return deny('policy_input_too_large');
     let instance = this.#instance;

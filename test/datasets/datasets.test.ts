@@ -50,7 +50,9 @@ describe(`datasets for training jobs (${STORE})`, () => {
     const admin = { authorization: `Bearer ${await t.token('security-admin')}` };
     const staged = await t.app.inject({ method: 'POST', url: '/v1/policy/bundles', headers: { ...admin, 'content-type': 'application/gzip' }, payload: await buildTestBundle({ key, revision: 'three-teams', data: { grants: GRANTS } }) });
     assert.equal(staged.statusCode, 201, staged.body);
-    assert.equal((await t.app.inject({ method: 'POST', url: '/v1/policy/bundles/three-teams/activate', headers: admin })).statusCode, 200);
+    // The grants are new, so a second security admin activates them (two-person rule).
+    const second = { authorization: `Bearer ${await t.token('security-admin', { sub: 'second-admin' })}` };
+    assert.equal((await t.app.inject({ method: 'POST', url: '/v1/policy/bundles/three-teams/activate', headers: second })).statusCode, 200);
 
     const employees = Array.from({ length: 100 }, (_, i) => ({ employee_id: `e${i}`, org_unit: UNITS[i % 10]! }));
     await putRoster(t, employees);

@@ -24,11 +24,11 @@ async function stage(t: TestVault, archive: Buffer, role: 'security-admin' | 'tr
   });
 }
 
-async function activate(t: TestVault, revision: string) {
+async function activate(t: TestVault, revision: string, sub = 'alice') {
   return t.app.inject({
     method: 'POST',
     url: `/v1/policy/bundles/${revision}/activate`,
-    headers: { authorization: `Bearer ${await t.token('security-admin', { sub: 'alice' })}` },
+    headers: { authorization: `Bearer ${await t.token('security-admin', { sub })}` },
   });
 }
 
@@ -84,8 +84,21 @@ describe(`policy staging and activation (${STORE})`, () => {
     assert.equal(rows.length, 0);
   });
 
-  it('activating B while decisions run under A loses none, and every later decision carries B, in every instance', async () => {
+  it('a revision that grows a team\'s reach needs a second security admin: the one who staged it cannot approve their own growth', async () => {
     assert.equal((await activate(t, 'rev-A')).statusCode, 200);
+    const own = await activate(t, 'rev-B', 'alice');
+    assert.equal(own.statusCode, 409, own.body);
+    assert.equal(own.json().error, 'policy_rejected');
+    assert.deepEqual(own.json().violations, ['team team-search gains org units search (0 -> 0 employees): needs activation by a second security admin (not alice, who staged it)']);
+    assert.equal(t.vault.policy.revision, 'rev-A');
+    const { events } = await t.vault.audit.query({ action: 'policy.activate', decision: 'deny', limit: 1 });
+    assert.equal(events[0]!.details.reason, 'growth_needs_second_admin');
+    assert.equal(events[0]!.severity, 'high');
+    assert.ok(t.logs.some((l) => l.includes('"alarm":"activation_refused"') && l.includes('growth_needs_second_admin')));
+  });
+
+  it('activating B while decisions run under A loses none, and every later decision carries B, in every instance', async () => {
+    assert.equal(t.vault.policy.revision, 'rev-A');
     assert.equal(t.vault.policy.revision, 'rev-A');
     const secondDb: VaultDatabase = t.fresh?.url ? await openDatabase({ url: t.fresh.url }) : t.database;
     const second = await startTestVault({ database: secondDb, dataDir: t.dataDir, env: { VAULT_BUNDLE_KEYS_FILE: await keysFile(key) } });
@@ -109,13 +122,18 @@ describe(`policy staging and activation (${STORE})`, () => {
       };
       const workers = [worker(1), worker(1), worker(2), worker(2)];
       await new Promise((r) => setTimeout(r, 200));
-      const response = await activate(t, 'rev-B');
-      const activatedAt = performance.now();
+      let response;
+      let activatedAt = 0;
+      try {
+        response = await activate(t, 'rev-B', 'bob');
+        activatedAt = performance.now();
+        await new Promise((r) => setTimeout(r, 1500));
+      } finally {
+        running = false;
+        await Promise.all(workers);
+      }
       assert.equal(response.statusCode, 200, response.body);
-      assert.deepEqual(response.json(), { revision: 'rev-B', status: 'active', previous: 'rev-A' });
-      await new Promise((r) => setTimeout(r, 1500));
-      running = false;
-      await Promise.all(workers);
+      assert.deepEqual(response.json(), { revision: 'rev-B', status: 'active', previous: 'rev-A', approved_by: 'bob' });
 
       assert.deepEqual(failures, []);
       assert.ok(samples.some((s) => s.revision === 'rev-A') && samples.some((s) => s.revision === 'rev-B'));

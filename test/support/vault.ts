@@ -38,8 +38,12 @@ export async function startTestVault(
   const config = loadConfig({ VAULT_DATA_DIR: dataDir, ...options.env });
   const fresh = options.database ? undefined : await freshDatabase();
   const database = options.database ?? fresh!.database;
-  const vault = await openVault(config, { database, ...(options.noDefaultBundle ? { defaultBundleFile: null } : {}) });
   const logs: string[] = [];
+  const vault = await openVault(config, {
+    database,
+    ...(options.noDefaultBundle ? { defaultBundleFile: null } : {}),
+    log: (event, msg) => void logs.push(JSON.stringify({ ...event, msg })),
+  });
   const app = await buildHttpServer(vault, { logger: { level: 'debug', stream: { write: (line: string) => void logs.push(line) } } });
   const dev = await loadDevSigningKey(dataDir);
   return {

@@ -11,6 +11,32 @@ const revisionParam = {
   properties: { revision: { type: 'string', pattern: '^[A-Za-z0-9._:+-]{1,128}$' } },
 } as const;
 const teamList = { type: 'array', items: { type: 'string' } } as const;
+const accessDiffSchema = {
+  type: 'object',
+  properties: {
+    against: { type: ['string', 'null'] },
+    revision: { type: 'string' },
+    subjects: { type: 'integer' },
+    evaluations: { type: 'integer' },
+    teams: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          team: { type: 'string' },
+          units_before: teamList,
+          units_after: teamList,
+          gained: teamList,
+          lost: teamList,
+          employees_before: { type: 'integer' },
+          employees_after: { type: 'integer' },
+        },
+      },
+    },
+    violations: teamList,
+    growth: teamList,
+  },
+} as const;
 
 export function policyRoutes(vault: Vault) {
   return async (app: FastifyInstance): Promise<void> => {
@@ -38,6 +64,7 @@ export function policyRoutes(vault: Vault) {
                   against: { type: ['string', 'null'] },
                   policy_module_changed: { type: 'boolean' },
                   grants: { type: 'object', properties: { added: teamList, removed: teamList, changed: teamList } },
+                  access: accessDiffSchema,
                 },
               },
             },
@@ -61,7 +88,10 @@ export function policyRoutes(vault: Vault) {
         security: bearer,
         params: revisionParam,
         response: {
-          200: { type: 'object', properties: { revision: { type: 'string' }, status: { type: 'string' }, previous: { type: ['string', 'null'] } } },
+          200: {
+            type: 'object',
+            properties: { revision: { type: 'string' }, status: { type: 'string' }, previous: { type: ['string', 'null'] }, approved_by: { type: 'string' } },
+          },
           ...errors,
         },
       },

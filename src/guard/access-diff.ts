@@ -1,0 +1,185 @@
+import { employeesReached, findInvariantBreach, NEVER_EXPORTED_SENSITIVITY, type RosterReach } from './invariants.js';
+
+/** What the diff needs of a policy revision: its evaluation and its grants (a `PolicyEvaluator` fits). */
+export interface AccessPolicy {
+  readonly revision: string;
+  readonly grants: unknown;
+  evaluate(input: {
+    subject: { sub: string; roles: readonly string[]; teams: readonly string[]; purpose: string | undefined };
+    action: string;
+    request: Record<string, unknown>;
+    now: string;
+  }): Promise<{ allow: boolean; scope: { org_units: string[]; kinds: string[]; max_sensitivity: number } | undefined }>;
+}
+
+export interface AccessDiffInput {
+  readonly next: AccessPolicy;
+  /** The revision in force; none: every team's reach starts from nothing. */
+  readonly active: AccessPolicy | undefined;
+  readonly roster: RosterReach;
+  /** Declared record kinds. */
+  readonly kinds: readonly string[];
+  /** Teams seen in the audit log recently: tokens carrying them exist even if no grant names them. */
+  readonly recentTeams: readonly string[];
+  readonly maxScopeFraction: number;
+}
+
+export interface TeamReach {
+  readonly team: string;
+  readonly units_before: string[];
+  readonly units_after: string[];
+  readonly gained: string[];
+  readonly lost: string[];
+  readonly employees_before: number;
+  readonly employees_after: number;
+}
+
+export interface AccessDiff {
+  readonly against: string | null;
+  readonly revision: string;
+  readonly subjects: number;
+  readonly evaluations: number;
+  readonly teams: TeamReach[];
+  /** Invariant breaches the new policy would commit: activation is refused, whoever approves. */
+  readonly violations: string[];
+  /** Reach that grows by whole org units or more than 2x: activation needs a second security admin. */
+  readonly growth: string[];
+}
+
+interface Subject {
+  readonly label: string;
+  /** The team whose reach this subject measures; synthetic subjects have none and may reach nothing. */
+  readonly team: string | undefined;
+  readonly roles: string[];
+  readonly teams: string[];
+  readonly purpose: string | undefined;
+  readonly requestPurpose: string;
+}
+
+const NON_TRAINING_ROLES = ['ingest-agent', 'privacy-officer', 'security-admin', 'auditor', 'employee'];
+const UNKNOWN_TEAM = 'probe-unknown-team';
+const UNKNOWN_PURPOSE = 'probe-unknown-purpose';
+const MAX_VIOLATIONS = 100;
+
+function grantsOf(policy: AccessPolicy | undefined): Record<string, Record<string, unknown>> {
+  const g = policy?.grants;
+  return typeof g === 'object' && g !== null ? (g as Record<string, Record<string, unknown>>) : {};
+}
+
+const strings = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []);
+const sorted = (s: Iterable<string>) => [...new Set(s)].sort();
+
+function subjectsFor(teams: string[], purposes: string[]): Subject[] {
+  const training = ['training-job'];
+  const all: Subject[] = [];
+  for (const team of teams) {
+    for (const purpose of [...purposes, UNKNOWN_PURPOSE]) all.push({ label: `team ${team} / ${purpose}`, team, roles: training, teams: [team], purpose, requestPurpose: purpose });
+  }
+  const anyTeam = teams[0] ?? UNKNOWN_TEAM;
+  const anyPurpose = purposes[0] ?? UNKNOWN_PURPOSE;
+  for (const purpose of purposes.length ? purposes : [UNKNOWN_PURPOSE]) {
+    all.push({ label: `no team claim / ${purpose}`, team: undefined, roles: training, teams: [], purpose, requestPurpose: purpose });
+    all.push({ label: `empty-string team / ${purpose}`, team: undefined, roles: training, teams: [''], purpose, requestPurpose: purpose });
+    all.push({ label: `unknown team / ${purpose}`, team: undefined, roles: training, teams: [UNKNOWN_TEAM], purpose, requestPurpose: purpose });
+    for (const team of teams) {
+      all.push({ label: `team ${team}, no purpose claim, request says ${purpose}`, team: undefined, roles: training, teams: [team], purpose: undefined, requestPurpose: purpose });
+      const other = purposes.find((p) => p !== purpose) ?? UNKNOWN_PURPOSE;
+      all.push({ label: `team ${team} / ${purpose}, request says ${other}`, team: undefined, roles: training, teams: [team], purpose, requestPurpose: other });
+    }
+  }
+  for (const role of NON_TRAINING_ROLES) {
+    all.push({ label: `role ${role} (no training-job) / team ${anyTeam}`, team: undefined, roles: [role], teams: [anyTeam], purpose: anyPurpose, requestPurpose: anyPurpose });
+  }
+  return all;
+}
+
+/**
+ * Evaluates the new and the active policy over subjects x org units x kinds x sensitivities and
+ * reports, per team, the org units and employees each would reach, every invariant the new policy
+ * would breach, and every growth that needs a second security admin.
+ */
+export async function computeAccessDiff(input: AccessDiffInput): Promise<AccessDiff> {
+  const { next, active, roster } = input;
+  const grants = [grantsOf(next), grantsOf(active)];
+  const teams = sorted([...grants.flatMap((g) => Object.keys(g)), ...input.recentTeams].filter((t) => t !== ''));
+  const purposes = sorted(grants.flatMap((g) => Object.values(g).flatMap((x) => strings(x?.purposes))));
+  const units = sorted([...roster.enrolledByUnit.keys(), ...grants.flatMap((g) => Object.values(g).flatMap((x) => strings(x?.org_units)))]);
+  const kinds = sorted([...input.kinds, ...grants.flatMap((g) => Object.values(g).flatMap((x) => strings(x?.kinds)))]);
+  const now = new Date();
+  const window = { from: new Date(now.getTime() - 30 * 86_400_000).toISOString(), to: now.toISOString() };
+  const requests: Array<Record<string, unknown>> = [{}];
+  for (const u of units) {
+    requests.push({ org_units: [u] });
+    for (const k of kinds) for (let s = 0; s <= NEVER_EXPORTED_SENSITIVITY; s++) requests.push({ org_units: [u], kinds: [k], max_sensitivity: s });
+  }
+  for (const k of kinds) requests.push({ kinds: [k] });
+  for (let s = 0; s <= NEVER_EXPORTED_SENSITIVITY; s++) requests.push({ max_sensitivity: s });
+
+  const subjects = subjectsFor(teams, purposes);
+  const violations = new Map<string, string>();
+  const reach = { before: new Map<string, Set<string>>(), after: new Map<string, Set<string>>() };
+  let evaluations = 0;
+
+  for (const subject of subjects) {
+    for (const [policy, side] of [[next, 'after'], [active, 'before']] as const) {
+      if (!policy) continue;
+      for (const asked of requests) {
+        evaluations++;
+        const decision = await policy.evaluate({
+          subject: { sub: 'access-diff', roles: subject.roles, teams: subject.teams, purpose: subject.purpose },
+          action: 'dataset.request',
+          request: { purpose: subject.requestPurpose, ...asked, ...window },
+          now: now.toISOString(),
+        });
+        if (!decision.allow || !decision.scope) continue;
+        const wanted = strings(asked.org_units);
+        const reached = wanted.length ? decision.scope.org_units.filter((u) => wanted.includes(u)) : decision.scope.org_units;
+        if (subject.team !== undefined) {
+          const map = reach[side];
+          const set = map.get(subject.team) ?? new Set<string>();
+          for (const u of reached) set.add(u);
+          map.set(subject.team, set);
+        }
+        if (side === 'after' && violations.size < MAX_VIOLATIONS) {
+          const breach = findInvariantBreach(subject, decision.scope, {
+            grants: next.grants,
+            roster,
+            maxScopeFraction: input.maxScopeFraction,
+            requestPurpose: subject.requestPurpose,
+            requireRosterUnits: false,
+          });
+          const key = `${subject.label}: ${breach?.reason}`;
+          if (breach && !violations.has(key)) violations.set(key, `${key}: ${breach.detail}`);
+        }
+      }
+    }
+  }
+
+  const table: TeamReach[] = teams.map((team) => {
+    const before = sorted(reach.before.get(team) ?? []);
+    const after = sorted(reach.after.get(team) ?? []);
+    return {
+      team,
+      units_before: before,
+      units_after: after,
+      gained: after.filter((u) => !before.includes(u)),
+      lost: before.filter((u) => !after.includes(u)),
+      employees_before: employeesReached(before, roster),
+      employees_after: employeesReached(after, roster),
+    };
+  });
+  const growth: string[] = [];
+  for (const t of table) {
+    if (t.gained.length) growth.push(`team ${t.team} gains org units ${t.gained.join(', ')} (${t.employees_before} -> ${t.employees_after} employees)`);
+    else if (t.employees_before > 0 && t.employees_after > 2 * t.employees_before) growth.push(`team ${t.team} reach grows more than 2x (${t.employees_before} -> ${t.employees_after} employees)`);
+  }
+  return {
+    against: active?.revision ?? null,
+    revision: next.revision,
+    subjects: subjects.length,
+    evaluations,
+    teams: table,
+    violations: [...violations.values()],
+    growth,
+  };
+}

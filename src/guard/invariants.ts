@@ -1,0 +1,138 @@
+import { VaultError, type VaultErrorCode } from '../errors/index.js';
+
+/** Sensitivity 4 (tax, medical, HR cases) never leaves the vault, whatever a policy says. */
+export const NEVER_EXPORTED_SENSITIVITY = 4;
+
+export interface GuardSubject {
+  readonly roles: readonly string[];
+  readonly teams: readonly string[];
+  readonly purpose: string | undefined;
+}
+
+export interface GuardScope {
+  readonly org_units: readonly string[];
+  readonly kinds: readonly string[];
+  readonly max_sensitivity: number;
+}
+
+/** Enrolled employees per org unit, as the roster says now. */
+export interface RosterReach {
+  readonly enrolledByUnit: ReadonlyMap<string, number>;
+  readonly totalEnrolled: number;
+}
+
+export interface BlastRadiusLimits {
+  /** `grants` of the bundle whose policy made the decision. */
+  readonly grants: unknown;
+  readonly roster: RosterReach;
+  readonly maxScopeFraction: number;
+  /** The purpose the request states; it must be the token's own. */
+  readonly requestPurpose: string;
+  /**
+   * Whether every org unit must already be on the roster. At run time it must; a pre-activation
+   * check also runs before a new unit's employees are enrolled, where such a unit simply reaches no one.
+   */
+  readonly requireRosterUnits?: boolean;
+}
+
+export type InvariantCode = Extract<
+  VaultErrorCode,
+  'ERR_SUBJECT_INCOMPLETE' | 'ERR_SCOPE_NOT_EXPLICIT' | 'ERR_SCOPE_OUTSIDE_GRANT' | 'ERR_SCOPE_TOO_WIDE' | 'ERR_SENSITIVITY_FORBIDDEN'
+>;
+
+export interface InvariantBreach {
+  readonly code: InvariantCode;
+  /** Stable, for the audit log and alarms. */
+  readonly reason: string;
+  /** Precise, for the audit log and the operator only. */
+  readonly detail: string;
+}
+
+interface Grant {
+  readonly team: string;
+  readonly org_units: readonly string[];
+  readonly kinds: readonly string[];
+  readonly max_sensitivity: number;
+  readonly purposes: readonly string[];
+}
+
+const WILDCARD = /[*?%[\]{}()^$|\\+]|^\s*$|^\.$/;
+const TRAINING_ROLE = 'training-job';
+
+const isStringList = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string');
+
+function grantOf(grants: unknown, team: string): Grant | undefined {
+  if (typeof grants !== 'object' || grants === null || !Object.prototype.hasOwnProperty.call(grants, team)) return undefined;
+  const g = (grants as Record<string, unknown>)[team] as Record<string, unknown> | null;
+  if (typeof g !== 'object' || g === null) return undefined;
+  if (!isStringList(g.org_units) || !isStringList(g.kinds) || !isStringList(g.purposes) || !Number.isInteger(g.max_sensitivity)) return undefined;
+  return { team, org_units: g.org_units, kinds: g.kinds, max_sensitivity: g.max_sensitivity as number, purposes: g.purposes };
+}
+
+/** Distinct enrolled employees in these org units (an employee belongs to one unit). */
+export function employeesReached(units: Iterable<string>, roster: RosterReach): number {
+  let n = 0;
+  for (const u of new Set(units)) n += roster.enrolledByUnit.get(u) ?? 0;
+  return n;
+}
+
+function tooMany(reached: number, limits: BlastRadiusLimits): boolean {
+  return reached > limits.maxScopeFraction * limits.roster.totalEnrolled + 1e-9;
+}
+
+const breach = (code: InvariantCode, reason: string, detail: string): InvariantBreach => ({ code, reason, detail });
+
+/**
+ * The vault's own limits on a policy's scope, checked after every decision. None of them can be
+ * switched off by a policy or a grant: a breach is a deny, whatever the policy answered.
+ */
+export function findInvariantBreach(subject: GuardSubject, scope: GuardScope, limits: BlastRadiusLimits): InvariantBreach | undefined {
+  if (!subject.roles.includes(TRAINING_ROLE)) return breach('ERR_SUBJECT_INCOMPLETE', 'not_training_job', `roles [${subject.roles}]`);
+  const teams = subject.teams.filter((t) => typeof t === 'string' && t.trim() !== '');
+  if (teams.length === 0 || teams.length !== subject.teams.length) return breach('ERR_SUBJECT_INCOMPLETE', 'no_team_claim', `teams ${JSON.stringify(subject.teams)}`);
+  if (!subject.purpose) return breach('ERR_SUBJECT_INCOMPLETE', 'no_purpose_claim', 'the token has no purpose');
+  if (subject.purpose !== limits.requestPurpose) return breach('ERR_SUBJECT_INCOMPLETE', 'purpose_not_the_tokens', `request purpose "${limits.requestPurpose}", token purpose "${subject.purpose}"`);
+
+  if (!Number.isInteger(scope.max_sensitivity) || scope.max_sensitivity >= NEVER_EXPORTED_SENSITIVITY || scope.max_sensitivity < 0) {
+    return breach('ERR_SENSITIVITY_FORBIDDEN', 'sensitivity_never_exported', `max_sensitivity ${scope.max_sensitivity}`);
+  }
+
+  if (scope.org_units.length === 0) return breach('ERR_SCOPE_NOT_EXPLICIT', 'no_org_units', 'the scope names no org unit');
+  if (scope.kinds.length === 0) return breach('ERR_SCOPE_NOT_EXPLICIT', 'no_kinds', 'the scope names no kind');
+  const pattern = [...scope.org_units, ...scope.kinds].find((x) => WILDCARD.test(x));
+  if (pattern !== undefined) return breach('ERR_SCOPE_NOT_EXPLICIT', 'wildcard_scope', `"${pattern}" is a pattern, not a name`);
+  if (limits.requireRosterUnits !== false) {
+    const unknown = scope.org_units.filter((u) => !limits.roster.enrolledByUnit.has(u));
+    if (unknown.length) return breach('ERR_SCOPE_NOT_EXPLICIT', 'org_unit_not_on_roster', `not on the roster: ${unknown.join(', ')}`);
+  }
+
+  const containing = teams
+    .map((t) => grantOf(limits.grants, t))
+    .filter((g): g is Grant => g !== undefined && g.purposes.includes(subject.purpose!))
+    .filter((g) => scope.org_units.every((u) => g.org_units.includes(u)) && scope.kinds.every((k) => g.kinds.includes(k)) && scope.max_sensitivity <= g.max_sensitivity);
+  if (containing.length === 0) {
+    return breach('ERR_SCOPE_OUTSIDE_GRANT', 'scope_outside_grant', `scope ${JSON.stringify(scope)} is not within a grant of teams [${teams}] for purpose "${subject.purpose}"`);
+  }
+
+  const reached = employeesReached(scope.org_units, limits.roster);
+  if (tooMany(reached, limits)) {
+    return breach('ERR_SCOPE_TOO_WIDE', 'scope_too_wide', `reaches ${reached} of ${limits.roster.totalEnrolled} enrolled employees (limit ${limits.maxScopeFraction})`);
+  }
+  // A grant that is itself too wide or a pattern is a misconfiguration: nothing is served under it.
+  const sound = containing.filter((g) => !g.org_units.some((u) => WILDCARD.test(u)) && !tooMany(employeesReached(g.org_units, limits.roster), limits));
+  if (sound.length === 0) {
+    const g = containing[0]!;
+    return breach('ERR_SCOPE_TOO_WIDE', 'grant_too_wide', `grant of ${g.team} reaches ${employeesReached(g.org_units, limits.roster)} of ${limits.roster.totalEnrolled} enrolled employees or names a pattern`);
+  }
+  return undefined;
+}
+
+/** Throws the breach as a VaultError: a vague message for the caller, the precise one kept internal. */
+export function assertWithinBlastRadius(subject: GuardSubject, scope: GuardScope, limits: BlastRadiusLimits): void {
+  const found = findInvariantBreach(subject, scope, limits);
+  if (found) throw breachError(found);
+}
+
+export function breachError(found: InvariantBreach, details: Record<string, unknown> = {}): VaultError {
+  return new VaultError(found.code, 'the request breaks an invariant of the vault', { details: { reasons: [found.reason], ...details }, internal: { detail: found.detail } });
+}
