@@ -160,6 +160,19 @@ export function registerPolicyCommands(program: Command, run: Run): void {
     );
 
   policy
+    .command('approve')
+    .description('as a second security admin, approve a staged revision that grows access (then someone else activates it)')
+    .argument('<revision>')
+    .action(
+      run(async (revision: string, _opts, command: Command) => {
+        const result = await callVault(serverOptions(command), 'POST', `/v1/policy/bundles/${encodeURIComponent(revision)}/approve`);
+        const growth = (result.growth as string[]).map((g) => `  - ${g}`).join('\n');
+        emit(json(command), result, `approved ${result.revision} against ${result.against ?? 'nothing active'} as ${result.approved_by}${growth ? `:\n${growth}` : ' (it grows nothing)'}`);
+        return EXIT_OK;
+      }),
+    );
+
+  policy
     .command('diff')
     .description('who would reach what under NEW compared with OLD, per team, on this vault\'s roster; exit 1 on an invariant violation')
     .argument('<old>', 'bundle file or staged revision')

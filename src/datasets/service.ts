@@ -18,7 +18,7 @@ import {
   type VaultDatabase,
 } from '../db/index.js';
 import { isVaultError, VaultError } from '../errors/index.js';
-import { breachError, findInvariantBreach, type BlastRadiusLimits, type InvariantBreach } from '../guard/index.js';
+import { breachError, exceedsScopeFraction, findInvariantBreach, type BlastRadiusLimits, type InvariantBreach } from '../guard/index.js';
 import type { PolicyEngine } from '../policy/index.js';
 import { formatCursor, parseCursor, type StreamPosition } from './cursor.js';
 import { parseDatasetRequest, type DatasetRequest } from './request.js';
@@ -48,7 +48,7 @@ export interface DatasetDeps {
   readonly log?: (event: Record<string, unknown>, message: string) => void;
 }
 
-const intersect = (a: readonly string[], b: readonly string[]) => (b.length === 0 ? [...a] : a.filter((x) => b.includes(x))).sort();
+const intersect = (a: readonly string[], b: readonly string[]) => [...new Set(b.length === 0 ? a : a.filter((x) => b.includes(x)))].sort();
 
 function requestForPolicy(r: DatasetRequest): Record<string, unknown> {
   return {
@@ -136,6 +136,7 @@ export class DatasetService {
     const datasetId = randomUUID();
     const expiresAt = new Date(scope.frozenAt.getTime() + LEASE_HOURS * 3600_000);
     const { wrapped } = await keyRing.wrapVaultSecret(`dataset:${datasetId}`, randomBytes(32));
+    let recordsBreach: InvariantBreach | undefined;
     const reach = await database.db.transaction().execute(async (trx) => {
       const lease: LeaseRow = {
         ...scope,
@@ -153,6 +154,12 @@ export class DatasetService {
       };
       await insertLease(trx, lease);
       const counted = await recordDatasetReach(trx, datasetId, scope);
+      // Records keep the org unit they were captured under; after a reorg the roster may
+      // understate who a unit's records belong to. The employees actually reached count too.
+      if (exceedsScopeFraction(counted.employees, limits.roster, this.#deps.maxScopeFraction)) {
+        recordsBreach = { code: 'ERR_SCOPE_TOO_WIDE', reason: 'records_reach_too_wide', detail: `records of ${counted.employees} employees, ${limits.roster.totalEnrolled} enrolled (limit ${this.#deps.maxScopeFraction})` };
+        throw breachError(recordsBreach);
+      }
       await setLeaseReach(trx, datasetId, counted);
       await audit.append(trx, {
         action: 'policy.decision',
@@ -171,6 +178,9 @@ export class DatasetService {
         },
       });
       return counted;
+    }).catch((err: unknown) => {
+      if (recordsBreach) return breachOf(recordsBreach);
+      throw err;
     });
     return {
       dataset_id: datasetId,
@@ -191,6 +201,11 @@ export class DatasetService {
     policyScope: unknown,
     found: InvariantBreach,
   ): Promise<never> {
+    // The alarm goes out first: if the audit log cannot take the event, the SIEM still hears of it.
+    this.#deps.log?.(
+      { alarm: 'scope_breach', severity: 'high', invariant: found.code, reason: found.reason, actor: principal.sub, teams: principal.teams, policy_revision: revision, decision_id: decisionId },
+      'SECURITY ALARM: a dataset decision breached a vault invariant and was denied',
+    );
     await this.#deps.audit.appendAlone({
       action: 'policy.decision',
       decision: 'deny',
@@ -201,11 +216,36 @@ export class DatasetService {
       recordCount: 0,
       details: { request, reasons: [found.reason], invariant: found.code, detail: found.detail, policy_scope: policyScope, alarm: 'scope_breach' },
     });
-    this.#deps.log?.(
-      { alarm: 'scope_breach', severity: 'high', invariant: found.code, reason: found.reason, actor: principal.sub, teams: principal.teams, policy_revision: revision, decision_id: decisionId },
-      'SECURITY ALARM: a dataset decision breached a vault invariant and was denied',
-    );
     throw breachError(found, { decision_id: decisionId });
+  }
+
+  /**
+   * A lease is re-checked against the grants in force whenever a stream opens: a revision that
+   * narrowed a grant, or a token whose claims changed, stops a stream granted under the old one.
+   */
+  async #assertLeaseStillGranted(principal: Principal, lease: LeaseRow): Promise<void> {
+    const { grants, revision } = this.#deps.policy.grantsInForce();
+    const found = findInvariantBreach(
+      { roles: principal.roles, teams: principal.teams, purpose: principal.purpose },
+      { org_units: lease.orgUnits, kinds: lease.kinds, max_sensitivity: lease.maxSensitivity },
+      { grants, roster: await countEnrolledByOrgUnit(this.#deps.database.db), maxScopeFraction: this.#deps.maxScopeFraction, requestPurpose: lease.purpose },
+    );
+    if (!found) return;
+    this.#deps.log?.(
+      { alarm: 'scope_breach', severity: 'high', invariant: found.code, reason: found.reason, actor: principal.sub, dataset_id: lease.datasetId, policy_revision: revision },
+      'SECURITY ALARM: a dataset stream is no longer within the grants in force and was refused',
+    );
+    await this.#deps.audit.appendAlone({
+      action: 'dataset.stream',
+      decision: 'deny',
+      severity: 'high',
+      actor: principal,
+      decisionId: lease.decisionId,
+      policyRevision: revision,
+      recordCount: 0,
+      details: { dataset_id: lease.datasetId, reason: found.reason, invariant: found.code, detail: found.detail, lease_revision: lease.policyRevision, alarm: 'scope_breach' },
+    });
+    throw breachError(found, { decision_id: lease.decisionId });
   }
 
   #scopeView(scope: DatasetScope): DatasetGrant['scope'] {
@@ -235,6 +275,7 @@ export class DatasetService {
     if (!lease) return refuse('ERR_NOT_FOUND', 'no_such_dataset', 'no such dataset');
     if (lease.requester !== principal.sub) return refuse('ERR_FORBIDDEN', 'not_the_requester', 'only the job that requested this dataset may read it');
     if (lease.expiresAt <= this.#now()) return refuse('ERR_LEASE_EXPIRED', 'lease_expired', 'this dataset lease has expired');
+    await this.#assertLeaseStillGranted(principal, lease);
     const start = after === undefined ? undefined : parseCursor(after, lease.orgUnits.length);
     const pseudonymKey = await keyRing.unwrapVaultSecret(`dataset:${datasetId}`, lease.pseudonymKey);
     const pages = this.#pages(principal, lease, pseudonymKey, start);

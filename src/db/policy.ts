@@ -108,3 +108,37 @@ export async function listBundles(db: Db): Promise<BundleListing[]> {
   }));
 }
 
+
+export interface PolicyApproval {
+  readonly revision: string;
+  readonly sha256: string;
+  /** The activation in force when the approval was given; null when none was. */
+  readonly againstActivation: string | null;
+  readonly approvedBy: string;
+}
+
+export async function insertApproval(db: Db, approval: PolicyApproval): Promise<void> {
+  await sql`insert into policy_approvals (revision, sha256, against_activation, approved_by)
+    values (${approval.revision}, ${approval.sha256}, ${approval.againstActivation}, ${approval.approvedBy})`.execute(db);
+}
+
+/**
+ * Locks one unused approval of these bytes against `againstActivation` by someone other than
+ * `activator`, until the transaction ends; undefined when there is none.
+ */
+export async function lockUnusedApproval(
+  db: Db,
+  approval: Omit<PolicyApproval, 'approvedBy'> & { activator: string },
+): Promise<{ approvalId: string; approvedBy: string } | undefined> {
+  const rows = await sql<{ approval_id: string; approved_by: string }>`
+    select approval_id::text, approved_by from policy_approvals
+    where revision = ${approval.revision} and sha256 = ${approval.sha256} and used_by_activation is null
+      and against_activation is not distinct from ${approval.againstActivation}::bigint and approved_by <> ${approval.activator}
+    order by approval_id limit 1 for update`.execute(db);
+  const row = rows.rows[0];
+  return row ? { approvalId: row.approval_id, approvedBy: row.approved_by } : undefined;
+}
+
+export async function markApprovalUsed(db: Db, approvalId: string, activationId: string): Promise<void> {
+  await sql`update policy_approvals set used_by_activation = ${activationId}::bigint where approval_id = ${approvalId}::bigint`.execute(db);
+}

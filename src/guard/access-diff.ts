@@ -60,6 +60,9 @@ const NON_TRAINING_ROLES = ['ingest-agent', 'privacy-officer', 'security-admin',
 const UNKNOWN_TEAM = 'probe-unknown-team';
 const UNKNOWN_PURPOSE = 'probe-unknown-purpose';
 const MAX_VIOLATIONS = 100;
+/** Above this the diff refuses rather than freeze the vault: split the grants or the roster's units. */
+export const MAX_EVALUATIONS = 2_000_000;
+const YIELD_EVERY = 2_000;
 
 function grantsOf(policy: AccessPolicy | undefined): Record<string, Record<string, unknown>> {
   const g = policy?.grants;
@@ -93,6 +96,20 @@ function subjectsFor(teams: string[], purposes: string[]): Subject[] {
   return all;
 }
 
+/** What `after` grants that `before` did not, in words; undefined when it grants nothing more. */
+function grantWidening(before: Record<string, unknown> | undefined, after: Record<string, unknown> | undefined): string | undefined {
+  if (!after) return undefined;
+  const gained = (field: string) => strings(after[field]).filter((x) => !strings(before?.[field]).includes(x));
+  const parts: string[] = [];
+  for (const field of ['org_units', 'kinds', 'purposes']) {
+    const more = gained(field);
+    if (more.length) parts.push(`${field} +${more.join(',')}`);
+  }
+  const was = typeof before?.max_sensitivity === 'number' ? before.max_sensitivity : -1;
+  if (typeof after.max_sensitivity === 'number' && after.max_sensitivity > was) parts.push(`max_sensitivity ${was < 0 ? 'none' : was} -> ${after.max_sensitivity}`);
+  return parts.length ? parts.join('; ') : undefined;
+}
+
 /**
  * Evaluates the new and the active policy over subjects x org units x kinds x sensitivities and
  * reports, per team, the org units and employees each would reach, every invariant the new policy
@@ -107,15 +124,19 @@ export async function computeAccessDiff(input: AccessDiffInput): Promise<AccessD
   const kinds = sorted([...input.kinds, ...grants.flatMap((g) => Object.values(g).flatMap((x) => strings(x?.kinds)))]);
   const now = new Date();
   const window = { from: new Date(now.getTime() - 30 * 86_400_000).toISOString(), to: now.toISOString() };
-  const requests: Array<Record<string, unknown>> = [{}];
+  const requests: Array<Record<string, unknown>> = [{}, { org_units: units }];
   for (const u of units) {
     requests.push({ org_units: [u] });
-    for (const k of kinds) for (let s = 0; s <= NEVER_EXPORTED_SENSITIVITY; s++) requests.push({ org_units: [u], kinds: [k], max_sensitivity: s });
+    for (const k of kinds) requests.push({ org_units: [u], kinds: [k] }, { org_units: [u], kinds: [k], max_sensitivity: NEVER_EXPORTED_SENSITIVITY - 1 });
   }
   for (const k of kinds) requests.push({ kinds: [k] });
   for (let s = 0; s <= NEVER_EXPORTED_SENSITIVITY; s++) requests.push({ max_sensitivity: s });
 
   const subjects = subjectsFor(teams, purposes);
+  const planned = subjects.length * requests.length * (active ? 2 : 1);
+  if (planned > MAX_EVALUATIONS) {
+    return { against: active?.revision ?? null, revision: next.revision, subjects: subjects.length, evaluations: 0, teams: [], growth: [], violations: [`the access diff would take ${planned} evaluations (limit ${MAX_EVALUATIONS}): too many teams, purposes, org units or kinds to check`] };
+  }
   const violations = new Map<string, string>();
   const reach = { before: new Map<string, Set<string>>(), after: new Map<string, Set<string>>() };
   let evaluations = 0;
@@ -124,7 +145,8 @@ export async function computeAccessDiff(input: AccessDiffInput): Promise<AccessD
     for (const [policy, side] of [[next, 'after'], [active, 'before']] as const) {
       if (!policy) continue;
       for (const asked of requests) {
-        evaluations++;
+        // Evaluation is synchronous wasm: let the vault's other requests through now and then.
+        if (++evaluations % YIELD_EVERY === 0) await new Promise((resolve) => setImmediate(resolve));
         const decision = await policy.evaluate({
           subject: { sub: 'access-diff', roles: subject.roles, teams: subject.teams, purpose: subject.purpose },
           action: 'dataset.request',
@@ -172,6 +194,10 @@ export async function computeAccessDiff(input: AccessDiffInput): Promise<AccessD
   for (const t of table) {
     if (t.gained.length) growth.push(`team ${t.team} gains org units ${t.gained.join(', ')} (${t.employees_before} -> ${t.employees_after} employees)`);
     else if (t.employees_before > 0 && t.employees_after > 2 * t.employees_before) growth.push(`team ${t.team} reach grows more than 2x (${t.employees_before} -> ${t.employees_after} employees)`);
+    // The invariants cap every decision at the token's grant, so a wider grant is wider access
+    // even where the policy hides it from this matrix (behind a sub, a date, a request shape).
+    const widened = grantWidening(grantsOf(active)[t.team], grantsOf(next)[t.team]);
+    if (widened) growth.push(`team ${t.team} grant widens: ${widened}`);
   }
   return {
     against: active?.revision ?? null,

@@ -3,6 +3,7 @@ export {
   assertWithinBlastRadius,
   breachError,
   employeesReached,
+  exceedsScopeFraction,
   NEVER_EXPORTED_SENSITIVITY,
   type GuardSubject,
   type GuardScope,

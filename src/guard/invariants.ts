@@ -69,6 +69,11 @@ function grantOf(grants: unknown, team: string): Grant | undefined {
   return { team, org_units: g.org_units, kinds: g.kinds, max_sensitivity: g.max_sensitivity as number, purposes: g.purposes };
 }
 
+/** Whether `reached` employees exceed the share of all enrolled employees one decision may reach. */
+export function exceedsScopeFraction(reached: number, roster: RosterReach, maxScopeFraction: number): boolean {
+  return reached > maxScopeFraction * roster.totalEnrolled + 1e-9;
+}
+
 /** Distinct enrolled employees in these org units (an employee belongs to one unit). */
 export function employeesReached(units: Iterable<string>, roster: RosterReach): number {
   let n = 0;
@@ -77,7 +82,7 @@ export function employeesReached(units: Iterable<string>, roster: RosterReach): 
 }
 
 function tooMany(reached: number, limits: BlastRadiusLimits): boolean {
-  return reached > limits.maxScopeFraction * limits.roster.totalEnrolled + 1e-9;
+  return exceedsScopeFraction(reached, limits.roster, limits.maxScopeFraction);
 }
 
 const breach = (code: InvariantCode, reason: string, detail: string): InvariantBreach => ({ code, reason, detail });
@@ -101,10 +106,6 @@ export function findInvariantBreach(subject: GuardSubject, scope: GuardScope, li
   if (scope.kinds.length === 0) return breach('ERR_SCOPE_NOT_EXPLICIT', 'no_kinds', 'the scope names no kind');
   const pattern = [...scope.org_units, ...scope.kinds].find((x) => WILDCARD.test(x));
   if (pattern !== undefined) return breach('ERR_SCOPE_NOT_EXPLICIT', 'wildcard_scope', `"${pattern}" is a pattern, not a name`);
-  if (limits.requireRosterUnits !== false) {
-    const unknown = scope.org_units.filter((u) => !limits.roster.enrolledByUnit.has(u));
-    if (unknown.length) return breach('ERR_SCOPE_NOT_EXPLICIT', 'org_unit_not_on_roster', `not on the roster: ${unknown.join(', ')}`);
-  }
 
   const containing = teams
     .map((t) => grantOf(limits.grants, t))
@@ -112,6 +113,12 @@ export function findInvariantBreach(subject: GuardSubject, scope: GuardScope, li
     .filter((g) => scope.org_units.every((u) => g.org_units.includes(u)) && scope.kinds.every((k) => g.kinds.includes(k)) && scope.max_sensitivity <= g.max_sensitivity);
   if (containing.length === 0) {
     return breach('ERR_SCOPE_OUTSIDE_GRANT', 'scope_outside_grant', `scope ${JSON.stringify(scope)} is not within a grant of teams [${teams}] for purpose "${subject.purpose}"`);
+  }
+
+  // After containment, so a caller cannot learn from the reason which units are on the roster.
+  if (limits.requireRosterUnits !== false) {
+    const unknown = scope.org_units.filter((u) => !limits.roster.enrolledByUnit.has(u));
+    if (unknown.length) return breach('ERR_SCOPE_NOT_EXPLICIT', 'org_unit_not_on_roster', `not on the roster: ${unknown.join(', ')}`);
   }
 
   const reached = employeesReached(scope.org_units, limits.roster);

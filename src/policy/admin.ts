@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { sql } from 'kysely';
 import type { AuditLog } from '../audit/index.js';
 import type { Principal } from '../auth/index.js';
 import {
@@ -9,7 +10,11 @@ import {
   insertBundle,
   listBundles,
   teamsInAuditSince,
+  insertApproval,
+  lockUnusedApproval,
+  markApprovalUsed,
   type BundleListing,
+  type StoredBundle,
   type VaultDatabase,
 } from '../db/index.js';
 import { VaultError } from '../errors/index.js';
@@ -42,6 +47,14 @@ export interface ActivateResult {
   readonly previous: string | null;
   /** Set when the revision grows a team's reach: the second security admin who activated it. */
   readonly approved_by?: string;
+}
+
+export interface ApproveResult {
+  readonly revision: string;
+  readonly approved_by: string;
+  /** The revision in force the approval was given against. */
+  readonly against: string | null;
+  readonly growth: string[];
 }
 
 export interface PolicyAdminOptions {
@@ -122,9 +135,59 @@ export class PolicyAdmin {
   }
 
   async #active(): Promise<VerifiedBundle | undefined> {
+    return (await this.#inForce()).bundle;
+  }
+
+  /** The activation in force and its bundle (undefined when it no longer verifies). */
+  async #inForce(): Promise<{ activationId: string | null; bundle: VerifiedBundle | undefined }> {
     const activation = await findActiveActivation(this.database.db);
     const stored = activation && (await findBundle(this.database.db, activation.revision));
-    return stored ? verifyBundle(stored.archive, this.trustedKeys).catch(() => undefined) : undefined;
+    const bundle = stored ? await verifyBundle(stored.archive, this.trustedKeys).catch(() => undefined) : undefined;
+    return { activationId: activation?.activationId ?? null, bundle };
+  }
+
+  /** Verifies a staged revision again, probes it and diffs it against the activation in force. */
+  async #check(revision: string): Promise<{ stored: StoredBundle; violations: string[]; access: AccessDiff | undefined; againstActivation: string | null }> {
+    const stored = await findBundle(this.database.db, revision);
+    if (!stored) throw new VaultError('ERR_NOT_FOUND', `revision ${revision} is not staged`);
+    const violations: string[] = [];
+    let access: AccessDiff | undefined;
+    const inForce = await this.#inForce();
+    try {
+      const bundle = await verifyBundle(stored.archive, this.trustedKeys);
+      const evaluator = await PolicyEvaluator.load(bundle);
+      for (const input of probeInputs(bundle)) {
+        const decision = await evaluator.evaluate(input);
+        if (decision.fault) violations.push(`${decision.reasons[0]} for roles [${input.subject.roles}] teams [${input.subject.teams}]: ${decision.fault}`);
+      }
+      access = await this.#accessDiff(bundle, inForce.bundle);
+      violations.push(...access.violations);
+    } catch (err) {
+      violations.push(err instanceof Error ? err.message : String(err));
+    }
+    return { stored, violations, access, againstActivation: inForce.activationId };
+  }
+
+  /**
+   * The second security admin's approval of a revision that grows access: recorded for these
+   * bytes against the activation in force now, and used by one activation by someone else.
+   * A revision that breaches an invariant cannot be approved.
+   */
+  async approve(principal: Principal, revision: string): Promise<ApproveResult> {
+    const { stored, violations, access, againstActivation } = await this.#check(revision);
+    if (violations.length) return this.#refuse(principal, 'policy.approve', revision, 'invariant_violations', violations, access);
+    await this.database.db.transaction().execute(async (trx) => {
+      await insertApproval(trx, { revision, sha256: stored.sha256, againstActivation, approvedBy: principal.sub });
+      await this.audit.append(trx, {
+        action: 'policy.approve',
+        decision: 'allow',
+        severity: 'high',
+        actor: principal,
+        policyRevision: revision,
+        details: { revision, sha256: stored.sha256, against: access?.against ?? null, growth: access?.growth ?? [], teams: access?.teams ?? [] },
+      });
+    });
+    return { revision, approved_by: principal.sub, against: access?.against ?? null, growth: access?.growth ?? [] };
   }
 
   /** Verifies and stores a bundle; staging the same bytes twice is a no-op, other bytes under a used revision a conflict. */
@@ -168,65 +231,58 @@ export class PolicyAdmin {
    * Activates a staged revision after verifying it again, probing it, and diffing who it lets
    * reach what against the revision in force. A bundle that throws, answers malformed decisions or
    * lets any subject breach a vault invariant is refused (409, every violation listed, a
-   * high-severity audit event and an alarm). A bundle that grows a team's reach by whole org units
-   * or more than 2x is refused too, unless a second security admin, not the one who staged it,
-   * activates it.
+   * high-severity audit event and an alarm), whoever asks. A bundle that grows a team's reach or
+   * grant is refused too, unless another security admin approved it against the activation in
+   * force (`approve`); the approval is used up.
    */
   async activate(principal: Principal, revision: string): Promise<ActivateResult> {
-    const stored = await findBundle(this.database.db, revision);
-    if (!stored) throw new VaultError('ERR_NOT_FOUND', `revision ${revision} is not staged`);
-    const violations: string[] = [];
-    let access: AccessDiff | undefined;
-    try {
-      const bundle = await verifyBundle(stored.archive, this.trustedKeys);
-      const evaluator = await PolicyEvaluator.load(bundle);
-      for (const input of probeInputs(bundle)) {
-        const decision = await evaluator.evaluate(input);
-        if (decision.fault) violations.push(`${decision.reasons[0]} for roles [${input.subject.roles}] teams [${input.subject.teams}]: ${decision.fault}`);
-      }
-      access = await this.#accessDiff(bundle, await this.#active());
-      violations.push(...access.violations);
-    } catch (err) {
-      violations.push(err instanceof Error ? err.message : String(err));
-    }
-    if (violations.length) return this.#refuseActivation(principal, revision, 'invariant_violations', violations, access);
+    const { stored, violations, access, againstActivation } = await this.#check(revision);
+    if (violations.length) return this.#refuse(principal, 'policy.activate', revision, 'invariant_violations', violations, access);
     const growth = access?.growth ?? [];
-    const selfApproved = growth.length > 0 && principal.sub === stored.stagedBy;
-    if (selfApproved) {
-      const needs = `needs activation by a second security admin (not ${stored.stagedBy}, who staged it)`;
-      return this.#refuseActivation(principal, revision, 'growth_needs_second_admin', growth.map((g) => `${g}: ${needs}`), access);
-    }
-    const approvedBy = growth.length > 0 ? principal.sub : undefined;
-    const previous = await this.database.db.transaction().execute(async (trx) => {
-      const before = (await findActiveActivation(trx))?.revision ?? null;
-      await insertActivation(trx, revision, principal.sub);
+    const outcome = await this.database.db.transaction().execute(async (trx) => {
+      await sql`select pg_advisory_xact_lock(hashtext('vault_policy_activation'))`.execute(trx);
+      const before = await findActiveActivation(trx);
+      if ((before?.activationId ?? null) !== againstActivation) return { raced: true as const };
+      const approval = growth.length
+        ? await lockUnusedApproval(trx, { revision, sha256: stored.sha256, againstActivation, activator: principal.sub })
+        : undefined;
+      if (growth.length && !approval) return { raced: false as const, unapproved: true as const };
+      const activation = await insertActivation(trx, revision, principal.sub);
+      if (approval) await markApprovalUsed(trx, approval.approvalId, activation.activationId);
+      const approvedBy = approval?.approvedBy;
       await this.audit.append(trx, {
         action: 'policy.activate',
         decision: 'allow',
         severity: growth.length ? 'high' : 'info',
         actor: principal,
         policyRevision: revision,
-        details: { revision, previous: before, staged_by: stored.stagedBy, ...(approvedBy ? { approved_by: approvedBy, growth } : {}), teams: access?.teams ?? [] },
+        details: { revision, previous: before?.revision ?? null, staged_by: stored.stagedBy, ...(approvedBy ? { approved_by: approvedBy, growth } : {}), teams: access?.teams ?? [] },
       });
-      return before;
+      return { raced: false as const, previous: before?.revision ?? null, approvedBy };
     });
+    if (outcome.raced) throw new VaultError('ERR_CONFLICT', 'another revision was activated while this one was being checked: activate again');
+    if ('unapproved' in outcome) {
+      const needs = `needs approval by a second security admin (activity-vault policy approve ${revision}, by someone other than ${principal.sub})`;
+      return this.#refuse(principal, 'policy.activate', revision, 'growth_needs_second_admin', growth.map((g) => `${g}: ${needs}`), access);
+    }
     await this.engine.refresh();
-    return { revision, status: 'active', previous, ...(approvedBy ? { approved_by: approvedBy } : {}) };
+    return { revision, status: 'active', previous: outcome.previous, ...(outcome.approvedBy ? { approved_by: outcome.approvedBy } : {}) };
   }
 
-  async #refuseActivation(principal: Principal, revision: string, reason: string, violations: string[], access: AccessDiff | undefined): Promise<never> {
+  async #refuse(principal: Principal, action: string, revision: string, reason: string, violations: string[], access: AccessDiff | undefined): Promise<never> {
+    // The alarm goes out first: if the audit log cannot take the event, the SIEM still hears of it.
+    this.options.log?.(
+      { alarm: 'activation_refused', severity: 'high', action, reason, revision, actor: principal.sub, violations: violations.slice(0, 20) },
+      'SECURITY ALARM: a policy activation was refused',
+    );
     await this.audit.appendAlone({
-      action: 'policy.activate',
+      action,
       decision: 'deny',
       severity: 'high',
       actor: principal,
       policyRevision: revision,
       details: { revision, reason, violations, alarm: 'activation_refused', ...(access ? { teams: access.teams } : {}) },
     });
-    this.options.log?.(
-      { alarm: 'activation_refused', severity: 'high', reason, revision, actor: principal.sub, violations: violations.slice(0, 20) },
-      'SECURITY ALARM: a policy activation was refused',
-    );
     throw new VaultError('ERR_POLICY_REJECTED', reason === 'invariant_violations' ? 'the bundle failed its pre-activation checks' : 'the bundle grows access and needs a second security admin', {
       details: { violations },
     });

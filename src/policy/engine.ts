@@ -79,6 +79,13 @@ export class PolicyEngine {
     return { decision: await evaluator.evaluate(input), revision: evaluator.revision, grants: evaluator.grants };
   }
 
+  /** The grants of the revision in force; throws `ERR_POLICY_UNAVAILABLE` when there is none. */
+  grantsInForce(): { grants: unknown; revision: string } {
+    const evaluator = this.#active;
+    if (!evaluator) throw new VaultError('ERR_POLICY_UNAVAILABLE', 'no valid policy is active', { internal: { reason: this.#unavailable } });
+    return { grants: evaluator.grants, revision: evaluator.revision };
+  }
+
   async #load(): Promise<void> {
     const { database, trustedKeys } = this.#options;
     const activation = await findActiveActivation(database.db);

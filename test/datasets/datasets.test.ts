@@ -50,9 +50,10 @@ describe(`datasets for training jobs (${STORE})`, () => {
     const admin = { authorization: `Bearer ${await t.token('security-admin')}` };
     const staged = await t.app.inject({ method: 'POST', url: '/v1/policy/bundles', headers: { ...admin, 'content-type': 'application/gzip' }, payload: await buildTestBundle({ key, revision: 'three-teams', data: { grants: GRANTS } }) });
     assert.equal(staged.statusCode, 201, staged.body);
-    // The grants are new, so a second security admin activates them (two-person rule).
+    // The grants are new, so a second security admin approves them first (two-person rule).
     const second = { authorization: `Bearer ${await t.token('security-admin', { sub: 'second-admin' })}` };
-    assert.equal((await t.app.inject({ method: 'POST', url: '/v1/policy/bundles/three-teams/activate', headers: second })).statusCode, 200);
+    assert.equal((await t.app.inject({ method: 'POST', url: '/v1/policy/bundles/three-teams/approve', headers: second })).statusCode, 200);
+    assert.equal((await t.app.inject({ method: 'POST', url: '/v1/policy/bundles/three-teams/activate', headers: admin })).statusCode, 200);
 
     const employees = Array.from({ length: 100 }, (_, i) => ({ employee_id: `e${i}`, org_unit: UNITS[i % 10]! }));
     await putRoster(t, employees);

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { findInvariantBreach, type BlastRadiusLimits, type GuardScope, type GuardSubject } from '../../src/guard/index.js';
 
 const GRANTS = {
-  'team-a': { org_units: ['eng'], kinds: ['keystroke', 'prompt'], max_sensitivity: 2, purposes: ['autocomplete'] },
+  'team-a': { org_units: ['eng', 'ghost'], kinds: ['keystroke', 'prompt'], max_sensitivity: 2, purposes: ['autocomplete'] },
   'team-wide': { org_units: ['eng', 'sales', 'ops'], kinds: ['click'], max_sensitivity: 1, purposes: ['nav'] },
   'team-star': { org_units: ['*'], kinds: ['click'], max_sensitivity: 1, purposes: ['nav'] },
 };
@@ -27,7 +27,7 @@ describe('invariants no policy can switch off', () => {
     ['no org unit', JOB, { ...SCOPE, org_units: [] }, {}, 'ERR_SCOPE_NOT_EXPLICIT', 'no_org_units'],
     ['a wildcard org unit', JOB, { ...SCOPE, org_units: ['*'] }, {}, 'ERR_SCOPE_NOT_EXPLICIT', 'wildcard_scope'],
     ['a pattern org unit', JOB, { ...SCOPE, org_units: ['eng%'] }, {}, 'ERR_SCOPE_NOT_EXPLICIT', 'wildcard_scope'],
-    ['an org unit not on the roster', JOB, { ...SCOPE, org_units: ['ghost'] }, {}, 'ERR_SCOPE_NOT_EXPLICIT', 'org_unit_not_on_roster'],
+    ['an org unit of the grant that is not on the roster', JOB, { ...SCOPE, org_units: ['ghost'] }, {}, 'ERR_SCOPE_NOT_EXPLICIT', 'org_unit_not_on_roster'],
     ['a unit outside the grant', JOB, { ...SCOPE, org_units: ['eng', 'sales'] }, {}, 'ERR_SCOPE_OUTSIDE_GRANT', 'scope_outside_grant'],
     ['a kind outside the grant', JOB, { ...SCOPE, kinds: ['screenshot'] }, {}, 'ERR_SCOPE_OUTSIDE_GRANT', 'scope_outside_grant'],
     ['a sensitivity above the grant', JOB, { ...SCOPE, max_sensitivity: 3 }, {}, 'ERR_SCOPE_OUTSIDE_GRANT', 'scope_outside_grant'],

@@ -58,7 +58,7 @@ describe(`policy diff OLD NEW (${STORE})`, () => {
     assert.match(run.stdout, /access diff diff-old -> diff-grown/);
     assert.match(run.stdout, /team-autocomplete\s+engineering\s+engineering,sales\s+sales\s+-\s+10\s+20/);
     assert.match(run.stdout, /team-ux-agents\s+design,support\s+design,support\s+-\s+-\s+20\s+20/);
-    assert.match(run.stdout, /GROWTH \(activation needs a second security admin\):\n  - team team-autocomplete gains org units sales \(10 -> 20 employees\)/);
+    assert.match(run.stdout, /GROWTH \(activation needs a second security admin\):\n  - team team-autocomplete gains org units sales \(10 -> 20 employees\)\n  - team team-autocomplete grant widens: org_units \+sales\n/);
     assert.match(run.stdout, /violations: none/);
   });
 

@@ -24,6 +24,14 @@ async function stage(t: TestVault, archive: Buffer, role: 'security-admin' | 'tr
   });
 }
 
+async function approve(t: TestVault, revision: string, sub: string) {
+  return t.app.inject({
+    method: 'POST',
+    url: `/v1/policy/bundles/${revision}/approve`,
+    headers: { authorization: `Bearer ${await t.token('security-admin', { sub })}` },
+  });
+}
+
 async function activate(t: TestVault, revision: string, sub = 'alice') {
   return t.app.inject({
     method: 'POST',
@@ -84,17 +92,50 @@ describe(`policy staging and activation (${STORE})`, () => {
     assert.equal(rows.length, 0);
   });
 
-  it('a revision that grows a team\'s reach needs a second security admin: the one who staged it cannot approve their own growth', async () => {
+  it('a revision that grows a team\'s reach needs a second security admin: an admin cannot approve their own growth', async () => {
     assert.equal((await activate(t, 'rev-A')).statusCode, 200);
-    const own = await activate(t, 'rev-B', 'alice');
-    assert.equal(own.statusCode, 409, own.body);
-    assert.equal(own.json().error, 'policy_rejected');
-    assert.deepEqual(own.json().violations, ['team team-search gains org units search (0 -> 0 employees): needs activation by a second security admin (not alice, who staged it)']);
-    assert.equal(t.vault.policy.revision, 'rev-A');
+    const unapproved = await activate(t, 'rev-B', 'alice');
+    assert.equal(unapproved.statusCode, 409, unapproved.body);
+    assert.equal(unapproved.json().error, 'policy_rejected');
+    assert.deepEqual(unapproved.json().violations, [
+      'team team-search gains org units search (0 -> 0 employees): needs approval by a second security admin (activity-vault policy approve rev-B, by someone other than alice)',
+      'team team-search grant widens: org_units +search; kinds +prompt; purposes +ranking; max_sensitivity none -> 1: needs approval by a second security admin (activity-vault policy approve rev-B, by someone other than alice)',
+    ]);
     const { events } = await t.vault.audit.query({ action: 'policy.activate', decision: 'deny', limit: 1 });
     assert.equal(events[0]!.details.reason, 'growth_needs_second_admin');
     assert.equal(events[0]!.severity, 'high');
     assert.ok(t.logs.some((l) => l.includes('"alarm":"activation_refused"') && l.includes('growth_needs_second_admin')));
+
+    const own = await approve(t, 'rev-B', 'alice');
+    assert.equal(own.statusCode, 200, own.body);
+    assert.equal((await activate(t, 'rev-B', 'alice')).statusCode, 409, 'her own approval does not count');
+    assert.equal(t.vault.policy.revision, 'rev-A');
+    const second = await approve(t, 'rev-B', 'bob');
+    assert.equal(second.statusCode, 200, second.body);
+    assert.deepEqual(second.json().against, 'rev-A');
+    assert.equal(t.vault.policy.revision, 'rev-A', 'an approval alone activates nothing');
+  });
+
+  it('an approval is for the revision in force when it was given, and is used once', async () => {
+    const other = await startTestVault({ env: { VAULT_BUNDLE_KEYS_FILE: await keysFile(key) } });
+    try {
+      assert.equal((await stage(other, bundleA)).statusCode, 201);
+      assert.equal((await stage(other, bundleB)).statusCode, 201);
+      assert.equal((await approve(other, 'rev-B', 'bob')).statusCode, 200);
+      assert.equal((await activate(other, 'rev-A')).statusCode, 200);
+      const stale = await activate(other, 'rev-B', 'alice');
+      assert.equal(stale.statusCode, 409, 'approved against another revision in force');
+      assert.equal((await approve(other, 'rev-B', 'bob')).statusCode, 200);
+      assert.equal((await activate(other, 'rev-B', 'alice')).statusCode, 200);
+      assert.equal((await activate(other, 'rev-A', 'alice')).statusCode, 200);
+      assert.equal((await activate(other, 'rev-B', 'alice')).statusCode, 409, 'the approval was used up');
+      const broken = await buildTestBundle({ key, revision: 'rev-open', data: { grants: { 'team-x': { org_units: ['*'], kinds: ['click'], max_sensitivity: 1, purposes: ['p'] } } } });
+      assert.equal((await stage(other, broken)).statusCode, 201);
+      const refused = await approve(other, 'rev-open', 'bob');
+      assert.equal(refused.statusCode, 409, 'an invariant breach cannot be approved');
+    } finally {
+      await other.close();
+    }
   });
 
   it('activating B while decisions run under A loses none, and every later decision carries B, in every instance', async () => {
@@ -125,7 +166,7 @@ describe(`policy staging and activation (${STORE})`, () => {
       let response;
       let activatedAt = 0;
       try {
-        response = await activate(t, 'rev-B', 'bob');
+        response = await activate(t, 'rev-B', 'alice');
         activatedAt = performance.now();
         await new Promise((r) => setTimeout(r, 1500));
       } finally {

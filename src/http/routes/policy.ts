@@ -98,6 +98,24 @@ export function policyRoutes(vault: Vault) {
       handler: async (request) => vault.policyAdmin.activate(principalOf(request), (request.params as { revision: string }).revision),
     });
 
+    app.post('/v1/policy/bundles/:revision/approve', {
+      config: { roles: ['security-admin'] },
+      schema: {
+        tags: ['policy'],
+        summary: "A second security admin's approval of a revision that grows access, against the revision in force; used by one activation by someone else",
+        security: bearer,
+        params: revisionParam,
+        response: {
+          200: {
+            type: 'object',
+            properties: { revision: { type: 'string' }, approved_by: { type: 'string' }, against: { type: ['string', 'null'] }, growth: teamList },
+          },
+          ...errors,
+        },
+      },
+      handler: async (request) => vault.policyAdmin.approve(principalOf(request), (request.params as { revision: string }).revision),
+    });
+
     app.get('/v1/policy/bundles', {
       config: { roles: ['security-admin', 'auditor'] },
       schema: {
