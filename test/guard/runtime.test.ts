@@ -1,0 +1,81 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { sql } from 'kysely';
+import { STORE } from '../support/database.js';
+import { buildTestBundle, newSigningKey, type SigningKey } from '../support/policies.js';
+import { postRecords, putRoster, startTestVault, tempDir, type TestVault } from '../support/vault.js';
+
+const GRANTS = {
+  'team-a': { org_units: ['u0'], kinds: ['click'], max_sensitivity: 1, purposes: ['pa'] },
+  'team-big': { org_units: ['big'], kinds: ['click'], max_sensitivity: 1, purposes: ['pb'] },
+};
+const WINDOW = { from: new Date(Date.now() - 7 * 86_400_000).toISOString(), to: new Date(Date.now() + 60_000).toISOString() };
+
+describe(`the guard at run time (${STORE})`, () => {
+  let t: TestVault;
+  let key: SigningKey;
+
+  const adminHeaders = async (sub: string) => ({ authorization: `Bearer ${await t.token('security-admin', { sub })}` });
+  async function install(revision: string, grants: object): Promise<void> {
+    const staged = await t.app.inject({ method: 'POST', url: '/v1/policy/bundles', headers: { ...(await adminHeaders('alice')), 'content-type': 'application/gzip' }, payload: await buildTestBundle({ key, revision, data: { grants } }) });
+    assert.equal(staged.statusCode, 201, staged.body);
+    if (staged.json().diff.access.growth.length) {
+      assert.equal((await t.app.inject({ method: 'POST', url: `/v1/policy/bundles/${revision}/approve`, headers: await adminHeaders('bob') })).statusCode, 200);
+    }
+    const activated = await t.app.inject({ method: 'POST', url: `/v1/policy/bundles/${revision}/activate`, headers: await adminHeaders('alice') });
+    assert.equal(activated.statusCode, 200, activated.body);
+  }
+  const job = (team: string, purpose: string) => t.token('training-job', { sub: `job-${team}`, teams: [team], purpose });
+
+  before(async () => {
+    key = await newSigningKey();
+    const keysFile = path.join(await tempDir(), 'keys.json');
+    await fs.writeFile(keysFile, JSON.stringify({ keys: [key.jwk] }));
+    t = await startTestVault({ env: { VAULT_BUNDLE_KEYS_FILE: keysFile } });
+    // 100 employees: u0..u9 hold 7 each, "big" holds 30 for now.
+    const roster = [
+      ...Array.from({ length: 70 }, (_, i) => ({ employee_id: `e${i}`, org_unit: `u${i % 10}` })),
+      ...Array.from({ length: 30 }, (_, i) => ({ employee_id: `b${i}`, org_unit: 'big' })),
+    ];
+    await putRoster(t, roster);
+    const records = roster.map((e) => ({ event_id: randomUUID(), employee_id: e.employee_id, captured_at: new Date(Date.now() - 86_400_000).toISOString(), kind: 'click', payload: { x: 1 } }));
+    assert.equal((await postRecords(t, records)).json().accepted, 100);
+    // A reorg moves 29 of them out: on the roster "big" is 1% now, but its records are still 30 people's.
+    await putRoster(t, Array.from({ length: 29 }, (_, i) => ({ employee_id: `b${i + 1}`, org_unit: `u${i % 10}` })));
+    await install('runtime-1', GRANTS);
+  });
+  after(() => t?.close());
+
+  it('a lease granted under one revision stops streaming once a revision without that grant is in force', async () => {
+    const token = await job('team-a', 'pa');
+    const granted = await t.app.inject({ method: 'POST', url: '/v1/datasets', headers: { authorization: `Bearer ${token}` }, payload: { purpose: 'pa', ...WINDOW } });
+    assert.equal(granted.statusCode, 201, granted.body);
+    const lease = granted.json();
+    assert.equal((await t.app.inject({ url: `/v1/datasets/${lease.dataset_id}/records`, headers: { authorization: `Bearer ${token}` } })).statusCode, 200);
+
+    await install('runtime-2', { 'team-big': GRANTS['team-big'] });
+    const refused = await t.app.inject({ url: `/v1/datasets/${lease.dataset_id}/records`, headers: { authorization: `Bearer ${token}` } });
+    assert.equal(refused.statusCode, 403);
+    assert.equal(refused.json().error, 'scope_outside_grant');
+    const { events } = await t.vault.audit.query({ action: 'dataset.stream', decision: 'deny', limit: 1 });
+    assert.equal(events[0]!.severity, 'high');
+    assert.equal(events[0]!.details.lease_revision, 'runtime-1');
+    assert.equal(events[0]!.policy_revision, 'runtime-2');
+    assert.ok(t.logs.some((l) => l.includes('"alarm":"scope_breach"') && l.includes(lease.dataset_id)));
+    await install('runtime-3', GRANTS);
+  });
+
+  it("counts the employees a unit's records reach, not only who the roster puts there now", async () => {
+    const token = await job('team-big', 'pb');
+    const after = await t.app.inject({ method: 'POST', url: '/v1/datasets', headers: { authorization: `Bearer ${token}` }, payload: { purpose: 'pb', ...WINDOW } });
+    assert.equal(after.statusCode, 403, after.body);
+    assert.equal(after.json().error, 'scope_too_wide');
+    const { events } = await t.vault.audit.query({ action: 'policy.decision', decision: 'deny', limit: 1 });
+    assert.equal(events[0]!.details.reasons && (events[0]!.details.reasons as string[])[0], 'records_reach_too_wide');
+    const leases = await sql<{ n: number }>`select count(*)::int as n from dataset_leases where 'team-big' = any(teams)`.execute(t.database.db);
+    assert.equal(leases.rows[0]!.n, 0, 'the refused lease was rolled back');
+  });
+});
