@@ -80,8 +80,12 @@ export function sealEnvelope(
 }
 
 export function openEnvelope(aead: Aead, key: Uint8Array, envelope: Uint8Array, context: string, expectedDekVersion: number): Buffer {
-  const header = readEnvelopeHeader(envelope);
-  if (header.dekVersion !== expectedDekVersion) throw new VaultError('ERR_DECRYPT_FAILED', 'ciphertext failed authentication');
+  // Read straight from the bytes: this runs once per record streamed, and the header object
+  // (with its hex fingerprint) is only for callers that need to describe an envelope.
+  if (envelope.length < ENVELOPE_OVERHEAD || envelope[0] !== FORMAT_VERSION || envelope[1] !== ALG_XCHACHA20POLY1305) throw malformed();
+  const at = 2 + KEK_FINGERPRINT_BYTES;
+  const dekVersion = ((envelope[at]! << 24) | (envelope[at + 1]! << 16) | (envelope[at + 2]! << 8) | envelope[at + 3]!) >>> 0;
+  if (dekVersion !== expectedDekVersion) throw new VaultError('ERR_DECRYPT_FAILED', 'ciphertext failed authentication');
   return aead.open(
     key,
     envelope.subarray(HEADER_BYTES, HEADER_BYTES + NONCE_BYTES),

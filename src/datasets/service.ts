@@ -24,7 +24,7 @@ import { formatCursor, parseCursor, type StreamPosition } from './cursor.js';
 import { parseDatasetRequest, type DatasetRequest } from './request.js';
 
 export const LEASE_HOURS = 24;
-export const PAGE_RECORDS = 2000;
+export const PAGE_RECORDS = 5000;
 
 export interface DatasetGrant {
   readonly dataset_id: string;
@@ -59,6 +59,21 @@ function requestForPolicy(r: DatasetRequest): Record<string, unknown> {
     to: r.to.toISOString(),
     ...(r.maxSensitivity === undefined ? {} : { max_sensitivity: r.maxSensitivity }),
   };
+}
+
+function pageBody(prefixes: readonly string[], payloads: readonly Buffer[]): Buffer {
+  let size = 0;
+  for (let i = 0; i < prefixes.length; i++) size += prefixes[i]!.length + payloads[i]!.length + 2;
+  const body = Buffer.allocUnsafe(size);
+  let at = 0;
+  for (let i = 0; i < prefixes.length; i++) {
+    at += body.write(prefixes[i]!, at, 'latin1');
+    at += payloads[i]!.copy(body, at);
+    body[at++] = 0x7d;
+    body[at++] = 0x0a;
+    payloads[i]!.fill(0);
+  }
+  return body;
 }
 
 /**
@@ -312,7 +327,11 @@ export class DatasetService {
           const stored: StoredDataKey[] = [];
           for (const [employeeId, state] of states) for (const [dekVersion, wrappedKey] of state.keys) stored.push({ employeeId, dekVersion, wrappedKey });
           const skipped = { not_enrolled: 0, erased: 0, failed_authentication: 0 };
-          const lines: string[] = [];
+          // Each line is an ASCII prefix, the decrypted payload's bytes as they are, and `}\n`:
+          // written once into the page's buffer, never decoded to a string and encoded back.
+          const prefixes: string[] = [];
+          const payloads: Buffer[] = [];
+          const zeroPayloads = (): void => void payloads.forEach((p) => p.fill(0));
           await keyRing.withDataKeys(stored, async (keys) => {
             for (const row of rows) {
               const state = states.get(row.employee_id);
@@ -332,17 +351,18 @@ export class DatasetService {
                   row.envelope,
                 );
                 const cursor = formatCursor({ unit, capturedAtMs: row.captured_at.getTime(), eventId: row.event_id });
-                lines.push(
-                  `{"cursor":"${cursor}","subject":"${subjectOf(row.employee_id)}","captured_at":"${row.captured_at.toISOString()}","kind":"${row.kind}","sensitivity":${row.sensitivity},"payload":${plaintext.toString('utf8')}}\n`,
-                );
-                plaintext.fill(0);
+                prefixes.push(`{"cursor":"${cursor}","subject":"${subjectOf(row.employee_id)}","captured_at":"${row.captured_at.toISOString()}","kind":"${row.kind}","sensitivity":${row.sensitivity},"payload":`);
+                payloads.push(plaintext);
               } catch (err) {
                 if (!isVaultError(err, 'ERR_DECRYPT_FAILED')) throw err;
                 skipped.failed_authentication++;
               }
             }
+          }).catch((err: unknown) => {
+            zeroPayloads();
+            throw err;
           });
-          const body = Buffer.from(lines.join(''));
+          const body = pageBody(prefixes, payloads);
           const last = rows.at(-1);
           const done = rows.length < PAGE_RECORDS;
           await audit.append(trx, {
@@ -352,11 +372,11 @@ export class DatasetService {
             actor: principal,
             decisionId: lease.decisionId,
             policyRevision: lease.policyRevision,
-            recordCount: lines.length,
+            recordCount: prefixes.length,
             details: {
               dataset_id: lease.datasetId,
               org_unit: lease.orgUnits[unit],
-              records: lines.length,
+              records: prefixes.length,
               bytes: body.length,
               skipped,
               ...(done && unit === lease.orgUnits.length - 1 ? { stream_end: true } : {}),
