@@ -4,7 +4,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { VaultError } from '../errors/index.js';
 import { KEY_BYTES, type Aead } from './aead.js';
-import { KEK_FINGERPRINT_BYTES, openEnvelope, sealEnvelope } from './envelope.js';
+import { KEK_FINGERPRINT_BYTES, openEnvelope, readEnvelopeHeader, sealEnvelope } from './envelope.js';
 
 export interface DataKeyContext {
   readonly employeeId: string;
@@ -82,6 +82,14 @@ export async function openLocalKeyProvider(options: { file: string; createIfMiss
     if (!kek) throw new VaultError('ERR_KEY_UNAVAILABLE', 'key provider is closed');
     return kek;
   };
+  // Names the cause when a store's keys were wrapped under another KEK (a wrong VAULT_KEK_FILE),
+  // instead of letting it surface as a failed authentication. Fingerprints are public.
+  const assertOurKek = (wrapped: Uint8Array): void => {
+    const header = readEnvelopeHeader(wrapped);
+    if (header.kekFingerprint !== kekFingerprint.toString('hex')) {
+      throw new VaultError('ERR_KEY_UNAVAILABLE', `this key was wrapped under another KEK (local:${header.kekFingerprint}); the KEK in use is ${kekId}: point VAULT_KEK_FILE at the KEK this store was created with`);
+    }
+  };
   return {
     kekId,
     kekFingerprint,
@@ -89,12 +97,14 @@ export async function openLocalKeyProvider(options: { file: string; createIfMiss
       return sealEnvelope(aead, liveKek(), kekFingerprint, context.dekVersion, dataKeyWrapContext(kekId, context), dek);
     },
     async unwrapDataKey(wrapped, context) {
+      assertOurKek(wrapped);
       return openEnvelope(aead, liveKek(), wrapped, dataKeyWrapContext(kekId, context), context.dekVersion);
     },
     async wrapSecret(name, secret) {
       return sealEnvelope(aead, liveKek(), kekFingerprint, 1, secretWrapContext(kekId, name), secret);
     },
     async unwrapSecret(name, wrapped) {
+      assertOurKek(wrapped);
       return openEnvelope(aead, liveKek(), wrapped, secretWrapContext(kekId, name), 1);
     },
     close() {

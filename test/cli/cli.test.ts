@@ -83,4 +83,12 @@ describe(`activity-vault CLI (${STORE})`, () => {
     assert.match(status.kek_id, /^local:[0-9a-f]{16}$/);
     assert.equal(status.liveKeys, 1);
   });
+
+  it('refuses to start with a KEK other than the one the store was created with, and says so', async () => {
+    const wrongKek = path.join(await tempDir(), 'other-kek.bin');
+    await fs.writeFile(wrongKek, Buffer.alloc(32, 7), { mode: 0o600 });
+    const run = await cli(['keys', 'status'], { ...env, VAULT_KEK_FILE: wrongKek });
+    assert.equal(run.code, 1);
+    assert.match(run.stderr, /wrapped under another KEK \(local:[0-9a-f]{16}\); the KEK in use is local:[0-9a-f]{16}: point VAULT_KEK_FILE at the KEK this store was created with \(ERR_KEY_UNAVAILABLE\)/);
+  });
 });

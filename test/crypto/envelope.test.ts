@@ -100,10 +100,13 @@ describe('key hierarchy', () => {
     await assert.rejects(keyRing.unwrapDataKey({ ...stored, dekVersion: 2 }), (err) => isVaultError(err, 'ERR_DECRYPT_FAILED'));
   });
 
-  it('a data key wrapped under another KEK does not unwrap', async () => {
+  it('a data key wrapped under another KEK does not unwrap, and the error names both KEKs', async () => {
     const a = await ring();
     const b = await ring();
-    await assert.rejects(b.keyRing.unwrapDataKey(await a.keyRing.createDataKey('emp-1', 1)), (err) => isVaultError(err, 'ERR_DECRYPT_FAILED'));
+    await assert.rejects(
+      b.keyRing.unwrapDataKey(await a.keyRing.createDataKey('emp-1', 1)),
+      (err) => isVaultError(err, 'ERR_KEY_UNAVAILABLE') && err.message.includes(a.keyRing.kekId) && err.message.includes(b.keyRing.kekId) && /another KEK/.test(err.message),
+    );
   });
 
   it('creates the KEK file with mode 0600 and refuses one readable by others', async () => {
