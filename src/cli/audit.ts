@@ -1,9 +1,7 @@
 import type { Command } from 'commander';
 import { callVault, serverOptions } from './http-client.js';
-import { emit, EXIT_OK, EXIT_REFUSED, EXIT_USAGE, table } from './output.js';
+import { emit, EXIT_OK, EXIT_REFUSED, EXIT_USAGE, type Run, table, wantsJson } from './output.js';
 import type { AccessReport } from '../datasets/index.js';
-
-type Run = (action: (...args: any[]) => Promise<number>) => (...args: unknown[]) => Promise<void>;
 
 const FILTERS = ['actor', 'team', 'employeeId', 'action', 'decision', 'from', 'to'] as const;
 const CSV_COLUMNS = ['seq', 'occurred_at', 'action', 'decision', 'severity', 'actor', 'teams', 'purpose', 'employee_ref', 'policy_revision', 'record_count', 'decision_id', 'details', 'hash'];
@@ -70,7 +68,7 @@ export function registerAuditCommands(program: Command, run: Run): void {
       run(async (_opts, command: Command) => {
         const result = await callVault(serverOptions(command), 'GET', '/v1/audit/verify');
         emit(
-          Boolean(command.optsWithGlobals().json),
+          wantsJson(command),
           result,
           result.ok ? `audit log intact: ${result.checked} events checked` : `audit log BROKEN at sequence ${result.broken_at}: ${result.reason} (${result.checked} events intact before it)`,
         );
@@ -86,7 +84,7 @@ export function registerAuditCommands(program: Command, run: Run): void {
         const server = serverOptions(command);
         const created = await callVault(server, 'POST', '/v1/audit/checkpoints');
         const { public_key } = await callVault(server, 'GET', '/v1/audit/checkpoints');
-        emit(Boolean(command.optsWithGlobals().json), { checkpoint: created, public_key }, `checkpoint at sequence ${created.seq ?? '(log empty)'} signed by ${public_key.key_id}\n${public_key.pem}`);
+        emit(wantsJson(command), { checkpoint: created, public_key }, `checkpoint at sequence ${created.seq ?? '(log empty)'} signed by ${public_key.key_id}\n${public_key.pem}`);
         return EXIT_OK;
       }),
     );
@@ -98,7 +96,7 @@ export function registerAuditCommands(program: Command, run: Run): void {
     .action(
       run(async (employeeId: string, _opts, command: Command) => {
         const report: AccessReport = await callVault(serverOptions(command), 'GET', `/v1/employees/${encodeURIComponent(employeeId)}/access-report`);
-        emit(Boolean(command.optsWithGlobals().json), report, accessReportText(report));
+        emit(wantsJson(command), report, accessReportText(report));
         return EXIT_OK;
       }),
     );

@@ -8,7 +8,7 @@ import { buildHttpServer } from '../http/index.js';
 import { openVault } from '../main.js';
 import { withVault } from './vault.js';
 import { ingestNdjsonFile } from './ingest-file.js';
-import { emit, EXIT_OK, EXIT_REFUSED, EXIT_USAGE, fail } from './output.js';
+import { emit, EXIT_OK, EXIT_REFUSED, EXIT_USAGE, fail, wantsJson } from './output.js';
 import { registerPolicyCommands } from './policy.js';
 import { registerAuditCommands } from './audit.js';
 import { runDemo } from './demo.js';
@@ -19,7 +19,7 @@ type Action = (...args: any[]) => Promise<number>;
 function run(action: Action) {
   return async (...args: unknown[]): Promise<void> => {
     const command = args[args.length - 1] as Command;
-    const json = Boolean(command.optsWithGlobals().json);
+    const json = wantsJson(command);
     try {
       process.exitCode = await action(...args);
     } catch (err) {
@@ -73,7 +73,7 @@ program
       const database = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
       try {
         const applied = await migrateDatabase(database);
-        emit(command.optsWithGlobals().json, { applied }, applied.length ? `applied: ${applied.join(', ')}` : 'schema is up to date');
+        emit(wantsJson(command), { applied }, applied.length ? `applied: ${applied.join(', ')}` : 'schema is up to date');
         return EXIT_OK;
       } finally {
         await database.close();
@@ -87,7 +87,7 @@ program
   .argument('<file>', 'NDJSON file')
   .action(
     run(async (file: string, _opts, command: Command) => {
-      const json = Boolean(command.optsWithGlobals().json);
+      const json = wantsJson(command);
       return withVault(async (vault) => {
         const s = await ingestNdjsonFile(vault, file, { showProgress: !json });
         const rate = Math.round(s.lines / Math.max(s.seconds, 1e-9));
@@ -112,7 +112,7 @@ keys
         const counts = await countDataKeys(vault.database.db);
         const status = { kek_id: vault.keyRing.kekId, aead: vault.keyRing.aeadName, ...counts };
         emit(
-          command.optsWithGlobals().json,
+          wantsJson(command),
           status,
           `KEK ${status.kek_id} (${status.aead} libsodium)\nemployees ${counts.employees}, data keys live ${counts.liveKeys}, destroyed ${counts.destroyedKeys}`,
         );
@@ -133,7 +133,7 @@ program
         process.stderr.write('activity-vault: --records-per-employee must be 1-1000\n');
         return EXIT_USAGE;
       }
-      const json = Boolean(command.optsWithGlobals().json);
+      const json = wantsJson(command);
       const summary = await runDemo({ dataDir: opts.dataDir, recordsPerEmployee: perEmployee, write: json ? () => {} : undefined });
       if (json) emit(true, summary, '');
       return summary.streamedOutsideGrant === 0 && summary.markerFoundInStore === 0 && summary.auditIntact ? EXIT_OK : EXIT_REFUSED;
@@ -171,7 +171,7 @@ token
         audience: config.jwt.audience,
         ttlSeconds,
       });
-      emit(command.optsWithGlobals().json, { token: jwt, kid: key.kid, expires_in: ttlSeconds }, jwt);
+      emit(wantsJson(command), { token: jwt, kid: key.kid, expires_in: ttlSeconds }, jwt);
       return EXIT_OK;
     }),
   );

@@ -10,6 +10,7 @@ import type { AccessReport } from '../datasets/index.js';
 import { buildHttpServer } from '../http/index.js';
 import { openVault } from '../main.js';
 import { accessReportText } from './audit.js';
+import { callVault } from './http-client.js';
 import { table } from './output.js';
 
 const ORG_UNITS = ['engineering', 'design', 'support', 'sales', 'finance', 'legal', 'hr', 'marketing', 'operations', 'research'];
@@ -71,16 +72,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
     const dev = await loadDevSigningKey(dataDir);
     const token = (sub: string, role: Role, extra: { teams?: string[]; purpose?: string } = {}) =>
       dev.sign({ sub, roles: [role], ...extra, issuer: config.jwt.issuer, audience: config.jwt.audience, ttlSeconds: 3600 });
-    const call = async (method: string, route: string, bearer: string, body?: unknown) => {
-      const response = await fetch(new URL(route, url), {
-        method,
-        headers: { authorization: `Bearer ${bearer}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-        ...(body ? { body: JSON.stringify(body) } : {}),
-      });
-      const parsed = (await response.json()) as any;
-      if (!response.ok) throw new Error(`${method} ${route}: ${response.status} ${parsed.error}: ${parsed.message}`);
-      return parsed;
-    };
+    const call = (method: string, route: string, bearer: string, body?: unknown) =>
+      callVault({ url, token: bearer }, method, route, body === undefined ? undefined : { type: 'application/json', data: JSON.stringify(body) });
 
     const revision = vault.policy.revision ?? 'none';
     write(`activity-vault demo: an embedded vault in ${dataDir}`);

@@ -2,6 +2,14 @@ import os from 'node:os';
 import type { Principal, Role } from '../auth/index.js';
 import { isVaultError } from '../errors/index.js';
 
+/** How a command group wraps its actions so every outcome becomes an exit code. */
+export type Run = (action: (...args: any[]) => Promise<number>) => (...args: unknown[]) => Promise<void>;
+
+/** Whether `--json` was given anywhere on the command line. */
+export function wantsJson(command: { optsWithGlobals(): Record<string, unknown> }): boolean {
+  return Boolean(command.optsWithGlobals().json);
+}
+
 export const EXIT_OK = 0;
 export const EXIT_REFUSED = 1;
 export const EXIT_USAGE = 2;

@@ -15,12 +15,8 @@ import {
 } from '../policy/index.js';
 import { callVault, serverOptions } from './http-client.js';
 import type { AccessDiff } from '../guard/index.js';
-import { emit, EXIT_OK, EXIT_REFUSED, table } from './output.js';
+import { emit, EXIT_OK, EXIT_REFUSED, type Run, table, wantsJson } from './output.js';
 import { withVault } from './vault.js';
-
-type Run = (action: (...args: any[]) => Promise<number>) => (...args: unknown[]) => Promise<void>;
-
-const json = (command: Command) => Boolean(command.optsWithGlobals().json);
 
 /** Adds the dev key's public half to the committed list, so the default bundle verifies anywhere. */
 async function publishDevKey(publicJwk: object & { kid?: string }): Promise<void> {
@@ -85,7 +81,7 @@ export function registerPolicyCommands(program: Command, run: Run): void {
         const report = await testPolicies(findOpa(config.opaBin), policyPaths().sources);
         const ok = report.coverage >= Number(opts.minCoverage);
         emit(
-          json(command),
+          wantsJson(command),
           { ...report, output: undefined, min_coverage: Number(opts.minCoverage), ok },
           `${report.output.trim()}\n\nrego: ${report.passed.rego} passed, wasm: ${report.passed.wasm} passed, coverage ${report.coverage.toFixed(1)}% (minimum ${opts.minCoverage}%)`,
         );
@@ -112,7 +108,7 @@ export function registerPolicyCommands(program: Command, run: Run): void {
             const output = path.join(scratch, 'bundle.tar.gz');
             await buildBundle({ opaBin, sourceDir: paths.sources, capabilitiesFile: paths.capabilities, signingKeyFile: key.file, output, revision: opts.revision });
             const stale = await staleFiles(await fs.readFile(opts.output), await fs.readFile(output));
-            emit(json(command), { stale }, stale.length ? `bundle ${opts.output} is stale (${stale.join(', ')}): run activity-vault policy build` : `bundle ${opts.output} matches the sources`);
+            emit(wantsJson(command), { stale }, stale.length ? `bundle ${opts.output} is stale (${stale.join(', ')}): run activity-vault policy build` : `bundle ${opts.output} matches the sources`);
             return stale.length ? EXIT_REFUSED : EXIT_OK;
           } finally {
             await fs.rm(scratch, { recursive: true, force: true });
@@ -125,7 +121,7 @@ export function registerPolicyCommands(program: Command, run: Run): void {
           const kid = (key.publicJwk as { kid: string }).kid;
           await verifyBundle(await fs.readFile(built.output), [{ kid, jwk: key.publicJwk }]);
         }
-        emit(json(command), built, `built ${built.output} (revision ${built.revision})${key.dev ? ', signed with the development key' : ''}`);
+        emit(wantsJson(command), built, `built ${built.output} (revision ${built.revision})${key.dev ? ', signed with the development key' : ''}`);
         return EXIT_OK;
       }),
     );
@@ -139,7 +135,7 @@ export function registerPolicyCommands(program: Command, run: Run): void {
         const result = await callVault(serverOptions(command), 'POST', '/v1/policy/bundles', { type: 'application/gzip', data: await fs.readFile(file) });
         const g = result.diff.grants;
         emit(
-          json(command),
+          wantsJson(command),
           result,
           `staged ${result.revision} (against ${result.diff.against ?? 'nothing active'}): policy module ${result.diff.policy_module_changed ? 'changed' : 'unchanged'}; grants added [${g.added}] removed [${g.removed}] changed [${g.changed}]\n${accessDiffText(result.diff.access)}`,
         );
@@ -154,7 +150,7 @@ export function registerPolicyCommands(program: Command, run: Run): void {
     .action(
       run(async (revision: string, _opts, command: Command) => {
         const result = await callVault(serverOptions(command), 'POST', `/v1/policy/bundles/${encodeURIComponent(revision)}/activate`);
-        emit(json(command), result, `active: ${result.revision} (was ${result.previous ?? 'none'})${result.approved_by ? `; growth approved by ${result.approved_by}` : ''}`);
+        emit(wantsJson(command), result, `active: ${result.revision} (was ${result.previous ?? 'none'})${result.approved_by ? `; growth approved by ${result.approved_by}` : ''}`);
         return EXIT_OK;
       }),
     );
@@ -167,7 +163,7 @@ export function registerPolicyCommands(program: Command, run: Run): void {
       run(async (revision: string, _opts, command: Command) => {
         const result = await callVault(serverOptions(command), 'POST', `/v1/policy/bundles/${encodeURIComponent(revision)}/approve`);
         const growth = (result.growth as string[]).map((g) => `  - ${g}`).join('\n');
-        emit(json(command), result, `approved ${result.revision} against ${result.against ?? 'nothing active'} as ${result.approved_by}${growth ? `:\n${growth}` : ' (it grows nothing)'}`);
+        emit(wantsJson(command), result, `approved ${result.revision} against ${result.against ?? 'nothing active'} as ${result.approved_by}${growth ? `:\n${growth}` : ' (it grows nothing)'}`);
         return EXIT_OK;
       }),
     );
@@ -181,7 +177,7 @@ export function registerPolicyCommands(program: Command, run: Run): void {
       run(async (before: string, after: string, _opts, command: Command) =>
         withVault(async (vault) => {
           const diff = await vault.policyAdmin.diff(await bundleRef(before), await bundleRef(after));
-          emit(json(command), diff, accessDiffText(diff));
+          emit(wantsJson(command), diff, accessDiffText(diff));
           return diff.violations.length ? EXIT_REFUSED : EXIT_OK;
         }),
       ),
@@ -196,7 +192,7 @@ export function registerPolicyCommands(program: Command, run: Run): void {
         const lines = (result.bundles as Array<Record<string, string | boolean | null>>).map(
           (b) => `${b.active ? '*' : ' '} ${b.revision}  staged by ${b.staged_by} ${b.staged_at}${b.activated_by ? `, last activated by ${b.activated_by} ${b.activated_at}` : ''}`,
         );
-        emit(json(command), result, lines.length ? lines.join('\n') : 'no bundles staged');
+        emit(wantsJson(command), result, lines.length ? lines.join('\n') : 'no bundles staged');
         return EXIT_OK;
       }),
     );

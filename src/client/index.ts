@@ -121,17 +121,17 @@ export class VaultClient {
       try {
         for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
           pending += decoder.decode(chunk, { stream: true });
-          let newline = pending.indexOf('\n');
-          while (newline !== -1) {
-            const line = pending.slice(0, newline);
-            pending = pending.slice(newline + 1);
-            newline = pending.indexOf('\n');
+          let start = 0;
+          for (let newline = pending.indexOf('\n'); newline !== -1; newline = pending.indexOf('\n', start)) {
+            const line = pending.slice(start, newline);
+            start = newline + 1;
             if (line === '') continue;
             const record = JSON.parse(line) as DatasetRecord<P>;
             cursor = record.cursor;
             failures = 0;
             yield record;
           }
+          pending = pending.slice(start);
         }
         if (pending === '') return;
         throw new TypeError('the stream ended inside a record');

@@ -30,18 +30,28 @@ function malformed(): VaultError {
   return new VaultError('ERR_DECRYPT_FAILED', 'ciphertext envelope is malformed');
 }
 
+/** Checks format and algorithm and returns the data-key version, allocating nothing (once per record read). */
+function checkedDekVersion(envelope: Uint8Array): number {
+  if (envelope.length < ENVELOPE_OVERHEAD || envelope[0] !== FORMAT_VERSION || envelope[1] !== ALG_XCHACHA20POLY1305) throw malformed();
+  const at = 2 + KEK_FINGERPRINT_BYTES;
+  return ((envelope[at]! << 24) | (envelope[at + 1]! << 16) | (envelope[at + 2]! << 8) | envelope[at + 3]!) >>> 0;
+}
+
+/** The bytes naming the KEK that wrapped the envelope's key (a view, not a copy). */
+export function envelopeKekFingerprint(envelope: Uint8Array): Uint8Array {
+  checkedDekVersion(envelope);
+  return envelope.subarray(2, 2 + KEK_FINGERPRINT_BYTES);
+}
+
 /** Reads the self-describing header; throws `ERR_DECRYPT_FAILED` for an unknown format or algorithm. */
 export function readEnvelopeHeader(envelope: Uint8Array): EnvelopeHeader {
-  if (envelope.length < ENVELOPE_OVERHEAD) throw malformed();
-  const buf = Buffer.from(envelope.buffer, envelope.byteOffset, envelope.byteLength);
-  const header = {
-    formatVersion: buf[0]!,
-    algorithm: buf[1]!,
-    kekFingerprint: buf.subarray(2, 2 + KEK_FINGERPRINT_BYTES).toString('hex'),
-    dekVersion: buf.readUInt32BE(2 + KEK_FINGERPRINT_BYTES),
+  const dekVersion = checkedDekVersion(envelope);
+  return {
+    formatVersion: FORMAT_VERSION,
+    algorithm: ALG_XCHACHA20POLY1305,
+    kekFingerprint: Buffer.from(envelopeKekFingerprint(envelope)).toString('hex'),
+    dekVersion,
   };
-  if (header.formatVersion !== FORMAT_VERSION || header.algorithm !== ALG_XCHACHA20POLY1305) throw malformed();
-  return header;
 }
 
 function aadFor(header: Uint8Array, context: string): Buffer {
@@ -80,12 +90,7 @@ export function sealEnvelope(
 }
 
 export function openEnvelope(aead: Aead, key: Uint8Array, envelope: Uint8Array, context: string, expectedDekVersion: number): Buffer {
-  // Read straight from the bytes: this runs once per record streamed, and the header object
-  // (with its hex fingerprint) is only for callers that need to describe an envelope.
-  if (envelope.length < ENVELOPE_OVERHEAD || envelope[0] !== FORMAT_VERSION || envelope[1] !== ALG_XCHACHA20POLY1305) throw malformed();
-  const at = 2 + KEK_FINGERPRINT_BYTES;
-  const dekVersion = ((envelope[at]! << 24) | (envelope[at + 1]! << 16) | (envelope[at + 2]! << 8) | envelope[at + 3]!) >>> 0;
-  if (dekVersion !== expectedDekVersion) throw new VaultError('ERR_DECRYPT_FAILED', 'ciphertext failed authentication');
+  if (checkedDekVersion(envelope) !== expectedDekVersion) throw new VaultError('ERR_DECRYPT_FAILED', 'ciphertext failed authentication');
   return aead.open(
     key,
     envelope.subarray(HEADER_BYTES, HEADER_BYTES + NONCE_BYTES),

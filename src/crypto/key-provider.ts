@@ -4,7 +4,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { VaultError } from '../errors/index.js';
 import { KEY_BYTES, type Aead } from './aead.js';
-import { KEK_FINGERPRINT_BYTES, openEnvelope, readEnvelopeHeader, sealEnvelope } from './envelope.js';
+import { envelopeKekFingerprint, KEK_FINGERPRINT_BYTES, openEnvelope, sealEnvelope } from './envelope.js';
 
 export interface DataKeyContext {
   readonly employeeId: string;
@@ -33,7 +33,7 @@ export function dataKeyWrapContext(kekId: string, context: DataKeyContext): stri
   return JSON.stringify(['activity-vault/dek/v1', context.employeeId, context.dekVersion, kekId]);
 }
 
-export function secretWrapContext(kekId: string, name: string): string {
+function secretWrapContext(kekId: string, name: string): string {
   return JSON.stringify(['activity-vault/secret/v1', name, kekId]);
 }
 
@@ -85,9 +85,10 @@ export async function openLocalKeyProvider(options: { file: string; createIfMiss
   // Names the cause when a store's keys were wrapped under another KEK (a wrong VAULT_KEK_FILE),
   // instead of letting it surface as a failed authentication. Fingerprints are public.
   const assertOurKek = (wrapped: Uint8Array): void => {
-    const header = readEnvelopeHeader(wrapped);
-    if (header.kekFingerprint !== kekFingerprint.toString('hex')) {
-      throw new VaultError('ERR_KEY_UNAVAILABLE', `this key was wrapped under another KEK (local:${header.kekFingerprint}); the KEK in use is ${kekId}: point VAULT_KEK_FILE at the KEK this store was created with`);
+    const found = envelopeKekFingerprint(wrapped);
+    if (!kekFingerprint.equals(found)) {
+      const other = Buffer.from(found).toString('hex');
+      throw new VaultError('ERR_KEY_UNAVAILABLE', `this key was wrapped under another KEK (local:${other}); the KEK in use is ${kekId}: point VAULT_KEK_FILE at the KEK this store was created with`);
     }
   };
   return {

@@ -205,11 +205,6 @@ export class KeyRing {
     return this.#provider.unwrapSecret(name, wrapped);
   }
 
-  /** Zeroes every cached key of one employee (erasure, rotation). */
-  forgetEmployee(employeeId: string): void {
-    for (const id of [...this.#cache.keys()]) if (id.startsWith(`${employeeId}\u0000`)) this.#evict(id);
-  }
-
   #evict(id: string): void {
     this.#cache.get(id)?.key.destroy();
     this.#cache.delete(id);

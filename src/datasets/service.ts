@@ -18,7 +18,7 @@ import {
   type VaultDatabase,
 } from '../db/index.js';
 import { isVaultError, VaultError } from '../errors/index.js';
-import { breachError, exceedsScopeFraction, findInvariantBreach, type BlastRadiusLimits, type InvariantBreach } from '../guard/index.js';
+import { breachError, findInvariantBreach, findRecordsReachBreach, type BlastRadiusLimits, type InvariantBreach } from '../guard/index.js';
 import type { PolicyEngine } from '../policy/index.js';
 import { formatCursor, parseCursor, type StreamPosition } from './cursor.js';
 import { parseDatasetRequest, type DatasetRequest } from './request.js';
@@ -130,9 +130,15 @@ export class DatasetService {
     // The vault's own invariants, on what the policy tried to grant: a breach is a deny and an alarm.
     const granted = decision.scope;
     const limits: BlastRadiusLimits = { grants, roster: await countEnrolledByOrgUnit(database.db), maxScopeFraction: this.#deps.maxScopeFraction, requestPurpose: request.purpose };
-    const subject = { roles: principal.roles, teams: principal.teams, purpose: principal.purpose };
-    const breachOf = (found: InvariantBreach): Promise<never> => this.#refuseBreach(principal, decisionId, revision, policyRequest, granted, found);
-    const policyBreach = findInvariantBreach(subject, granted, limits);
+    const breachOf = (found: InvariantBreach): Promise<never> =>
+      this.#refuseBreach(found, 'SECURITY ALARM: a dataset decision breached a vault invariant and was denied', {
+        action: 'policy.decision',
+        actor: principal,
+        decisionId,
+        policyRevision: revision,
+        details: { request: policyRequest, reasons: [found.reason], policy_scope: granted },
+      });
+    const policyBreach = findInvariantBreach(principal, granted, limits);
     if (policyBreach) return breachOf(policyBreach);
 
     // The vault's own intersection: never wider than what the job asked for, whatever the policy said.
@@ -145,9 +151,10 @@ export class DatasetService {
       frozenAt: this.#now(),
     };
     if (scope.orgUnits.length === 0 || scope.kinds.length === 0 || scope.from >= scope.to) return deny(['empty_scope'], revision, { policy_scope: granted });
-    const finalBreach = findInvariantBreach(subject, { org_units: scope.orgUnits, kinds: scope.kinds, max_sensitivity: scope.maxSensitivity }, limits);
+    const finalBreach = findInvariantBreach(principal, { org_units: scope.orgUnits, kinds: scope.kinds, max_sensitivity: scope.maxSensitivity }, limits);
     if (finalBreach) return breachOf(finalBreach);
 
+    const view = this.#scopeView(scope);
     const datasetId = randomUUID();
     const expiresAt = new Date(scope.frozenAt.getTime() + LEASE_HOURS * 3600_000);
     const { wrapped } = await keyRing.wrapVaultSecret(`dataset:${datasetId}`, randomBytes(32));
@@ -169,12 +176,8 @@ export class DatasetService {
       };
       await insertLease(trx, lease);
       const counted = await recordDatasetReach(trx, datasetId, scope);
-      // Records keep the org unit they were captured under; after a reorg the roster may
-      // understate who a unit's records belong to. The employees actually reached count too.
-      if (exceedsScopeFraction(counted.employees, limits.roster, this.#deps.maxScopeFraction)) {
-        recordsBreach = { code: 'ERR_SCOPE_TOO_WIDE', reason: 'records_reach_too_wide', detail: `records of ${counted.employees} employees, ${limits.roster.totalEnrolled} enrolled (limit ${this.#deps.maxScopeFraction})` };
-        throw breachError(recordsBreach);
-      }
+      recordsBreach = findRecordsReachBreach(counted.employees, limits);
+      if (recordsBreach) throw breachError(recordsBreach);
       await setLeaseReach(trx, datasetId, counted);
       await audit.append(trx, {
         action: 'policy.decision',
@@ -187,7 +190,7 @@ export class DatasetService {
           request: policyRequest,
           reasons: decision.reasons,
           dataset_id: datasetId,
-          scope: this.#scopeView(scope),
+          scope: view,
           employee_count: counted.employees,
           expires_at: expiresAt.toISOString(),
         },
@@ -199,7 +202,7 @@ export class DatasetService {
     });
     return {
       dataset_id: datasetId,
-      scope: this.#scopeView(scope),
+      scope: view,
       record_count: reach.records,
       employee_count: reach.employees,
       expires_at: expiresAt.toISOString(),
@@ -208,28 +211,27 @@ export class DatasetService {
     };
   }
 
+  /**
+   * A breached invariant: the alarm first, so a SIEM hears of it even if the audit log cannot take
+   * the event, then the high-severity deny on the record, then the error for the caller.
+   */
   async #refuseBreach(
-    principal: Principal,
-    decisionId: string,
-    revision: string,
-    request: Record<string, unknown>,
-    policyScope: unknown,
     found: InvariantBreach,
+    message: string,
+    event: { action: string; actor: Principal; decisionId: string; policyRevision: string; details: Record<string, unknown> },
   ): Promise<never> {
-    // The alarm goes out first: if the audit log cannot take the event, the SIEM still hears of it.
+    const { actor, decisionId, policyRevision } = event;
+    const datasetId = event.details.dataset_id;
     this.#deps.log?.(
-      { alarm: 'scope_breach', severity: 'high', invariant: found.code, reason: found.reason, actor: principal.sub, teams: principal.teams, policy_revision: revision, decision_id: decisionId },
-      'SECURITY ALARM: a dataset decision breached a vault invariant and was denied',
+      { alarm: 'scope_breach', severity: 'high', invariant: found.code, reason: found.reason, actor: actor.sub, teams: actor.teams, policy_revision: policyRevision, decision_id: decisionId, ...(datasetId ? { dataset_id: datasetId } : {}) },
+      message,
     );
     await this.#deps.audit.appendAlone({
-      action: 'policy.decision',
+      ...event,
       decision: 'deny',
       severity: 'high',
-      actor: principal,
-      policyRevision: revision,
-      decisionId,
       recordCount: 0,
-      details: { request, reasons: [found.reason], invariant: found.code, detail: found.detail, policy_scope: policyScope, alarm: 'scope_breach' },
+      details: { ...event.details, invariant: found.code, detail: found.detail, alarm: 'scope_breach' },
     });
     throw breachError(found, { decision_id: decisionId });
   }
@@ -241,26 +243,18 @@ export class DatasetService {
   async #assertLeaseStillGranted(principal: Principal, lease: LeaseRow): Promise<void> {
     const { grants, revision } = this.#deps.policy.grantsInForce();
     const found = findInvariantBreach(
-      { roles: principal.roles, teams: principal.teams, purpose: principal.purpose },
+      principal,
       { org_units: lease.orgUnits, kinds: lease.kinds, max_sensitivity: lease.maxSensitivity },
       { grants, roster: await countEnrolledByOrgUnit(this.#deps.database.db), maxScopeFraction: this.#deps.maxScopeFraction, requestPurpose: lease.purpose },
     );
     if (!found) return;
-    this.#deps.log?.(
-      { alarm: 'scope_breach', severity: 'high', invariant: found.code, reason: found.reason, actor: principal.sub, dataset_id: lease.datasetId, policy_revision: revision },
-      'SECURITY ALARM: a dataset stream is no longer within the grants in force and was refused',
-    );
-    await this.#deps.audit.appendAlone({
+    await this.#refuseBreach(found, 'SECURITY ALARM: a dataset stream is no longer within the grants in force and was refused', {
       action: 'dataset.stream',
-      decision: 'deny',
-      severity: 'high',
       actor: principal,
       decisionId: lease.decisionId,
       policyRevision: revision,
-      recordCount: 0,
-      details: { dataset_id: lease.datasetId, reason: found.reason, invariant: found.code, detail: found.detail, lease_revision: lease.policyRevision, alarm: 'scope_breach' },
+      details: { dataset_id: lease.datasetId, reason: found.reason, lease_revision: lease.policyRevision },
     });
-    throw breachError(found, { decision_id: lease.decisionId });
   }
 
   #scopeView(scope: DatasetScope): DatasetGrant['scope'] {
@@ -298,7 +292,7 @@ export class DatasetService {
     async function* all(): AsyncGenerator<Buffer> {
       try {
         if (!first.done) yield first.value;
-        for await (const page of { [Symbol.asyncIterator]: () => pages }) yield page;
+        yield* pages;
       } finally {
         pseudonymKey.fill(0);
       }
@@ -325,7 +319,15 @@ export class DatasetService {
           const rows = await readScopePage(trx, lease, lease.orgUnits[unit]!, position, PAGE_RECORDS);
           const states = await employeeKeyStates(trx, [...new Set(rows.map((r) => r.employee_id))]);
           const stored: StoredDataKey[] = [];
-          for (const [employeeId, state] of states) for (const [dekVersion, wrappedKey] of state.keys) stored.push({ employeeId, dekVersion, wrappedKey });
+          // Only the key versions this page's records were sealed under, each once.
+          const needed = new Set<string>();
+          for (const row of rows) {
+            const id = dataKeyId(row.employee_id, row.dek_version);
+            const wrappedKey = states.get(row.employee_id)?.keys.get(row.dek_version);
+            if (!wrappedKey || needed.has(id)) continue;
+            needed.add(id);
+            stored.push({ employeeId: row.employee_id, dekVersion: row.dek_version, wrappedKey });
+          }
           const skipped = { not_enrolled: 0, erased: 0, failed_authentication: 0 };
           // Each line is an ASCII prefix, the decrypted payload's bytes as they are, and `}\n`:
           // written once into the page's buffer, never decoded to a string and encoded back.

@@ -19,11 +19,6 @@ export interface RecordRow {
 export const RECORD_COPY_COLUMNS = 'event_id, captured_at, employee_id, org_unit, kind, sensitivity, dek_version, envelope';
 const FIELD_COUNT = 8;
 
-/** The whole COPY stream for `rows` in one buffer. */
-export function encodeRecordRows(rows: readonly RecordRow[]): Buffer {
-  return Buffer.concat([...encodeRecordChunks([rows])]);
-}
-
 /**
  * The COPY stream as one buffer per chunk of rows, produced lazily: a caller that encrypts rows
  * inside the iterator overlaps that work with PostgreSQL consuming the previous chunk.

@@ -64,9 +64,9 @@ const MAX_VIOLATIONS = 100;
 export const MAX_EVALUATIONS = 2_000_000;
 const YIELD_EVERY = 2_000;
 
-function grantsOf(policy: AccessPolicy | undefined): Record<string, Record<string, unknown>> {
-  const g = policy?.grants;
-  return typeof g === 'object' && g !== null ? (g as Record<string, Record<string, unknown>>) : {};
+/** A bundle's `grants` by team; anything that is not an object grants nothing. */
+export function grantsOf(grants: unknown): Record<string, Record<string, unknown>> {
+  return typeof grants === 'object' && grants !== null ? (grants as Record<string, Record<string, unknown>>) : {};
 }
 
 const strings = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []);
@@ -117,7 +117,8 @@ function grantWidening(before: Record<string, unknown> | undefined, after: Recor
  */
 export async function computeAccessDiff(input: AccessDiffInput): Promise<AccessDiff> {
   const { next, active, roster } = input;
-  const grants = [grantsOf(next), grantsOf(active)];
+  const [nextGrants, activeGrants] = [grantsOf(next.grants), grantsOf(active?.grants)];
+  const grants = [nextGrants, activeGrants];
   const teams = sorted([...grants.flatMap((g) => Object.keys(g)), ...input.recentTeams].filter((t) => t !== ''));
   const purposes = sorted(grants.flatMap((g) => Object.values(g).flatMap((x) => strings(x?.purposes))));
   const units = sorted([...roster.enrolledByUnit.keys(), ...grants.flatMap((g) => Object.values(g).flatMap((x) => strings(x?.org_units)))]);
@@ -196,7 +197,7 @@ export async function computeAccessDiff(input: AccessDiffInput): Promise<AccessD
     else if (t.employees_before > 0 && t.employees_after > 2 * t.employees_before) growth.push(`team ${t.team} reach grows more than 2x (${t.employees_before} -> ${t.employees_after} employees)`);
     // The invariants cap every decision at the token's grant, so a wider grant is wider access
     // even where the policy hides it from this matrix (behind a sub, a date, a request shape).
-    const widened = grantWidening(grantsOf(active)[t.team], grantsOf(next)[t.team]);
+    const widened = grantWidening(activeGrants[t.team], nextGrants[t.team]);
     if (widened) growth.push(`team ${t.team} grant widens: ${widened}`);
   }
   return {

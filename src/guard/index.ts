@@ -1,9 +1,8 @@
 export {
   findInvariantBreach,
-  assertWithinBlastRadius,
+  findRecordsReachBreach,
   breachError,
   employeesReached,
-  exceedsScopeFraction,
   NEVER_EXPORTED_SENSITIVITY,
   type GuardSubject,
   type GuardScope,
@@ -12,4 +11,4 @@ export {
   type InvariantBreach,
   type InvariantCode,
 } from './invariants.js';
-export { computeAccessDiff, type AccessDiff, type AccessDiffInput, type AccessPolicy, type TeamReach } from './access-diff.js';
+export { computeAccessDiff, grantsOf, type AccessDiff, type AccessDiffInput, type AccessPolicy, type TeamReach } from './access-diff.js';

@@ -69,6 +69,15 @@ function grantOf(grants: unknown, team: string): Grant | undefined {
   return { team, org_units: g.org_units, kinds: g.kinds, max_sensitivity: g.max_sensitivity as number, purposes: g.purposes };
 }
 
+/**
+ * The records a scope holds belong to `employees` distinct people: records keep the org unit they
+ * were captured under, so after a reorg the roster may understate who a unit's records cover.
+ */
+export function findRecordsReachBreach(employees: number, limits: Pick<BlastRadiusLimits, 'roster' | 'maxScopeFraction'>): InvariantBreach | undefined {
+  if (!exceedsScopeFraction(employees, limits.roster, limits.maxScopeFraction)) return undefined;
+  return breach('ERR_SCOPE_TOO_WIDE', 'records_reach_too_wide', `records of ${employees} employees, ${limits.roster.totalEnrolled} enrolled (limit ${limits.maxScopeFraction})`);
+}
+
 /** Whether `reached` employees exceed the share of all enrolled employees one decision may reach. */
 export function exceedsScopeFraction(reached: number, roster: RosterReach, maxScopeFraction: number): boolean {
   return reached > maxScopeFraction * roster.totalEnrolled + 1e-9;
@@ -132,12 +141,6 @@ export function findInvariantBreach(subject: GuardSubject, scope: GuardScope, li
     return breach('ERR_SCOPE_TOO_WIDE', 'grant_too_wide', `grant of ${g.team} reaches ${employeesReached(g.org_units, limits.roster)} of ${limits.roster.totalEnrolled} enrolled employees or names a pattern`);
   }
   return undefined;
-}
-
-/** Throws the breach as a VaultError: a vague message for the caller, the precise one kept internal. */
-export function assertWithinBlastRadius(subject: GuardSubject, scope: GuardScope, limits: BlastRadiusLimits): void {
-  const found = findInvariantBreach(subject, scope, limits);
-  if (found) throw breachError(found);
 }
 
 export function breachError(found: InvariantBreach, details: Record<string, unknown> = {}): VaultError {

@@ -18,7 +18,7 @@ import {
   type VaultDatabase,
 } from '../db/index.js';
 import { VaultError } from '../errors/index.js';
-import { computeAccessDiff, type AccessDiff } from '../guard/index.js';
+import { computeAccessDiff, grantsOf, type AccessDiff } from '../guard/index.js';
 import { verifyBundle, type TrustedBundleKey, type VerifiedBundle } from './bundle.js';
 import type { PolicyEngine } from './engine.js';
 import { PolicyEvaluator, type PolicyInput } from './evaluator.js';
@@ -69,19 +69,13 @@ const RECENT_TEAMS_DAYS = 30;
 
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 
-function grantsOf(bundle: VerifiedBundle | undefined): Record<string, unknown> {
-  const grants = bundle?.data.grants;
-  return typeof grants === 'object' && grants !== null ? (grants as Record<string, unknown>) : {};
-}
-
-function diffBundles(next: VerifiedBundle, current: VerifiedBundle | undefined, access: AccessDiff): BundleDiff {
-  const before = grantsOf(current);
-  const after = grantsOf(next);
+function diffBundles(next: VerifiedBundle, current: VerifiedBundle | undefined): Omit<BundleDiff, 'access'> {
+  const before = grantsOf(current?.data.grants);
+  const after = grantsOf(next.data.grants);
   const teams = (o: Record<string, unknown>) => Object.keys(o).sort();
   return {
-    access,
     against: current?.revision ?? null,
-    policy_module_changed: !current || sha256(current.wasm) !== sha256(next.wasm),
+    policy_module_changed: !current || !current.wasm.equals(next.wasm),
     grants: {
       added: teams(after).filter((t) => !(t in before)),
       removed: teams(before).filter((t) => !(t in after)),
@@ -94,7 +88,7 @@ function diffBundles(next: VerifiedBundle, current: VerifiedBundle | undefined, 
 function probeInputs(bundle: VerifiedBundle): PolicyInput[] {
   const now = new Date().toISOString();
   const request = { purpose: 'probe', org_units: [], kinds: [], from: '2026-01-01T00:00:00.000Z', to: '2026-01-02T00:00:00.000Z' };
-  const teams = [[], [''], ['probe-unknown-team'], ...Object.keys(grantsOf(bundle)).map((t) => [t])];
+  const teams = [[], [''], ['probe-unknown-team'], ...Object.keys(grantsOf(bundle.data.grants)).map((t) => [t])];
   const roles = [['training-job'], ['ingest-agent'], ['auditor'], []];
   return teams.flatMap((t) =>
     roles.map((r) => ({ subject: { sub: 'probe', roles: r, teams: t, purpose: 'probe' }, action: 'dataset.request', request, now })),
@@ -112,30 +106,27 @@ export class PolicyAdmin {
   ) {}
 
   /** Evaluates `next` and `against` over the subject x scope matrix on today's roster. */
-  async #accessDiff(next: VerifiedBundle, against: VerifiedBundle | undefined): Promise<AccessDiff> {
+  async #accessDiff(next: PolicyEvaluator, against: VerifiedBundle | undefined): Promise<AccessDiff> {
     const since = new Date(Date.now() - RECENT_TEAMS_DAYS * 86_400_000);
-    const [roster, recentTeams, nextPolicy, activePolicy] = await Promise.all([
+    const [roster, recentTeams, active] = await Promise.all([
       countEnrolledByOrgUnit(this.database.db),
       teamsInAuditSince(this.database.db, since),
-      PolicyEvaluator.load(next),
       against ? PolicyEvaluator.load(against) : undefined,
     ]);
-    return computeAccessDiff({ next: nextPolicy, active: activePolicy, roster, recentTeams, kinds: this.options.kinds, maxScopeFraction: this.options.maxScopeFraction });
+    return computeAccessDiff({ next, active, roster, recentTeams, kinds: this.options.kinds, maxScopeFraction: this.options.maxScopeFraction });
+  }
+
+  async #staged(revision: string): Promise<StoredBundle> {
+    const stored = await findBundle(this.database.db, revision);
+    if (!stored) throw new VaultError('ERR_NOT_FOUND', `revision ${revision} is not staged`);
+    return stored;
   }
 
   /** `policy diff OLD NEW`: each side a staged revision or the bytes of a signed bundle. */
   async diff(before: string | Buffer, after: string | Buffer): Promise<AccessDiff> {
-    const load = async (ref: string | Buffer): Promise<VerifiedBundle> => {
-      if (Buffer.isBuffer(ref)) return verifyBundle(ref, this.trustedKeys);
-      const stored = await findBundle(this.database.db, ref);
-      if (!stored) throw new VaultError('ERR_NOT_FOUND', `revision ${ref} is not staged`);
-      return verifyBundle(stored.archive, this.trustedKeys);
-    };
-    return this.#accessDiff(await load(after), await load(before));
-  }
-
-  async #active(): Promise<VerifiedBundle | undefined> {
-    return (await this.#inForce()).bundle;
+    const load = async (ref: string | Buffer): Promise<VerifiedBundle> => verifyBundle(Buffer.isBuffer(ref) ? ref : (await this.#staged(ref)).archive, this.trustedKeys);
+    const next = await load(after);
+    return this.#accessDiff(await PolicyEvaluator.load(next), await load(before));
   }
 
   /** The activation in force and its bundle (undefined when it no longer verifies). */
@@ -148,8 +139,7 @@ export class PolicyAdmin {
 
   /** Verifies a staged revision again, probes it and diffs it against the activation in force. */
   async #check(revision: string): Promise<{ stored: StoredBundle; violations: string[]; access: AccessDiff | undefined; againstActivation: string | null }> {
-    const stored = await findBundle(this.database.db, revision);
-    if (!stored) throw new VaultError('ERR_NOT_FOUND', `revision ${revision} is not staged`);
+    const stored = await this.#staged(revision);
     const violations: string[] = [];
     let access: AccessDiff | undefined;
     const inForce = await this.#inForce();
@@ -160,7 +150,7 @@ export class PolicyAdmin {
         const decision = await evaluator.evaluate(input);
         if (decision.fault) violations.push(`${decision.reasons[0]} for roles [${input.subject.roles}] teams [${input.subject.teams}]: ${decision.fault}`);
       }
-      access = await this.#accessDiff(bundle, inForce.bundle);
+      access = await this.#accessDiff(evaluator, inForce.bundle);
       violations.push(...access.violations);
     } catch (err) {
       violations.push(err instanceof Error ? err.message : String(err));
@@ -195,9 +185,10 @@ export class PolicyAdmin {
     if (archive.length === 0) throw new VaultError('ERR_INVALID_REQUEST', 'the body must be a gzipped OPA bundle');
     if (archive.length > MAX_BUNDLE_BYTES) throw new VaultError('ERR_BODY_TOO_LARGE', 'bundle is larger than 16 MiB');
     let bundle: VerifiedBundle;
+    let evaluator: PolicyEvaluator;
     try {
       bundle = await verifyBundle(archive, this.trustedKeys);
-      await PolicyEvaluator.load(bundle);
+      evaluator = await PolicyEvaluator.load(bundle);
     } catch (err) {
       await this.audit.appendAlone({
         action: 'policy.stage',
@@ -208,8 +199,8 @@ export class PolicyAdmin {
       });
       throw err;
     }
-    const active = await this.#active();
-    const diff = diffBundles(bundle, active, await this.#accessDiff(bundle, active));
+    const { bundle: active } = await this.#inForce();
+    const diff: BundleDiff = { ...diffBundles(bundle, active), access: await this.#accessDiff(evaluator, active) };
     await this.database.db.transaction().execute(async (trx) => {
       const existing = await findBundle(trx, bundle.revision);
       if (existing && existing.sha256 !== bundle.sha256) {

@@ -3,10 +3,8 @@ import { MAX_QUERY_LIMIT } from '../../audit/index.js';
 import { VaultError } from '../../errors/index.js';
 import type { Vault } from '../../main.js';
 import { principalOf } from '../auth.js';
+import { bearerAuth, errorResponses, stringArray } from '../errors.js';
 
-const errors = { '4xx': { $ref: 'ErrorBody#' }, '5xx': { $ref: 'ErrorBody#' } } as const;
-const bearer = [{ bearer: [] }];
-const strings = { type: 'array', items: { type: 'string' } } as const;
 const nullableString = { type: ['string', 'null'] } as const;
 
 const eventSchema = {
@@ -19,8 +17,8 @@ const eventSchema = {
     decision: { type: 'string' },
     severity: { type: 'string' },
     actor: nullableString,
-    roles: strings,
-    teams: strings,
+    roles: stringArray,
+    teams: stringArray,
     purpose: nullableString,
     employee_ref: nullableString,
     policy_revision: nullableString,
@@ -61,9 +59,9 @@ export function auditRoutes(vault: Vault) {
       schema: {
         tags: ['audit'],
         summary: `Query the access log, newest first (at most ${MAX_QUERY_LIMIT} a page; next_cursor continues)`,
-        security: bearer,
+        security: bearerAuth,
         querystring: query,
-        response: { 200: { type: 'object', properties: { events: { type: 'array', items: eventSchema }, next_cursor: nullableString } }, ...errors },
+        response: { 200: { type: 'object', properties: { events: { type: 'array', items: eventSchema }, next_cursor: nullableString } }, ...errorResponses },
       },
       handler: async (request) => {
         const q = request.query as AuditQueryString;
@@ -98,10 +96,10 @@ export function auditRoutes(vault: Vault) {
       schema: {
         tags: ['audit'],
         summary: 'Check the hash chain end to end, the head and every signed checkpoint',
-        security: bearer,
+        security: bearerAuth,
         response: {
           200: { type: 'object', properties: { ok: { type: 'boolean' }, checked: { type: 'integer' }, broken_at: { type: 'integer' }, reason: { type: 'string' } } },
-          ...errors,
+          ...errorResponses,
         },
       },
       handler: async (request) => {
@@ -120,7 +118,7 @@ export function auditRoutes(vault: Vault) {
       schema: {
         tags: ['audit'],
         summary: 'Signed checkpoints and the Ed25519 public key to check them with',
-        security: bearer,
+        security: bearerAuth,
         response: {
           200: {
             type: 'object',
@@ -129,7 +127,7 @@ export function auditRoutes(vault: Vault) {
               checkpoints: { type: 'array', items: checkpointSchema },
             },
           },
-          ...errors,
+          ...errorResponses,
         },
       },
       handler: async () => ({
@@ -144,7 +142,7 @@ export function auditRoutes(vault: Vault) {
 
     app.post('/v1/audit/checkpoints', {
       config: { roles: ['auditor', 'security-admin'] },
-      schema: { tags: ['audit'], summary: 'Sign a checkpoint of the newest event now', security: bearer, response: { 201: checkpointSchema, 200: { type: 'object' }, ...errors } },
+      schema: { tags: ['audit'], summary: 'Sign a checkpoint of the newest event now', security: bearerAuth, response: { 201: checkpointSchema, 200: { type: 'object' }, ...errorResponses } },
       handler: async (_request, reply) => {
         const checkpoint = await vault.audit.checkpoint();
         return checkpoint ? reply.status(201).send(checkpoint) : reply.status(200).send({});

@@ -1,14 +1,13 @@
 import { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
+import { ID_PATTERN } from '../../ingest/index.js';
 import type { Vault } from '../../main.js';
 import { principalOf } from '../auth.js';
+import { bearerAuth, errorResponses, stringArray } from '../errors.js';
 
-const errors = { '4xx': { $ref: 'ErrorBody#' }, '5xx': { $ref: 'ErrorBody#' } } as const;
-const bearer = [{ bearer: [] }];
-const strings = { type: 'array', items: { type: 'string' } } as const;
 const scopeSchema = {
   type: 'object',
-  properties: { org_units: strings, kinds: strings, max_sensitivity: { type: 'integer' }, from: { type: 'string' }, to: { type: 'string' } },
+  properties: { org_units: stringArray, kinds: stringArray, max_sensitivity: { type: 'integer' }, from: { type: 'string' }, to: { type: 'string' } },
 } as const;
 
 export function datasetRoutes(vault: Vault) {
@@ -18,7 +17,7 @@ export function datasetRoutes(vault: Vault) {
       schema: {
         tags: ['datasets'],
         summary: "Request a dataset: the policy's scope within the request, frozen in a lease of at most 24 h",
-        security: bearer,
+        security: bearerAuth,
         body: {
           type: 'object',
           required: ['purpose', 'from', 'to'],
@@ -45,7 +44,7 @@ export function datasetRoutes(vault: Vault) {
               decision_id: { type: 'string' },
             },
           },
-          ...errors,
+          ...errorResponses,
         },
       },
       handler: async (request, reply) => reply.status(201).send(await vault.datasets.request(principalOf(request), request.body)),
@@ -56,11 +55,11 @@ export function datasetRoutes(vault: Vault) {
       schema: {
         tags: ['datasets'],
         summary: 'Stream the dataset as NDJSON ({cursor, subject, captured_at, kind, sensitivity, payload} a line); ?after=CURSOR resumes',
-        security: bearer,
+        security: bearerAuth,
         params: { type: 'object', required: ['id'], properties: { id: { type: 'string', maxLength: 64 } } },
         querystring: { type: 'object', additionalProperties: false, properties: { after: { type: 'string', maxLength: 128 } } },
         produces: ['application/x-ndjson'],
-        response: { ...errors },
+        response: { ...errorResponses },
       },
       handler: async (request, reply) => {
         const pages = await vault.datasets.openStream(principalOf(request), (request.params as { id: string }).id, (request.query as { after?: string }).after);
@@ -74,8 +73,8 @@ export function datasetRoutes(vault: Vault) {
       schema: {
         tags: ['datasets'],
         summary: "Every dataset and decision that reached this employee's records",
-        security: bearer,
-        params: { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: '^[A-Za-z0-9._@-]{1,128}$' } } },
+        security: bearerAuth,
+        params: { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: ID_PATTERN.source } } },
         response: {
           200: {
             type: 'object',
@@ -89,7 +88,7 @@ export function datasetRoutes(vault: Vault) {
                     dataset_id: { type: 'string' },
                     decision_id: { type: 'string' },
                     requested_by: { type: 'string' },
-                    teams: strings,
+                    teams: stringArray,
                     purpose: { type: 'string' },
                     policy_revision: { type: 'string' },
                     granted_at: { type: 'string' },
@@ -109,7 +108,7 @@ export function datasetRoutes(vault: Vault) {
               },
             },
           },
-          ...errors,
+          ...errorResponses,
         },
       },
       handler: async (request) => vault.datasets.accessReport(principalOf(request), (request.params as { id: string }).id),

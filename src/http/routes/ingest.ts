@@ -1,11 +1,10 @@
 import type { FastifyInstance } from 'fastify';
-import { MAX_ROSTER_BATCH } from '../../ingest/index.js';
+import { ID_PATTERN, MAX_ROSTER_BATCH, ORG_UNIT_PATTERN } from '../../ingest/index.js';
 import type { Vault } from '../../main.js';
 import { principalOf } from '../auth.js';
+import { bearerAuth, errorResponses } from '../errors.js';
 import type { HttpMetrics } from '../metrics.js';
 
-const errors = { '4xx': { $ref: 'ErrorBody#' }, '5xx': { $ref: 'ErrorBody#' } } as const;
-const bearer = [{ bearer: [] }];
 
 const rosterBody = {
   type: 'object',
@@ -21,8 +20,8 @@ const rosterBody = {
         required: ['employee_id', 'org_unit', 'region', 'enrolled'],
         additionalProperties: false,
         properties: {
-          employee_id: { type: 'string', pattern: '^[A-Za-z0-9._@-]{1,128}$' },
-          org_unit: { type: 'string', pattern: '^[A-Za-z0-9._-]{1,64}$' },
+          employee_id: { type: 'string', pattern: ID_PATTERN.source },
+          org_unit: { type: 'string', pattern: ORG_UNIT_PATTERN.source },
           region: { type: 'string', minLength: 1, maxLength: 64 },
           enrolled: { type: 'boolean' },
         },
@@ -66,14 +65,14 @@ export function ingestRoutes(vault: Vault, metrics: HttpMetrics) {
       schema: {
         tags: ['roster'],
         summary: 'Upsert the employee roster; new employees get a fresh data key',
-        security: bearer,
+        security: bearerAuth,
         body: rosterBody,
         response: {
           200: {
             type: 'object',
             properties: { upserted: { type: 'integer' }, created: { type: 'integer' }, keys_created: { type: 'integer' } },
           },
-          ...errors,
+          ...errorResponses,
         },
       },
       handler: async (request) => vault.upsertRoster(principalOf(request), request.body),
@@ -81,7 +80,7 @@ export function ingestRoutes(vault: Vault, metrics: HttpMetrics) {
 
     app.post('/v1/records', {
       config: { roles: ['ingest-agent'] },
-      schema: { tags: ['ingest'], summary: 'Ingest a batch of activity records', security: bearer, body: recordsBody, response: { 200: ingestResponse, ...errors } },
+      schema: { tags: ['ingest'], summary: 'Ingest a batch of activity records', security: bearerAuth, body: recordsBody, response: { 200: ingestResponse, ...errorResponses } },
       handler: async (request) => {
         const result = await vault.ingestor.ingest((request.body as { records: unknown }).records, principalOf(request));
         metrics.recordsIngested.inc(result.accepted);

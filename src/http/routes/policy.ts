@@ -1,16 +1,15 @@
 import type { FastifyInstance } from 'fastify';
+import { VaultError } from '../../errors/index.js';
 import type { Vault } from '../../main.js';
 import { MAX_BUNDLE_BYTES } from '../../policy/index.js';
 import { principalOf } from '../auth.js';
+import { bearerAuth, errorResponses, stringArray } from '../errors.js';
 
-const errors = { '4xx': { $ref: 'ErrorBody#' }, '5xx': { $ref: 'ErrorBody#' } } as const;
-const bearer = [{ bearer: [] }];
 const revisionParam = {
   type: 'object',
   required: ['revision'],
   properties: { revision: { type: 'string', pattern: '^[A-Za-z0-9._:+-]{1,128}$' } },
 } as const;
-const teamList = { type: 'array', items: { type: 'string' } } as const;
 const accessDiffSchema = {
   type: 'object',
   properties: {
@@ -24,17 +23,17 @@ const accessDiffSchema = {
         type: 'object',
         properties: {
           team: { type: 'string' },
-          units_before: teamList,
-          units_after: teamList,
-          gained: teamList,
-          lost: teamList,
+          units_before: stringArray,
+          units_after: stringArray,
+          gained: stringArray,
+          lost: stringArray,
           employees_before: { type: 'integer' },
           employees_after: { type: 'integer' },
         },
       },
     },
-    violations: teamList,
-    growth: teamList,
+    violations: stringArray,
+    growth: stringArray,
   },
 } as const;
 
@@ -49,7 +48,7 @@ export function policyRoutes(vault: Vault) {
       schema: {
         tags: ['policy'],
         summary: 'Stage a signed OPA bundle (application/gzip); it is verified, stored and diffed against the active one',
-        security: bearer,
+        security: bearerAuth,
         response: {
           201: {
             type: 'object',
@@ -63,19 +62,17 @@ export function policyRoutes(vault: Vault) {
                 properties: {
                   against: { type: ['string', 'null'] },
                   policy_module_changed: { type: 'boolean' },
-                  grants: { type: 'object', properties: { added: teamList, removed: teamList, changed: teamList } },
+                  grants: { type: 'object', properties: { added: stringArray, removed: stringArray, changed: stringArray } },
                   access: accessDiffSchema,
                 },
               },
             },
           },
-          ...errors,
+          ...errorResponses,
         },
       },
       handler: async (request, reply) => {
-        if (!Buffer.isBuffer(request.body)) {
-          return reply.status(415).send({ error: 'unsupported_media_type', message: 'send the bundle as application/gzip' });
-        }
+        if (!Buffer.isBuffer(request.body)) throw new VaultError('ERR_UNSUPPORTED_MEDIA_TYPE', 'send the bundle as application/gzip');
         return reply.status(201).send(await vault.policyAdmin.stage(principalOf(request), request.body));
       },
     });
@@ -85,14 +82,14 @@ export function policyRoutes(vault: Vault) {
       schema: {
         tags: ['policy'],
         summary: 'Activate a staged revision in every instance (409 policy_rejected with the violations)',
-        security: bearer,
+        security: bearerAuth,
         params: revisionParam,
         response: {
           200: {
             type: 'object',
             properties: { revision: { type: 'string' }, status: { type: 'string' }, previous: { type: ['string', 'null'] }, approved_by: { type: 'string' } },
           },
-          ...errors,
+          ...errorResponses,
         },
       },
       handler: async (request) => vault.policyAdmin.activate(principalOf(request), (request.params as { revision: string }).revision),
@@ -103,14 +100,14 @@ export function policyRoutes(vault: Vault) {
       schema: {
         tags: ['policy'],
         summary: "A second security admin's approval of a revision that grows access, against the revision in force; used by one activation by someone else",
-        security: bearer,
+        security: bearerAuth,
         params: revisionParam,
         response: {
           200: {
             type: 'object',
-            properties: { revision: { type: 'string' }, approved_by: { type: 'string' }, against: { type: ['string', 'null'] }, growth: teamList },
+            properties: { revision: { type: 'string' }, approved_by: { type: 'string' }, against: { type: ['string', 'null'] }, growth: stringArray },
           },
-          ...errors,
+          ...errorResponses,
         },
       },
       handler: async (request) => vault.policyAdmin.approve(principalOf(request), (request.params as { revision: string }).revision),
@@ -121,7 +118,7 @@ export function policyRoutes(vault: Vault) {
       schema: {
         tags: ['policy'],
         summary: 'Staged revisions, who staged and last activated each, which is active',
-        security: bearer,
+        security: bearerAuth,
         response: {
           200: {
             type: 'object',
@@ -145,7 +142,7 @@ export function policyRoutes(vault: Vault) {
               },
             },
           },
-          ...errors,
+          ...errorResponses,
         },
       },
       handler: async () => {
