@@ -1,12 +1,10 @@
 import assert from 'node:assert/strict';
-import fs from 'node:fs/promises';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { sql } from 'kysely';
 import { STORE } from '../support/database.js';
-import { buildTestBundle, newSigningKey } from '../support/policies.js';
+import { buildTestBundle, newSigningKey, stageBundle, trustedKeysFile } from '../support/policies.js';
 import { countRows } from '../support/records.js';
-import { makeRecords, postRecords, putRoster, startTestVault, tempDir, type TestVault } from '../support/vault.js';
+import { makeRecords, postRecords, putRoster, startTestVault, type TestVault } from '../support/vault.js';
 
 async function refuseAuditInserts(t: TestVault, refuse: boolean): Promise<void> {
   if (refuse) {
@@ -26,17 +24,10 @@ describe(`no audit, no action (${STORE})`, () => {
   let revision: string;
   before(async () => {
     const key = await newSigningKey();
-    const keys = path.join(await tempDir(), 'keys.json');
-    await fs.writeFile(keys, JSON.stringify({ keys: [key.jwk] }));
-    t = await startTestVault({ env: { VAULT_BUNDLE_KEYS_FILE: keys } });
+    t = await startTestVault({ env: { VAULT_BUNDLE_KEYS_FILE: await trustedKeysFile(key) } });
     await putRoster(t, [{ employee_id: 'fc-1', org_unit: 'u1' }]);
     revision = 'fail-closed-rev';
-    const staged = await t.app.inject({
-      method: 'POST',
-      url: '/v1/policy/bundles',
-      headers: { authorization: `Bearer ${await t.token('security-admin')}`, 'content-type': 'application/gzip' },
-      payload: await buildTestBundle({ key, revision }),
-    });
+    const staged = await stageBundle(t, await buildTestBundle({ key, revision }));
     assert.equal(staged.statusCode, 201);
     await refuseAuditInserts(t, true);
   });

@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import type { AuditEventInput } from '../../src/audit/index.js';
 import { STORE } from '../support/database.js';
 import { cli } from '../support/cli.js';
-import { startTestVault, type TestVault } from '../support/vault.js';
+import { listenUrl, startTestVault, type TestVault } from '../support/vault.js';
 
 const TOTAL = 100_000;
 const CHUNKS = 10;
@@ -130,8 +130,7 @@ describe(`audit queries over ${TOTAL.toLocaleString('en-US')} events (${STORE})`
   });
 
   it('audit query on the command line pages through a filter as CSV or JSON', async () => {
-    await t.app.listen({ host: '127.0.0.1', port: 0 });
-    const env = { VAULT_URL: `http://127.0.0.1:${(t.app.server.address() as { port: number }).port}`, VAULT_TOKEN: token };
+    const env = { VAULT_URL: await listenUrl(t), VAULT_TOKEN: token };
     const csv = await cli(['audit', 'query', '--actor', 'job-11', '--action', 'roster.upsert', '--all', '--limit', '250', '--format', 'csv'], env);
     assert.equal(csv.code, 0, csv.stderr);
     const lines = csv.stdout.trim().split('\n');

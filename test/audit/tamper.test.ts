@@ -9,7 +9,7 @@ import { auditEventsAfter } from '../../src/db/index.js';
 import { STORE } from '../support/database.js';
 import { appendSampleEvents, asSuperuser } from '../support/audit.js';
 import { cli } from '../support/cli.js';
-import { startTestVault, tempDir, type TestVault } from '../support/vault.js';
+import { listenUrl, startTestVault, tempDir, type TestVault } from '../support/vault.js';
 
 async function verifyOverHttp(t: TestVault) {
   const response = await t.app.inject({ url: '/v1/audit/verify', headers: { authorization: `Bearer ${await t.token('auditor')}` } });
@@ -102,8 +102,7 @@ describe(`the audit log catches tampering by a database superuser (${STORE})`, (
   it('audit verify on the command line exits 1 and names the first broken sequence', async () => {
     const t = await vaultWithLog();
     try {
-      await t.app.listen({ host: '127.0.0.1', port: 0 });
-      const env = { VAULT_URL: `http://127.0.0.1:${(t.app.server.address() as { port: number }).port}`, VAULT_TOKEN: await t.token('auditor') };
+      const env = { VAULT_URL: await listenUrl(t), VAULT_TOKEN: await t.token('auditor') };
       const intact = await cli(['audit', 'verify'], env);
       assert.equal(intact.code, 0, intact.stderr);
       assert.match(intact.stdout, /intact: 20 events/);

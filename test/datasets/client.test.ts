@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { VaultClient, VaultClientError } from '../../src/client/index.js';
 import { STORE } from '../support/database.js';
-import { makeRecords, postRecords, putRoster, startTestVault, type TestVault } from '../support/vault.js';
+import { listenUrl, makeRecords, postRecords, putRoster, startTestVault, type TestVault } from '../support/vault.js';
 
 /** Real fetch, except that the first `cuts` response bodies break after `afterBytes`, like a dropped connection. */
 function flakyFetch(cuts: number, afterBytes: number): typeof fetch & { broken: number } {
@@ -41,8 +41,7 @@ describe(`the training-job client (${STORE})`, () => {
     for (let i = 0; i < 3; i++) {
       assert.equal((await postRecords(t, makeRecords(4000, Array.from({ length: 12 }, (_, k) => `c${k}`), `client-${i}`))).json().accepted, 4000);
     }
-    await t.app.listen({ host: '127.0.0.1', port: 0 });
-    url = `http://127.0.0.1:${(t.app.server.address() as { port: number }).port}`;
+    url = await listenUrl(t);
   });
   after(() => t.close());
 

@@ -1,13 +1,11 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import fs from 'node:fs/promises';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { sql } from 'kysely';
 import { STORE } from '../support/database.js';
-import { buildTestBundle, newSigningKey } from '../support/policies.js';
+import { buildTestBundle, installBundle, newSigningKey, trustedKeysFile } from '../support/policies.js';
 import { cli } from '../support/cli.js';
-import { postRecords, putRoster, startTestVault, tempDir, type TestVault } from '../support/vault.js';
+import { listenUrl, postRecords, putRoster, startTestVault, type TestVault } from '../support/vault.js';
 
 const UNITS = Array.from({ length: 10 }, (_, i) => `u${i}`);
 const GRANTS = {
@@ -44,16 +42,9 @@ describe(`datasets for training jobs (${STORE})`, () => {
 
   before(async () => {
     const key = await newSigningKey();
-    const keysFile = path.join(await tempDir(), 'keys.json');
-    await fs.writeFile(keysFile, JSON.stringify({ keys: [key.jwk] }));
-    t = await startTestVault({ env: { VAULT_BUNDLE_KEYS_FILE: keysFile, VAULT_MAX_SCOPE_FRACTION: '1' } });
-    const admin = { authorization: `Bearer ${await t.token('security-admin')}` };
-    const staged = await t.app.inject({ method: 'POST', url: '/v1/policy/bundles', headers: { ...admin, 'content-type': 'application/gzip' }, payload: await buildTestBundle({ key, revision: 'three-teams', data: { grants: GRANTS } }) });
-    assert.equal(staged.statusCode, 201, staged.body);
-    // The grants are new, so a second security admin approves them first (two-person rule).
-    const second = { authorization: `Bearer ${await t.token('security-admin', { sub: 'second-admin' })}` };
-    assert.equal((await t.app.inject({ method: 'POST', url: '/v1/policy/bundles/three-teams/approve', headers: second })).statusCode, 200);
-    assert.equal((await t.app.inject({ method: 'POST', url: '/v1/policy/bundles/three-teams/activate', headers: admin })).statusCode, 200);
+    t = await startTestVault({ env: { VAULT_BUNDLE_KEYS_FILE: await trustedKeysFile(key), VAULT_MAX_SCOPE_FRACTION: '1' } });
+    // The grants are new, so a second security admin approves them (two-person rule).
+    await installBundle(t, await buildTestBundle({ key, revision: 'three-teams', data: { grants: GRANTS } }), 'three-teams');
 
     const employees = Array.from({ length: 100 }, (_, i) => ({ employee_id: `e${i}`, org_unit: UNITS[i % 10]! }));
     await putRoster(t, employees);
@@ -183,8 +174,7 @@ describe(`datasets for training jobs (${STORE})`, () => {
     const other = await t.app.inject({ url: `/v1/employees/${reached}/access-report`, headers: { authorization: `Bearer ${await t.token('employee', { sub: 'e9' })}` } });
     assert.equal(other.statusCode, 403);
 
-    await t.app.listen({ host: '127.0.0.1', port: 0 });
-    const env = { VAULT_URL: `http://127.0.0.1:${(t.app.server.address() as { port: number }).port}`, VAULT_TOKEN: auditor };
+    const env = { VAULT_URL: await listenUrl(t), VAULT_TOKEN: auditor };
     const text = await cli(['audit', 'report', reached], env);
     assert.equal(text.code, 0, text.stderr);
     assert.match(text.stdout, new RegExp(`^${report.datasets.length} dataset\\(s\\) reached the records of ${reached}:`));

@@ -1,12 +1,10 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import fs from 'node:fs/promises';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { insertActivation } from '../../src/db/index.js';
 import { STORE } from '../support/database.js';
-import { buildTestBundle, newSigningKey, shippedSources, type SigningKey } from '../support/policies.js';
-import { postRecords, putRoster, startTestVault, tempDir, type TestVault } from '../support/vault.js';
+import { activateBundle, buildTestBundle, newSigningKey, shippedSources, stageBundle, trustedKeysFile, type SigningKey } from '../support/policies.js';
+import { postRecords, putRoster, startTestVault, type TestVault } from '../support/vault.js';
 
 const UNITS = ['engineering', 'design', 'support', 'sales', 'finance', 'legal', 'hr', 'marketing', 'operations', 'research'];
 const KINDS: Record<string, number> = { keystroke: 2, prompt: 2, click: 0, mouse_move: 0, screenshot: 3, clipboard: 3 };
@@ -168,16 +166,6 @@ describe(`a corpus of broken policies and grants (${STORE})`, { timeout: 20 * 60
   let shippedRego: string;
   const sent = new Map<string, Sent>();
 
-  const admin = (sub: string) => t.token('security-admin', { sub });
-
-  async function stage(archive: Buffer, sub = 'alice') {
-    return t.app.inject({ method: 'POST', url: '/v1/policy/bundles', headers: { authorization: `Bearer ${await admin(sub)}`, 'content-type': 'application/gzip' }, payload: archive });
-  }
-
-  async function activate(revision: string, sub: string) {
-    return t.app.inject({ method: 'POST', url: `/v1/policy/bundles/${revision}/activate`, headers: { authorization: `Bearer ${await admin(sub)}` } });
-  }
-
   /** Every record any token can get, checked against the requesting team's legitimate grant. */
   async function reachOutsideLegitimateGrants(): Promise<{ granted: number; streamed: number; outside: string[] }> {
     let granted = 0;
@@ -218,9 +206,7 @@ describe(`a corpus of broken policies and grants (${STORE})`, { timeout: 20 * 60
 
   before(async () => {
     key = await newSigningKey();
-    const keys = path.join(await tempDir('vault-bundle-keys-'), 'keys.json');
-    await fs.writeFile(keys, JSON.stringify({ keys: [key.jwk] }));
-    t = await startTestVault({ env: { VAULT_BUNDLE_KEYS_FILE: keys } });
+    t = await startTestVault({ env: { VAULT_BUNDLE_KEYS_FILE: await trustedKeysFile(key) } });
     const shipped = await shippedSources();
     legit = shipped.data.grants as Record<string, Grant>;
     shippedRego = shipped.rego;
@@ -251,10 +237,10 @@ describe(`a corpus of broken policies and grants (${STORE})`, { timeout: 20 * 60
 
   it('the shipped policy passes the pre-activation check and reaches only its grants', async () => {
     const archive = await buildTestBundle({ key, revision: 'legit-1' });
-    const staged = await stage(archive);
+    const staged = await stageBundle(t, archive);
     assert.equal(staged.statusCode, 201, staged.body);
     assert.deepEqual(staged.json().diff.access.violations, []);
-    const activated = await activate('legit-1', 'alice');
+    const activated = await activateBundle(t, 'legit-1', 'alice');
     assert.equal(activated.statusCode, 200, activated.body);
     const reach = await reachOutsideLegitimateGrants();
     assert.ok(reach.granted > 0 && reach.streamed > 0);
@@ -271,12 +257,12 @@ describe(`a corpus of broken policies and grants (${STORE})`, { timeout: 20 * 60
         rego: broken.rego ? broken.rego(shippedRego) : shippedRego,
         data: { grants: broken.grants ? broken.grants(structuredClone(legit)) : legit },
       });
-      const staged = await stage(archive, 'alice');
+      const staged = await stageBundle(t, archive, 'alice');
       assert.equal(staged.statusCode, 201, staged.body);
       assert.ok(staged.json().diff.access.violations.length > 0, 'staging shows the violations');
 
       // Even a second admin cannot activate it: invariants are not subject to approval.
-      const refused = await activate(revision, 'bob');
+      const refused = await activateBundle(t, revision, 'bob');
       assert.equal(refused.statusCode, 409, refused.body);
       assert.equal(refused.json().error, 'policy_rejected');
       assert.ok(refused.json().violations.length > 0);

@@ -8,7 +8,7 @@ import { migrateDatabase, openDatabase } from '../../src/db/index.js';
 import { openVault } from '../../src/main.js';
 import { cli } from '../support/cli.js';
 import { freshDatabase, STORE, type FreshDatabase } from '../support/database.js';
-import { buildTestBundle, newSigningKey, shippedSources } from '../support/policies.js';
+import { buildTestBundle, newSigningKey, shippedSources, trustedKeysFile } from '../support/policies.js';
 import { tempDir } from '../support/vault.js';
 
 const UNITS = ['engineering', 'design', 'support', 'sales', 'finance', 'legal', 'hr', 'marketing', 'operations', 'research'];
@@ -23,9 +23,7 @@ describe(`policy diff OLD NEW (${STORE})`, () => {
     dataDir = await tempDir();
     fresh = STORE === 'postgres' ? await freshDatabase() : undefined;
     const key = await newSigningKey();
-    const keysFile = path.join(dataDir, 'bundle-keys.json');
-    await fs.writeFile(keysFile, JSON.stringify({ keys: [key.jwk] }));
-    env = { VAULT_DATA_DIR: dataDir, VAULT_DATABASE_URL: fresh?.url, VAULT_BUNDLE_KEYS_FILE: keysFile };
+    env = { VAULT_DATA_DIR: dataDir, VAULT_DATABASE_URL: fresh?.url, VAULT_BUNDLE_KEYS_FILE: await trustedKeysFile(key) };
     const database = fresh?.database ?? (await openDatabase({ dataDir }));
     if (!fresh) await migrateDatabase(database);
     const vault = await openVault(loadConfig(env), { database });

@@ -1,12 +1,10 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import fs from 'node:fs/promises';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { sql } from 'kysely';
 import { STORE } from '../support/database.js';
-import { buildTestBundle, newSigningKey, type SigningKey } from '../support/policies.js';
-import { postRecords, putRoster, startTestVault, tempDir, type TestVault } from '../support/vault.js';
+import { buildTestBundle, installBundle, newSigningKey, trustedKeysFile, type SigningKey } from '../support/policies.js';
+import { postRecords, putRoster, startTestVault, type TestVault } from '../support/vault.js';
 
 const GRANTS = {
   'team-a': { org_units: ['u0'], kinds: ['click'], max_sensitivity: 1, purposes: ['pa'] },
@@ -18,23 +16,12 @@ describe(`the guard at run time (${STORE})`, () => {
   let t: TestVault;
   let key: SigningKey;
 
-  const adminHeaders = async (sub: string) => ({ authorization: `Bearer ${await t.token('security-admin', { sub })}` });
-  async function install(revision: string, grants: object): Promise<void> {
-    const staged = await t.app.inject({ method: 'POST', url: '/v1/policy/bundles', headers: { ...(await adminHeaders('alice')), 'content-type': 'application/gzip' }, payload: await buildTestBundle({ key, revision, data: { grants } }) });
-    assert.equal(staged.statusCode, 201, staged.body);
-    if (staged.json().diff.access.growth.length) {
-      assert.equal((await t.app.inject({ method: 'POST', url: `/v1/policy/bundles/${revision}/approve`, headers: await adminHeaders('bob') })).statusCode, 200);
-    }
-    const activated = await t.app.inject({ method: 'POST', url: `/v1/policy/bundles/${revision}/activate`, headers: await adminHeaders('alice') });
-    assert.equal(activated.statusCode, 200, activated.body);
-  }
+  const install = async (revision: string, grants: object) => installBundle(t, await buildTestBundle({ key, revision, data: { grants } }), revision);
   const job = (team: string, purpose: string) => t.token('training-job', { sub: `job-${team}`, teams: [team], purpose });
 
   before(async () => {
     key = await newSigningKey();
-    const keysFile = path.join(await tempDir(), 'keys.json');
-    await fs.writeFile(keysFile, JSON.stringify({ keys: [key.jwk] }));
-    t = await startTestVault({ env: { VAULT_BUNDLE_KEYS_FILE: keysFile } });
+    t = await startTestVault({ env: { VAULT_BUNDLE_KEYS_FILE: await trustedKeysFile(key) } });
     // 100 employees: u0..u9 hold 7 each, "big" holds 30 for now.
     const roster = [
       ...Array.from({ length: 70 }, (_, i) => ({ employee_id: `e${i}`, org_unit: `u${i % 10}` })),

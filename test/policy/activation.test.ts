@@ -1,44 +1,11 @@
 import assert from 'node:assert/strict';
-import fs from 'node:fs/promises';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { sql } from 'kysely';
 import { openDatabase, type VaultDatabase } from '../../src/db/index.js';
 import { isVaultError } from '../../src/errors/index.js';
 import { STORE } from '../support/database.js';
-import { buildTestBundle, datasetInput, newSigningKey, shippedSources, type SigningKey } from '../support/policies.js';
-import { startTestVault, tempDir, type TestVault } from '../support/vault.js';
-
-async function keysFile(...keys: SigningKey[]): Promise<string> {
-  const file = path.join(await tempDir('vault-bundle-keys-'), 'keys.json');
-  await fs.writeFile(file, JSON.stringify({ keys: keys.map((k) => k.jwk) }));
-  return file;
-}
-
-async function stage(t: TestVault, archive: Buffer, role: 'security-admin' | 'training-job' = 'security-admin') {
-  return t.app.inject({
-    method: 'POST',
-    url: '/v1/policy/bundles',
-    headers: { authorization: `Bearer ${await t.token(role, { sub: 'alice' })}`, 'content-type': 'application/gzip' },
-    payload: archive,
-  });
-}
-
-async function approve(t: TestVault, revision: string, sub: string) {
-  return t.app.inject({
-    method: 'POST',
-    url: `/v1/policy/bundles/${revision}/approve`,
-    headers: { authorization: `Bearer ${await t.token('security-admin', { sub })}` },
-  });
-}
-
-async function activate(t: TestVault, revision: string, sub = 'alice') {
-  return t.app.inject({
-    method: 'POST',
-    url: `/v1/policy/bundles/${revision}/activate`,
-    headers: { authorization: `Bearer ${await t.token('security-admin', { sub })}` },
-  });
-}
+import { activateBundle, approveBundle, buildTestBundle, datasetInput, newSigningKey, shippedSources, stageBundle, trustedKeysFile, type SigningKey } from '../support/policies.js';
+import { startTestVault, type TestVault } from '../support/vault.js';
 
 describe(`policy staging and activation (${STORE})`, () => {
   let key: SigningKey;
@@ -56,7 +23,7 @@ describe(`policy staging and activation (${STORE})`, () => {
       revision: 'rev-B',
       data: { grants: { ...grants, 'team-search': { org_units: ['search'], kinds: ['prompt'], max_sensitivity: 1, purposes: ['ranking'] } } },
     });
-    t = await startTestVault({ env: { VAULT_BUNDLE_KEYS_FILE: await keysFile(key) } });
+    t = await startTestVault({ env: { VAULT_BUNDLE_KEYS_FILE: await trustedKeysFile(key) } });
   });
   after(() => t.close());
 
@@ -67,13 +34,13 @@ describe(`policy staging and activation (${STORE})`, () => {
   });
 
   it('stages a signed bundle with its diff against the active one, and lists it', async () => {
-    const a = await stage(t, bundleA);
+    const a = await stageBundle(t, bundleA);
     assert.equal(a.statusCode, 201, a.body);
     assert.equal(a.json().status, 'staged');
-    const b = await stage(t, bundleB);
+    const b = await stageBundle(t, bundleB);
     assert.deepEqual(b.json().diff.grants, { added: ['team-search'], removed: [], changed: [] });
     assert.equal(b.json().diff.against, t.vault.policy.revision);
-    const again = await stage(t, bundleB);
+    const again = await stageBundle(t, bundleB);
     assert.equal(again.statusCode, 201, 'staging the same bytes twice is idempotent');
     const list = await t.app.inject({ method: 'GET', url: '/v1/policy/bundles', headers: { authorization: `Bearer ${await t.token('auditor')}` } });
     const revisions = list.json().bundles.map((x: { revision: string }) => x.revision);
@@ -83,18 +50,18 @@ describe(`policy staging and activation (${STORE})`, () => {
 
   it('refuses to stage a tampered, unsigned or foreign bundle, and a training job may not stage', async () => {
     const foreign = await buildTestBundle({ key: await newSigningKey(), revision: 'rev-foreign' });
-    const response = await stage(t, foreign);
+    const response = await stageBundle(t, foreign);
     assert.equal(response.statusCode, 422);
     assert.equal(response.json().error, 'bundle_rejected');
-    assert.equal((await stage(t, Buffer.from('garbage'))).statusCode, 422);
-    assert.equal((await stage(t, bundleA, 'training-job')).statusCode, 403);
+    assert.equal((await stageBundle(t, Buffer.from('garbage'))).statusCode, 422);
+    assert.equal((await stageBundle(t, bundleA, 'alice', 'training-job')).statusCode, 403);
     const rows = await t.database.db.selectFrom('policy_bundles').select('revision').where('revision', '=', 'rev-foreign').execute();
     assert.equal(rows.length, 0);
   });
 
   it('a revision that grows a team\'s reach needs a second security admin: an admin cannot approve their own growth', async () => {
-    assert.equal((await activate(t, 'rev-A')).statusCode, 200);
-    const unapproved = await activate(t, 'rev-B', 'alice');
+    assert.equal((await activateBundle(t, 'rev-A')).statusCode, 200);
+    const unapproved = await activateBundle(t, 'rev-B', 'alice');
     assert.equal(unapproved.statusCode, 409, unapproved.body);
     assert.equal(unapproved.json().error, 'policy_rejected');
     assert.deepEqual(unapproved.json().violations, [
@@ -106,32 +73,32 @@ describe(`policy staging and activation (${STORE})`, () => {
     assert.equal(events[0]!.severity, 'high');
     assert.ok(t.logs.some((l) => l.includes('"alarm":"activation_refused"') && l.includes('growth_needs_second_admin')));
 
-    const own = await approve(t, 'rev-B', 'alice');
+    const own = await approveBundle(t, 'rev-B', 'alice');
     assert.equal(own.statusCode, 200, own.body);
-    assert.equal((await activate(t, 'rev-B', 'alice')).statusCode, 409, 'her own approval does not count');
+    assert.equal((await activateBundle(t, 'rev-B', 'alice')).statusCode, 409, 'her own approval does not count');
     assert.equal(t.vault.policy.revision, 'rev-A');
-    const second = await approve(t, 'rev-B', 'bob');
+    const second = await approveBundle(t, 'rev-B', 'bob');
     assert.equal(second.statusCode, 200, second.body);
     assert.deepEqual(second.json().against, 'rev-A');
     assert.equal(t.vault.policy.revision, 'rev-A', 'an approval alone activates nothing');
   });
 
   it('an approval is for the revision in force when it was given, and is used once', async () => {
-    const other = await startTestVault({ env: { VAULT_BUNDLE_KEYS_FILE: await keysFile(key) } });
+    const other = await startTestVault({ env: { VAULT_BUNDLE_KEYS_FILE: await trustedKeysFile(key) } });
     try {
-      assert.equal((await stage(other, bundleA)).statusCode, 201);
-      assert.equal((await stage(other, bundleB)).statusCode, 201);
-      assert.equal((await approve(other, 'rev-B', 'bob')).statusCode, 200);
-      assert.equal((await activate(other, 'rev-A')).statusCode, 200);
-      const stale = await activate(other, 'rev-B', 'alice');
+      assert.equal((await stageBundle(other, bundleA)).statusCode, 201);
+      assert.equal((await stageBundle(other, bundleB)).statusCode, 201);
+      assert.equal((await approveBundle(other, 'rev-B', 'bob')).statusCode, 200);
+      assert.equal((await activateBundle(other, 'rev-A')).statusCode, 200);
+      const stale = await activateBundle(other, 'rev-B', 'alice');
       assert.equal(stale.statusCode, 409, 'approved against another revision in force');
-      assert.equal((await approve(other, 'rev-B', 'bob')).statusCode, 200);
-      assert.equal((await activate(other, 'rev-B', 'alice')).statusCode, 200);
-      assert.equal((await activate(other, 'rev-A', 'alice')).statusCode, 200);
-      assert.equal((await activate(other, 'rev-B', 'alice')).statusCode, 409, 'the approval was used up');
+      assert.equal((await approveBundle(other, 'rev-B', 'bob')).statusCode, 200);
+      assert.equal((await activateBundle(other, 'rev-B', 'alice')).statusCode, 200);
+      assert.equal((await activateBundle(other, 'rev-A', 'alice')).statusCode, 200);
+      assert.equal((await activateBundle(other, 'rev-B', 'alice')).statusCode, 409, 'the approval was used up');
       const broken = await buildTestBundle({ key, revision: 'rev-open', data: { grants: { 'team-x': { org_units: ['*'], kinds: ['click'], max_sensitivity: 1, purposes: ['p'] } } } });
-      assert.equal((await stage(other, broken)).statusCode, 201);
-      const refused = await approve(other, 'rev-open', 'bob');
+      assert.equal((await stageBundle(other, broken)).statusCode, 201);
+      const refused = await approveBundle(other, 'rev-open', 'bob');
       assert.equal(refused.statusCode, 409, 'an invariant breach cannot be approved');
     } finally {
       await other.close();
@@ -142,7 +109,7 @@ describe(`policy staging and activation (${STORE})`, () => {
     assert.equal(t.vault.policy.revision, 'rev-A');
     assert.equal(t.vault.policy.revision, 'rev-A');
     const secondDb: VaultDatabase = t.fresh?.url ? await openDatabase({ url: t.fresh.url }) : t.database;
-    const second = await startTestVault({ database: secondDb, dataDir: t.dataDir, env: { VAULT_BUNDLE_KEYS_FILE: await keysFile(key) } });
+    const second = await startTestVault({ database: secondDb, dataDir: t.dataDir, env: { VAULT_BUNDLE_KEYS_FILE: await trustedKeysFile(key) } });
     try {
       assert.equal(second.vault.policy.revision, 'rev-A');
       const samples: Array<{ instance: number; started: number; revision: string }> = [];
@@ -166,7 +133,7 @@ describe(`policy staging and activation (${STORE})`, () => {
       let response;
       let activatedAt = 0;
       try {
-        response = await activate(t, 'rev-B', 'alice');
+        response = await activateBundle(t, 'rev-B', 'alice');
         activatedAt = performance.now();
         await new Promise((r) => setTimeout(r, 1500));
       } finally {
@@ -193,7 +160,7 @@ describe(`policy staging and activation (${STORE})`, () => {
   });
 
   it('rolls back by activating an earlier revision', async () => {
-    const response = await activate(t, 'rev-A');
+    const response = await activateBundle(t, 'rev-A');
     assert.deepEqual(response.json(), { revision: 'rev-A', status: 'active', previous: 'rev-B' });
     assert.equal((await t.vault.policy.decide(datasetInput())).revision, 'rev-A');
     const activations = await t.database.db.selectFrom('policy_activations').select(['revision', 'activated_by']).orderBy('activation_id').execute();
@@ -207,19 +174,19 @@ describe(`policy staging and activation (${STORE})`, () => {
       revision: 'rev-throws',
       rego: 'package vault.authz\nimport rego.v1\ndecision := {"allow": false, "reasons": ["a"]} if input.action\ndecision := {"allow": false, "reasons": ["b"]} if input.action\n',
     });
-    assert.equal((await stage(t, throwing)).statusCode, 201);
-    const response = await activate(t, 'rev-throws');
+    assert.equal((await stageBundle(t, throwing)).statusCode, 201);
+    const response = await activateBundle(t, 'rev-throws');
     assert.equal(response.statusCode, 409);
     assert.equal(response.json().error, 'policy_rejected');
     assert.ok(response.json().violations.length > 0 && response.json().violations[0].startsWith('policy_error'));
     assert.equal(t.vault.policy.revision, 'rev-A');
-    assert.equal((await activate(t, 'no-such-rev')).statusCode, 404);
+    assert.equal((await activateBundle(t, 'no-such-rev')).statusCode, 404);
   });
 
   it('fails closed when the active bundle is altered in the database: no decision is made', async () => {
-    const other = await startTestVault({ env: { VAULT_BUNDLE_KEYS_FILE: await keysFile(key) } });
+    const other = await startTestVault({ env: { VAULT_BUNDLE_KEYS_FILE: await trustedKeysFile(key) } });
     try {
-      assert.equal((await stage(other, bundleB)).statusCode, 201);
+      assert.equal((await stageBundle(other, bundleB)).statusCode, 201);
       const tampered = Buffer.from(bundleB);
       tampered[tampered.length - 20]! ^= 0xff;
       await sql`update policy_bundles set archive = ${tampered} where revision = 'rev-B'`.execute(other.database.db);

@@ -4,8 +4,8 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { STORE } from '../support/database.js';
 import { cli } from '../support/cli.js';
-import { buildTestBundle, newSigningKey, opaBin, type SigningKey } from '../support/policies.js';
-import { startTestVault, tempDir, type TestVault } from '../support/vault.js';
+import { buildTestBundle, newSigningKey, opaBin, trustedKeysFile, type SigningKey } from '../support/policies.js';
+import { listenUrl, startTestVault, tempDir, type TestVault } from '../support/vault.js';
 
 describe('policy sources', () => {
   it('pass opa test on the Rego interpreter and on the wasm target with at least 90% line coverage', async () => {
@@ -32,12 +32,8 @@ describe(`the security team's CLI against a running vault (${STORE})`, () => {
 
   before(async () => {
     key = await newSigningKey();
-    const keysFile = path.join(await tempDir(), 'keys.json');
-    await fs.writeFile(keysFile, JSON.stringify({ keys: [key.jwk] }));
-    t = await startTestVault({ env: { VAULT_BUNDLE_KEYS_FILE: keysFile } });
-    await t.app.listen({ host: '127.0.0.1', port: 0 });
-    const address = t.app.server.address() as { port: number };
-    url = `http://127.0.0.1:${address.port}`;
+    t = await startTestVault({ env: { VAULT_BUNDLE_KEYS_FILE: await trustedKeysFile(key) } });
+    url = await listenUrl(t);
     env = { VAULT_URL: url, VAULT_TOKEN: await t.token('security-admin', { sub: 'sec-bob' }) };
     bundleFile = path.join(await tempDir(), 'bundle.tar.gz');
     await fs.writeFile(bundleFile, await buildTestBundle({ key, revision: 'cli-rev-1' }));

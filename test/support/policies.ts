@@ -4,7 +4,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { JWK } from 'jose';
 import { buildBundle, findOpa, policyPaths, publicJwkOf, type TrustedBundleKey } from '../../src/policy/index.js';
-import { tempDir } from './vault.js';
+import { tempDir, type TestVault } from './vault.js';
 
 let opa: string | undefined;
 
@@ -75,4 +75,41 @@ export function datasetInput(subject: Partial<typeof TRAINING_JOB> & Record<stri
     request,
     now: new Date().toISOString(),
   };
+}
+
+/** A JWKS file that trusts exactly these bundle signers (VAULT_BUNDLE_KEYS_FILE). */
+export async function trustedKeysFile(...keys: SigningKey[]): Promise<string> {
+  const file = path.join(await tempDir('vault-bundle-keys-'), 'keys.json');
+  await fs.writeFile(file, JSON.stringify({ keys: keys.map((k) => k.jwk) }));
+  return file;
+}
+
+/** `POST /v1/policy/bundles` as `sub` (a security admin unless `role` says otherwise). */
+export async function stageBundle(t: TestVault, archive: Buffer, sub = 'alice', role: 'security-admin' | 'training-job' = 'security-admin') {
+  return t.app.inject({
+    method: 'POST',
+    url: '/v1/policy/bundles',
+    headers: { authorization: `Bearer ${await t.token(role, { sub })}`, 'content-type': 'application/gzip' },
+    payload: archive,
+  });
+}
+
+export async function approveBundle(t: TestVault, revision: string, sub: string) {
+  return t.app.inject({ method: 'POST', url: `/v1/policy/bundles/${revision}/approve`, headers: { authorization: `Bearer ${await t.token('security-admin', { sub })}` } });
+}
+
+export async function activateBundle(t: TestVault, revision: string, sub = 'alice') {
+  return t.app.inject({ method: 'POST', url: `/v1/policy/bundles/${revision}/activate`, headers: { authorization: `Bearer ${await t.token('security-admin', { sub })}` } });
+}
+
+/** Stages as alice, has bob approve when the bundle grows access, activates as alice; throws on any refusal. */
+export async function installBundle(t: TestVault, archive: Buffer, revision: string): Promise<void> {
+  const staged = await stageBundle(t, archive);
+  if (staged.statusCode !== 201) throw new Error(`staging ${revision}: ${staged.statusCode} ${staged.body}`);
+  if (staged.json().diff.access.growth.length) {
+    const approved = await approveBundle(t, revision, 'bob');
+    if (approved.statusCode !== 200) throw new Error(`approving ${revision}: ${approved.statusCode} ${approved.body}`);
+  }
+  const activated = await activateBundle(t, revision);
+  if (activated.statusCode !== 200) throw new Error(`activating ${revision}: ${activated.statusCode} ${activated.body}`);
 }

@@ -120,3 +120,9 @@ export async function postRecords(t: TestVault, records: unknown, token?: string
     payload: { records },
   });
 }
+
+/** Listens on an ephemeral port of 127.0.0.1 and returns the base URL, for clients outside inject. */
+export async function listenUrl(t: Pick<TestVault, 'app'>): Promise<string> {
+  await t.app.listen({ host: '127.0.0.1', port: 0 });
+  return `http://127.0.0.1:${(t.app.server.address() as { port: number }).port}`;
+}
