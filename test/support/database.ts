@@ -61,5 +61,17 @@ export async function scratchPostgresDatabase(serverUrl: string, prefix: string)
   await admin(`create database ${name}`);
   const url = new URL(serverUrl);
   url.pathname = `/${name}`;
-  return { url: url.toString(), drop: () => admin(`drop database if exists ${name} with (force)`) };
+  const drop = async (): Promise<void> => {
+    // WITH (FORCE) refuses while an autovacuum worker (which has no role) is in the database
+    // (42501); the worker is short-lived, so wait for it rather than fail the suite.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await admin(`drop database if exists ${name} with (force)`);
+      } catch (err) {
+        if ((err as { code?: string }).code !== '42501' || attempt >= 20) throw err;
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+    }
+  };
+  return { url: url.toString(), drop };
 }
