@@ -1,4 +1,5 @@
 export { openDatabase, migrateDatabase, type VaultDatabase, type Db, type OpenDatabaseOptions } from './database.js';
+export { inTransaction, lockPolicyActivation, lockDefaultPolicyInstall, countEnvelopesContaining } from './transaction.js';
 export { migrateToLatest, pendingMigrations, migrationsDir } from './migrate.js';
 export type { VaultSchema } from './schema.js';
 export type { RecordRow } from './copy-binary.js';
