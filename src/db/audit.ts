@@ -1,4 +1,5 @@
 import { sql } from 'kysely';
+import { anyOf } from './any-of.js';
 import type { Db } from './database.js';
 
 export interface AuditRow {
@@ -27,54 +28,103 @@ export interface AuditHead {
   readonly mac: Uint8Array;
 }
 
-const EVENT_COLUMNS = sql.raw(
-  'seq::int8::float8 as seq, event_id, occurred_at, action, decision, severity, actor, actor_roles, teams, purpose, employee_ref, policy_revision, record_count::float8 as record_count, decision_id, details, prev_hash, hash',
-);
+// Sequence numbers and counts are read as float8, so they are numbers on both stores (pg returns int8
+// as a string). Orderings name the table's column, not the float8 alias, so they walk the primary key.
+function selectEvents(db: Db) {
+  return db.selectFrom('audit_events').select((eb) => [
+    eb.cast<number>('seq', 'float8').as('seq'),
+    'event_id',
+    'occurred_at',
+    'action',
+    'decision',
+    'severity',
+    'actor',
+    'actor_roles',
+    'teams',
+    'purpose',
+    'employee_ref',
+    'policy_revision',
+    eb.cast<number | null>('record_count', 'float8').as('record_count'),
+    'decision_id',
+    'details',
+    'prev_hash',
+    'hash',
+  ]);
+}
+
+function selectHead(db: Db) {
+  return db
+    .selectFrom('audit_head')
+    .select((eb) => [eb.cast<number>('seq', 'float8').as('seq'), 'hash', 'mac'])
+    .where('singleton', '=', true);
+}
 
 export async function findSecret(db: Db, name: string): Promise<Uint8Array | undefined> {
-  const rows = await sql<{ wrapped: Uint8Array }>`select wrapped from vault_secrets where name = ${name}`.execute(db);
-  return rows.rows[0]?.wrapped;
+  const row = await db.selectFrom('vault_secrets').select('wrapped').where('name', '=', name).executeTakeFirst();
+  return row?.wrapped;
 }
 
 /** Stores a wrapped secret unless another instance stored one first; returns the one that won. */
 export async function storeSecretOnce(db: Db, name: string, kekId: string, wrapped: Uint8Array): Promise<Uint8Array> {
-  await sql`insert into vault_secrets (name, kek_id, wrapped) values (${name}, ${kekId}, ${wrapped}) on conflict (name) do nothing`.execute(db);
+  await db
+    .insertInto('vault_secrets')
+    .values({ name, kek_id: kekId, wrapped })
+    .onConflict((oc) => oc.column('name').doNothing())
+    .execute();
   return (await findSecret(db, name))!;
 }
 
 export async function initAuditHead(db: Db, head: AuditHead): Promise<void> {
-  await sql`insert into audit_head (singleton, seq, hash, mac) values (true, ${head.seq}, ${head.hash}, ${head.mac}) on conflict do nothing`.execute(db);
+  await db
+    .insertInto('audit_head')
+    .values({ singleton: true, seq: head.seq, hash: head.hash, mac: head.mac })
+    .onConflict((oc) => oc.doNothing())
+    .execute();
 }
 
 /** The head, locked until the transaction ends: every append in the vault queues here. */
 export async function lockAuditHead(db: Db): Promise<AuditHead | undefined> {
-  const rows = await sql<AuditHead>`select seq::int8::float8 as seq, hash, mac from audit_head where singleton for update`.execute(db);
-  return rows.rows[0];
+  return selectHead(db).forUpdate().executeTakeFirst();
 }
 
 export async function readAuditHead(db: Db): Promise<AuditHead | undefined> {
-  const rows = await sql<AuditHead>`select seq::int8::float8 as seq, hash, mac from audit_head where singleton`.execute(db);
-  return rows.rows[0];
+  return selectHead(db).executeTakeFirst();
 }
 
 /** Many events in one statement per 1,000 (bulk appends under one head lock). */
 export async function insertAuditEvents(db: Db, rows: readonly AuditRow[], head: AuditHead): Promise<void> {
   for (let i = 0; i < rows.length; i += 1000) {
-    const values = rows.slice(i, i + 1000).map(
-      (row) => sql`(${row.seq}, ${row.event_id}, ${row.occurred_at}, ${row.action}, ${row.decision}, ${row.severity}, ${row.actor},
-        ${row.actor_roles}, ${row.teams}, ${row.purpose}, ${row.employee_ref}, ${row.policy_revision}, ${row.record_count},
-        ${row.decision_id}, ${row.details}, ${row.prev_hash}, ${row.hash})`,
-    );
-    await sql`insert into audit_events (seq, event_id, occurred_at, action, decision, severity, actor, actor_roles, teams, purpose,
-        employee_ref, policy_revision, record_count, decision_id, details, prev_hash, hash) values ${sql.join(values)}`.execute(db);
+    await db
+      .insertInto('audit_events')
+      .values(
+        rows.slice(i, i + 1000).map((row) => ({
+          seq: row.seq,
+          event_id: row.event_id,
+          occurred_at: row.occurred_at,
+          action: row.action,
+          decision: row.decision,
+          severity: row.severity,
+          actor: row.actor,
+          actor_roles: row.actor_roles,
+          teams: row.teams,
+          purpose: row.purpose,
+          employee_ref: row.employee_ref,
+          policy_revision: row.policy_revision,
+          record_count: row.record_count,
+          decision_id: row.decision_id,
+          details: row.details,
+          prev_hash: row.prev_hash,
+          hash: row.hash,
+        })),
+      )
+      .execute();
   }
-  await sql`update audit_head set seq = ${head.seq}, hash = ${head.hash}, mac = ${head.mac} where singleton`.execute(db);
+  await db.updateTable('audit_head').set({ seq: head.seq, hash: head.hash, mac: head.mac }).where('singleton', '=', true).execute();
 }
 
 /** Events in chain order after `afterSeq`, a page at a time (for verification). */
 export async function auditEventsAfter(db: Db, afterSeq: number, limit: number): Promise<AuditRow[]> {
-  const rows = await sql<AuditRow>`select ${EVENT_COLUMNS} from audit_events where seq > ${afterSeq} order by seq limit ${limit}`.execute(db);
-  return rows.rows;
+  return selectEvents(db).where('seq', '>', afterSeq).orderBy('audit_events.seq').limit(limit).execute();
 }
 
 export interface AuditFilter {
@@ -92,17 +142,16 @@ export interface AuditFilter {
 
 /** Newest first. */
 export async function queryAuditEvents(db: Db, f: AuditFilter): Promise<AuditRow[]> {
-  const where = [sql`true`];
-  if (f.actor !== undefined) where.push(sql`actor = ${f.actor}`);
-  if (f.team !== undefined) where.push(sql`teams @> array[${f.team}]::text[]`);
-  if (f.employeeRef !== undefined) where.push(sql`employee_ref = ${f.employeeRef}`);
-  if (f.action !== undefined) where.push(sql`action = ${f.action}`);
-  if (f.decision !== undefined) where.push(sql`decision = ${f.decision}`);
-  if (f.from !== undefined) where.push(sql`occurred_at >= ${f.from}`);
-  if (f.to !== undefined) where.push(sql`occurred_at < ${f.to}`);
-  if (f.beforeSeq !== undefined) where.push(sql`seq < ${f.beforeSeq}`);
-  const rows = await sql<AuditRow>`select ${EVENT_COLUMNS} from audit_events where ${sql.join(where, sql` and `)} order by seq desc limit ${f.limit}`.execute(db);
-  return rows.rows;
+  let query = selectEvents(db);
+  if (f.actor !== undefined) query = query.where('actor', '=', f.actor);
+  if (f.team !== undefined) query = query.where('teams', '@>', sql<string[]>`array[${f.team}]::text[]`);
+  if (f.employeeRef !== undefined) query = query.where('employee_ref', '=', f.employeeRef);
+  if (f.action !== undefined) query = query.where('action', '=', f.action);
+  if (f.decision !== undefined) query = query.where('decision', '=', f.decision);
+  if (f.from !== undefined) query = query.where('occurred_at', '>=', f.from);
+  if (f.to !== undefined) query = query.where('occurred_at', '<', f.to);
+  if (f.beforeSeq !== undefined) query = query.where('seq', '<', f.beforeSeq);
+  return query.orderBy('audit_events.seq', 'desc').limit(f.limit).execute();
 }
 
 export interface CheckpointRow {
@@ -114,24 +163,36 @@ export interface CheckpointRow {
 }
 
 export async function insertCheckpoint(db: Db, row: CheckpointRow): Promise<void> {
-  await sql`insert into audit_checkpoints (seq, hash, signed_at, key_id, signature)
-    values (${row.seq}, ${row.hash}, ${row.signed_at}, ${row.key_id}, ${row.signature}) on conflict (seq) do nothing`.execute(db);
+  await db
+    .insertInto('audit_checkpoints')
+    .values({ seq: row.seq, hash: row.hash, signed_at: row.signed_at, key_id: row.key_id, signature: row.signature })
+    .onConflict((oc) => oc.column('seq').doNothing())
+    .execute();
 }
 
 export async function listCheckpoints(db: Db, limit: number): Promise<CheckpointRow[]> {
-  const rows = await sql<CheckpointRow>`select seq::int8::float8 as seq, hash, signed_at, key_id, signature from audit_checkpoints order by seq desc limit ${limit}`.execute(db);
-  return rows.rows;
+  return db
+    .selectFrom('audit_checkpoints')
+    .select((eb) => [eb.cast<number>('seq', 'float8').as('seq'), 'hash', 'signed_at', 'key_id', 'signature'])
+    .orderBy('audit_checkpoints.seq', 'desc')
+    .limit(limit)
+    .execute();
 }
 
 /** Events recorded under any of `decisionIds` (a dataset's decision and its stream pages), oldest first. */
 export async function auditEventsForDecisions(db: Db, decisionIds: readonly string[]): Promise<AuditRow[]> {
   if (decisionIds.length === 0) return [];
-  const rows = await sql<AuditRow>`select ${EVENT_COLUMNS} from audit_events where decision_id = any(${[...decisionIds]}::uuid[]) order by seq`.execute(db);
-  return rows.rows;
+  return selectEvents(db).where('decision_id', '=', anyOf(decisionIds, 'uuid')).orderBy('audit_events.seq').execute();
 }
 
 /** Research teams named by any audited actor since `since`. */
 export async function teamsInAuditSince(db: Db, since: Date): Promise<string[]> {
-  const rows = await sql<{ team: string }>`select distinct unnest(teams) as team from audit_events where occurred_at >= ${since} order by 1`.execute(db);
-  return rows.rows.map((r) => r.team);
+  const rows = await db
+    .selectFrom('audit_events')
+    .select((eb) => eb.fn<string>('unnest', ['teams']).as('team'))
+    .distinct()
+    .where('occurred_at', '>=', since)
+    .orderBy('team')
+    .execute();
+  return rows.map((r) => r.team);
 }

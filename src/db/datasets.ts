@@ -1,16 +1,11 @@
-import { sql } from 'kysely';
+import { sql, type ExpressionBuilder } from 'kysely';
+import { anyOf } from './any-of.js';
 import type { Db } from './database.js';
+import type { ActivityRecordsTable } from './schema.js';
+import type { Scope } from '../model/index.js';
 
-/** What a dataset may ever contain: fixed when the lease is granted. */
-export interface DatasetScope {
-  readonly orgUnits: readonly string[];
-  readonly kinds: readonly string[];
-  readonly maxSensitivity: number;
-  readonly from: Date;
-  readonly to: Date;
-  /** Records ingested after this instant are not part of the dataset. */
-  readonly frozenAt: Date;
-}
+/** A lease's scope, frozen when it was granted: records ingested after `frozenAt` are not part of it. */
+export type DatasetScope = Scope & { readonly frozenAt: Date };
 
 export interface LeaseRow extends DatasetScope {
   readonly datasetId: string;
@@ -49,8 +44,8 @@ const DATASET_READER = 'vault_dataset_reader';
  * run as before.
  *
  * @example
- * await db.transaction().execute((trx) =>
- *   withDatasetReader(trx, lease, (reader) => sql`select count(*) from activity_records`.execute(reader)),
+ * await inTransaction(database, (trx) =>
+ *   withDatasetReader(trx, lease, (reader) => reader.selectFrom('activity_records').selectAll().execute()),
  * );
  */
 export async function withDatasetReader<T>(trx: Db, scope: DatasetScope, read: (reader: Db) => Promise<T>): Promise<T> {
@@ -94,10 +89,18 @@ async function restoreRole(trx: Db, previous: string): Promise<void> {
       set_config('vault.scope_to', '', true), set_config('vault.scope_frozen_at', '', true)`.execute(trx);
 }
 
+type RecordsAsR = ExpressionBuilder<{ r: ActivityRecordsTable }, 'r'>;
+
 function inScope(scope: DatasetScope) {
-  return sql`r.org_unit = any(${[...scope.orgUnits]}::text[]) and r.kind = any(${[...scope.kinds]}::text[])
-    and r.sensitivity <= ${scope.maxSensitivity} and r.captured_at >= ${scope.from} and r.captured_at < ${scope.to}
-    and r.ingested_at <= ${scope.frozenAt}`;
+  return (eb: RecordsAsR) =>
+    eb.and([
+      eb('r.org_unit', '=', anyOf(scope.orgUnits, 'text')),
+      eb('r.kind', '=', anyOf(scope.kinds, 'text')),
+      eb('r.sensitivity', '<=', scope.maxSensitivity),
+      eb('r.captured_at', '>=', scope.from),
+      eb('r.captured_at', '<', scope.to),
+      eb('r.ingested_at', '<=', scope.frozenAt),
+    ]);
 }
 
 /**
@@ -106,13 +109,16 @@ function inScope(scope: DatasetScope) {
  * dataset reader, the reach is written as the owner.
  */
 export async function recordDatasetReach(db: Db, datasetId: string, scope: DatasetScope): Promise<{ records: number; employees: number }> {
-  const reached = await withDatasetReader(db, scope, async (reader) =>
-    (
-      await sql<{ employee_id: string; n: string }>`select r.employee_id, count(*)::text as n
-        from activity_records r where ${inScope(scope)} group by r.employee_id`.execute(reader)
-    ).rows,
+  const reached = await withDatasetReader(db, scope, (reader) =>
+    reader
+      .selectFrom('activity_records as r')
+      .select((eb) => ['r.employee_id', eb.cast<string>(eb.fn.countAll(), 'text').as('n')])
+      .where(inScope(scope))
+      .groupBy('r.employee_id')
+      .execute(),
   );
   if (reached.length > 0) {
+    // One statement of three parameters however many employees the lease reaches.
     await sql`insert into dataset_employees (dataset_id, employee_id, record_count)
       select ${datasetId}::uuid, e.employee_id, e.n
       from unnest(${reached.map((r) => r.employee_id)}::text[], ${reached.map((r) => r.n)}::bigint[]) as e (employee_id, n)`.execute(db);
@@ -121,20 +127,40 @@ export async function recordDatasetReach(db: Db, datasetId: string, scope: Datas
 }
 
 export async function insertLease(db: Db, lease: LeaseRow): Promise<void> {
-  await sql`insert into dataset_leases (dataset_id, decision_id, requester, teams, purpose, policy_revision, org_units, kinds,
-      max_sensitivity, scope_from, scope_to, frozen_at, record_count, employee_count, pseudonym_key, created_at, expires_at)
-    values (${lease.datasetId}, ${lease.decisionId}, ${lease.requester}, ${lease.teams}, ${lease.purpose}, ${lease.policyRevision},
-      ${[...lease.orgUnits]}, ${[...lease.kinds]}, ${lease.maxSensitivity}, ${lease.from}, ${lease.to}, ${lease.frozenAt},
-      ${lease.recordCount}, ${lease.employeeCount}, ${lease.pseudonymKey}, ${lease.createdAt}, ${lease.expiresAt})`.execute(db);
+  await db
+    .insertInto('dataset_leases')
+    .values({
+      dataset_id: lease.datasetId,
+      decision_id: lease.decisionId,
+      requester: lease.requester,
+      teams: lease.teams,
+      purpose: lease.purpose,
+      policy_revision: lease.policyRevision,
+      org_units: [...lease.orgUnits],
+      kinds: [...lease.kinds],
+      max_sensitivity: lease.maxSensitivity,
+      scope_from: lease.from,
+      scope_to: lease.to,
+      frozen_at: lease.frozenAt,
+      record_count: lease.recordCount,
+      employee_count: lease.employeeCount,
+      pseudonym_key: lease.pseudonymKey,
+      created_at: lease.createdAt,
+      expires_at: lease.expiresAt,
+    })
+    .execute();
 }
 
 export async function setLeaseReach(db: Db, datasetId: string, reach: { records: number; employees: number }): Promise<void> {
-  await sql`update dataset_leases set record_count = ${reach.records}, employee_count = ${reach.employees} where dataset_id = ${datasetId}::uuid`.execute(db);
+  await db
+    .updateTable('dataset_leases')
+    .set({ record_count: reach.records, employee_count: reach.employees })
+    .where('dataset_id', '=', datasetId)
+    .execute();
 }
 
 export async function findLease(db: Db, datasetId: string): Promise<LeaseRow | undefined> {
-  const rows = await sql<Record<string, any>>`select * from dataset_leases where dataset_id = ${datasetId}::uuid`.execute(db);
-  const r = rows.rows[0];
+  const r = await db.selectFrom('dataset_leases').selectAll().where('dataset_id', '=', datasetId).executeTakeFirst();
   if (!r) return undefined;
   return {
     datasetId: r.dataset_id,
@@ -165,13 +191,18 @@ export async function readScopePage(
   after: { capturedAt: Date; eventId: string } | undefined,
   limit: number,
 ): Promise<StreamRow[]> {
-  const position = after ? sql`and (r.captured_at, r.event_id) > (${after.capturedAt}, ${after.eventId}::uuid)` : sql``;
-  return withDatasetReader(db, scope, async (reader) => {
-    const rows = await sql<StreamRow>`select r.event_id, r.captured_at, r.employee_id, r.org_unit, r.kind, r.sensitivity, r.dek_version, r.envelope
-      from activity_records r
-      where r.org_unit = ${orgUnit} and ${inScope(scope)} ${position}
-      order by r.captured_at, r.event_id limit ${limit}`.execute(reader);
-    return rows.rows;
+  return withDatasetReader(db, scope, (reader) => {
+    let page = reader
+      .selectFrom('activity_records as r')
+      .select(['r.event_id', 'r.captured_at', 'r.employee_id', 'r.org_unit', 'r.kind', 'r.sensitivity', 'r.dek_version', 'r.envelope'])
+      .where('r.org_unit', '=', orgUnit)
+      .where(inScope(scope));
+    if (after) {
+      page = page.where((eb) =>
+        eb(eb.refTuple('r.captured_at', 'r.event_id'), '>', eb.tuple(after.capturedAt, eb.cast<string>(eb.val(after.eventId), 'uuid'))),
+      );
+    }
+    return page.orderBy('r.captured_at').orderBy('r.event_id').limit(limit).execute();
   });
 }
 
@@ -182,12 +213,14 @@ export interface EmployeeKeyState {
 }
 
 export async function employeeKeyStates(db: Db, employeeIds: readonly string[]): Promise<Map<string, EmployeeKeyState>> {
-  const rows = await sql<{ employee_id: string; enrolled: boolean; dek_version: number | null; wrapped_key: Uint8Array | null }>`
-    select e.employee_id, e.enrolled, k.dek_version, k.wrapped_key
-    from employees e left join employee_data_keys k on k.employee_id = e.employee_id and k.wrapped_key is not null
-    where e.employee_id = any(${[...employeeIds]}::text[])`.execute(db);
+  const rows = await db
+    .selectFrom('employees as e')
+    .leftJoin('employee_data_keys as k', (join) => join.onRef('k.employee_id', '=', 'e.employee_id').on('k.wrapped_key', 'is not', null))
+    .select(['e.employee_id', 'e.enrolled', 'k.dek_version', 'k.wrapped_key'])
+    .where('e.employee_id', '=', anyOf(employeeIds, 'text'))
+    .execute();
   const states = new Map<string, { enrolled: boolean; keys: Map<number, Uint8Array> }>();
-  for (const r of rows.rows) {
+  for (const r of rows) {
     const state = states.get(r.employee_id) ?? { enrolled: r.enrolled, keys: new Map() };
     if (r.dek_version !== null && r.wrapped_key !== null) state.keys.set(r.dek_version, r.wrapped_key);
     states.set(r.employee_id, state);
@@ -208,11 +241,14 @@ export interface AccessReportRow {
 }
 
 export async function datasetsReachingEmployee(db: Db, employeeId: string): Promise<AccessReportRow[]> {
-  const rows = await sql<Record<string, any>>`select l.dataset_id, l.decision_id, l.requester, l.teams, l.purpose, l.policy_revision,
-      l.created_at, l.expires_at, d.record_count
-    from dataset_employees d join dataset_leases l using (dataset_id)
-    where d.employee_id = ${employeeId} order by l.created_at desc`.execute(db);
-  return rows.rows.map((r) => ({
+  const rows = await db
+    .selectFrom('dataset_employees as d')
+    .innerJoin('dataset_leases as l', 'l.dataset_id', 'd.dataset_id')
+    .select(['l.dataset_id', 'l.decision_id', 'l.requester', 'l.teams', 'l.purpose', 'l.policy_revision', 'l.created_at', 'l.expires_at', 'd.record_count'])
+    .where('d.employee_id', '=', employeeId)
+    .orderBy('l.created_at', 'desc')
+    .execute();
+  return rows.map((r) => ({
     datasetId: r.dataset_id,
     decisionId: r.decision_id,
     requester: r.requester,
@@ -226,6 +262,6 @@ export async function datasetsReachingEmployee(db: Db, employeeId: string): Prom
 }
 
 export async function employeeExists(db: Db, employeeId: string): Promise<boolean> {
-  const rows = await sql`select 1 from employees where employee_id = ${employeeId}`.execute(db);
-  return rows.rows.length > 0;
+  const row = await db.selectFrom('employees').select('employee_id').where('employee_id', '=', employeeId).executeTakeFirst();
+  return row !== undefined;
 }

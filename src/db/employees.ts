@@ -1,4 +1,5 @@
 import { sql } from 'kysely';
+import { anyOf } from './any-of.js';
 import type { Db } from './database.js';
 
 export interface EmployeeRow {
@@ -81,7 +82,7 @@ export async function findEmployeesForIngest(db: Db, employeeIds: readonly strin
       (join) => join.onTrue(),
     )
     .select(['e.employee_id', 'e.org_unit', 'e.enrolled', 'k.dek_version', 'k.wrapped_key'])
-    .where(sql<boolean>`e.employee_id = any(${[...employeeIds]}::text[])`)
+    .where('e.employee_id', '=', anyOf(employeeIds, 'text'))
     .execute();
   for (const r of rows) {
     found.set(r.employee_id, {
@@ -128,20 +129,31 @@ export interface ConsentState {
  * transaction ends: an un-enrolment or an erasure either waits for this write or is seen by it.
  */
 export async function lockConsentState(db: Db, employeeIds: readonly string[]): Promise<Map<string, ConsentState>> {
-  const ids = [...employeeIds];
-  const employees = await sql<{ employee_id: string; enrolled: boolean }>`
-    select employee_id, enrolled from employees where employee_id = any(${ids}::text[]) for share`.execute(db);
-  const keys = await sql<{ employee_id: string; dek_version: number }>`
-    select employee_id, dek_version from employee_data_keys where employee_id = any(${ids}::text[]) and wrapped_key is not null for share`.execute(db);
+  const employees = await db
+    .selectFrom('employees')
+    .select(['employee_id', 'enrolled'])
+    .where('employee_id', '=', anyOf(employeeIds, 'text'))
+    .forShare()
+    .execute();
+  const keys = await db
+    .selectFrom('employee_data_keys')
+    .select(['employee_id', 'dek_version'])
+    .where('employee_id', '=', anyOf(employeeIds, 'text'))
+    .where('wrapped_key', 'is not', null)
+    .forShare()
+    .execute();
   const live = new Map<string, Set<number>>();
-  for (const k of keys.rows) live.set(k.employee_id, (live.get(k.employee_id) ?? new Set()).add(k.dek_version));
-  return new Map(employees.rows.map((e) => [e.employee_id, { enrolled: e.enrolled, liveKeyVersions: live.get(e.employee_id) ?? new Set() }]));
+  for (const k of keys) live.set(k.employee_id, (live.get(k.employee_id) ?? new Set()).add(k.dek_version));
+  return new Map(employees.map((e) => [e.employee_id, { enrolled: e.enrolled, liveKeyVersions: live.get(e.employee_id) ?? new Set() }]));
 }
 
 /** Enrolled employees per org unit (every unit on the roster, even with no one enrolled). */
 export async function countEnrolledByOrgUnit(db: Db): Promise<{ enrolledByUnit: Map<string, number>; totalEnrolled: number }> {
-  const rows = await sql<{ org_unit: string; enrolled: number }>`
-    select org_unit, (count(*) filter (where enrolled))::int as enrolled from employees group by org_unit`.execute(db);
-  const enrolledByUnit = new Map(rows.rows.map((r) => [r.org_unit, r.enrolled]));
-  return { enrolledByUnit, totalEnrolled: rows.rows.reduce((n, r) => n + r.enrolled, 0) };
+  const rows = await db
+    .selectFrom('employees')
+    .select((eb) => ['org_unit', eb.cast<number>(eb.fn.countAll().filterWhere('enrolled', '=', true), 'integer').as('enrolled')])
+    .groupBy('org_unit')
+    .execute();
+  const enrolledByUnit = new Map(rows.map((r) => [r.org_unit, r.enrolled]));
+  return { enrolledByUnit, totalEnrolled: rows.reduce((n, r) => n + r.enrolled, 0) };
 }

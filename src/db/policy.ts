@@ -1,4 +1,3 @@
-import { sql } from 'kysely';
 import type { Db } from './database.js';
 
 export interface StoredBundle {
@@ -118,8 +117,15 @@ export interface PolicyApproval {
 }
 
 export async function insertApproval(db: Db, approval: PolicyApproval): Promise<void> {
-  await sql`insert into policy_approvals (revision, sha256, against_activation, approved_by)
-    values (${approval.revision}, ${approval.sha256}, ${approval.againstActivation}, ${approval.approvedBy})`.execute(db);
+  await db
+    .insertInto('policy_approvals')
+    .values({
+      revision: approval.revision,
+      sha256: approval.sha256,
+      against_activation: approval.againstActivation,
+      approved_by: approval.approvedBy,
+    })
+    .execute();
 }
 
 /**
@@ -130,15 +136,21 @@ export async function lockUnusedApproval(
   db: Db,
   approval: Omit<PolicyApproval, 'approvedBy'> & { activator: string },
 ): Promise<{ approvalId: string; approvedBy: string } | undefined> {
-  const rows = await sql<{ approval_id: string; approved_by: string }>`
-    select approval_id::text, approved_by from policy_approvals
-    where revision = ${approval.revision} and sha256 = ${approval.sha256} and used_by_activation is null
-      and against_activation is not distinct from ${approval.againstActivation}::bigint and approved_by <> ${approval.activator}
-    order by approval_id limit 1 for update`.execute(db);
-  const row = rows.rows[0];
+  const row = await db
+    .selectFrom('policy_approvals')
+    .select((eb) => [eb.cast<string>('approval_id', 'text').as('approval_id'), 'approved_by'])
+    .where('revision', '=', approval.revision)
+    .where('sha256', '=', approval.sha256)
+    .where('used_by_activation', 'is', null)
+    .where((eb) => eb('against_activation', 'is not distinct from', eb.cast<string | null>(eb.val(approval.againstActivation), 'bigint')))
+    .where('approved_by', '<>', approval.activator)
+    .orderBy('approval_id')
+    .limit(1)
+    .forUpdate()
+    .executeTakeFirst();
   return row ? { approvalId: row.approval_id, approvedBy: row.approved_by } : undefined;
 }
 
 export async function markApprovalUsed(db: Db, approvalId: string, activationId: string): Promise<void> {
-  await sql`update policy_approvals set used_by_activation = ${activationId}::bigint where approval_id = ${approvalId}::bigint`.execute(db);
+  await db.updateTable('policy_approvals').set({ used_by_activation: activationId }).where('approval_id', '=', approvalId).execute();
 }

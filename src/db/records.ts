@@ -1,4 +1,5 @@
 import { sql } from 'kysely';
+import { anyOf } from './any-of.js';
 import type { Db } from './database.js';
 import { encodeRecordChunks, RECORD_COPY_COLUMNS, type RecordRow } from './copy-binary.js';
 import type { VaultConnection } from './drivers.js';
@@ -29,7 +30,7 @@ export async function findStoredRecordKeys(
   const rows = await db
     .selectFrom('activity_records')
     .select(['event_id', 'captured_at'])
-    .where(sql<boolean>`event_id = any(${candidates.map((c) => c.eventId)}::uuid[])`)
+    .where('event_id', '=', anyOf(candidates.map((c) => c.eventId), 'uuid'))
     .where('captured_at', '>=', from)
     .where('captured_at', '<=', to)
     .execute();

@@ -1,4 +1,15 @@
-import type { Generated } from 'kysely';
+import type { ColumnType, Generated } from 'kysely';
+
+/*
+ * Every table of migrations/, as the drivers hand rows back. Two column types differ between
+ * the stores and are typed for both: bigint (int8) comes back from pg as a string and from PGlite
+ * as a number, so a read converts it explicitly (a float8 cast in the query, or Number()/String());
+ * bytea comes back from pg as a Buffer and from PGlite as a plain Uint8Array, so it is typed as
+ * the Uint8Array both are.
+ */
+
+type Int8 = ColumnType<string | number, string | number, string | number>;
+type NullableInt8 = ColumnType<string | number | null, string | number | null, string | number | null>;
 
 export interface EmployeesTable {
   employee_id: string;
@@ -41,10 +52,88 @@ export interface PolicyBundlesTable {
 }
 
 export interface PolicyActivationsTable {
-  activation_id: Generated<string>;
+  activation_id: Generated<string | number>;
   revision: string;
   activated_by: string;
   activated_at: Generated<Date>;
+}
+
+export interface PolicyApprovalsTable {
+  approval_id: Generated<string | number>;
+  revision: string;
+  sha256: string;
+  against_activation: NullableInt8;
+  approved_by: string;
+  approved_at: Generated<Date>;
+  used_by_activation: NullableInt8;
+}
+
+export interface VaultSecretsTable {
+  name: string;
+  kek_id: string;
+  wrapped: Uint8Array;
+  created_at: Generated<Date>;
+}
+
+export interface AuditEventsTable {
+  seq: Int8;
+  event_id: string;
+  occurred_at: Date;
+  action: string;
+  decision: string;
+  severity: string;
+  actor: string | null;
+  actor_roles: string[];
+  teams: string[];
+  purpose: string | null;
+  employee_ref: string | null;
+  policy_revision: string | null;
+  record_count: NullableInt8;
+  decision_id: string | null;
+  details: string;
+  prev_hash: Uint8Array;
+  hash: Uint8Array;
+}
+
+export interface AuditHeadTable {
+  singleton: Generated<boolean>;
+  seq: Int8;
+  hash: Uint8Array;
+  mac: Uint8Array;
+}
+
+export interface AuditCheckpointsTable {
+  seq: Int8;
+  hash: Uint8Array;
+  signed_at: Date;
+  key_id: string;
+  signature: Uint8Array;
+}
+
+export interface DatasetLeasesTable {
+  dataset_id: string;
+  decision_id: string;
+  requester: string;
+  teams: string[];
+  purpose: string;
+  policy_revision: string;
+  org_units: string[];
+  kinds: string[];
+  max_sensitivity: number;
+  scope_from: Date;
+  scope_to: Date;
+  frozen_at: Date;
+  record_count: Int8;
+  employee_count: number;
+  pseudonym_key: Uint8Array;
+  created_at: Generated<Date>;
+  expires_at: Date;
+}
+
+export interface DatasetEmployeesTable {
+  dataset_id: string;
+  employee_id: string;
+  record_count: Int8;
 }
 
 export interface VaultSchema {
@@ -53,4 +142,11 @@ export interface VaultSchema {
   activity_records: ActivityRecordsTable;
   policy_bundles: PolicyBundlesTable;
   policy_activations: PolicyActivationsTable;
+  policy_approvals: PolicyApprovalsTable;
+  vault_secrets: VaultSecretsTable;
+  audit_events: AuditEventsTable;
+  audit_head: AuditHeadTable;
+  audit_checkpoints: AuditCheckpointsTable;
+  dataset_leases: DatasetLeasesTable;
+  dataset_employees: DatasetEmployeesTable;
 }
