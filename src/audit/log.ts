@@ -3,7 +3,9 @@ import type { Principal } from '../auth/index.js';
 import type { KeyRing } from '../crypto/index.js';
 import {
   auditEventsAfter,
+  auditEventsForDecisions,
   findSecret,
+  inTransaction,
   initAuditHead,
   insertAuditEvents,
   insertCheckpoint,
@@ -12,6 +14,7 @@ import {
   queryAuditEvents,
   readAuditHead,
   storeSecretOnce,
+  teamsInAuditSince,
   type AuditRow,
   type Db,
   type VaultDatabase,
@@ -22,12 +25,15 @@ import { canonicalEvent, chainHash, GENESIS_HASH, headMac } from './chain.js';
 
 export type AuditDecision = 'allow' | 'deny' | 'info' | 'error';
 
+/** The part of a principal the log records. */
+export type AuditActor = Pick<Principal, 'sub' | 'roles' | 'teams' | 'purpose'>;
+
 /** What a caller records. Tokens and payloads never go in; an employee id is stored as a keyed hash. */
 export interface AuditEventInput {
   readonly action: string;
   readonly decision: AuditDecision;
   readonly severity?: 'info' | 'high';
-  readonly actor?: Pick<Principal, 'sub' | 'roles' | 'teams' | 'purpose'> | null;
+  readonly actor?: AuditActor | null;
   readonly employeeId?: string;
   readonly policyRevision?: string | null;
   readonly recordCount?: number;
@@ -66,11 +72,24 @@ export interface AuditQuery {
   readonly cursor?: string;
 }
 
+export interface AuditPage {
+  readonly events: AuditEventView[];
+  readonly next_cursor: string | null;
+}
+
 export interface VerifyResult {
   readonly ok: boolean;
   readonly checked: number;
   readonly broken_at?: number;
   readonly reason?: string;
+}
+
+/** What the log shows of the allowed `dataset.stream` pages served under one decision. */
+export interface StreamSummary {
+  readonly pages: number;
+  readonly records_served: number;
+  readonly first_at: string | null;
+  readonly last_at: string | null;
 }
 
 export interface Checkpoint {
@@ -189,9 +208,28 @@ export class AuditLog {
 
   /** Appends in a transaction of its own (events with no other write, such as a refused token). */
   appendAlone(input: AuditEventInput): Promise<{ seq: number; eventId: string }> {
-    return this.#database.db.transaction().execute((trx) => this.append(trx, input)).catch((err) => {
+    return inTransaction(this.#database, (trx) => this.append(trx, input)).catch((err) => {
       throw err instanceof VaultError ? err : unavailable(err);
     });
+  }
+
+  /**
+   * Runs `work` and appends the event describing its result in one transaction, the append last:
+   * if the event cannot be written, the work rolls back and its result is never returned.
+   */
+  async runAudited<T>(work: (trx: Db) => Promise<T>, eventOf: (result: T) => AuditEventInput): Promise<T> {
+    let worked = false;
+    try {
+      return await inTransaction(this.#database, async (trx) => {
+        const result = await work(trx);
+        worked = true;
+        await this.append(trx, eventOf(result));
+        return result;
+      });
+    } catch (err) {
+      // Past the work only the append or the commit can fail; either way the event is not on the log.
+      throw worked && !(err instanceof VaultError) ? unavailable(err) : err;
+    }
   }
 
   /** True when the head can be read and its MAC holds: appends can proceed. */
@@ -237,18 +275,19 @@ export class AuditLog {
   }
 
   /** Signs (seq, hash) of the newest event; a no-op when the log is empty or already checkpointed there. */
-  async checkpoint(): Promise<Checkpoint | undefined> {
-    const head = await readAuditHead(this.#database.db);
+  async checkpoint(db: Db = this.#database.db): Promise<Checkpoint | undefined> {
+    const head = await readAuditHead(db);
     if (!head || head.seq === 0) return undefined;
     const hashHex = Buffer.from(head.hash).toString('hex');
     const signedAt = new Date();
     const signature = sign(null, checkpointStatement(head.seq, hashHex, signedAt.toISOString(), this.keyId), this.#signingKey);
-    await insertCheckpoint(this.#database.db, { seq: head.seq, hash: head.hash, signed_at: signedAt, key_id: this.keyId, signature });
-    return (await this.checkpoints(1))[0];
+    await insertCheckpoint(db, { seq: head.seq, hash: head.hash, signed_at: signedAt, key_id: this.keyId, signature });
+    return (await this.checkpoints(1, db))[0];
   }
 
-  async checkpoints(limit = 100): Promise<Checkpoint[]> {
-    return (await listCheckpoints(this.#database.db, limit)).map((cp) => ({
+  /** Newest first. */
+  async checkpoints(limit = 100, db: Db = this.#database.db): Promise<Checkpoint[]> {
+    return (await listCheckpoints(db, limit)).map((cp) => ({
       seq: cp.seq,
       hash: Buffer.from(cp.hash).toString('hex'),
       signed_at: cp.signed_at.toISOString(),
@@ -257,15 +296,36 @@ export class AuditLog {
     }));
   }
 
+  /** Research teams named by any audited actor since `since`. */
+  teamsSeenSince(since: Date): Promise<string[]> {
+    return teamsInAuditSince(this.#database.db, since);
+  }
+
+  /** Per decision id, the allowed `dataset.stream` pages it served: count, records, first and last. */
+  async streamSummaries(decisionIds: readonly string[]): Promise<Map<string, StreamSummary>> {
+    const events = await auditEventsForDecisions(this.#database.db, decisionIds);
+    const summaries = new Map<string, StreamSummary>();
+    for (const id of decisionIds) {
+      const streams = events.filter((e) => e.decision_id === id && e.action === 'dataset.stream' && e.decision === 'allow');
+      summaries.set(id, {
+        pages: streams.length,
+        records_served: streams.reduce((n, e) => n + (e.record_count ?? 0), 0),
+        first_at: streams[0]?.occurred_at.toISOString() ?? null,
+        last_at: streams.at(-1)?.occurred_at.toISOString() ?? null,
+      });
+    }
+    return summaries;
+  }
+
   /** Newest first, keyset-paged: `next_cursor` continues where the page ended. */
-  async query(q: AuditQuery): Promise<{ events: AuditEventView[]; next_cursor: string | null }> {
+  async query(q: AuditQuery, db: Db = this.#database.db): Promise<AuditPage> {
     const limit = Math.min(Math.max(q.limit ?? 100, 1), MAX_QUERY_LIMIT);
     let beforeSeq: number | undefined;
     if (q.cursor !== undefined) {
       beforeSeq = Number(Buffer.from(q.cursor, 'base64url').toString().replace(/^seq:/, ''));
       if (!Number.isSafeInteger(beforeSeq) || beforeSeq < 1) throw new VaultError('ERR_INVALID_REQUEST', 'cursor is not one this log issued');
     }
-    const rows = await queryAuditEvents(this.#database.db, {
+    const rows = await queryAuditEvents(db, {
       actor: q.actor,
       team: q.team,
       employeeRef: q.employeeId === undefined ? undefined : this.employeeRef(q.employeeId),

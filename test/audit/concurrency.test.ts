@@ -16,7 +16,7 @@ describe(`concurrent appends (${STORE})`, () => {
         let appended = 0;
         while (Date.now() < deadline) {
           if (appended % 10 === 0) {
-            await t.vault.ingestor.ingest(makeRecords(20, ['cw-1'], `w${w}`), actor);
+            await t.vault.services.ingest.ingest(makeRecords(20, ['cw-1'], `w${w}`), actor);
           } else {
             await t.vault.audit.appendAlone({ action: 'test.concurrent', decision: 'info', actor, details: { writer: w, n: appended } });
           }

@@ -3,16 +3,9 @@ import { after, before, describe, it } from 'node:test';
 import { sql } from 'kysely';
 import { STORE } from '../support/database.js';
 import { buildTestBundle, newSigningKey, stageBundle, trustedKeysFile } from '../support/policies.js';
+import { refuseAuditInserts } from '../support/audit.js';
 import { countRows } from '../support/records.js';
 import { makeRecords, postRecords, putRoster, startTestVault, type TestVault } from '../support/vault.js';
-
-async function refuseAuditInserts(t: TestVault, refuse: boolean): Promise<void> {
-  if (refuse) {
-    await sql`create trigger audit_refuses_inserts before insert on audit_events for each row execute function vault_audit_append_only()`.execute(t.database.db);
-  } else {
-    await sql`drop trigger audit_refuses_inserts on audit_events`.execute(t.database.db);
-  }
-}
 
 async function snapshot(t: TestVault) {
   const one = async (q: string) => (await sql<{ n: number }>`select count(*)::int as n from ${sql.raw(q)}`.execute(t.database.db)).rows[0]!.n;

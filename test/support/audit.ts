@@ -2,6 +2,7 @@ import { sql } from 'kysely';
 import type { AuditEventInput } from '../../src/audit/index.js';
 import type { Db } from '../../src/db/index.js';
 import type { Vault } from '../../src/main.js';
+import type { TestVault } from './vault.js';
 
 /**
  * Runs `tamper` as a database superuser would: the append-only triggers disabled and the revoked
@@ -32,5 +33,14 @@ export async function appendSampleEvents(vault: Vault, count: number): Promise<v
       details: { note: `event ${i}`, nested: { n: i } },
     };
     await vault.audit.appendAlone(input);
+  }
+}
+
+/** Makes every audit append fail (a trigger refusing inserts), or undoes it: the log is "unavailable". */
+export async function refuseAuditInserts(t: Pick<TestVault, 'database'>, refuse: boolean): Promise<void> {
+  if (refuse) {
+    await sql`create trigger audit_refuses_inserts before insert on audit_events for each row execute function vault_audit_append_only()`.execute(t.database.db);
+  } else {
+    await sql`drop trigger audit_refuses_inserts on audit_events`.execute(t.database.db);
   }
 }

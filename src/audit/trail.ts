@@ -1,0 +1,90 @@
+import { VaultError } from '../errors/index.js';
+import { MAX_QUERY_LIMIT, type AuditActor, type AuditLog, type AuditPage, type AuditQuery, type Checkpoint, type VerifyResult } from './log.js';
+
+export interface AuditTrailOptions {
+  /** Operator log; alarms carry an `alarm` field a SIEM can match on. */
+  readonly log?: (event: Record<string, unknown>, message: string) => void;
+}
+
+/** The key auditors check checkpoint signatures with, in the two forms their tools read. */
+export interface CheckpointKey {
+  readonly key_id: string;
+  readonly pem: string;
+  readonly jwk: Record<string, unknown>;
+}
+
+/**
+ * The audit log as its readers see it. Every read here is itself on the record, and a read whose
+ * event cannot be written is refused with `ERR_UNAVAILABLE`: nobody looks at the log unseen.
+ *
+ * @example
+ * const trail = new AuditTrail(audit, { log });
+ * const { events, next_cursor } = await trail.query(principal, { action: 'dataset.stream', limit: 50 });
+ */
+export class AuditTrail {
+  readonly #audit: AuditLog;
+  readonly #options: AuditTrailOptions;
+
+  constructor(audit: AuditLog, options: AuditTrailOptions = {}) {
+    this.#audit = audit;
+    this.#options = options;
+  }
+
+  /** One page of events, newest first; the page and its `audit.query` event commit together. */
+  async query(actor: AuditActor, q: AuditQuery): Promise<AuditPage> {
+    if (q.limit !== undefined && !(Number.isInteger(q.limit) && q.limit >= 1 && q.limit <= MAX_QUERY_LIMIT)) {
+      throw new VaultError('ERR_INVALID_REQUEST', `limit must be 1-${MAX_QUERY_LIMIT}`);
+    }
+    const { employeeId, from, to, ...rest } = q;
+    const filters = { ...rest, ...(from !== undefined ? { from: from.toISOString() } : {}), ...(to !== undefined ? { to: to.toISOString() } : {}) };
+    return this.#audit.runAudited(
+      (trx) => this.#audit.query(q, trx),
+      (page) => ({
+        action: 'audit.query',
+        decision: 'allow',
+        actor,
+        ...(employeeId !== undefined ? { employeeId } : {}),
+        recordCount: page.events.length,
+        details: { filters, by_employee: employeeId !== undefined },
+      }),
+    );
+  }
+
+  /**
+   * Walks the chain, then records the walk. The walk runs outside the append's transaction: it can
+   * be long, and the head's lock would stall every other append meanwhile.
+   */
+  async verify(actor: AuditActor): Promise<VerifyResult> {
+    const result = await this.#audit.verify();
+    if (!result.ok) this.#options.log?.({ alarm: 'audit_chain_broken', broken_at: result.broken_at, reason: result.reason }, 'audit chain verification failed');
+    try {
+      await this.#audit.appendAlone({ action: 'audit.verify', decision: result.ok ? 'info' : 'error', severity: result.ok ? 'info' : 'high', actor, details: { ...result } });
+    } catch (err) {
+      // A broken chain can refuse appends (a forged row holding the next seq); withholding the finding would only serve whoever broke it.
+      if (result.ok) throw err;
+      this.#options.log?.({ alarm: 'audit_unavailable', action: 'audit.verify', error: (err as Error).message }, 'audit verification not recorded');
+    }
+    return result;
+  }
+
+  /** The newest signed checkpoints and the key to check them with; the listing is recorded. */
+  async checkpoints(actor: AuditActor, limit = 100): Promise<{ public_key: CheckpointKey; checkpoints: Checkpoint[] }> {
+    const checkpoints = await this.#audit.runAudited(
+      (trx) => this.#audit.checkpoints(limit, trx),
+      (listed) => ({ action: 'audit.checkpoints', decision: 'allow', actor, recordCount: listed.length }),
+    );
+    const { keyId, publicKey } = this.#audit;
+    return {
+      public_key: { key_id: keyId, pem: publicKey.export({ type: 'spki', format: 'pem' }) as string, jwk: { ...publicKey.export({ format: 'jwk' }), kid: keyId } },
+      checkpoints,
+    };
+  }
+
+  /** Signs a checkpoint of the newest event now; the signature and its `audit.checkpoint` event commit together. */
+  signCheckpoint(actor: AuditActor): Promise<Checkpoint | undefined> {
+    return this.#audit.runAudited(
+      (trx) => this.#audit.checkpoint(trx),
+      (checkpoint) => ({ action: 'audit.checkpoint', decision: 'info', actor, details: { seq: checkpoint?.seq ?? null } }),
+    );
+  }
+}
