@@ -1,10 +1,8 @@
 import path from 'node:path';
 import { VaultError } from '../errors/index.js';
+import { KIND, MAX_SENSITIVITY } from '../model/index.js';
 
 export type VaultEnv = 'development' | 'production';
-
-/** Sensitivity levels: 0 telemetry, 1 interaction, 2 typed content, 3 visual content, 4 special category (health, tax, HR). */
-export const MAX_SENSITIVITY = 4;
 
 export interface VaultConfig {
   readonly env: VaultEnv;
@@ -66,7 +64,7 @@ export function parseRecordKinds(raw: string): Map<string, number> {
   const kinds = new Map<string, number>();
   for (const entry of raw.split(',').map((s) => s.trim()).filter(Boolean)) {
     const [name, floor = '0'] = entry.split(':');
-    if (!name || !/^[a-z][a-z0-9_]{0,63}$/.test(name)) fail(`VAULT_RECORD_KINDS: "${name}" is not a kind name (a-z, 0-9, _)`);
+    if (!name || !KIND.test(name)) fail(`VAULT_RECORD_KINDS: "${name}" is not a kind name (a-z, 0-9, _)`);
     const level = Number(floor);
     if (!Number.isInteger(level) || level < 0 || level > MAX_SENSITIVITY) fail(`VAULT_RECORD_KINDS: sensitivity of "${name}" must be 0-${MAX_SENSITIVITY}`);
     kinds.set(name, level);

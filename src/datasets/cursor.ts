@@ -1,4 +1,5 @@
 import { VaultError } from '../errors/index.js';
+import { UUID } from '../model/index.js';
 
 /** A position in a dataset's stream: which of its org units, and the last record sent in it. */
 export interface StreamPosition {
@@ -7,7 +8,7 @@ export interface StreamPosition {
   readonly eventId: string;
 }
 
-const CURSOR = /^(\d{1,4})\.(\d{1,16})\.([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/;
+const CURSOR = new RegExp(`^(\\d{1,4})\\.(\\d{1,16})\\.(${UUID.source.slice(1, -1)})$`, 'i');
 
 export function formatCursor(p: StreamPosition): string {
   return `${p.unit}.${p.capturedAtMs}.${p.eventId}`;

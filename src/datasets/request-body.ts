@@ -1,25 +1,17 @@
-import { MAX_SENSITIVITY } from '../config/index.js';
 import { VaultError } from '../errors/index.js';
-import { parseTimestamp } from '../ingest/validate.js';
-
-export interface DatasetRequest {
-  readonly purpose: string;
-  readonly kinds: string[];
-  readonly orgUnits: string[];
-  readonly from: Date;
-  readonly to: Date;
-  readonly maxSensitivity: number | undefined;
-}
+import { isKind, isOrgUnit, isSensitivity, MAX_SENSITIVITY, parseTimestamp, type DatasetRequest } from '../model/index.js';
 
 const FIELDS = new Set(['purpose', 'kinds', 'org_units', 'from', 'to', 'max_sensitivity']);
+const MAX_KINDS = 64;
+const MAX_ORG_UNITS = 1000;
 
 function invalid(message: string): VaultError {
   return new VaultError('ERR_INVALID_REQUEST', message);
 }
 
-function names(value: unknown, field: string, pattern: RegExp, max: number): string[] {
+function names(value: unknown, field: string, valid: (v: unknown) => boolean, max: number): string[] {
   if (value === undefined) return [];
-  if (!Array.isArray(value) || value.length > max || !value.every((v) => typeof v === 'string' && pattern.test(v))) {
+  if (!Array.isArray(value) || value.length > max || !value.every(valid)) {
     throw invalid(`${field} must be a list of at most ${max} names`);
   }
   return [...new Set(value as string[])].sort();
@@ -40,19 +32,13 @@ export function parseDatasetRequest(body: unknown): DatasetRequest {
   const from = instant(b.from, 'from');
   const to = instant(b.to, 'to');
   if (from >= to) throw invalid('from must be before to');
-  let maxSensitivity: number | undefined;
-  if (b.max_sensitivity !== undefined) {
-    if (!Number.isInteger(b.max_sensitivity) || (b.max_sensitivity as number) < 0 || (b.max_sensitivity as number) > MAX_SENSITIVITY) {
-      throw invalid(`max_sensitivity must be an integer 0-${MAX_SENSITIVITY}`);
-    }
-    maxSensitivity = b.max_sensitivity as number;
-  }
+  if (b.max_sensitivity !== undefined && !isSensitivity(b.max_sensitivity)) throw invalid(`max_sensitivity must be an integer 0-${MAX_SENSITIVITY}`);
   return {
     purpose: b.purpose,
-    kinds: names(b.kinds, 'kinds', /^[a-z][a-z0-9_]{0,63}$/, 64),
-    orgUnits: names(b.org_units, 'org_units', /^[A-Za-z0-9._-]{1,64}$/, 1000),
+    kinds: names(b.kinds, 'kinds', isKind, MAX_KINDS),
+    orgUnits: names(b.org_units, 'org_units', isOrgUnit, MAX_ORG_UNITS),
     from,
     to,
-    maxSensitivity,
+    maxSensitivity: b.max_sensitivity as number | undefined,
   };
 }

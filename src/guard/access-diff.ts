@@ -1,4 +1,5 @@
-import { employeesReached, findInvariantBreach, NEVER_EXPORTED_SENSITIVITY, type RosterReach } from './invariants.js';
+import { NEVER_EXPORTED_SENSITIVITY } from '../model/index.js';
+import { employeesReached, findInvariantBreach, type GuardScope, type RosterReach } from './invariants.js';
 
 /** What the diff needs of a policy revision: its evaluation and its grants (a `PolicyEvaluator` fits). */
 export interface AccessPolicy {
@@ -9,7 +10,7 @@ export interface AccessPolicy {
     action: string;
     request: Record<string, unknown>;
     now: string;
-  }): Promise<{ allow: boolean; scope: { org_units: string[]; kinds: string[]; max_sensitivity: number } | undefined }>;
+  }): Promise<{ allow: boolean; scope: GuardScope | undefined }>;
 }
 
 export interface AccessDiffInput {
@@ -156,7 +157,7 @@ export async function computeAccessDiff(input: AccessDiffInput): Promise<AccessD
         });
         if (!decision.allow || !decision.scope) continue;
         const wanted = strings(asked.org_units);
-        const reached = wanted.length ? decision.scope.org_units.filter((u) => wanted.includes(u)) : decision.scope.org_units;
+        const reached = wanted.length ? decision.scope.orgUnits.filter((u) => wanted.includes(u)) : decision.scope.orgUnits;
         if (subject.team !== undefined) {
           const map = reach[side];
           const set = map.get(subject.team) ?? new Set<string>();

@@ -3,7 +3,6 @@ export {
   findRecordsReachBreach,
   breachError,
   employeesReached,
-  NEVER_EXPORTED_SENSITIVITY,
   type GuardSubject,
   type GuardScope,
   type RosterReach,

@@ -1,7 +1,5 @@
 import { VaultError, type VaultErrorCode } from '../errors/index.js';
-
-/** Sensitivity 4 (tax, medical, HR cases) never leaves the vault, whatever a policy says. */
-export const NEVER_EXPORTED_SENSITIVITY = 4;
+import { NEVER_EXPORTED_SENSITIVITY, type Scope } from '../model/index.js';
 
 export interface GuardSubject {
   readonly roles: readonly string[];
@@ -9,11 +7,8 @@ export interface GuardSubject {
   readonly purpose: string | undefined;
 }
 
-export interface GuardScope {
-  readonly org_units: readonly string[];
-  readonly kinds: readonly string[];
-  readonly max_sensitivity: number;
-}
+/** The part of a scope the invariants judge: who and what, not when. */
+export type GuardScope = Pick<Scope, 'orgUnits' | 'kinds' | 'maxSensitivity'>;
 
 /** Enrolled employees per org unit, as the roster says now. */
 export interface RosterReach {
@@ -107,30 +102,30 @@ export function findInvariantBreach(subject: GuardSubject, scope: GuardScope, li
   if (!subject.purpose) return breach('ERR_SUBJECT_INCOMPLETE', 'no_purpose_claim', 'the token has no purpose');
   if (subject.purpose !== limits.requestPurpose) return breach('ERR_SUBJECT_INCOMPLETE', 'purpose_not_the_tokens', `request purpose "${limits.requestPurpose}", token purpose "${subject.purpose}"`);
 
-  if (!Number.isInteger(scope.max_sensitivity) || scope.max_sensitivity >= NEVER_EXPORTED_SENSITIVITY || scope.max_sensitivity < 0) {
-    return breach('ERR_SENSITIVITY_FORBIDDEN', 'sensitivity_never_exported', `max_sensitivity ${scope.max_sensitivity}`);
+  if (!Number.isInteger(scope.maxSensitivity) || scope.maxSensitivity >= NEVER_EXPORTED_SENSITIVITY || scope.maxSensitivity < 0) {
+    return breach('ERR_SENSITIVITY_FORBIDDEN', 'sensitivity_never_exported', `max_sensitivity ${scope.maxSensitivity}`);
   }
 
-  if (scope.org_units.length === 0) return breach('ERR_SCOPE_NOT_EXPLICIT', 'no_org_units', 'the scope names no org unit');
+  if (scope.orgUnits.length === 0) return breach('ERR_SCOPE_NOT_EXPLICIT', 'no_org_units', 'the scope names no org unit');
   if (scope.kinds.length === 0) return breach('ERR_SCOPE_NOT_EXPLICIT', 'no_kinds', 'the scope names no kind');
-  const pattern = [...scope.org_units, ...scope.kinds].find((x) => WILDCARD.test(x));
+  const pattern = [...scope.orgUnits, ...scope.kinds].find((x) => WILDCARD.test(x));
   if (pattern !== undefined) return breach('ERR_SCOPE_NOT_EXPLICIT', 'wildcard_scope', `"${pattern}" is a pattern, not a name`);
 
   const containing = teams
     .map((t) => grantOf(limits.grants, t))
     .filter((g): g is Grant => g !== undefined && g.purposes.includes(subject.purpose!))
-    .filter((g) => scope.org_units.every((u) => g.org_units.includes(u)) && scope.kinds.every((k) => g.kinds.includes(k)) && scope.max_sensitivity <= g.max_sensitivity);
+    .filter((g) => scope.orgUnits.every((u) => g.org_units.includes(u)) && scope.kinds.every((k) => g.kinds.includes(k)) && scope.maxSensitivity <= g.max_sensitivity);
   if (containing.length === 0) {
-    return breach('ERR_SCOPE_OUTSIDE_GRANT', 'scope_outside_grant', `scope ${JSON.stringify(scope)} is not within a grant of teams [${teams}] for purpose "${subject.purpose}"`);
+    return breach('ERR_SCOPE_OUTSIDE_GRANT', 'scope_outside_grant', `scope ${JSON.stringify({ org_units: scope.orgUnits, kinds: scope.kinds, max_sensitivity: scope.maxSensitivity })} is not within a grant of teams [${teams}] for purpose "${subject.purpose}"`);
   }
 
   // After containment, so a caller cannot learn from the reason which units are on the roster.
   if (limits.requireRosterUnits !== false) {
-    const unknown = scope.org_units.filter((u) => !limits.roster.enrolledByUnit.has(u));
+    const unknown = scope.orgUnits.filter((u) => !limits.roster.enrolledByUnit.has(u));
     if (unknown.length) return breach('ERR_SCOPE_NOT_EXPLICIT', 'org_unit_not_on_roster', `not on the roster: ${unknown.join(', ')}`);
   }
 
-  const reached = employeesReached(scope.org_units, limits.roster);
+  const reached = employeesReached(scope.orgUnits, limits.roster);
   if (tooMany(reached, limits)) {
     return breach('ERR_SCOPE_TOO_WIDE', 'scope_too_wide', `reaches ${reached} of ${limits.roster.totalEnrolled} enrolled employees (limit ${limits.maxScopeFraction})`);
   }

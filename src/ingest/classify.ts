@@ -1,4 +1,4 @@
-import { MAX_SENSITIVITY } from '../config/index.js';
+import { MAX_SENSITIVITY } from '../model/index.js';
 
 const US_SSN = /\b\d{3}-\d{2}-\d{4}\b/;
 const CARD_CANDIDATE = /\b\d(?:[ -]?\d){12,18}\b/g;

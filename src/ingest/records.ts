@@ -6,6 +6,7 @@ import {
   ensureRecordPartitions,
   findEmployeesForIngest,
   findStoredRecordKeys,
+  inTransaction,
   isUniqueViolation,
   isRetryableConflict,
   lockConsentState,
@@ -17,7 +18,8 @@ import {
 } from '../db/index.js';
 import { VaultError } from '../errors/index.js';
 import { classifySensitivity } from './classify.js';
-import { ID_PATTERN, parseRecord, type ParsedRecord } from './validate.js';
+import { isEmployeeId } from '../model/index.js';
+import { parseRecord, type ParsedRecord } from './validate.js';
 
 export type DropReason = 'not_enrolled' | 'keys_destroyed';
 export type RejectionCode = 'invalid_record' | 'unknown_kind' | 'unknown_employee';
@@ -72,7 +74,7 @@ export class RecordIngestor {
     const claimedIds = new Set<string>();
     for (const raw of records) {
       const id = (raw as { employee_id?: unknown } | null)?.employee_id;
-      if (typeof id === 'string' && ID_PATTERN.test(id)) claimedIds.add(id);
+      if (isEmployeeId(id)) claimedIds.add(id);
     }
     const rosterLookup = findEmployeesForIngest(this.#deps.database.db, [...claimedIds]);
     rosterLookup.catch(() => {});
@@ -189,7 +191,7 @@ export class RecordIngestor {
     event: (written: number, lateDrops: number) => AuditEventInput,
   ): Promise<{ accepted: number; lateDrops: IngestResult['dropped'] }> {
     const { database, keyRing, audit } = this.#deps;
-    return database.db.transaction().execute(async (trx) => {
+    return inTransaction(database, async (trx) => {
       const consent = await lockConsentState(trx, [...new Set(candidates.map((c) => c.record.employeeId))]);
       const lateDrops: IngestResult['dropped'] = [];
       const writable = candidates.filter((c) => {

@@ -1,9 +1,9 @@
 import type { AuditLog } from '../audit/index.js';
 import type { Principal } from '../auth/index.js';
 import type { KeyRing } from '../crypto/index.js';
-import { employeesWithoutDataKey, insertDataKeys, upsertEmployees, type EmployeeRow, type VaultDatabase } from '../db/index.js';
+import { employeesWithoutDataKey, inTransaction, insertDataKeys, upsertEmployees, type EmployeeRow, type VaultDatabase } from '../db/index.js';
 import { VaultError } from '../errors/index.js';
-import { ID_PATTERN, ORG_UNIT_PATTERN } from './validate.js';
+import { isEmployeeId, isOrgUnit } from '../model/index.js';
 
 export const MAX_ROSTER_BATCH = 10_000;
 
@@ -33,8 +33,8 @@ export function parseRoster(body: unknown): EmployeeRow[] {
   return list.map((raw: unknown, i): EmployeeRow => {
     const e = raw as Partial<RosterEntry> | null;
     if (typeof e !== 'object' || e === null) throw invalid(`employees[${i}] must be an object`);
-    if (typeof e.employee_id !== 'string' || !ID_PATTERN.test(e.employee_id)) throw invalid(`employees[${i}].employee_id is invalid`);
-    if (typeof e.org_unit !== 'string' || !ORG_UNIT_PATTERN.test(e.org_unit)) throw invalid(`employees[${i}].org_unit is invalid`);
+    if (!isEmployeeId(e.employee_id)) throw invalid(`employees[${i}].employee_id is invalid`);
+    if (!isOrgUnit(e.org_unit)) throw invalid(`employees[${i}].org_unit is invalid`);
     if (typeof e.region !== 'string' || e.region.length === 0 || e.region.length > 64) throw invalid(`employees[${i}].region is invalid`);
     if (typeof e.enrolled !== 'boolean') throw invalid(`employees[${i}].enrolled must be a boolean`);
     if (seen.has(e.employee_id)) throw invalid(`employees[${i}].employee_id appears twice`);
@@ -43,10 +43,15 @@ export function parseRoster(body: unknown): EmployeeRow[] {
   });
 }
 
+/** The privacy officer's roster upserts. */
+export interface RosterService {
+  upsert(actor: Principal, body: unknown): Promise<RosterResult>;
+}
+
 /** Upserts the roster and gives every new employee a fresh random data key, audited, in one transaction. */
 export async function upsertRoster(deps: { database: VaultDatabase; keyRing: KeyRing; audit: AuditLog }, actor: Principal, body: unknown): Promise<RosterResult> {
   const employees = parseRoster(body);
-  return deps.database.db.transaction().execute(async (trx) => {
+  return inTransaction(deps.database, async (trx) => {
     const created = await upsertEmployees(trx, employees);
     const keyless = await employeesWithoutDataKey(trx, employees.map((e) => e.employeeId));
     const keys = await Promise.all(keyless.map((id) => deps.keyRing.createDataKey(id, 1)));

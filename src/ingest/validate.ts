@@ -1,30 +1,9 @@
-import { MAX_SENSITIVITY } from '../config/index.js';
+import { isEmployeeId, isUuid, MAX_SENSITIVITY, parseTimestamp } from '../model/index.js';
 
-export const ID_PATTERN = /^[A-Za-z0-9._@-]{1,128}$/;
-export const ORG_UNIT_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?(Z|[+-](\d{2}):(\d{2}))$/;
 const EARLIEST_CAPTURE = Date.UTC(2000, 0, 1);
 const FUTURE_TOLERANCE_MS = 24 * 3600_000;
 export const MAX_PAYLOAD_BYTES = 4 * 1024 * 1024;
 const RECORD_FIELDS = new Set(['event_id', 'employee_id', 'captured_at', 'kind', 'payload', 'sensitivity']);
-
-/**
- * Milliseconds of an RFC 3339 timestamp with an explicit zone; NaN for an impossible date (30
- * February, hour 24), which Date.parse would silently roll over; undefined when it is not RFC 3339.
- */
-export function parseTimestamp(text: string): number | undefined {
-  const m = TIMESTAMP.exec(text);
-  if (!m) return undefined;
-  const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number];
-  const offsetHours = m[9] === undefined ? 0 : Number(m[9]);
-  const offsetMinutes = m[10] === undefined ? 0 : Number(m[10]);
-  const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate();
-  if (month < 1 || month > 12 || day < 1 || day > daysInMonth || hour > 23 || minute > 59 || second > 59 || offsetHours > 23 || offsetMinutes > 59) {
-    return Number.NaN;
-  }
-  return Date.parse(text);
-}
 
 export interface ParsedRecord {
   readonly index: number;
@@ -51,8 +30,8 @@ export function parseRecord(raw: unknown, index: number, kinds: ReadonlyMap<stri
   for (const field of Object.keys(r)) {
     if (!RECORD_FIELDS.has(field)) return invalid(/^[a-z_]{1,32}$/.test(field) ? `unknown field "${field}"` : 'unknown field');
   }
-  if (typeof r.event_id !== 'string' || !UUID.test(r.event_id)) return invalid('event_id must be a UUID');
-  if (typeof r.employee_id !== 'string' || !ID_PATTERN.test(r.employee_id)) return invalid('employee_id must be 1-128 characters of A-Z a-z 0-9 . _ @ -');
+  if (!isUuid(r.event_id)) return invalid('event_id must be a UUID');
+  if (!isEmployeeId(r.employee_id)) return invalid('employee_id must be 1-128 characters of A-Z a-z 0-9 . _ @ -');
   const capturedAt = typeof r.captured_at === 'string' ? parseTimestamp(r.captured_at) : undefined;
   if (capturedAt === undefined) return invalid('captured_at must be an RFC 3339 timestamp with a time zone');
   if (Number.isNaN(capturedAt)) return invalid('captured_at is not a valid date');

@@ -1,19 +1,12 @@
 import { loadPolicy } from '@open-policy-agent/opa-wasm';
 import { VaultError } from '../errors/index.js';
+import { scopeFromPolicyResult, type Scope } from '../model/index.js';
 import { ENTRYPOINT, type VerifiedBundle } from './bundle.js';
-
-/** The scope a policy grants, in CONTRACT's shape. */
-export interface PolicyScope {
-  readonly org_units: string[];
-  readonly kinds: string[];
-  readonly max_sensitivity: number;
-  readonly from: string;
-  readonly to: string;
-}
 
 export interface PolicyDecision {
   readonly allow: boolean;
-  readonly scope: PolicyScope | undefined;
+  /** CONTRACT's `scope`, converted once from the policy's JSON. */
+  readonly scope: Scope | undefined;
   readonly reasons: string[];
   /** Why evaluation itself failed (throw, undefined or malformed result): for the audit log only. */
   readonly fault?: string;
@@ -40,10 +33,6 @@ function deny(reason: string, fault?: string): PolicyDecision {
 const isStringList = (v: unknown, max: number): v is string[] =>
   Array.isArray(v) && v.length <= max && v.every((x) => typeof x === 'string' && x.length <= 256);
 
-function isTimestamp(v: unknown): v is string {
-  return typeof v === 'string' && v.length <= 64 && Number.isFinite(Date.parse(v));
-}
-
 /** Checks the policy's answer against CONTRACT's shape; anything else is a deny. */
 export function decisionFromResultSet(resultSet: unknown): PolicyDecision {
   if (!Array.isArray(resultSet) || resultSet.length === 0) return deny('policy_undefined', 'empty result set');
@@ -54,29 +43,9 @@ export function decisionFromResultSet(resultSet: unknown): PolicyDecision {
   const reasons = result.reasons ?? [];
   if (!isStringList(reasons, 64)) return deny('policy_result_malformed', 'reasons is not a list of strings');
   if (!result.allow) return { allow: false, scope: undefined, reasons: reasons.length ? reasons : ['policy_denied'] };
-  const scope = result.scope as Record<string, unknown> | undefined;
-  if (
-    typeof scope !== 'object' ||
-    scope === null ||
-    !isStringList(scope.org_units, 10_000) ||
-    !isStringList(scope.kinds, 256) ||
-    !Number.isInteger(scope.max_sensitivity) ||
-    !isTimestamp(scope.from) ||
-    !isTimestamp(scope.to)
-  ) {
-    return deny('policy_result_malformed', 'allow without a well-formed scope');
-  }
-  return {
-    allow: true,
-    scope: {
-      org_units: scope.org_units,
-      kinds: scope.kinds,
-      max_sensitivity: scope.max_sensitivity as number,
-      from: scope.from,
-      to: scope.to,
-    },
-    reasons,
-  };
+  const scope = scopeFromPolicyResult(result.scope);
+  if (!scope) return deny('policy_result_malformed', 'allow without a well-formed scope');
+  return { allow: true, scope, reasons };
 }
 
 function describe(err: unknown): string {
@@ -90,6 +59,7 @@ function describe(err: unknown): string {
  * away (its memory may be in any state) and rebuilt for the next call.
  */
 export class PolicyEvaluator {
+  static #compilations = 0;
   readonly revision: string;
   readonly #wasm: ArrayBuffer;
   readonly #data: Record<string, unknown>;
@@ -110,7 +80,13 @@ export class PolicyEvaluator {
     return new PolicyEvaluator(bundle.revision, wasm, bundle.data, instance);
   }
 
+  /** Policy modules compiled in this process so far (each load, and each rebuild after a throw). */
+  static get compilations(): number {
+    return PolicyEvaluator.#compilations;
+  }
+
   static async #instantiate(wasm: ArrayBuffer, data: Record<string, unknown>): Promise<LoadedPolicy> {
+    PolicyEvaluator.#compilations += 1;
     try {
       const policy = await loadPolicy(wasm, { ...MEMORY });
       if (!Object.prototype.hasOwnProperty.call(policy.entrypoints, ENTRYPOINT)) throw new Error(`no entrypoint ${ENTRYPOINT}`);

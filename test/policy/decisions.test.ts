@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
+import { scopeToJson } from '../../src/model/index.js';
 import { PolicyEvaluator, verifyBundle } from '../../src/policy/index.js';
 import { buildTestBundle, DATASET_REQUEST, datasetInput, newSigningKey, TRAINING_JOB, type SigningKey } from '../support/policies.js';
 
@@ -16,7 +17,7 @@ describe('the shipped policy, compiled to wasm', () => {
   it("gives a team its own org unit: the grant intersected with the request", async () => {
     const d = await policy.evaluate(datasetInput());
     assert.equal(d.allow, true);
-    assert.deepEqual(d.scope, { org_units: ['engineering'], kinds: ['keystroke'], max_sensitivity: 2, from: DATASET_REQUEST.from, to: DATASET_REQUEST.to });
+    assert.deepEqual(d.scope && scopeToJson(d.scope), { org_units: ['engineering'], kinds: ['keystroke'], max_sensitivity: 2, from: DATASET_REQUEST.from, to: DATASET_REQUEST.to });
     assert.deepEqual(d.reasons, ['granted_by:team-autocomplete']);
   });
 

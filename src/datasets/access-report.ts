@@ -1,0 +1,58 @@
+import type { AuditLog } from '../audit/index.js';
+import type { Principal } from '../auth/index.js';
+import { datasetsReachingEmployee, employeeExists, type VaultDatabase } from '../db/index.js';
+import { VaultError } from '../errors/index.js';
+
+export interface AccessReport {
+  readonly employee_id: string;
+  readonly datasets: Array<{
+    dataset_id: string;
+    decision_id: string;
+    requested_by: string;
+    teams: string[];
+    purpose: string;
+    policy_revision: string;
+    granted_at: string;
+    expires_at: string;
+    records_of_employee: number;
+    streamed: { pages: number; records_served: number; first_at: string | null; last_at: string | null };
+  }>;
+}
+
+const NOT_STREAMED = { pages: 0, records_served: 0, first_at: null, last_at: null } as const;
+
+/** Whether `principal` may read the access report of `employeeId`: auditors and privacy officers any, an employee their own. */
+export function mayReadAccessReport(principal: Principal, employeeId: string): boolean {
+  if (principal.roles.some((r) => r === 'auditor' || r === 'privacy-officer')) return true;
+  return !principal.roles.includes('employee') || principal.sub === employeeId;
+}
+
+/** "Who read my data": every dataset that reached an employee's records, when, by whom, for what, and its streams. */
+export class AccessReports {
+  constructor(private readonly deps: { readonly database: VaultDatabase; readonly audit: AuditLog }) {}
+
+  async accessReport(principal: Principal, employeeId: string): Promise<AccessReport> {
+    const { database, audit } = this.deps;
+    if (!mayReadAccessReport(principal, employeeId)) throw new VaultError('ERR_FORBIDDEN', 'an employee may read only their own access report');
+    if (!(await employeeExists(database.db, employeeId))) throw new VaultError('ERR_NOT_FOUND', 'no such employee');
+    const datasets = await datasetsReachingEmployee(database.db, employeeId);
+    const streams = await audit.streamSummaries(datasets.map((d) => d.decisionId));
+    const report: AccessReport = {
+      employee_id: employeeId,
+      datasets: datasets.map((d) => ({
+        dataset_id: d.datasetId,
+        decision_id: d.decisionId,
+        requested_by: d.requester,
+        teams: d.teams,
+        purpose: d.purpose,
+        policy_revision: d.policyRevision,
+        granted_at: d.createdAt.toISOString(),
+        expires_at: d.expiresAt.toISOString(),
+        records_of_employee: d.employeeRecords,
+        streamed: { ...(streams.get(d.decisionId) ?? NOT_STREAMED) },
+      })),
+    };
+    await audit.appendAlone({ action: 'employee.access_report', decision: 'allow', actor: principal, employeeId, recordCount: report.datasets.length, details: { datasets: report.datasets.length } });
+    return report;
+  }
+}

@@ -1,0 +1,166 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { Principal } from '../auth/index.js';
+import { countEnrolledByOrgUnit, inTransaction, insertLease, recordDatasetReach, setLeaseReach, type DatasetScope, type LeaseRow } from '../db/index.js';
+import { isVaultError, VaultError } from '../errors/index.js';
+import { breachError, findInvariantBreach, findRecordsReachBreach, type BlastRadiusLimits, type InvariantBreach } from '../guard/index.js';
+import { isEmptyScope, narrowScope, policyRequestOf, scopeToJson, type DatasetRequest, type ScopeJson } from '../model/index.js';
+import type { RevisionedDecision } from '../policy/index.js';
+import { LEASE_HOURS, nowOf, type DatasetDeps } from './deps.js';
+import { refuseBreach } from './refusals.js';
+import { parseDatasetRequest } from './request-body.js';
+
+export interface DatasetGrant {
+  readonly dataset_id: string;
+  readonly scope: ScopeJson;
+  readonly record_count: number;
+  readonly employee_count: number;
+  readonly expires_at: string;
+  readonly policy_revision: string;
+  readonly decision_id: string;
+}
+
+/**
+ * A training job's request becomes a policy decision, the decision passes the vault's invariants,
+ * and what is left is frozen in a lease. Every outcome is audited: a deny on its own, an allow in
+ * the transaction that writes the lease.
+ */
+export class DatasetRequests {
+  readonly #deps: DatasetDeps;
+
+  constructor(deps: DatasetDeps) {
+    this.#deps = deps;
+  }
+
+  async request(principal: Principal, body: unknown): Promise<DatasetGrant> {
+    const request = parseDatasetRequest(body);
+    const decisionId = randomUUID();
+    const policyRequest = policyRequestOf(request);
+    const deny = async (reasons: string[], revision: string | null, extra: Record<string, unknown> = {}): Promise<never> => {
+      await this.#deps.audit.appendAlone({
+        action: 'policy.decision',
+        decision: 'deny',
+        actor: principal,
+        policyRevision: revision,
+        decisionId,
+        recordCount: 0,
+        details: { request: policyRequest, reasons, ...extra },
+      });
+      throw new VaultError('ERR_POLICY_DENIED', 'the policy does not allow this dataset', { details: { decision_id: decisionId, reasons } });
+    };
+
+    const { decision, revision, grants } = await this.#decide(principal, policyRequest, decisionId);
+    if (!decision.allow || !decision.scope) return deny(decision.reasons, revision, decision.fault ? { fault: decision.fault } : {});
+
+    // The vault's own invariants, on what the policy tried to grant: a breach is a deny and an alarm.
+    const granted = decision.scope;
+    const limits: BlastRadiusLimits = { grants, roster: await countEnrolledByOrgUnit(this.#deps.database.db), maxScopeFraction: this.#deps.maxScopeFraction, requestPurpose: request.purpose };
+    const breachOf = (found: InvariantBreach): Promise<never> =>
+      refuseBreach(this.#deps, found, 'SECURITY ALARM: a dataset decision breached a vault invariant and was denied', {
+        action: 'policy.decision',
+        actor: principal,
+        decisionId,
+        policyRevision: revision,
+        details: { request: policyRequest, reasons: [found.reason], policy_scope: scopeToJson(granted) },
+      });
+    const policyBreach = findInvariantBreach(principal, granted, limits);
+    if (policyBreach) return breachOf(policyBreach);
+
+    const scope: DatasetScope = { ...narrowScope(granted, request), frozenAt: nowOf(this.#deps) };
+    if (isEmptyScope(scope)) return deny(['empty_scope'], revision, { policy_scope: scopeToJson(granted) });
+    const finalBreach = findInvariantBreach(principal, scope, limits);
+    if (finalBreach) return breachOf(finalBreach);
+    return this.#grantLease(principal, request, scope, { decisionId, revision, reasons: decision.reasons, policyRequest, limits, breachOf });
+  }
+
+  async #decide(principal: Principal, policyRequest: Record<string, unknown>, decisionId: string): Promise<RevisionedDecision> {
+    try {
+      return await this.#deps.policy.decide({
+        subject: { sub: principal.sub, roles: principal.roles, teams: principal.teams, purpose: principal.purpose },
+        action: 'dataset.request',
+        request: policyRequest,
+        now: nowOf(this.#deps).toISOString(),
+      });
+    } catch (err) {
+      if (isVaultError(err, 'ERR_POLICY_UNAVAILABLE')) {
+        await this.#deps.audit.appendAlone({ action: 'policy.decision', decision: 'deny', actor: principal, decisionId, recordCount: 0, details: { request: policyRequest, reasons: ['policy_unavailable'] } });
+      }
+      throw err;
+    }
+  }
+
+  /**
+   * Writes the lease, counts the records and employees it reaches (as the RLS-confined reader),
+   * re-checks that reach, and audits the allow, all in one transaction.
+   */
+  async #grantLease(
+    principal: Principal,
+    request: DatasetRequest,
+    scope: DatasetScope,
+    decided: {
+      decisionId: string;
+      revision: string;
+      reasons: string[];
+      policyRequest: Record<string, unknown>;
+      limits: BlastRadiusLimits;
+      breachOf: (found: InvariantBreach) => Promise<never>;
+    },
+  ): Promise<DatasetGrant> {
+    const { audit, database, keyRing } = this.#deps;
+    const { decisionId, revision } = decided;
+    const view = scopeToJson(scope);
+    const datasetId = randomUUID();
+    const expiresAt = new Date(scope.frozenAt.getTime() + LEASE_HOURS * 3600_000);
+    const { wrapped } = await keyRing.wrapVaultSecret(`dataset:${datasetId}`, randomBytes(32));
+    const lease: LeaseRow = {
+      ...scope,
+      datasetId,
+      decisionId,
+      requester: principal.sub,
+      teams: [...principal.teams],
+      purpose: request.purpose,
+      policyRevision: revision,
+      recordCount: 0,
+      employeeCount: 0,
+      pseudonymKey: wrapped,
+      createdAt: scope.frozenAt,
+      expiresAt,
+    };
+    let recordsBreach: InvariantBreach | undefined;
+    const reach = await inTransaction(database, async (trx) => {
+      await insertLease(trx, lease);
+      const counted = await recordDatasetReach(trx, datasetId, scope);
+      recordsBreach = findRecordsReachBreach(counted.employees, decided.limits);
+      if (recordsBreach) throw breachError(recordsBreach);
+      await setLeaseReach(trx, datasetId, counted);
+      await audit.append(trx, {
+        action: 'policy.decision',
+        decision: 'allow',
+        actor: principal,
+        policyRevision: revision,
+        decisionId,
+        recordCount: counted.records,
+        details: {
+          request: decided.policyRequest,
+          reasons: decided.reasons,
+          dataset_id: datasetId,
+          scope: view,
+          employee_count: counted.employees,
+          expires_at: expiresAt.toISOString(),
+        },
+      });
+      return counted;
+    }).catch((err: unknown) => {
+      if (recordsBreach) return decided.breachOf(recordsBreach);
+      throw err;
+    });
+    return {
+      dataset_id: datasetId,
+      scope: view,
+      record_count: reach.records,
+      employee_count: reach.employees,
+      expires_at: expiresAt.toISOString(),
+      policy_revision: revision,
+      decision_id: decisionId,
+    };
+  }
+}

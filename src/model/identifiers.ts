@@ -1,0 +1,46 @@
+/**
+ * The vault's identifiers, written once: parsers, the route schemas and the database all use
+ * these patterns, so an id accepted at one door is accepted at every other.
+ */
+
+/** An employee id as the roster and the capture agents spell it. */
+export const EMPLOYEE_ID = /^[A-Za-z0-9._@-]{1,128}$/;
+
+const SEGMENT = String.raw`(?!\.{1,2}(?:/|$))[A-Za-z0-9._-]{1,64}`;
+/**
+ * An org unit: an identifier, or a path of up to 8 of them (`eng/ml/research`). Always matched
+ * literally: a grant of `eng` does not include `eng/ml`. `.` and `..` are never a segment.
+ */
+export const ORG_UNIT = new RegExp(`^(?=.{1,256}$)${SEGMENT}(?:/${SEGMENT}){0,7}$`);
+
+/** A record kind (`keystroke`, `screenshot`, ...). */
+export const KIND = /^[a-z][a-z0-9_]{0,63}$/;
+
+/** A policy bundle revision, as its `.manifest` names it. */
+export const POLICY_REVISION = /^[A-Za-z0-9._:+-]{1,128}$/;
+
+export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+const TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?(Z|[+-](\d{2}):(\d{2}))$/;
+
+/**
+ * Milliseconds of an RFC 3339 timestamp with an explicit zone; NaN for an impossible date (30
+ * February, hour 24), which Date.parse would silently roll over; undefined when it is not RFC 3339.
+ */
+export function parseTimestamp(text: string): number | undefined {
+  const m = TIMESTAMP.exec(text);
+  if (!m) return undefined;
+  const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number];
+  const offsetHours = m[9] === undefined ? 0 : Number(m[9]);
+  const offsetMinutes = m[10] === undefined ? 0 : Number(m[10]);
+  const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate();
+  if (month < 1 || month > 12 || day < 1 || day > daysInMonth || hour > 23 || minute > 59 || second > 59 || offsetHours > 23 || offsetMinutes > 59) {
+    return Number.NaN;
+  }
+  return Date.parse(text);
+}
+
+export const isEmployeeId = (v: unknown): v is string => typeof v === 'string' && EMPLOYEE_ID.test(v);
+export const isOrgUnit = (v: unknown): v is string => typeof v === 'string' && ORG_UNIT.test(v);
+export const isKind = (v: unknown): v is string => typeof v === 'string' && KIND.test(v);
+export const isUuid = (v: unknown): v is string => typeof v === 'string' && UUID.test(v);
