@@ -1,13 +1,13 @@
 import { createHash } from 'node:crypto';
 import { compactVerify, importJWK, type JWK } from 'jose';
 import { VaultError } from '../errors/index.js';
+import { POLICY_REVISION } from '../model/index.js';
 import { opaFileDigest } from './opa-hash.js';
 import { readTarGz } from './tar.js';
 
 export const ENTRYPOINT = 'vault/authz/decision';
 export const BUNDLE_SIGNING_ALGORITHMS = ['ES256', 'ES384', 'RS256', 'PS256', 'EdDSA'] as const;
 const SIGNATURES_FILE = '.signatures.json';
-const REVISION = /^[A-Za-z0-9._:+-]{1,128}$/;
 
 /** A public key allowed to sign policy bundles. */
 export interface TrustedBundleKey {
@@ -91,7 +91,7 @@ export async function verifyBundle(archive: Buffer, keys: readonly TrustedBundle
   if (changed.length) throw rejected('bundle files were changed after signing', { changed: changed.sort() });
 
   const manifest = parseJson('.manifest', files.get('.manifest')) as { revision?: unknown; wasm?: unknown };
-  if (typeof manifest.revision !== 'string' || !REVISION.test(manifest.revision)) {
+  if (typeof manifest.revision !== 'string' || !POLICY_REVISION.test(manifest.revision)) {
     throw rejected('bundle .manifest needs a revision of 1-128 characters A-Z a-z 0-9 . _ : + -');
   }
   const modules = Array.isArray(manifest.wasm) ? (manifest.wasm as Array<{ entrypoint?: unknown; module?: unknown }>) : [];

@@ -1,8 +1,16 @@
 import fs from 'node:fs/promises';
-import { sql } from 'kysely';
-import { findActiveActivation, findBundle, insertActivation, insertBundle, type VaultDatabase } from '../db/index.js';
+import {
+  findActiveActivation,
+  findBundle,
+  inTransaction,
+  insertActivation,
+  insertBundle,
+  lockDefaultPolicyInstall,
+  type Activation,
+  type VaultDatabase,
+} from '../db/index.js';
 import { VaultError } from '../errors/index.js';
-import { verifyBundle, type TrustedBundleKey } from './bundle.js';
+import { verifyBundle, type TrustedBundleKey, type VerifiedBundle } from './bundle.js';
 import { PolicyEvaluator, type PolicyDecision, type PolicyInput } from './evaluator.js';
 
 export const POLICY_CHANNEL = 'vault_policy';
@@ -25,6 +33,13 @@ export interface RevisionedDecision {
   readonly grants: unknown;
 }
 
+/** The activation an instance serves, with the bundle it verified and the evaluator it compiled for it. */
+export interface PolicyInForce {
+  readonly activationId: string;
+  readonly bundle: VerifiedBundle;
+  readonly evaluator: PolicyEvaluator;
+}
+
 /**
  * The policy in force in this instance. Every activation (NOTIFY, or the poll) swaps the
  * evaluator by replacing one reference, so a request already evaluating finishes on the revision
@@ -34,7 +49,9 @@ export interface RevisionedDecision {
 export class PolicyEngine {
   readonly #options: PolicyEngineOptions;
   #active: PolicyEvaluator | undefined;
+  #bundle: VerifiedBundle | undefined;
   #activationId: string | undefined;
+  #adoptions = 0;
   #unavailable = 'no policy loaded yet';
   #refresh: Promise<void> = Promise.resolve();
   #timer: NodeJS.Timeout | undefined;
@@ -79,6 +96,34 @@ export class PolicyEngine {
     return { decision: await evaluator.evaluate(input), revision: evaluator.revision, grants: evaluator.grants };
   }
 
+  /** The activation served now, its verified bundle and its evaluator; undefined while no valid policy is. */
+  policyInForce(): PolicyInForce | undefined {
+    const [activationId, bundle, evaluator] = [this.#activationId, this.#bundle, this.#active];
+    return activationId !== undefined && bundle && evaluator ? { activationId, bundle, evaluator } : undefined;
+  }
+
+  /**
+   * Puts in force an activation this instance has just committed, with the bundle its caller
+   * verified and the evaluator it compiled, so that the refresh the activation triggers finds it
+   * in force and neither verifies nor compiles it again. An activation older than the one in force
+   * is ignored.
+   *
+   * @example
+   * const activation = await inTransaction(database, (trx) => insertActivation(trx, bundle.revision, admin));
+   * engine.adopt(activation, { bundle, evaluator });
+   */
+  adopt(activation: Pick<Activation, 'activationId' | 'revision' | 'activatedBy'>, policy: { bundle: VerifiedBundle; evaluator: PolicyEvaluator }): void {
+    if (policy.bundle.revision !== activation.revision || policy.evaluator.revision !== activation.revision) {
+      throw new TypeError('the adopted bundle and evaluator must be of the activated revision');
+    }
+    if (this.#activationId !== undefined && BigInt(activation.activationId) <= BigInt(this.#activationId)) return;
+    this.#adoptions += 1;
+    this.#active = policy.evaluator;
+    this.#bundle = policy.bundle;
+    this.#activationId = activation.activationId;
+    this.#log({ revision: activation.revision, activated_by: activation.activatedBy }, 'policy revision in force');
+  }
+
   /** The grants of the revision in force; throws `ERR_POLICY_UNAVAILABLE` when there is none. */
   grantsInForce(): { grants: unknown; revision: string } {
     const evaluator = this.#active;
@@ -88,9 +133,14 @@ export class PolicyEngine {
 
   async #load(): Promise<void> {
     const { database, trustedKeys } = this.#options;
+    // A load that began before an adoption may have read an older activation: the adopted one
+    // stands, and anything newer is picked up by the next refresh.
+    const adoptions = this.#adoptions;
     const activation = await findActiveActivation(database.db);
+    if (adoptions !== this.#adoptions) return;
     if (!activation) {
       this.#active = undefined;
+      this.#bundle = undefined;
       this.#unavailable = 'no policy bundle has been activated';
       return;
     }
@@ -106,11 +156,16 @@ export class PolicyEngine {
       if (verified.revision !== activation.revision || verified.sha256 !== stored.sha256) {
         throw new VaultError('ERR_BUNDLE_REJECTED', 'the stored bundle does not match its revision record');
       }
-      this.#active = await PolicyEvaluator.load(verified);
+      const evaluator = await PolicyEvaluator.load(verified);
+      if (adoptions !== this.#adoptions) return;
+      this.#active = evaluator;
+      this.#bundle = verified;
       this.#activationId = activation.activationId;
       this.#log({ revision: activation.revision, activated_by: activation.activatedBy }, 'policy revision in force');
     } catch (err) {
+      if (adoptions !== this.#adoptions) return;
       this.#active = undefined;
+      this.#bundle = undefined;
       this.#activationId = activation.activationId;
       this.#unavailable = `active revision ${activation.revision} cannot be used: ${describe(err)}`;
       this.#log({ revision: activation.revision, error: describe(err), alarm: 'policy_unavailable' }, 'active policy bundle refused');
@@ -123,8 +178,8 @@ export class PolicyEngine {
     const { db } = this.#options.database;
     if (await findActiveActivation(db)) return;
     const verified = await verifyBundle(await fs.readFile(file), this.#options.trustedKeys);
-    await db.transaction().execute(async (trx) => {
-      await sql`select pg_advisory_xact_lock(hashtext('vault_policy_default'))`.execute(trx);
+    await inTransaction(db, async (trx) => {
+      await lockDefaultPolicyInstall(trx);
       if (await findActiveActivation(trx)) return;
       if (!(await findBundle(trx, verified.revision))) {
         await insertBundle(trx, { ...verified, stagedBy: DEFAULT_BUNDLE_ACTOR });

@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { sql } from 'kysely';
 import { openDatabase, type VaultDatabase } from '../../src/db/index.js';
 import { isVaultError } from '../../src/errors/index.js';
+import { PolicyEvaluator } from '../../src/policy/index.js';
 import { STORE } from '../support/database.js';
 import { activateBundle, approveBundle, buildTestBundle, datasetInput, newSigningKey, shippedSources, stageBundle, trustedKeysFile, type SigningKey } from '../support/policies.js';
 import { startTestVault, type TestVault } from '../support/vault.js';
@@ -166,6 +167,22 @@ describe(`policy staging and activation (${STORE})`, () => {
     const activations = await t.database.db.selectFrom('policy_activations').select(['revision', 'activated_by']).orderBy('activation_id').execute();
     assert.deepEqual(activations.slice(-3).map((a) => a.revision), ['rev-A', 'rev-B', 'rev-A']);
     assert.equal(activations.at(-1)!.activated_by, 'alice');
+  });
+
+  it('staging compiles the staged bundle once, and so does activating it: the engine serves the evaluator the checks compiled, the one in force is not compiled again', async () => {
+    const bundleC = await buildTestBundle({ key, revision: 'rev-C' });
+    const beforeStaging = PolicyEvaluator.compilations;
+    assert.equal((await stageBundle(t, bundleC)).statusCode, 201);
+    assert.equal(PolicyEvaluator.compilations - beforeStaging, 1, 'the revision in force is compared with the evaluator the engine holds');
+    const beforeActivation = PolicyEvaluator.compilations;
+    const response = await activateBundle(t, 'rev-C');
+    assert.equal(response.statusCode, 200, response.body);
+    assert.equal(t.vault.policy.revision, 'rev-C', 'in force in the activating instance at once');
+    await t.vault.policy.refresh();
+    await new Promise((r) => setTimeout(r, 700));
+    assert.equal((await t.vault.policy.decide(datasetInput())).revision, 'rev-C');
+    assert.equal(PolicyEvaluator.compilations - beforeActivation, 1, 'one compilation per activation, NOTIFY and the poll included');
+    assert.equal((await activateBundle(t, 'rev-A')).statusCode, 200);
   });
 
   it('refuses to activate a policy that throws, listing the violations; the active one stays', async () => {

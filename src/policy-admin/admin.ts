@@ -1,16 +1,15 @@
 import { createHash } from 'node:crypto';
-import { sql } from 'kysely';
 import type { AuditLog } from '../audit/index.js';
 import type { Principal } from '../auth/index.js';
 import {
-  countEnrolledByOrgUnit,
   findActiveActivation,
   findBundle,
+  inTransaction,
   insertActivation,
+  insertApproval,
   insertBundle,
   listBundles,
-  teamsInAuditSince,
-  insertApproval,
+  lockPolicyActivation,
   lockUnusedApproval,
   markApprovalUsed,
   type BundleListing,
@@ -18,21 +17,11 @@ import {
   type VaultDatabase,
 } from '../db/index.js';
 import { VaultError } from '../errors/index.js';
-import { computeAccessDiff, grantsOf, type AccessDiff } from '../guard/index.js';
-import { verifyBundle, type TrustedBundleKey, type VerifiedBundle } from './bundle.js';
-import type { PolicyEngine } from './engine.js';
-import { PolicyEvaluator, type PolicyInput } from './evaluator.js';
+import type { AccessDiff } from '../guard/index.js';
+import { PolicyEvaluator, verifyBundle, type PolicyEngine, type TrustedBundleKey, type VerifiedBundle } from '../policy/index.js';
+import { diffBundles, RevisionChecks, type BundleDiff, type CheckOptions } from './checks.js';
 
 export const MAX_BUNDLE_BYTES = 16 * 1024 * 1024;
-
-export interface BundleDiff {
-  /** The revision compared against: the one in force, or null when none is. */
-  readonly against: string | null;
-  readonly policy_module_changed: boolean;
-  readonly grants: { readonly added: string[]; readonly removed: string[]; readonly changed: string[] };
-  /** Who would reach what, before and after; invariant violations; growth that needs a second admin. */
-  readonly access: AccessDiff;
-}
 
 export interface StageResult {
   readonly revision: string;
@@ -57,63 +46,24 @@ export interface ApproveResult {
   readonly growth: string[];
 }
 
-export interface PolicyAdminOptions {
-  /** Declared record kinds, probed by the access diff. */
-  readonly kinds: readonly string[];
-  readonly maxScopeFraction: number;
+export interface PolicyAdminOptions extends CheckOptions {
   readonly log?: (event: Record<string, unknown>, message: string) => void;
 }
 
-/** How far back the audit log is searched for teams that hold tokens. */
-const RECENT_TEAMS_DAYS = 30;
-
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
-
-function diffBundles(next: VerifiedBundle, current: VerifiedBundle | undefined): Omit<BundleDiff, 'access'> {
-  const before = grantsOf(current?.data.grants);
-  const after = grantsOf(next.data.grants);
-  const teams = (o: Record<string, unknown>) => Object.keys(o).sort();
-  return {
-    against: current?.revision ?? null,
-    policy_module_changed: !current || !current.wasm.equals(next.wasm),
-    grants: {
-      added: teams(after).filter((t) => !(t in before)),
-      removed: teams(before).filter((t) => !(t in after)),
-      changed: teams(after).filter((t) => t in before && JSON.stringify(before[t]) !== JSON.stringify(after[t])),
-    },
-  };
-}
-
-/** Inputs every bundle must answer with a well-formed decision before it may be activated. */
-function probeInputs(bundle: VerifiedBundle): PolicyInput[] {
-  const now = new Date().toISOString();
-  const request = { purpose: 'probe', org_units: [], kinds: [], from: '2026-01-01T00:00:00.000Z', to: '2026-01-02T00:00:00.000Z' };
-  const teams = [[], [''], ['probe-unknown-team'], ...Object.keys(grantsOf(bundle.data.grants)).map((t) => [t])];
-  const roles = [['training-job'], ['ingest-agent'], ['auditor'], []];
-  return teams.flatMap((t) =>
-    roles.map((r) => ({ subject: { sub: 'probe', roles: r, teams: t, purpose: 'probe' }, action: 'dataset.request', request, now })),
-  );
-}
 
 /** The security team's workflow: stage a signed bundle, activate a staged revision, list them. */
 export class PolicyAdmin {
+  readonly #checks: RevisionChecks;
+
   constructor(
     private readonly database: VaultDatabase,
     private readonly trustedKeys: readonly TrustedBundleKey[],
     private readonly engine: PolicyEngine,
     private readonly audit: AuditLog,
     private readonly options: PolicyAdminOptions,
-  ) {}
-
-  /** Evaluates `next` and `against` over the subject x scope matrix on today's roster. */
-  async #accessDiff(next: PolicyEvaluator, against: VerifiedBundle | undefined): Promise<AccessDiff> {
-    const since = new Date(Date.now() - RECENT_TEAMS_DAYS * 86_400_000);
-    const [roster, recentTeams, active] = await Promise.all([
-      countEnrolledByOrgUnit(this.database.db),
-      teamsInAuditSince(this.database.db, since),
-      against ? PolicyEvaluator.load(against) : undefined,
-    ]);
-    return computeAccessDiff({ next, active, roster, recentTeams, kinds: this.options.kinds, maxScopeFraction: this.options.maxScopeFraction });
+  ) {
+    this.#checks = new RevisionChecks(database, trustedKeys, engine, audit, options);
   }
 
   async #staged(revision: string): Promise<StoredBundle> {
@@ -126,36 +76,7 @@ export class PolicyAdmin {
   async diff(before: string | Buffer, after: string | Buffer): Promise<AccessDiff> {
     const load = async (ref: string | Buffer): Promise<VerifiedBundle> => verifyBundle(Buffer.isBuffer(ref) ? ref : (await this.#staged(ref)).archive, this.trustedKeys);
     const next = await load(after);
-    return this.#accessDiff(await PolicyEvaluator.load(next), await load(before));
-  }
-
-  /** The activation in force and its bundle (undefined when it no longer verifies). */
-  async #inForce(): Promise<{ activationId: string | null; bundle: VerifiedBundle | undefined }> {
-    const activation = await findActiveActivation(this.database.db);
-    const stored = activation && (await findBundle(this.database.db, activation.revision));
-    const bundle = stored ? await verifyBundle(stored.archive, this.trustedKeys).catch(() => undefined) : undefined;
-    return { activationId: activation?.activationId ?? null, bundle };
-  }
-
-  /** Verifies a staged revision again, probes it and diffs it against the activation in force. */
-  async #check(revision: string): Promise<{ stored: StoredBundle; violations: string[]; access: AccessDiff | undefined; againstActivation: string | null }> {
-    const stored = await this.#staged(revision);
-    const violations: string[] = [];
-    let access: AccessDiff | undefined;
-    const inForce = await this.#inForce();
-    try {
-      const bundle = await verifyBundle(stored.archive, this.trustedKeys);
-      const evaluator = await PolicyEvaluator.load(bundle);
-      for (const input of probeInputs(bundle)) {
-        const decision = await evaluator.evaluate(input);
-        if (decision.fault) violations.push(`${decision.reasons[0]} for roles [${input.subject.roles}] teams [${input.subject.teams}]: ${decision.fault}`);
-      }
-      access = await this.#accessDiff(evaluator, inForce.bundle);
-      violations.push(...access.violations);
-    } catch (err) {
-      violations.push(err instanceof Error ? err.message : String(err));
-    }
-    return { stored, violations, access, againstActivation: inForce.activationId };
+    return this.#checks.accessDiff(await PolicyEvaluator.load(next), { bundle: await load(before) });
   }
 
   /**
@@ -164,9 +85,10 @@ export class PolicyAdmin {
    * A revision that breaches an invariant cannot be approved.
    */
   async approve(principal: Principal, revision: string): Promise<ApproveResult> {
-    const { stored, violations, access, againstActivation } = await this.#check(revision);
+    const stored = await this.#staged(revision);
+    const { violations, access, againstActivation } = await this.#checks.check(stored);
     if (violations.length) return this.#refuse(principal, 'policy.approve', revision, 'invariant_violations', violations, access);
-    await this.database.db.transaction().execute(async (trx) => {
+    await inTransaction(this.database, async (trx) => {
       await insertApproval(trx, { revision, sha256: stored.sha256, againstActivation, approvedBy: principal.sub });
       await this.audit.append(trx, {
         action: 'policy.approve',
@@ -199,9 +121,9 @@ export class PolicyAdmin {
       });
       throw err;
     }
-    const { bundle: active } = await this.#inForce();
-    const diff: BundleDiff = { ...diffBundles(bundle, active), access: await this.#accessDiff(evaluator, active) };
-    await this.database.db.transaction().execute(async (trx) => {
+    const { policy: active } = await this.#checks.inForce();
+    const diff: BundleDiff = { ...diffBundles(bundle, active?.bundle), access: await this.#checks.accessDiff(evaluator, active) };
+    await inTransaction(this.database, async (trx) => {
       const existing = await findBundle(trx, bundle.revision);
       if (existing && existing.sha256 !== bundle.sha256) {
         throw new VaultError('ERR_CONFLICT', `revision ${bundle.revision} is already staged with different contents`);
@@ -224,14 +146,16 @@ export class PolicyAdmin {
    * lets any subject breach a vault invariant is refused (409, every violation listed, a
    * high-severity audit event and an alarm), whoever asks. A bundle that grows a team's reach or
    * grant is refused too, unless another security admin approved it against the activation in
-   * force (`approve`); the approval is used up.
+   * force (`approve`); the approval is used up. This instance serves the revision as soon as it
+   * is committed, with the evaluator its checks compiled.
    */
   async activate(principal: Principal, revision: string): Promise<ActivateResult> {
-    const { stored, violations, access, againstActivation } = await this.#check(revision);
-    if (violations.length) return this.#refuse(principal, 'policy.activate', revision, 'invariant_violations', violations, access);
+    const stored = await this.#staged(revision);
+    const { violations, access, againstActivation, loaded } = await this.#checks.check(stored);
+    if (violations.length || !loaded) return this.#refuse(principal, 'policy.activate', revision, 'invariant_violations', violations, access);
     const growth = access?.growth ?? [];
-    const outcome = await this.database.db.transaction().execute(async (trx) => {
-      await sql`select pg_advisory_xact_lock(hashtext('vault_policy_activation'))`.execute(trx);
+    const outcome = await inTransaction(this.database, async (trx) => {
+      await lockPolicyActivation(trx);
       const before = await findActiveActivation(trx);
       if ((before?.activationId ?? null) !== againstActivation) return { raced: true as const };
       const approval = growth.length
@@ -249,14 +173,14 @@ export class PolicyAdmin {
         policyRevision: revision,
         details: { revision, previous: before?.revision ?? null, staged_by: stored.stagedBy, ...(approvedBy ? { approved_by: approvedBy, growth } : {}), teams: access?.teams ?? [] },
       });
-      return { raced: false as const, previous: before?.revision ?? null, approvedBy };
+      return { raced: false as const, activation, previous: before?.revision ?? null, approvedBy };
     });
     if (outcome.raced) throw new VaultError('ERR_CONFLICT', 'another revision was activated while this one was being checked: activate again');
     if ('unapproved' in outcome) {
       const needs = `needs approval by a second security admin (activity-vault policy approve ${revision}, by someone other than ${principal.sub})`;
       return this.#refuse(principal, 'policy.activate', revision, 'growth_needs_second_admin', growth.map((g) => `${g}: ${needs}`), access);
     }
-    await this.engine.refresh();
+    this.engine.adopt(outcome.activation, loaded);
     return { revision, status: 'active', previous: outcome.previous, ...(outcome.approvedBy ? { approved_by: outcome.approvedBy } : {}) };
   }
 
