@@ -8,7 +8,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { createTokenVerifier, loadDevSigningKey } from '../src/auth/index.js';
 import { loadConfig } from '../src/config/index.js';
-import { loadTrustedBundleKeys, PolicyEvaluator, policyPaths, verifyBundle } from '../src/policy/index.js';
+import { policyPaths } from '../src/config/paths.js';
+import { loadTrustedBundleKeys, PolicyEvaluator, verifyBundle } from '../src/policy/index.js';
 import { fmt, printTable } from './support.js';
 
 const N = Number(process.env.BENCH_DECISIONS ?? 100_000);

@@ -16,3 +16,13 @@ export function packageRoot(): string {
   root = dir;
   return dir;
 }
+
+/** Policy sources, and the folder beside them that holds the pinned capabilities and the built bundle. */
+export function policyPaths(root = packageRoot()): { sources: string; capabilities: string; defaultBundle: string } {
+  const dir = path.join(root, 'policies');
+  return {
+    sources: dir,
+    capabilities: path.join(dir, 'build', 'capabilities.json'),
+    defaultBundle: path.join(dir, 'build', 'bundle.tar.gz'),
+  };
+}

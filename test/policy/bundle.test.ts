@@ -3,7 +3,8 @@ import { describe, it, before } from 'node:test';
 import { CompactSign, importPKCS8 } from 'jose';
 import fs from 'node:fs/promises';
 import { isVaultError } from '../../src/errors/index.js';
-import { readTarGz, verifyBundle, writeTarGz } from '../../src/policy/index.js';
+import { writeTarGz } from '../../src/cli/bundle-tooling/index.js';
+import { readTarGz, verifyBundle } from '../../src/policy/index.js';
 import { buildTestBundle, newSigningKey, type SigningKey } from '../support/policies.js';
 
 const rejected = (fragment: string) => (err: unknown) => isVaultError(err, 'ERR_BUNDLE_REJECTED') && (err as Error).message.includes(fragment);
@@ -102,7 +103,8 @@ describe('signed policy bundles', () => {
 
 describe('trusted bundle signers', () => {
   it('production trusts only the configured keys and refuses a development key among them', async () => {
-    const { loadTrustedBundleKeys, policyPaths } = await import('../../src/policy/index.js');
+    const { loadTrustedBundleKeys } = await import('../../src/policy/index.js');
+    const { policyPaths } = await import('../../src/config/paths.js');
     const { loadConfig } = await import('../../src/config/index.js');
     const path = await import('node:path');
     const { tempDir } = await import('../support/vault.js');

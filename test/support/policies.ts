@@ -3,7 +3,9 @@ import { generateKeyPairSync } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { JWK } from 'jose';
-import { buildBundle, findOpa, policyPaths, publicJwkOf, type TrustedBundleKey } from '../../src/policy/index.js';
+import { buildBundle, findOpa } from '../../src/cli/bundle-tooling/index.js';
+import { policyPaths } from '../../src/config/paths.js';
+import { publicJwkOf, type TrustedBundleKey } from '../../src/policy/index.js';
 import { tempDir, type TestVault } from './vault.js';
 
 let opa: string | undefined;
