@@ -107,14 +107,14 @@ async function main(): Promise<void> {
 async function measure(database: VaultDatabase, dataDir: string, url: string): Promise<void> {
   const config = loadConfig({ VAULT_DATA_DIR: dataDir, VAULT_LOG_LEVEL: 'warn' });
   const vault = await openVault(config, { database });
-  const app = await buildHttpServer(vault, { logger: { level: 'warn' } }).catch(async (err: unknown) => {
+  const app = await buildHttpServer(vault.services, { logger: { level: 'warn' } }).catch(async (err: unknown) => {
     await vault.close();
     throw err;
   });
   try {
-    await vault.upsertRoster(BENCH_ACTOR, { employees: ROSTER });
+    await vault.services.roster.upsert(BENCH_ACTOR, { employees: ROSTER });
     let started = performance.now();
-    for (let i = 0; i < N; i += BATCH) await vault.ingestor.ingest(syntheticRecords(Math.min(BATCH, N - i), EMPLOYEES, KINDS), BENCH_ACTOR);
+    for (let i = 0; i < N; i += BATCH) await vault.services.ingest.ingest(syntheticRecords(Math.min(BATCH, N - i), EMPLOYEES, KINDS), BENCH_ACTOR);
     const loadSeconds = (performance.now() - started) / 1000;
     await sql`vacuum analyze activity_records`.execute(database.db);
 

@@ -37,13 +37,13 @@ async function main(): Promise<void> {
   await migrateDatabase(database);
   const config = loadConfig({ VAULT_DATA_DIR: dataDir, VAULT_LOG_LEVEL: 'warn' });
   const vault = await openVault(config, { database });
-  await vault.upsertRoster(BENCH_ACTOR, { employees: EMPLOYEES.map((id, i) => ({ employee_id: id, org_unit: `unit-${i % 10}`, region: 'eu', enrolled: true })) });
+  await vault.services.roster.upsert(BENCH_ACTOR, { employees: EMPLOYEES.map((id, i) => ({ employee_id: id, org_unit: `unit-${i % 10}`, region: 'eu', enrolled: true })) });
   const results: Array<{ path: string; seconds: number; bytes: number }> = [];
   const payloadBytes = (records: Rec[]) => records.reduce((n, r) => n + JSON.stringify(r.payload).length, 0);
 
   try {
     // Warm up JIT, key cache and the month partition.
-    await vault.ingestor.ingest(syntheticRecords(BATCH, EMPLOYEES), BENCH_ACTOR);
+    await vault.services.ingest.ingest(syntheticRecords(BATCH, EMPLOYEES), BENCH_ACTOR);
 
     // Baseline: the same rows, payload in clear, binary COPY into an identical table, same batch size.
     await emptyRecords(database);
@@ -71,7 +71,7 @@ async function main(): Promise<void> {
       started = performance.now();
       await Promise.all(
         Array.from({ length: callers }, async () => {
-          for (let batch = queue.shift(); batch; batch = queue.shift()) await vault.ingestor.ingest(batch, BENCH_ACTOR);
+          for (let batch = queue.shift(); batch; batch = queue.shift()) await vault.services.ingest.ingest(batch, BENCH_ACTOR);
         }),
       );
       const label = callers === 1 ? 'vault ingest, library call (one batch at a time)' : `vault ingest, library call (${callers} batches in flight)`;
@@ -79,7 +79,7 @@ async function main(): Promise<void> {
     }
 
     await emptyRecords(database);
-    const app = await buildHttpServer(vault, { logger: { level: 'warn' } });
+    const app = await buildHttpServer(vault.services, { logger: { level: 'warn' } });
     await app.listen({ host: '127.0.0.1', port: 0 });
     const address = app.server.address();
     const port = typeof address === 'object' && address ? address.port : 0;

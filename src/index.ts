@@ -1,4 +1,5 @@
 export { openVault, type Vault, type OpenVaultOptions } from './main.js';
+export type { VaultServices } from './services/index.js';
 export { loadConfig, type VaultConfig } from './config/index.js';
 export { VaultError, isVaultError, ERROR_CODES, type VaultErrorCode } from './errors/index.js';
 export { buildHttpServer } from './http/index.js';

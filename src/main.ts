@@ -1,31 +1,28 @@
-import { AuditLog } from './audit/index.js';
-import { createTokenVerifier, loadDevSigningKey, readJwksFile, type Principal, type TokenVerifier } from './auth/index.js';
+import { AccessGate } from './access/index.js';
+import { AuditLog, AuditTrail } from './audit/index.js';
+import { createTokenVerifier, loadDevSigningKey, readJwksFile, type TokenVerifier } from './auth/index.js';
 import type { VaultConfig } from './config/index.js';
+import { policyPaths } from './config/paths.js';
 import { KeyRing, loadAead, openLocalKeyProvider, type Aead } from './crypto/index.js';
-import { migrateDatabase, openDatabase, pendingMigrations, type VaultDatabase } from './db/index.js';
+import { countDataKeys, countEnvelopesContaining, migrateDatabase, openDatabase, pendingMigrations, type VaultDatabase } from './db/index.js';
+import { AccessReports, DatasetRequests, DatasetStreams, type DatasetDeps } from './datasets/index.js';
 import { VaultError } from './errors/index.js';
-import { DatasetService } from './datasets/index.js';
-import { RecordIngestor, upsertRoster, type RosterResult } from './ingest/index.js';
-import { loadTrustedBundleKeys, PolicyAdmin, PolicyEngine, policyPaths } from './policy/index.js';
+import { RecordIngestor, upsertRoster } from './ingest/index.js';
+import { loadTrustedBundleKeys, PolicyEngine } from './policy/index.js';
+import { PolicyAdmin } from './policy-admin/index.js';
+import type { ReadinessCheck, VaultServices } from './services/index.js';
 
-export interface ReadinessCheck {
-  readonly ok: boolean;
-  readonly reason?: string;
-}
-
-/** The object graph of one vault instance, shared by the HTTP server and the CLI. */
+/**
+ * One vault instance: the services the HTTP API and the CLI call, and the parts under them. Only
+ * the CLI entry, `src/index.ts`, tests and benchmarks hold this; the adapters get `services`.
+ */
 export interface Vault {
+  readonly services: VaultServices;
   readonly config: VaultConfig;
   readonly database: VaultDatabase;
   readonly keyRing: KeyRing;
-  readonly tokens: TokenVerifier;
-  readonly ingestor: RecordIngestor;
-  readonly policy: PolicyEngine;
-  readonly policyAdmin: PolicyAdmin;
   readonly audit: AuditLog;
-  readonly datasets: DatasetService;
-  upsertRoster(actor: Principal, body: unknown): Promise<RosterResult>;
-  readiness(): Promise<{ ready: boolean; checks: Record<string, ReadinessCheck> }>;
+  readonly policy: PolicyEngine;
   close(): Promise<void>;
 }
 
@@ -91,29 +88,26 @@ export async function openVault(config: VaultConfig, options: OpenVaultOptions =
       log: options.log,
     });
     await policy.start();
-    const policyAdmin = new PolicyAdmin(db, trustedKeys, policy, audit, { kinds: [...config.recordKinds.keys()], maxScopeFraction: config.maxScopeFraction, log: options.log });
     const checkpoints = setInterval(() => {
       audit.checkpoint().catch((err: unknown) => options.log?.({ alarm: 'audit_checkpoint_failed', error: (err as Error).message }, 'audit checkpoint not signed'));
     }, config.auditCheckpointSeconds * 1000);
     checkpoints.unref();
-    const ingestor = new RecordIngestor({
-      database: db,
-      keyRing,
-      audit,
-      recordKinds: config.recordKinds,
-      maxBatchRecords: config.ingest.maxBatchRecords,
-    });
-    return {
-      config,
-      database: db,
-      keyRing,
-      tokens,
-      ingestor,
-      policy,
-      policyAdmin,
-      audit,
-      datasets: new DatasetService({ database: db, keyRing, audit, policy, maxScopeFraction: config.maxScopeFraction, log: options.log }),
-      upsertRoster: (actor, body) => upsertRoster({ database: db, keyRing, audit }, actor, body),
+    const datasetDeps: DatasetDeps = { database: db, keyRing, audit, policy, maxScopeFraction: config.maxScopeFraction, log: options.log };
+    const [requests, streams, reports] = [new DatasetRequests(datasetDeps), new DatasetStreams(datasetDeps), new AccessReports(datasetDeps)];
+    const services: VaultServices = {
+      settings: { host: config.host, port: config.port, logLevel: config.logLevel, maxBodyBytes: config.ingest.maxBodyBytes, maxBatchRecords: config.ingest.maxBatchRecords },
+      access: new AccessGate(tokens, audit, options.log),
+      ingest: new RecordIngestor({ database: db, keyRing, audit, recordKinds: config.recordKinds, maxBatchRecords: config.ingest.maxBatchRecords }),
+      roster: { upsert: (actor, body) => upsertRoster({ database: db, keyRing, audit }, actor, body) },
+      datasets: {
+        request: (principal, body) => requests.request(principal, body),
+        openStream: (principal, datasetId, after) => streams.openStream(principal, datasetId, after),
+        accessReport: (principal, employeeId) => reports.accessReport(principal, employeeId),
+      },
+      policyAdmin: new PolicyAdmin(db, trustedKeys, policy, audit, { kinds: [...config.recordKinds.keys()], maxScopeFraction: config.maxScopeFraction, log: options.log }),
+      auditTrail: new AuditTrail(audit, { log: options.log }),
+      keys: { status: async () => ({ kek_id: keyRing.kekId, aead: keyRing.aeadName, ...(await countDataKeys(db.db)) }) },
+      leakProbe: { rowsContaining: (bytes) => countEnvelopesContaining(db.db, bytes) },
       async readiness() {
         const checks: Record<string, ReadinessCheck> = {
           database: (await db.ping()) ? { ok: true } : { ok: false, reason: 'database does not answer' },
@@ -123,6 +117,15 @@ export async function openVault(config: VaultConfig, options: OpenVaultOptions =
         };
         return { ready: Object.values(checks).every((c) => c.ok), checks };
       },
+      facts: () => ({ env: config.env, store: db.kind, dataDir: config.dataDir, kekId: keyRing.kekId, aead: keyRing.aeadName, policyRevision: policy.revision }),
+    };
+    return {
+      services,
+      config,
+      database: db,
+      keyRing,
+      audit,
+      policy,
       async close() {
         clearInterval(checkpoints);
         await policy.stop();
@@ -134,6 +137,16 @@ export async function openVault(config: VaultConfig, options: OpenVaultOptions =
     keyRing.close();
     if (database && !options.database) await database.close();
     throw err;
+  }
+}
+
+/** `activity-vault migrate`: applies pending migrations to the configured store; returns their names. */
+export async function migrateConfiguredStore(config: VaultConfig): Promise<string[]> {
+  const database = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
+  try {
+    return await migrateDatabase(database);
+  } finally {
+    await database.close();
   }
 }
 

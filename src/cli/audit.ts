@@ -1,10 +1,23 @@
 import type { Command } from 'commander';
-import { callVault, serverOptions } from './http-client.js';
+import type { AccessReport, AuditEventsQuery, AuditPage } from '../client/index.js';
 import { emit, EXIT_OK, EXIT_REFUSED, EXIT_USAGE, type Run, table, wantsJson } from './output.js';
-import type { AccessReport } from '../datasets/index.js';
+import { vaultClient } from './server.js';
 
-const FILTERS = ['actor', 'team', 'employeeId', 'action', 'decision', 'from', 'to'] as const;
-const CSV_COLUMNS = ['seq', 'occurred_at', 'action', 'decision', 'severity', 'actor', 'teams', 'purpose', 'employee_ref', 'policy_revision', 'record_count', 'decision_id', 'details', 'hash'];
+interface QueryOptions {
+  actor?: string;
+  team?: string;
+  employeeId?: string;
+  action?: string;
+  decision?: string;
+  from?: string;
+  to?: string;
+  limit: string;
+  cursor?: string;
+  all?: boolean;
+  format: string;
+}
+
+const CSV_COLUMNS: ReadonlyArray<keyof AuditPage['events'][number]> = ['seq', 'occurred_at', 'action', 'decision', 'severity', 'actor', 'teams', 'purpose', 'employee_ref', 'policy_revision', 'record_count', 'decision_id', 'details', 'hash'];
 
 function csvCell(value: unknown): string {
   const text = value === null || value === undefined ? '' : typeof value === 'object' ? JSON.stringify(value) : String(value);
@@ -33,20 +46,28 @@ export function registerAuditCommands(program: Command, run: Run): void {
     .option('--all', 'fetch every page')
     .option('--format <format>', 'json | csv', 'json')
     .action(
-      run(async (opts: Record<string, string | boolean | undefined>, command: Command) => {
+      run(async (opts: QueryOptions, command: Command) => {
         if (opts.format !== 'json' && opts.format !== 'csv') {
           process.stderr.write('activity-vault: --format must be json or csv\n');
           return EXIT_USAGE;
         }
-        const params = new URLSearchParams();
-        for (const f of FILTERS) if (typeof opts[f] === 'string') params.set(f === 'employeeId' ? 'employee_id' : f, opts[f] as string);
-        params.set('limit', String(opts.limit));
-        let cursor = typeof opts.cursor === 'string' ? opts.cursor : undefined;
-        const events: Array<Record<string, unknown>> = [];
+        // The vault checks every filter: a bad --limit or --decision comes back as invalid_request (exit 2).
+        const query: AuditEventsQuery = {
+          actor: opts.actor,
+          team: opts.team,
+          employee_id: opts.employeeId,
+          action: opts.action,
+          decision: opts.decision as AuditEventsQuery['decision'],
+          from: opts.from,
+          to: opts.to,
+          limit: Number(opts.limit),
+        };
+        const vault = vaultClient(command);
+        let cursor = opts.cursor;
+        const events: AuditPage['events'] = [];
         let next: string | null = null;
         do {
-          if (cursor) params.set('cursor', cursor);
-          const page = await callVault(serverOptions(command), 'GET', `/v1/audit/events?${params}`);
+          const page = await vault.auditEvents({ ...query, cursor });
           events.push(...page.events);
           next = page.next_cursor;
           cursor = next ?? undefined;
@@ -66,7 +87,7 @@ export function registerAuditCommands(program: Command, run: Run): void {
     .description('check the hash chain end to end; exit 1 and the first broken sequence when it is broken')
     .action(
       run(async (_opts, command: Command) => {
-        const result = await callVault(serverOptions(command), 'GET', '/v1/audit/verify');
+        const result = await vaultClient(command).verifyAudit();
         emit(
           wantsJson(command),
           result,
@@ -81,10 +102,10 @@ export function registerAuditCommands(program: Command, run: Run): void {
     .description('sign a checkpoint of the newest event now, and print the public key to check it with')
     .action(
       run(async (_opts, command: Command) => {
-        const server = serverOptions(command);
-        const created = await callVault(server, 'POST', '/v1/audit/checkpoints');
-        const { public_key } = await callVault(server, 'GET', '/v1/audit/checkpoints');
-        emit(wantsJson(command), { checkpoint: created, public_key }, `checkpoint at sequence ${created.seq ?? '(log empty)'} signed by ${public_key.key_id}\n${public_key.pem}`);
+        const vault = vaultClient(command);
+        const created = await vault.signCheckpoint();
+        const { public_key } = await vault.auditCheckpoints();
+        emit(wantsJson(command), { checkpoint: created ?? {}, public_key }, `checkpoint at sequence ${created?.seq ?? '(log empty)'} signed by ${public_key.key_id}\n${public_key.pem}`);
         return EXIT_OK;
       }),
     );
@@ -95,7 +116,7 @@ export function registerAuditCommands(program: Command, run: Run): void {
     .argument('<employee-id>')
     .action(
       run(async (employeeId: string, _opts, command: Command) => {
-        const report: AccessReport = await callVault(serverOptions(command), 'GET', `/v1/employees/${encodeURIComponent(employeeId)}/access-report`);
+        const report = await vaultClient(command).accessReport(employeeId);
         emit(wantsJson(command), report, accessReportText(report));
         return EXIT_OK;
       }),

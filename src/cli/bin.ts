@@ -2,11 +2,10 @@
 import { Command, CommanderError, Option } from 'commander';
 import { loadDevSigningKey, ROLES } from '../auth/index.js';
 import { loadConfig } from '../config/index.js';
-import { countDataKeys, migrateDatabase, openDatabase } from '../db/index.js';
 import { VaultError } from '../errors/index.js';
 import { buildHttpServer } from '../http/index.js';
-import { openVault } from '../main.js';
-import { withVault } from './vault.js';
+import { migrateConfiguredStore, openVault } from '../main.js';
+import { withLocalVault, type OpenLocalVault } from './vault.js';
 import { ingestNdjsonFile } from './ingest-file.js';
 import { emit, EXIT_OK, EXIT_REFUSED, EXIT_USAGE, fail, wantsJson } from './output.js';
 import { registerPolicyCommands } from './policy.js';
@@ -15,7 +14,7 @@ import { runDemo } from './demo.js';
 
 type Action = (...args: any[]) => Promise<number>;
 
-/** Wraps a command so that every outcome becomes an exit code: 0 done, 1 refused or failed. */
+/** Wraps a command so that every outcome becomes an exit code: 0 done, else the error code's (see `fail`). */
 function run(action: Action) {
   return async (...args: unknown[]): Promise<void> => {
     const command = args[args.length - 1] as Command;
@@ -27,6 +26,8 @@ function run(action: Action) {
     }
   };
 }
+
+const openLocalVault: OpenLocalVault = () => openVault(loadConfig());
 
 const program = new Command('activity-vault')
   .description('Encrypted, policy-gated, audited vault for employee activity telemetry')
@@ -43,7 +44,7 @@ program
       // The vault's own events (policy swaps, alarms) go to the server's log once it exists.
       let log = (event: Record<string, unknown>, message: string): void => void process.stderr.write(`${JSON.stringify({ ...event, msg: message })}\n`);
       const vault = await openVault(config, { log: (event, message) => log(event, message) });
-      const app = await buildHttpServer(vault);
+      const app = await buildHttpServer(vault.services);
       log = (event, message) => (event.alarm ? app.log.warn(event, message) : app.log.info(event, message));
       const stop = async (): Promise<void> => {
         await app.close();
@@ -57,8 +58,9 @@ program
         await stop();
         throw err;
       }
-      const store = vault.database.kind === 'embedded' ? `embedded database in ${config.dataDir}` : 'PostgreSQL';
-      app.log.info({ store, env: config.env, kek: vault.keyRing.kekId, aead: vault.keyRing.aeadName }, 'activity-vault ready');
+      const facts = vault.services.facts();
+      const store = facts.store === 'embedded' ? `embedded database in ${facts.dataDir}` : 'PostgreSQL';
+      app.log.info({ store, env: facts.env, kek: facts.kekId, aead: facts.aead }, 'activity-vault ready');
       await new Promise<void>((resolve) => app.server.once('close', resolve));
       return EXIT_OK;
     }),
@@ -69,15 +71,9 @@ program
   .description('apply pending schema migrations to VAULT_DATABASE_URL (or the embedded database)')
   .action(
     run(async (_opts, command: Command) => {
-      const config = loadConfig();
-      const database = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
-      try {
-        const applied = await migrateDatabase(database);
-        emit(wantsJson(command), { applied }, applied.length ? `applied: ${applied.join(', ')}` : 'schema is up to date');
-        return EXIT_OK;
-      } finally {
-        await database.close();
-      }
+      const applied = await migrateConfiguredStore(loadConfig());
+      emit(wantsJson(command), { applied }, applied.length ? `applied: ${applied.join(', ')}` : 'schema is up to date');
+      return EXIT_OK;
     }),
   );
 
@@ -88,8 +84,8 @@ program
   .action(
     run(async (file: string, _opts, command: Command) => {
       const json = wantsJson(command);
-      return withVault(async (vault) => {
-        const s = await ingestNdjsonFile(vault, file, { showProgress: !json });
+      return withLocalVault(openLocalVault, async (services) => {
+        const s = await ingestNdjsonFile(services, file, { showProgress: !json });
         const rate = Math.round(s.lines / Math.max(s.seconds, 1e-9));
         const text = [
           `${s.accepted} accepted, ${s.duplicates} duplicates, ${s.dropped} dropped, ${s.rejected.length} rejected of ${s.lines} lines in ${s.seconds.toFixed(1)} s (${rate} lines/s)`,
@@ -108,13 +104,12 @@ keys
   .description('KEK in use, AEAD binding, data keys live and destroyed')
   .action(
     run(async (_opts, command: Command) =>
-      withVault(async (vault) => {
-        const counts = await countDataKeys(vault.database.db);
-        const status = { kek_id: vault.keyRing.kekId, aead: vault.keyRing.aeadName, ...counts };
+      withLocalVault(openLocalVault, async (services) => {
+        const status = await services.keys.status();
         emit(
           wantsJson(command),
           status,
-          `KEK ${status.kek_id} (${status.aead} libsodium)\nemployees ${counts.employees}, data keys live ${counts.liveKeys}, destroyed ${counts.destroyedKeys}`,
+          `KEK ${status.kek_id} (${status.aead} libsodium)\nemployees ${status.employees}, data keys live ${status.liveKeys}, destroyed ${status.destroyedKeys}`,
         );
         return EXIT_OK;
       }),
@@ -134,13 +129,13 @@ program
         return EXIT_USAGE;
       }
       const json = wantsJson(command);
-      const summary = await runDemo({ dataDir: opts.dataDir, recordsPerEmployee: perEmployee, write: json ? () => {} : undefined });
+      const summary = await runDemo(openVault, { dataDir: opts.dataDir, recordsPerEmployee: perEmployee, write: json ? () => {} : undefined });
       if (json) emit(true, summary, '');
       return summary.streamedOutsideGrant === 0 && summary.markerFoundInStore === 0 && summary.auditIntact ? EXIT_OK : EXIT_REFUSED;
     }),
   );
 
-registerPolicyCommands(program, run);
+registerPolicyCommands(program, run, openLocalVault);
 registerAuditCommands(program, run);
 
 const token = program.command('token').description('development tokens');

@@ -2,15 +2,12 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { sql } from 'kysely';
 import { loadDevSigningKey, type Role } from '../auth/index.js';
 import { VaultClient, VaultClientError, type DatasetRecord } from '../client/index.js';
-import { loadConfig } from '../config/index.js';
-import type { AccessReport } from '../datasets/index.js';
+import { loadConfig, type VaultConfig } from '../config/index.js';
 import { buildHttpServer } from '../http/index.js';
-import { openVault } from '../main.js';
+import type { VaultServices } from '../services/index.js';
 import { accessReportText } from './audit.js';
-import { callVault } from './http-client.js';
 import { table } from './output.js';
 
 const ORG_UNITS = ['engineering', 'design', 'support', 'sales', 'finance', 'legal', 'hr', 'marketing', 'operations', 'research'];
@@ -23,6 +20,9 @@ export interface DemoOptions {
   readonly recordsPerEmployee?: number;
   readonly write?: (text: string) => void;
 }
+
+/** Builds the throwaway vault (the CLI entry passes the composition root's `openVault`). */
+export type OpenDemoVault = (config: VaultConfig) => Promise<{ readonly services: VaultServices; close(): Promise<void> }>;
 
 export interface DemoSummary {
   readonly ingested: number;
@@ -55,7 +55,7 @@ function payloadFor(kind: string, i: number, marker: string): unknown {
  * The whole story on an embedded vault, through its real HTTP API: a roster and encrypted records,
  * a team's permitted dataset streamed, a request outside the grant denied, and the audit trail.
  */
-export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
+export async function runDemo(openDemoVault: OpenDemoVault, options: DemoOptions = {}): Promise<DemoSummary> {
   const write = options.write ?? ((text: string) => process.stdout.write(`${text}\n`));
   const perEmployee = options.recordsPerEmployee ?? 40;
   const temporary = options.dataDir === undefined;
@@ -64,26 +64,25 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
   const step = (title: string) => write(`\n== ${title}  (+${((Date.now() - started) / 1000).toFixed(1)} s)`);
 
   const config = loadConfig({ VAULT_DATA_DIR: dataDir, VAULT_ENV: 'development', VAULT_LOG_LEVEL: 'silent' });
-  const vault = await openVault(config);
-  const app = await buildHttpServer(vault, { logger: false });
+  const vault = await openDemoVault(config);
+  const app = await buildHttpServer(vault.services, { logger: false });
   try {
     await app.listen({ host: '127.0.0.1', port: 0 });
     const url = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
     const dev = await loadDevSigningKey(dataDir);
     const token = (sub: string, role: Role, extra: { teams?: string[]; purpose?: string } = {}) =>
       dev.sign({ sub, roles: [role], ...extra, issuer: config.jwt.issuer, audience: config.jwt.audience, ttlSeconds: 3600 });
-    const call = (method: string, route: string, bearer: string, body?: unknown) =>
-      callVault({ url, token: bearer }, method, route, body === undefined ? undefined : { type: 'application/json', data: JSON.stringify(body) });
+    const clientAs = async (sub: string, role: Role) => new VaultClient({ url, token: await token(sub, role) });
 
-    const revision = vault.policy.revision ?? 'none';
+    const facts = vault.services.facts();
     write(`activity-vault demo: an embedded vault in ${dataDir}`);
-    write(`KEK ${vault.keyRing.kekId}, ${vault.keyRing.aeadName}; active policy revision ${revision}`);
+    write(`KEK ${facts.kekId}, ${facts.aead}; active policy revision ${facts.policyRevision ?? 'none'}`);
 
     step(`1. A privacy officer enrols ${ORG_UNITS.length * EMPLOYEES_PER_UNIT} employees in ${ORG_UNITS.length} org units`);
     const employees = ORG_UNITS.flatMap((unit) =>
       Array.from({ length: EMPLOYEES_PER_UNIT }, (_, i) => ({ employee_id: `${unit}-${String(i + 1).padStart(2, '0')}`, org_unit: unit, region: i % 2 ? 'eu' : 'us', enrolled: true })),
     );
-    await call('PUT', '/v1/employees', await token('privacy-office', 'privacy-officer'), { employees });
+    await (await clientAs('privacy-office', 'privacy-officer')).upsertRoster(employees);
     write(ORG_UNITS.map((u) => `${u} ${EMPLOYEES_PER_UNIT}`).join(', '));
 
     step(`2. A capture agent sends ${(employees.length * perEmployee).toLocaleString('en-US')} records, each sealed under its employee's data key`);
@@ -103,12 +102,10 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
         };
       }),
     );
-    const agent = await token('capture-agent-7', 'ingest-agent');
+    const agent = await clientAs('capture-agent-7', 'ingest-agent');
     let ingested = 0;
-    for (let i = 0; i < records.length; i += 2000) ingested += (await call('POST', '/v1/records', agent, { records: records.slice(i, i + 2000) })).accepted;
-    const markerFoundInStore = (
-      await sql<{ n: number }>`select count(*)::int as n from activity_records where position(${Buffer.from(marker)} in envelope) > 0`.execute(vault.database.db)
-    ).rows[0]!.n;
+    for (let i = 0; i < records.length; i += 2000) ingested += (await agent.ingestRecords(records.slice(i, i + 2000))).accepted;
+    const markerFoundInStore = await vault.services.leakProbe.rowsContaining(Buffer.from(marker));
     write(`${ingested} accepted. Every payload carries the string "${marker}";`);
     write(`rows of the records table that contain it: ${markerFoundInStore} (the store holds only ciphertext).`);
 
@@ -154,11 +151,11 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
     }
 
     step('6. The auditor reads the trail (oldest first)');
-    const auditor = await token('auditor-1', 'auditor');
-    const { events } = await call('GET', '/v1/audit/events?limit=100', auditor);
+    const auditor = await clientAs('auditor-1', 'auditor');
+    const { events } = await auditor.auditEvents({ limit: 100 });
     const rows = [
       ['seq', 'time (UTC)', 'actor', 'action', 'decision', 'records', 'why'],
-      ...[...events].reverse().map((e: any) => [
+      ...[...events].reverse().map((e) => [
         String(e.seq),
         e.occurred_at.slice(11, 23),
         e.actor ?? '-',
@@ -169,12 +166,12 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
       ]),
     ];
     write(table(rows));
-    const verify = await call('GET', '/v1/audit/verify', auditor);
+    const verify = await auditor.verifyAudit();
     write(`hash chain: ${verify.ok ? 'intact' : `BROKEN at ${verify.broken_at}`} (${verify.checked} events checked)`);
 
     step('7. An engineer asks who read their data');
     const engineer = 'engineering-03';
-    const report = (await call('GET', `/v1/employees/${engineer}/access-report`, await token(engineer, 'employee'))) as AccessReport;
+    const report = await (await clientAs(engineer, 'employee')).accessReport(engineer);
     write(accessReportText(report));
 
     write(`\ndone in ${((Date.now() - started) / 1000).toFixed(1)} s${temporary ? '' : `; the vault is kept in ${dataDir} (npm start with VAULT_DATA_DIR=${dataDir} serves it)`}`);

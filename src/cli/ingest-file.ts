@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import readline from 'node:readline';
 import type { IngestResult } from '../ingest/index.js';
-import type { Vault } from '../main.js';
+import type { VaultServices } from '../services/index.js';
 import { localOperator, progress } from './output.js';
 
 export interface FileIngestSummary {
@@ -14,11 +14,11 @@ export interface FileIngestSummary {
 }
 
 /** Streams an NDJSON file into the vault in batches of the server's maximum size. */
-export async function ingestNdjsonFile(vault: Vault, file: string, options: { showProgress: boolean }): Promise<FileIngestSummary> {
+export async function ingestNdjsonFile(services: VaultServices, file: string, options: { showProgress: boolean }): Promise<FileIngestSummary> {
   const operator = localOperator('ingest-agent');
   const started = performance.now();
   const bar = progress(options.showProgress);
-  const batchSize = vault.config.ingest.maxBatchRecords;
+  const batchSize = services.settings.maxBatchRecords;
   const rejected: FileIngestSummary['rejected'] = [];
   let lines = 0;
   let accepted = 0;
@@ -29,7 +29,7 @@ export async function ingestNdjsonFile(vault: Vault, file: string, options: { sh
 
   const flush = async (): Promise<void> => {
     if (batch.length === 0) return;
-    const result: IngestResult = await vault.ingestor.ingest(batch, operator);
+    const result: IngestResult = await services.ingest.ingest(batch, operator);
     accepted += result.accepted;
     duplicates += result.duplicates;
     dropped += result.dropped.length;

@@ -3,20 +3,13 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { loadConfig } from '../config/index.js';
-import {
-  buildBundle,
-  devBundleKeysFile,
-  findOpa,
-  loadDevBundleSigningKey,
-  policyPaths,
-  readTarGz,
-  testPolicies,
-  verifyBundle,
-} from '../policy/index.js';
-import { callVault, serverOptions } from './http-client.js';
+import { policyPaths } from '../config/paths.js';
+import { devBundleKeysFile, loadDevBundleSigningKey, readTarGz, verifyBundle } from '../policy/index.js';
 import type { AccessDiff } from '../guard/index.js';
+import { buildBundle, findOpa, testPolicies } from './bundle-tooling/index.js';
 import { emit, EXIT_OK, EXIT_REFUSED, type Run, table, wantsJson } from './output.js';
-import { withVault } from './vault.js';
+import { vaultClient } from './server.js';
+import { withLocalVault, type OpenLocalVault } from './vault.js';
 
 /** Adds the dev key's public half to the committed list, so the default bundle verifies anywhere. */
 async function publishDevKey(publicJwk: object & { kid?: string }): Promise<void> {
@@ -64,7 +57,7 @@ async function bundleRef(ref: string): Promise<string | Buffer> {
   });
 }
 
-export function registerPolicyCommands(program: Command, run: Run): void {
+export function registerPolicyCommands(program: Command, run: Run, openLocalVault: OpenLocalVault): void {
   const policy = program
     .command('policy')
     .description('the security team’s policy workflow')
@@ -132,7 +125,7 @@ export function registerPolicyCommands(program: Command, run: Run): void {
     .argument('[file]', 'bundle file', policyPaths().defaultBundle)
     .action(
       run(async (file: string, _opts, command: Command) => {
-        const result = await callVault(serverOptions(command), 'POST', '/v1/policy/bundles', { type: 'application/gzip', data: await fs.readFile(file) });
+        const result = await vaultClient(command).stagePolicyBundle(await fs.readFile(file));
         const g = result.diff.grants;
         emit(
           wantsJson(command),
@@ -149,7 +142,7 @@ export function registerPolicyCommands(program: Command, run: Run): void {
     .argument('<revision>')
     .action(
       run(async (revision: string, _opts, command: Command) => {
-        const result = await callVault(serverOptions(command), 'POST', `/v1/policy/bundles/${encodeURIComponent(revision)}/activate`);
+        const result = await vaultClient(command).activatePolicy(revision);
         emit(wantsJson(command), result, `active: ${result.revision} (was ${result.previous ?? 'none'})${result.approved_by ? `; growth approved by ${result.approved_by}` : ''}`);
         return EXIT_OK;
       }),
@@ -161,8 +154,8 @@ export function registerPolicyCommands(program: Command, run: Run): void {
     .argument('<revision>')
     .action(
       run(async (revision: string, _opts, command: Command) => {
-        const result = await callVault(serverOptions(command), 'POST', `/v1/policy/bundles/${encodeURIComponent(revision)}/approve`);
-        const growth = (result.growth as string[]).map((g) => `  - ${g}`).join('\n');
+        const result = await vaultClient(command).approvePolicy(revision);
+        const growth = result.growth.map((g) => `  - ${g}`).join('\n');
         emit(wantsJson(command), result, `approved ${result.revision} against ${result.against ?? 'nothing active'} as ${result.approved_by}${growth ? `:\n${growth}` : ' (it grows nothing)'}`);
         return EXIT_OK;
       }),
@@ -175,8 +168,8 @@ export function registerPolicyCommands(program: Command, run: Run): void {
     .argument('<new>', 'bundle file or staged revision')
     .action(
       run(async (before: string, after: string, _opts, command: Command) =>
-        withVault(async (vault) => {
-          const diff = await vault.policyAdmin.diff(await bundleRef(before), await bundleRef(after));
+        withLocalVault(openLocalVault, async (services) => {
+          const diff = await services.policyAdmin.diff(await bundleRef(before), await bundleRef(after));
           emit(wantsJson(command), diff, accessDiffText(diff));
           return diff.violations.length ? EXIT_REFUSED : EXIT_OK;
         }),
@@ -188,8 +181,8 @@ export function registerPolicyCommands(program: Command, run: Run): void {
     .description('staged revisions and which is active')
     .action(
       run(async (_opts, command: Command) => {
-        const result = await callVault(serverOptions(command), 'GET', '/v1/policy/bundles');
-        const lines = (result.bundles as Array<Record<string, string | boolean | null>>).map(
+        const result = await vaultClient(command).policyBundles();
+        const lines = result.bundles.map(
           (b) => `${b.active ? '*' : ' '} ${b.revision}  staged by ${b.staged_by} ${b.staged_at}${b.activated_by ? `, last activated by ${b.activated_by} ${b.activated_at}` : ''}`,
         );
         emit(wantsJson(command), result, lines.length ? lines.join('\n') : 'no bundles staged');

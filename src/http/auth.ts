@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { AuditLog } from '../audit/index.js';
-import { assertRole, type Principal, type Role, type TokenVerifier } from '../auth/index.js';
-import { isVaultError, VaultError } from '../errors/index.js';
+import type { AccessGate } from '../access/index.js';
+import type { Principal, Role } from '../auth/index.js';
+import { VaultError } from '../errors/index.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -15,39 +15,22 @@ declare module 'fastify' {
   }
 }
 
-const BEARER = /^bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*)$/i;
-
 /**
  * An onRequest hook: runs before the body is read, so an anonymous caller cannot make us parse
- * 10 MiB. Every refusal (401, 403) is written to the audit log with its precise reason.
+ * 10 MiB. The access gate verifies the token and audits every refusal (401, 403).
  */
-export function authenticate(tokens: TokenVerifier, audit: AuditLog) {
+export function authenticate(access: Pick<AccessGate, 'authenticate'>) {
   return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
     if (request.is404) return;
     const { roles, public: isPublic } = request.routeOptions.config;
     if (isPublic && !roles) return;
     if (!roles) throw new VaultError('ERR_FORBIDDEN', 'this route is not open');
     void reply.header('www-authenticate', 'Bearer');
-    let principal: Principal | undefined;
-    try {
-      const match = BEARER.exec(request.headers.authorization ?? '');
-      if (!match) throw new VaultError('ERR_UNAUTHENTICATED', 'a bearer token is required', { internal: { reason: 'missing_token' } });
-      principal = await tokens.verify(match[1]!);
-      assertRole(principal, ...roles);
-      request.principal = principal;
-    } catch (err) {
-      if (isVaultError(err, 'ERR_UNAUTHENTICATED') || isVaultError(err, 'ERR_FORBIDDEN')) {
-        await audit
-          .appendAlone({
-            action: err.code === 'ERR_UNAUTHENTICATED' ? 'auth.unauthenticated' : 'auth.forbidden',
-            decision: 'deny',
-            actor: principal ?? null,
-            details: { ...(err.internal ?? {}), method: request.method, route: request.routeOptions.url ?? request.url, remote_address: request.ip },
-          })
-          .catch((auditErr: unknown) => request.log.error({ alarm: 'audit_unavailable', error: (auditErr as Error).message }, 'refused request not audited'));
-      }
-      throw err;
-    }
+    request.principal = await access.authenticate(request.headers.authorization, roles, {
+      method: request.method,
+      route: request.routeOptions.url ?? request.url,
+      remoteAddress: request.ip,
+    });
   };
 }
 

@@ -35,7 +35,6 @@ export const HTTP_STATUS: Readonly<Record<VaultErrorCode, number>> = {
 /** Route schema pieces every route plugin shares. */
 export const errorResponses = { '4xx': { $ref: 'ErrorBody#' }, '5xx': { $ref: 'ErrorBody#' } } as const;
 export const bearerAuth = [{ bearer: [] }];
-export const stringArray = { type: 'array', items: { type: 'string' } } as const;
 
 export const errorBodySchema = {
   $id: 'ErrorBody',

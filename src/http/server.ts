@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import swagger from '@fastify/swagger';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
-import type { Vault } from '../main.js';
+import type { VaultServices } from '../services/index.js';
 import { authenticate, requireAccessDeclaration } from './auth.js';
 import { errorBodySchema, handleError } from './errors.js';
 import { createMetrics } from './metrics.js';
@@ -16,11 +16,11 @@ export interface HttpServerOptions {
   readonly logger?: FastifyServerOptions['logger'];
 }
 
-/** Builds the HTTP API on a vault. The caller listens (`app.listen`) or injects requests. */
-export async function buildHttpServer(vault: Vault, options: HttpServerOptions = {}): Promise<FastifyInstance> {
+/** Builds the HTTP API on the vault's services. The caller listens (`app.listen`) or injects requests. */
+export async function buildHttpServer(services: VaultServices, options: HttpServerOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
-    logger: options.logger ?? { level: vault.config.logLevel, redact: ['req.headers.authorization'] },
-    bodyLimit: vault.config.ingest.maxBodyBytes,
+    logger: options.logger ?? { level: services.settings.logLevel, redact: ['req.headers.authorization'] },
+    bodyLimit: services.settings.maxBodyBytes,
     genReqId: () => randomUUID(),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: false } },
     return503OnClosing: true,
@@ -31,7 +31,7 @@ export async function buildHttpServer(vault: Vault, options: HttpServerOptions =
   app.setErrorHandler(handleError);
   app.setNotFoundHandler((_request, reply) => reply.status(404).send({ error: 'not_found', message: 'no such route' }));
   app.addHook('onRoute', requireAccessDeclaration);
-  app.addHook('onRequest', authenticate(vault.tokens, vault.audit));
+  app.addHook('onRequest', authenticate(services.access));
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched';
     metrics.requests.inc({ method: request.method, route, status: String(reply.statusCode) });
@@ -44,10 +44,10 @@ export async function buildHttpServer(vault: Vault, options: HttpServerOptions =
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
     },
   });
-  await app.register(opsRoutes(vault, metrics));
-  await app.register(ingestRoutes(vault, metrics));
-  await app.register(policyRoutes(vault));
-  await app.register(auditRoutes(vault));
-  await app.register(datasetRoutes(vault));
+  await app.register(opsRoutes(services, metrics));
+  await app.register(ingestRoutes(services, metrics));
+  await app.register(policyRoutes(services));
+  await app.register(auditRoutes(services));
+  await app.register(datasetRoutes(services));
   return app;
 }

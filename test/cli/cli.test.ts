@@ -25,7 +25,7 @@ describe(`activity-vault CLI (${STORE})`, () => {
     const database = fresh?.database ?? (await openDatabase({ dataDir }));
     if (!fresh) await migrateDatabase(database);
     const vault = await openVault(config, { database });
-    await vault.upsertRoster(localOperator('privacy-officer'), { employees: [{ employee_id: 'cli-1', org_unit: 'u1', region: 'eu', enrolled: true }] });
+    await vault.services.roster.upsert(localOperator('privacy-officer'), { employees: [{ employee_id: 'cli-1', org_unit: 'u1', region: 'eu', enrolled: true }] });
     await vault.close();
     if (!fresh) await database.close();
   });
@@ -89,6 +89,6 @@ describe(`activity-vault CLI (${STORE})`, () => {
     await fs.writeFile(wrongKek, Buffer.alloc(32, 7), { mode: 0o600 });
     const run = await cli(['keys', 'status'], { ...env, VAULT_KEK_FILE: wrongKek });
     assert.equal(run.code, 1);
-    assert.match(run.stderr, /wrapped under another KEK \(local:[0-9a-f]{16}\); the KEK in use is local:[0-9a-f]{16}: point VAULT_KEK_FILE at the KEK this store was created with \(ERR_KEY_UNAVAILABLE\)/);
+    assert.match(run.stderr, /wrapped under another KEK \(local:[0-9a-f]{16}\); the KEK in use is local:[0-9a-f]{16}: point VAULT_KEK_FILE at the KEK this store was created with \(key_unavailable\)/);
   });
 });

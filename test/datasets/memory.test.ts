@@ -43,14 +43,14 @@ describe(`streaming a large dataset from a running server (${STORE})`, { timeout
     const loader = await openVault(loadConfig(env));
     const actor = { sub: 'loader', roles: ['ingest-agent', 'privacy-officer'], teams: [], purpose: undefined, jti: undefined };
     const employees = Array.from({ length: 500 }, (_, i) => ({ employee_id: `m${i}`, org_unit: i < 100 ? 'engineering' : `unit-${i % 9}`, region: 'eu', enrolled: true }));
-    await loader.upsertRoster(actor, { employees });
+    await loader.services.roster.upsert(actor, { employees });
     const base = Date.parse('2026-11-02T00:00:00Z');
     for (let start = 0; start < RECORDS; start += 5000) {
       const records = Array.from({ length: Math.min(5000, RECORDS - start) }, (_, k) => {
         const i = start + k;
         return { event_id: randomUUID(), employee_id: `m${i % 100}`, captured_at: new Date(base + i * 1000).toISOString(), kind: 'keystroke', payload: { n: i, text: 'the quick brown fox jumps over the lazy dog' } };
       });
-      assert.equal((await loader.ingestor.ingest(records, actor)).accepted, records.length);
+      assert.equal((await loader.services.ingest.ingest(records, actor)).accepted, records.length);
     }
     await loader.close();
     await fresh?.database.close();

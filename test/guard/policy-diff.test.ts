@@ -27,7 +27,7 @@ describe(`policy diff OLD NEW (${STORE})`, () => {
     const database = fresh?.database ?? (await openDatabase({ dataDir }));
     if (!fresh) await migrateDatabase(database);
     const vault = await openVault(loadConfig(env), { database });
-    await vault.upsertRoster(localOperator('privacy-officer'), {
+    await vault.services.roster.upsert(localOperator('privacy-officer'), {
       employees: UNITS.flatMap((unit) => Array.from({ length: 10 }, (_, i) => ({ employee_id: `${unit}-${i}`, org_unit: unit, region: 'eu', enrolled: true }))),
     });
     await vault.close();

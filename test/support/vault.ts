@@ -44,7 +44,7 @@ export async function startTestVault(
     ...(options.noDefaultBundle ? { defaultBundleFile: null } : {}),
     log: (event, msg) => void logs.push(JSON.stringify({ ...event, msg })),
   });
-  const app = await buildHttpServer(vault, { logger: { level: 'debug', stream: { write: (line: string) => void logs.push(line) } } });
+  const app = await buildHttpServer(vault.services, { logger: { level: 'debug', stream: { write: (line: string) => void logs.push(line) } } });
   const dev = await loadDevSigningKey(dataDir);
   return {
     config,

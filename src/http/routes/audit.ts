@@ -1,9 +1,9 @@
 import type { FastifyInstance } from 'fastify';
 import { MAX_QUERY_LIMIT } from '../../audit/index.js';
-import { VaultError } from '../../errors/index.js';
-import type { Vault } from '../../main.js';
+import type { VaultServices } from '../../services/index.js';
 import { principalOf } from '../auth.js';
-import { bearerAuth, errorResponses, stringArray } from '../errors.js';
+import { stringArray } from '../../model/index.js';
+import { bearerAuth, errorResponses } from '../errors.js';
 
 const nullableString = { type: ['string', 'null'] } as const;
 
@@ -52,7 +52,7 @@ const query = {
 
 type AuditQueryString = Partial<Record<'actor' | 'team' | 'employee_id' | 'action' | 'decision' | 'from' | 'to' | 'limit' | 'cursor', string>>;
 
-export function auditRoutes(vault: Vault) {
+export function auditRoutes(services: VaultServices) {
   return async (app: FastifyInstance): Promise<void> => {
     app.get('/v1/audit/events', {
       config: { roles: ['auditor'] },
@@ -65,9 +65,7 @@ export function auditRoutes(vault: Vault) {
       },
       handler: async (request) => {
         const q = request.query as AuditQueryString;
-        const limit = q.limit === undefined ? undefined : Number(q.limit);
-        if (limit !== undefined && (limit < 1 || limit > MAX_QUERY_LIMIT)) throw new VaultError('ERR_INVALID_REQUEST', `limit must be 1-${MAX_QUERY_LIMIT}`);
-        const result = await vault.audit.query({
+        return services.auditTrail.query(principalOf(request), {
           ...(q.actor !== undefined ? { actor: q.actor } : {}),
           ...(q.team !== undefined ? { team: q.team } : {}),
           ...(q.employee_id !== undefined ? { employeeId: q.employee_id } : {}),
@@ -75,19 +73,9 @@ export function auditRoutes(vault: Vault) {
           ...(q.decision !== undefined ? { decision: q.decision } : {}),
           ...(q.from !== undefined ? { from: new Date(q.from) } : {}),
           ...(q.to !== undefined ? { to: new Date(q.to) } : {}),
-          ...(limit !== undefined ? { limit } : {}),
+          ...(q.limit !== undefined ? { limit: Number(q.limit) } : {}),
           ...(q.cursor !== undefined ? { cursor: q.cursor } : {}),
         });
-        const { employee_id: employeeId, ...filters } = q;
-        await vault.audit.appendAlone({
-          action: 'audit.query',
-          decision: 'allow',
-          actor: principalOf(request),
-          ...(employeeId !== undefined ? { employeeId } : {}),
-          recordCount: result.events.length,
-          details: { filters, by_employee: employeeId !== undefined },
-        });
-        return result;
       },
     });
 
@@ -102,15 +90,7 @@ export function auditRoutes(vault: Vault) {
           ...errorResponses,
         },
       },
-      handler: async (request) => {
-        const result = await vault.audit.verify();
-        if (!result.ok) request.log.error({ alarm: 'audit_chain_broken', broken_at: result.broken_at, reason: result.reason }, 'audit chain verification failed');
-        // Recorded after the walk: a broken chain refuses appends, and the result still reaches the auditor.
-        await vault.audit
-          .appendAlone({ action: 'audit.verify', decision: result.ok ? 'info' : 'error', severity: result.ok ? 'info' : 'high', actor: principalOf(request), details: { ...result } })
-          .catch(() => undefined);
-        return result;
-      },
+      handler: async (request) => services.auditTrail.verify(principalOf(request)),
     });
 
     app.get('/v1/audit/checkpoints', {
@@ -130,21 +110,14 @@ export function auditRoutes(vault: Vault) {
           ...errorResponses,
         },
       },
-      handler: async () => ({
-        public_key: {
-          key_id: vault.audit.keyId,
-          pem: vault.audit.publicKey.export({ type: 'spki', format: 'pem' }) as string,
-          jwk: { ...vault.audit.publicKey.export({ format: 'jwk' }), kid: vault.audit.keyId },
-        },
-        checkpoints: await vault.audit.checkpoints(100),
-      }),
+      handler: async (request) => services.auditTrail.checkpoints(principalOf(request), 100),
     });
 
     app.post('/v1/audit/checkpoints', {
       config: { roles: ['auditor', 'security-admin'] },
       schema: { tags: ['audit'], summary: 'Sign a checkpoint of the newest event now', security: bearerAuth, response: { 201: checkpointSchema, 200: { type: 'object' }, ...errorResponses } },
-      handler: async (_request, reply) => {
-        const checkpoint = await vault.audit.checkpoint();
+      handler: async (request, reply) => {
+        const checkpoint = await services.auditTrail.signCheckpoint(principalOf(request));
         return checkpoint ? reply.status(201).send(checkpoint) : reply.status(200).send({});
       },
     });

@@ -1,16 +1,11 @@
 import { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
-import { ID_PATTERN } from '../../ingest/index.js';
-import type { Vault } from '../../main.js';
+import { datasetRequestSchema, idSchemas, scopeJsonSchema, stringArray } from '../../model/index.js';
+import type { VaultServices } from '../../services/index.js';
 import { principalOf } from '../auth.js';
-import { bearerAuth, errorResponses, stringArray } from '../errors.js';
+import { bearerAuth, errorResponses } from '../errors.js';
 
-const scopeSchema = {
-  type: 'object',
-  properties: { org_units: stringArray, kinds: stringArray, max_sensitivity: { type: 'integer' }, from: { type: 'string' }, to: { type: 'string' } },
-} as const;
-
-export function datasetRoutes(vault: Vault) {
+export function datasetRoutes(services: VaultServices) {
   return async (app: FastifyInstance): Promise<void> => {
     app.post('/v1/datasets', {
       config: { roles: ['training-job'] },
@@ -18,25 +13,13 @@ export function datasetRoutes(vault: Vault) {
         tags: ['datasets'],
         summary: "Request a dataset: the policy's scope within the request, frozen in a lease of at most 24 h",
         security: bearerAuth,
-        body: {
-          type: 'object',
-          required: ['purpose', 'from', 'to'],
-          additionalProperties: false,
-          properties: {
-            purpose: { type: 'string', minLength: 1, maxLength: 256 },
-            kinds: { type: 'array', maxItems: 64, items: { type: 'string' } },
-            org_units: { type: 'array', maxItems: 1000, items: { type: 'string' } },
-            from: { type: 'string' },
-            to: { type: 'string' },
-            max_sensitivity: { type: 'integer', minimum: 0, maximum: 4 },
-          },
-        },
+        body: datasetRequestSchema,
         response: {
           201: {
             type: 'object',
             properties: {
               dataset_id: { type: 'string' },
-              scope: scopeSchema,
+              scope: scopeJsonSchema,
               record_count: { type: 'integer' },
               employee_count: { type: 'integer' },
               expires_at: { type: 'string' },
@@ -47,7 +30,7 @@ export function datasetRoutes(vault: Vault) {
           ...errorResponses,
         },
       },
-      handler: async (request, reply) => reply.status(201).send(await vault.datasets.request(principalOf(request), request.body)),
+      handler: async (request, reply) => reply.status(201).send(await services.datasets.request(principalOf(request), request.body)),
     });
 
     app.get('/v1/datasets/:id/records', {
@@ -56,13 +39,13 @@ export function datasetRoutes(vault: Vault) {
         tags: ['datasets'],
         summary: 'Stream the dataset as NDJSON ({cursor, subject, captured_at, kind, sensitivity, payload} a line); ?after=CURSOR resumes',
         security: bearerAuth,
-        params: { type: 'object', required: ['id'], properties: { id: { type: 'string', maxLength: 64 } } },
+        params: { type: 'object', required: ['id'], properties: { id: idSchemas.datasetId } },
         querystring: { type: 'object', additionalProperties: false, properties: { after: { type: 'string', maxLength: 128 } } },
         produces: ['application/x-ndjson'],
         response: { ...errorResponses },
       },
       handler: async (request, reply) => {
-        const pages = await vault.datasets.openStream(principalOf(request), (request.params as { id: string }).id, (request.query as { after?: string }).after);
+        const pages = await services.datasets.openStream(principalOf(request), (request.params as { id: string }).id, (request.query as { after?: string }).after);
         // One page ahead at most: a slow reader holds the server at one page of memory.
         return reply.type('application/x-ndjson').send(Readable.from(pages, { objectMode: true, highWaterMark: 1 }));
       },
@@ -74,7 +57,7 @@ export function datasetRoutes(vault: Vault) {
         tags: ['datasets'],
         summary: "Every dataset and decision that reached this employee's records",
         security: bearerAuth,
-        params: { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: ID_PATTERN.source } } },
+        params: { type: 'object', required: ['id'], properties: { id: idSchemas.employeeId } },
         response: {
           200: {
             type: 'object',
@@ -111,7 +94,7 @@ export function datasetRoutes(vault: Vault) {
           ...errorResponses,
         },
       },
-      handler: async (request) => vault.datasets.accessReport(principalOf(request), (request.params as { id: string }).id),
+      handler: async (request) => services.datasets.accessReport(principalOf(request), (request.params as { id: string }).id),
     });
   };
 }

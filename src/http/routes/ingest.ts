@@ -1,10 +1,10 @@
 import type { FastifyInstance } from 'fastify';
-import { ID_PATTERN, MAX_ROSTER_BATCH, ORG_UNIT_PATTERN } from '../../ingest/index.js';
-import type { Vault } from '../../main.js';
+import { MAX_ROSTER_BATCH } from '../../ingest/index.js';
+import { idSchemas } from '../../model/index.js';
+import type { VaultServices } from '../../services/index.js';
 import { principalOf } from '../auth.js';
 import { bearerAuth, errorResponses } from '../errors.js';
 import type { HttpMetrics } from '../metrics.js';
-
 
 const rosterBody = {
   type: 'object',
@@ -20,8 +20,8 @@ const rosterBody = {
         required: ['employee_id', 'org_unit', 'region', 'enrolled'],
         additionalProperties: false,
         properties: {
-          employee_id: { type: 'string', pattern: ID_PATTERN.source },
-          org_unit: { type: 'string', pattern: ORG_UNIT_PATTERN.source },
+          employee_id: idSchemas.employeeId,
+          org_unit: idSchemas.orgUnit,
           region: { type: 'string', minLength: 1, maxLength: 64 },
           enrolled: { type: 'boolean' },
         },
@@ -58,7 +58,7 @@ const ingestResponse = {
   },
 } as const;
 
-export function ingestRoutes(vault: Vault, metrics: HttpMetrics) {
+export function ingestRoutes(services: VaultServices, metrics: HttpMetrics) {
   return async (app: FastifyInstance): Promise<void> => {
     app.put('/v1/employees', {
       config: { roles: ['privacy-officer'] },
@@ -75,14 +75,14 @@ export function ingestRoutes(vault: Vault, metrics: HttpMetrics) {
           ...errorResponses,
         },
       },
-      handler: async (request) => vault.upsertRoster(principalOf(request), request.body),
+      handler: async (request) => services.roster.upsert(principalOf(request), request.body),
     });
 
     app.post('/v1/records', {
       config: { roles: ['ingest-agent'] },
       schema: { tags: ['ingest'], summary: 'Ingest a batch of activity records', security: bearerAuth, body: recordsBody, response: { 200: ingestResponse, ...errorResponses } },
       handler: async (request) => {
-        const result = await vault.ingestor.ingest((request.body as { records: unknown }).records, principalOf(request));
+        const result = await services.ingest.ingest((request.body as { records: unknown }).records, principalOf(request));
         metrics.recordsIngested.inc(result.accepted);
         metrics.recordsDuplicate.inc(result.duplicates);
         for (const d of result.dropped) metrics.recordsDropped.inc({ reason: d.reason });

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import type { Vault } from '../../main.js';
+import type { VaultServices } from '../../services/index.js';
 import type { HttpMetrics } from '../metrics.js';
 
 const checkSchema = {
@@ -14,7 +14,7 @@ const readinessSchema = {
   properties: { ready: { type: 'boolean' }, checks: { type: 'object', additionalProperties: checkSchema } },
 } as const;
 
-export function opsRoutes(vault: Vault, metrics: HttpMetrics) {
+export function opsRoutes(services: VaultServices, metrics: HttpMetrics) {
   return async (app: FastifyInstance): Promise<void> => {
     app.get('/healthz', {
       config: { public: true },
@@ -25,7 +25,7 @@ export function opsRoutes(vault: Vault, metrics: HttpMetrics) {
       config: { public: true },
       schema: { tags: ['operations'], summary: 'Readiness: database and keys', response: { 200: readinessSchema, 503: readinessSchema } },
       handler: async (_request, reply) => {
-        const readiness = await vault.readiness();
+        const readiness = await services.readiness();
         return reply.status(readiness.ready ? 200 : 503).send(readiness);
       },
     });

@@ -1,14 +1,15 @@
 import type { FastifyInstance } from 'fastify';
 import { VaultError } from '../../errors/index.js';
-import type { Vault } from '../../main.js';
-import { MAX_BUNDLE_BYTES } from '../../policy/index.js';
+import type { VaultServices } from '../../services/index.js';
+import { MAX_BUNDLE_BYTES } from '../../policy-admin/index.js';
 import { principalOf } from '../auth.js';
-import { bearerAuth, errorResponses, stringArray } from '../errors.js';
+import { idSchemas, stringArray } from '../../model/index.js';
+import { bearerAuth, errorResponses } from '../errors.js';
 
 const revisionParam = {
   type: 'object',
   required: ['revision'],
-  properties: { revision: { type: 'string', pattern: '^[A-Za-z0-9._:+-]{1,128}$' } },
+  properties: { revision: idSchemas.policyRevision },
 } as const;
 const accessDiffSchema = {
   type: 'object',
@@ -37,7 +38,7 @@ const accessDiffSchema = {
   },
 } as const;
 
-export function policyRoutes(vault: Vault) {
+export function policyRoutes(services: VaultServices) {
   return async (app: FastifyInstance): Promise<void> => {
     app.addContentTypeParser(['application/gzip', 'application/x-gzip', 'application/octet-stream'], { parseAs: 'buffer', bodyLimit: MAX_BUNDLE_BYTES }, (_req, body, done) =>
       done(null, body),
@@ -73,7 +74,7 @@ export function policyRoutes(vault: Vault) {
       },
       handler: async (request, reply) => {
         if (!Buffer.isBuffer(request.body)) throw new VaultError('ERR_UNSUPPORTED_MEDIA_TYPE', 'send the bundle as application/gzip');
-        return reply.status(201).send(await vault.policyAdmin.stage(principalOf(request), request.body));
+        return reply.status(201).send(await services.policyAdmin.stage(principalOf(request), request.body));
       },
     });
 
@@ -92,7 +93,7 @@ export function policyRoutes(vault: Vault) {
           ...errorResponses,
         },
       },
-      handler: async (request) => vault.policyAdmin.activate(principalOf(request), (request.params as { revision: string }).revision),
+      handler: async (request) => services.policyAdmin.activate(principalOf(request), (request.params as { revision: string }).revision),
     });
 
     app.post('/v1/policy/bundles/:revision/approve', {
@@ -110,7 +111,7 @@ export function policyRoutes(vault: Vault) {
           ...errorResponses,
         },
       },
-      handler: async (request) => vault.policyAdmin.approve(principalOf(request), (request.params as { revision: string }).revision),
+      handler: async (request) => services.policyAdmin.approve(principalOf(request), (request.params as { revision: string }).revision),
     });
 
     app.get('/v1/policy/bundles', {
@@ -146,7 +147,7 @@ export function policyRoutes(vault: Vault) {
         },
       },
       handler: async () => {
-        const bundles = await vault.policyAdmin.list();
+        const bundles = await services.policyAdmin.list();
         return {
           active: bundles.find((b) => b.active)?.revision ?? null,
           bundles: bundles.map((b) => ({

@@ -1,0 +1,1 @@
+export { AccessGate, type RequestContext } from './gate.js';

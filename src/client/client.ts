@@ -1,0 +1,210 @@
+import { parseObject, refusalOf, unreachable, VaultClientError } from './errors.js';
+import type {
+  AccessReport,
+  ActivateResult,
+  ApproveResult,
+  AuditCheckpoints,
+  AuditEventsQuery,
+  AuditPage,
+  Checkpoint,
+  DatasetLease,
+  DatasetRecord,
+  DatasetRequestBody,
+  IngestResult,
+  PolicyBundleListing,
+  RecordSubmission,
+  RosterEntry,
+  RosterResult,
+  StageResult,
+  VerifyResult,
+} from './types.js';
+
+export interface VaultClientOptions {
+  readonly url: string;
+  /** A bearer token, or a function that returns a fresh one (called before every request). */
+  readonly token: string | (() => string | Promise<string>);
+  /** Attempts after a dropped connection or a 5xx before giving up; resets when records arrive. */
+  readonly maxRetries?: number;
+  readonly retryDelayMs?: number;
+  readonly fetch?: typeof fetch;
+}
+
+interface Call {
+  readonly query?: URLSearchParams;
+  readonly json?: unknown;
+  readonly gzip?: Uint8Array;
+  /** The one status that means success; default: any 2xx. */
+  readonly expect?: number;
+}
+
+/**
+ * The vault's HTTP API for training jobs, auditors, the security team and capture agents. Every
+ * refusal is a {@link VaultClientError} carrying the vault's error code; a vault that cannot be
+ * reached is the code `unavailable`. `records` resumes after a dropped connection from the last
+ * record received, so every record arrives exactly once.
+ *
+ * @example
+ * ```ts
+ * import { VaultClient } from 'activity-vault';
+ * const vault = new VaultClient({ url: 'https://vault.internal', token: process.env.VAULT_TOKEN! });
+ * const lease = await vault.requestDataset({ purpose: 'autocomplete-model', kinds: ['keystroke'], from: '2026-11-01T00:00:00Z', to: '2026-11-08T00:00:00Z' });
+ * for await (const record of vault.records(lease.dataset_id)) train(record.subject, record.payload);
+ * ```
+ */
+export class VaultClient {
+  readonly #options: VaultClientOptions;
+  readonly #fetch: typeof fetch;
+
+  constructor(options: VaultClientOptions) {
+    this.#options = options;
+    this.#fetch = options.fetch ?? fetch;
+  }
+
+  async #headers(extra: Record<string, string> = {}): Promise<Record<string, string>> {
+    const token = typeof this.#options.token === 'function' ? await this.#options.token() : this.#options.token;
+    return { authorization: `Bearer ${token}`, ...extra };
+  }
+
+  async #send(method: string, url: URL, headers: Record<string, string>, body?: string | Uint8Array): Promise<Response> {
+    try {
+      return await this.#fetch(url, { method, headers, ...(body === undefined ? {} : { body }) });
+    } catch (err) {
+      throw unreachable(this.#options.url, err);
+    }
+  }
+
+  async #call<T>(method: string, route: string, call: Call = {}): Promise<T> {
+    const url = new URL(route, this.#options.url);
+    if (call.query) url.search = call.query.toString();
+    const type = call.gzip ? 'application/gzip' : call.json !== undefined ? 'application/json' : undefined;
+    const body = call.gzip ?? (call.json === undefined ? undefined : JSON.stringify(call.json));
+    const response = await this.#send(method, url, await this.#headers(type ? { 'content-type': type } : {}), body);
+    if (call.expect === undefined ? !response.ok : response.status !== call.expect) throw await refusalOf(response);
+    let text: string;
+    try {
+      text = await response.text();
+    } catch (err) {
+      throw unreachable(this.#options.url, err);
+    }
+    const parsed = text === '' ? {} : parseObject(text);
+    if (!parsed) throw new VaultClientError(response.status, 'http_error', `the answer to ${method} ${url.pathname} is not a JSON object: is ${this.#options.url} a vault?`);
+    return parsed as T;
+  }
+
+  /** `POST /v1/datasets`; a deny throws a {@link VaultClientError} with the reasons and decision id in `body`. */
+  async requestDataset(request: DatasetRequestBody): Promise<DatasetLease> {
+    return this.#call('POST', '/v1/datasets', { json: request, expect: 201 });
+  }
+
+  /** The dataset's records in stream order, from `after` when given; resumes by itself after a dropped connection. */
+  async *records<P = unknown>(datasetId: string, options: { after?: string } = {}): AsyncGenerator<DatasetRecord<P>> {
+    let cursor = options.after;
+    let failures = 0;
+    const maxRetries = this.#options.maxRetries ?? 5;
+    for (;;) {
+      const url = new URL(`/v1/datasets/${encodeURIComponent(datasetId)}/records`, this.#options.url);
+      if (cursor) url.searchParams.set('after', cursor);
+      let response: Response;
+      try {
+        response = await this.#send('GET', url, await this.#headers());
+      } catch (err) {
+        if (++failures > maxRetries) throw err;
+        await this.#pause(failures);
+        continue;
+      }
+      if (response.status >= 500 && failures < maxRetries) {
+        failures++;
+        await response.body?.cancel();
+        await this.#pause(failures);
+        continue;
+      }
+      if (response.status !== 200 || !response.body) throw await refusalOf(response);
+      const decoder = new TextDecoder();
+      let pending = '';
+      try {
+        for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+          pending += decoder.decode(chunk, { stream: true });
+          let start = 0;
+          for (let newline = pending.indexOf('\n'); newline !== -1; newline = pending.indexOf('\n', start)) {
+            const line = pending.slice(start, newline);
+            start = newline + 1;
+            if (line === '') continue;
+            const record = JSON.parse(line) as DatasetRecord<P>;
+            cursor = record.cursor;
+            failures = 0;
+            yield record;
+          }
+          pending = pending.slice(start);
+        }
+        if (pending === '') return;
+        throw new TypeError('the stream ended inside a record');
+      } catch (err) {
+        if (err instanceof SyntaxError) throw err;
+        if (++failures > maxRetries) throw unreachable(this.#options.url, err);
+        await this.#pause(failures);
+      }
+    }
+  }
+
+  /** `GET /v1/employees/{id}/access-report`: every dataset that reached the employee's records. */
+  async accessReport<R = AccessReport>(employeeId: string): Promise<R> {
+    return this.#call('GET', `/v1/employees/${encodeURIComponent(employeeId)}/access-report`);
+  }
+
+  /** `PUT /v1/employees`: enrols or updates employees; one bad entry refuses the whole batch. */
+  async upsertRoster(employees: readonly RosterEntry[]): Promise<RosterResult> {
+    return this.#call('PUT', '/v1/employees', { json: { employees } });
+  }
+
+  /** `POST /v1/records`: up to 5,000 records, each accepted, dropped or rejected on its own. */
+  async ingestRecords(records: readonly RecordSubmission[]): Promise<IngestResult> {
+    return this.#call('POST', '/v1/records', { json: { records } });
+  }
+
+  /** `GET /v1/audit/events`: one page of the access log, newest first; `next_cursor` continues it. */
+  async auditEvents(query: AuditEventsQuery = {}): Promise<AuditPage> {
+    const params = new URLSearchParams();
+    for (const [name, value] of Object.entries(query)) if (value !== undefined) params.set(name, String(value));
+    return this.#call('GET', '/v1/audit/events', { query: params });
+  }
+
+  /** `GET /v1/audit/verify`: the hash chain checked end to end; a broken chain is `ok: false`, not an error. */
+  async verifyAudit(): Promise<VerifyResult> {
+    return this.#call('GET', '/v1/audit/verify');
+  }
+
+  /** `GET /v1/audit/checkpoints`: the newest signed checkpoints and the public key to check them with. */
+  async auditCheckpoints(): Promise<AuditCheckpoints> {
+    return this.#call('GET', '/v1/audit/checkpoints');
+  }
+
+  /** `POST /v1/audit/checkpoints`: signs a checkpoint of the newest event now; `null` while the log is empty. */
+  async signCheckpoint(): Promise<Checkpoint | null> {
+    const created = await this.#call<Partial<Checkpoint>>('POST', '/v1/audit/checkpoints');
+    return created.seq === undefined ? null : (created as Checkpoint);
+  }
+
+  /** `POST /v1/policy/bundles`: stages a signed bundle (the `opa build` output) and diffs it against the active one. */
+  async stagePolicyBundle(bundle: Uint8Array): Promise<StageResult> {
+    return this.#call('POST', '/v1/policy/bundles', { gzip: bundle });
+  }
+
+  /** `POST /v1/policy/bundles/{revision}/approve`: a second security admin's approval of growth. */
+  async approvePolicy(revision: string): Promise<ApproveResult> {
+    return this.#call('POST', `/v1/policy/bundles/${encodeURIComponent(revision)}/approve`);
+  }
+
+  /** `POST /v1/policy/bundles/{revision}/activate`; a failed check is `policy_rejected` with the `violations`. */
+  async activatePolicy(revision: string): Promise<ActivateResult> {
+    return this.#call('POST', `/v1/policy/bundles/${encodeURIComponent(revision)}/activate`);
+  }
+
+  /** `GET /v1/policy/bundles`: staged revisions, who staged and activated them, which is active. */
+  async policyBundles(): Promise<PolicyBundleListing> {
+    return this.#call('GET', '/v1/policy/bundles');
+  }
+
+  #pause(attempt: number): Promise<void> {
+    return new Promise((resolve) => setTimeout(resolve, (this.#options.retryDelayMs ?? 200) * 2 ** (attempt - 1)));
+  }
+}

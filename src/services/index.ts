@@ -1,0 +1,62 @@
+import type { AccessGate } from '../access/index.js';
+import type { AuditTrail } from '../audit/index.js';
+import type { AccessReports, DatasetRequests, DatasetStreams } from '../datasets/index.js';
+import type { RecordIngestor, RosterService } from '../ingest/index.js';
+import type { PolicyAdmin } from '../policy-admin/index.js';
+
+export interface ReadinessCheck {
+  readonly ok: boolean;
+  readonly reason?: string;
+}
+
+export interface Readiness {
+  readonly ready: boolean;
+  readonly checks: Record<string, ReadinessCheck>;
+}
+
+export interface KeyStatus {
+  readonly kek_id: string;
+  readonly aead: string;
+  readonly employees: number;
+  readonly liveKeys: number;
+  readonly destroyedKeys: number;
+  readonly kekIds: string[];
+}
+
+/** What an operator sees of a running instance: never a key, a token or a connection string. */
+export interface InstanceFacts {
+  readonly env: 'development' | 'production';
+  readonly store: 'embedded' | 'postgres';
+  readonly dataDir: string;
+  readonly kekId: string;
+  readonly aead: string;
+  readonly policyRevision: string | undefined;
+}
+
+/** Limits the adapters enforce before a service sees the request. */
+export interface AdapterSettings {
+  readonly host: string;
+  readonly port: number;
+  readonly logLevel: string;
+  readonly maxBodyBytes: number;
+  readonly maxBatchRecords: number;
+}
+
+/**
+ * Everything the HTTP API and the command line may call. Built by the composition root
+ * (`src/main.ts`); neither adapter can reach the database, the key ring or the token verifier.
+ */
+export interface VaultServices {
+  readonly settings: AdapterSettings;
+  readonly access: Pick<AccessGate, 'authenticate'>;
+  readonly ingest: Pick<RecordIngestor, 'ingest'>;
+  readonly roster: RosterService;
+  readonly datasets: Pick<DatasetRequests, 'request'> & Pick<DatasetStreams, 'openStream'> & Pick<AccessReports, 'accessReport'>;
+  readonly policyAdmin: Pick<PolicyAdmin, 'stage' | 'approve' | 'activate' | 'list' | 'diff'>;
+  readonly auditTrail: Pick<AuditTrail, 'query' | 'verify' | 'checkpoints' | 'signCheckpoint'>;
+  readonly keys: { status(): Promise<KeyStatus> };
+  /** Rows of the record store whose ciphertext contains these bytes: a plaintext-leak probe that must find none. */
+  readonly leakProbe: { rowsContaining(bytes: Uint8Array): Promise<number> };
+  readiness(): Promise<Readiness>;
+  facts(): InstanceFacts;
+}
