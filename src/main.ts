@@ -32,7 +32,12 @@ export interface OpenVaultOptions {
   readonly aead?: Aead;
   /** Bundle installed when no revision was ever activated; default: policies/build/bundle.tar.gz. `null`: none. */
   readonly defaultBundleFile?: string | null;
+  /** The operator log; alarms carry an `alarm` field. Default: alarms only, one JSON line each on stderr, so none is dropped. */
   readonly log?: (event: Record<string, unknown>, message: string) => void;
+}
+
+function alarmsToStderr(event: Record<string, unknown>, message: string): void {
+  if (event.alarm) process.stderr.write(`${JSON.stringify({ ...event, msg: message })}\n`);
 }
 
 async function openTokenVerifier(config: VaultConfig): Promise<TokenVerifier> {
@@ -69,7 +74,8 @@ async function assertMigrated(database: VaultDatabase): Promise<void> {
 }
 
 /** Builds a vault from configuration: keys, store, token verification, services. Fails closed on any of them. */
-export async function openVault(config: VaultConfig, options: OpenVaultOptions = {}): Promise<Vault> {
+export async function openVault(config: VaultConfig, opened: OpenVaultOptions = {}): Promise<Vault> {
+  const options = { ...opened, log: opened.log ?? alarmsToStderr };
   const aead = options.aead ?? (await loadAead());
   const provider = await openLocalKeyProvider({ file: config.kekFile, createIfMissing: config.env === 'development', aead });
   const keyRing = new KeyRing(aead, provider);
@@ -89,7 +95,7 @@ export async function openVault(config: VaultConfig, options: OpenVaultOptions =
     });
     await policy.start();
     const checkpoints = setInterval(() => {
-      audit.checkpoint().catch((err: unknown) => options.log?.({ alarm: 'audit_checkpoint_failed', error: (err as Error).message }, 'audit checkpoint not signed'));
+      audit.checkpoint().catch((err: unknown) => options.log({ alarm: 'audit_checkpoint_failed', error: (err as Error).message }, 'audit checkpoint not signed'));
     }, config.auditCheckpointSeconds * 1000);
     checkpoints.unref();
     const datasetDeps: DatasetDeps = { database: db, keyRing, audit, policy, maxScopeFraction: config.maxScopeFraction, log: options.log };

@@ -1,5 +1,5 @@
 import { VaultError } from '../errors/index.js';
-import { UUID } from '../model/index.js';
+import { UUID_TEXT } from '../model/index.js';
 
 /** A position in a dataset's stream: which of its org units, and the last record sent in it. */
 export interface StreamPosition {
@@ -8,7 +8,7 @@ export interface StreamPosition {
   readonly eventId: string;
 }
 
-const CURSOR = new RegExp(`^(\\d{1,4})\\.(\\d{1,16})\\.(${UUID.source.slice(1, -1)})$`, 'i');
+const CURSOR = new RegExp(`^(\\d{1,4})\\.(\\d{1,16})\\.(${UUID_TEXT})$`, 'i');
 
 export function formatCursor(p: StreamPosition): string {
   return `${p.unit}.${p.capturedAtMs}.${p.eventId}`;

@@ -19,7 +19,9 @@ export const KIND = /^[a-z][a-z0-9_]{0,63}$/;
 /** A policy bundle revision, as its `.manifest` names it. */
 export const POLICY_REVISION = /^[A-Za-z0-9._:+-]{1,128}$/;
 
-export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** A UUID's text without anchors, for patterns that embed one (a stream cursor). */
+export const UUID_TEXT = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
+export const UUID = new RegExp(`^${UUID_TEXT}$`, 'i');
 
 const TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?(Z|[+-](\d{2}):(\d{2}))$/;
 

@@ -3,7 +3,7 @@ import { describe, it, before } from 'node:test';
 import { CompactSign, importPKCS8 } from 'jose';
 import fs from 'node:fs/promises';
 import { isVaultError } from '../../src/errors/index.js';
-import { writeTarGz } from '../../src/cli/bundle-tooling/index.js';
+import { writeTarGz } from '../support/tar-write.js';
 import { readTarGz, verifyBundle } from '../../src/policy/index.js';
 import { buildTestBundle, newSigningKey, type SigningKey } from '../support/policies.js';
 

@@ -1,2 +1,1 @@
 export { findOpa, buildBundle, testPolicies, sourceRevision, type BuildOptions, type PolicyTestReport } from './opa.js';
-export { writeTarGz } from './tar-write.js';
