@@ -11,7 +11,9 @@ import { ENTRYPOINT } from '../../policy/index.js';
 const run = promisify(execFile);
 
 /** Files in the policy folder that are not policy: never part of a bundle or a test run. */
-const IGNORED = ['build', '*.md'];
+/** The classifier's lists (policies/classification.json) are loaded by the vault at start, not by OPA. */
+const CLASSIFIER_LISTS = 'classification.json';
+const IGNORED = ['build', '*.md', CLASSIFIER_LISTS];
 const ignoreFlags = (...more: string[]) => [...IGNORED, ...more].flatMap((pattern) => ['--ignore', pattern]);
 
 /** The opa CLI: VAULT_OPA_BIN, else `opa` on PATH, else GOPATH/bin (where scripts/opa-up.sh installs it). */
@@ -38,7 +40,7 @@ async function opa(bin: string, args: string[], cwd: string): Promise<{ stdout: 
 /** A revision derived from the sources, so rebuilding unchanged sources gives the same one. */
 export async function sourceRevision(sourceDir: string): Promise<string> {
   const hash = createHash('sha256');
-  for (const file of (await fs.readdir(sourceDir)).filter((f) => /\.(rego|json)$/.test(f) && !f.endsWith('_test.rego')).sort()) {
+  for (const file of (await fs.readdir(sourceDir)).filter((f) => /\.(rego|json)$/.test(f) && !f.endsWith('_test.rego') && f !== CLASSIFIER_LISTS).sort()) {
     hash.update(`${file}\0`).update(await fs.readFile(path.join(sourceDir, file))).update('\0');
   }
   return `src-${hash.digest('hex').slice(0, 12)}`;

@@ -1,0 +1,187 @@
+import { rules as recommendedRules } from '@secretlint/secretlint-rule-preset-recommend';
+
+/** The slice of a secretlint rule module this classifier drives (`@secretlint/types` SecretLintRuleCreator). */
+interface SecretlintRule {
+  readonly meta: { readonly id: string };
+  create(context: object, options: Record<string, unknown>): { file?: (source: object) => unknown };
+}
+
+/**
+ * Every rule of `@secretlint/secretlint-rule-preset-recommend`, with a cheap trigger: a regular
+ * expression that matches wherever the rule could report (a superset of the rule's own patterns),
+ * or the reason the rule is not run. A text that matches no trigger skips secretlint entirely.
+ * A preset upgrade that brings a rule not listed here runs it on every text, and fails the detector
+ * tests until it is listed.
+ */
+export const SECRETLINT_RULES: Readonly<Record<string, { readonly trigger: RegExp } | { readonly skipped: string }>> = {
+  '@secretlint/secretlint-rule-aws': { trigger: /A3T[A-Z0-9]|AKIA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|ASIA|secret_?access_?key/i },
+  '@secretlint/secretlint-rule-gcp': { skipped: 'reads only .json and .p12 files by path; a service-account key in a payload is caught by its private_key field' },
+  '@secretlint/secretlint-rule-privatekey': { trigger: /PRIVATE KEY/ },
+  '@secretlint/secretlint-rule-npm': { trigger: /_authToken=|npm_|x-oauth-basic/ },
+  '@secretlint/secretlint-rule-basicauth': { trigger: /:\/\/[^\s/@]*:[^\s/@]*@/ },
+  '@secretlint/secretlint-rule-slack': { trigger: /xox[bpaor]-|xapp-|hooks\.slack\.com/i },
+  '@secretlint/secretlint-rule-sendgrid': { trigger: /SG\./ },
+  '@secretlint/secretlint-rule-shopify': { trigger: /shp(?:pa|ca|at|ss)_/ },
+  '@secretlint/secretlint-rule-github': { trigger: /gh[pousr]_|github_pat_/ },
+  '@secretlint/secretlint-rule-gitlab': { trigger: /glpat-/ },
+  '@secretlint/secretlint-rule-grafana': { trigger: /glc_|glsa_/ },
+  '@secretlint/secretlint-rule-openai': { trigger: /T3BlbkFJ/ },
+  '@secretlint/secretlint-rule-anthropic': { trigger: /sk-ant-/ },
+  '@secretlint/secretlint-rule-groq': { trigger: /gsk_/ },
+  '@secretlint/secretlint-rule-huggingface': { trigger: /hf_/ },
+  '@secretlint/secretlint-rule-linear': { trigger: /lin_api_/ },
+  '@secretlint/secretlint-rule-notion': { trigger: /ntn_/ },
+  '@secretlint/secretlint-rule-1password': { trigger: /ops_ey/ },
+  '@secretlint/secretlint-rule-database-connection-string': { trigger: /:\/\/[^\s/@]*:[^\s/@]*@/ },
+  '@secretlint/secretlint-rule-hashicorp-vault': { trigger: /hv[sbr]\./ },
+  '@secretlint/secretlint-rule-vercel': { trigger: /vc[pciark]_/ },
+  '@secretlint/secretlint-rule-databricks': { trigger: /dapi/ },
+  '@secretlint/secretlint-rule-docker': { trigger: /dckr_pat_/ },
+  '@secretlint/secretlint-rule-figma': { trigger: /figd_/ },
+  '@secretlint/secretlint-rule-filter-comments': { skipped: 'a secretlint-disable comment in a payload must not switch detection off' },
+};
+
+const ANY_TEXT = /[\s\S]/;
+
+/** Rule options: the AWS rule finds access key ids only when asked. */
+const RULE_OPTIONS: Readonly<Record<string, Record<string, unknown>>> = {
+  '@secretlint/secretlint-rule-aws': { enableIDScanRule: true },
+};
+
+/** An AWS account id is an identifier, not a secret. */
+const IGNORED_MESSAGES = new Set(['AWSAccountID']);
+
+// Beyond the preset: tokens and assignments it does not cover, or covers only in files.
+// Anchored at a token start so a long run of base64 is tried once, not from every "eyJ" inside it.
+const JWT = /(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]*/;
+// Stripe secret, restricted and webhook-signing keys, Google API keys, and SendGrid keys whose parts
+// hold a dash (the preset's SendGrid rule reads only \w).
+const VENDOR_KEY =
+  /(?<![A-Za-z0-9])(?:(?:sk|rk)_(?:live|test)_[0-9A-Za-z]{20,}|whsec_[0-9A-Za-z+/=]{24,}|AIza[0-9A-Za-z_-]{35}|SG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43})(?![A-Za-z0-9_-])/;
+const PEM_PRIVATE_KEY = /-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----(?:\s|\\[nr])*[A-Za-z0-9+/=]{16}|PuTTY-User-Key-File-\d/;
+const URL_WITH_PASSWORD = /[A-Za-z][A-Za-z0-9+.-]{1,30}:\/\/[^\s:/@]{0,128}:([^\s@/]{1,256})@[^\s/@]/g;
+// Names may carry a prefix (`PGPASSWORD`, `spring.datasource.password`, `STRIPE_SECRET_KEY`); the
+// value stays on the name's line.
+const ASSIGNMENT =
+  /(?:password|passwd|passwort|passphrase|pwd|secret|client_?secret|secret_?key|api_?key|apikey|access_?token|auth_?token|private_?key)["']?[ \t]*(?::=|=>|=|:)[ \t]*(["'`]?)([^\s"'`,;]{1,256})/gi;
+const PHRASE = /(?:^|[^A-Za-z0-9])(?:password|passcode|passwort|pwd|pin)[ \t]+(?:is|was|=|ist)[ \t]*:?[ \t]+(["']?)([^\s"',;]{1,256})/gi;
+const AUTHORIZATION = /authorization["']?\s*[:=]\s*["']?(?:bearer|basic|token|digest)\s+[A-Za-z0-9._~+/-]{12,}|bearer\s+[A-Za-z0-9._~+/-]{20,}/i;
+const SECRET_KEY_NAME = /(?:password|passwd|passwort|passphrase|secret|secretkey|secret_key|apikey|api_key|accesstoken|access_token|authtoken|auth_token|refreshtoken|refresh_token|bearertoken|bearer_token|privatekey|private_key|credential|credentials)$/;
+
+const TRIGGER_OWN = /eyJ|PRIVATE KEY|PuTTY|_live_|_test_|whsec_|AIza|SG\.|:\/\/|pass|pwd|secret|api_?key|token|private_?key|authorization|bearer|\bpin\b/i;
+
+const PLACEHOLDER = /^(?:\$\{.*\}|\{\{.*\}\}|\{.*\}|<.*>|\[.*\]|%\w+%|\$\w+|\$\(.*\)|\*+|x{3,}|\.{3,}|…|-+|_+|#+|\?+|your[_-].*|changeme|redacted)$/i;
+// An environment variable's name (`SLACK_BOT_TOKEN`) or a path is a reference, not the secret.
+const REFERENCE = /^(?:[A-Z][A-Z0-9]*_)+[A-Z0-9]+=?$|^[~.]?\//;
+const CODE_VALUE = /^(?:process\.env|os\.environ|os\.getenv|env\(|getenv|vault:|secretsmanager|ssm:|arn:|ref\(|!|\$\{\{|this\.|self\.)|[()[\]]|^[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)+$/i;
+const IDENTIFIER = /^[A-Za-z_$][A-Za-z_$]*$/;
+const NOT_A_SECRET = new Set([
+  'true', 'false', 'null', 'none', 'nil', 'undefined', 'empty', 'blank', 'required', 'optional', 'string', 'str', 'number', 'int', 'integer',
+  'boolean', 'bool', 'any', 'object', 'hidden', 'masked', 'redacted', 'omitted', 'removed', 'n/a', 'na', 'todo', 'tbd', 'incorrect', 'invalid',
+  'expired', 'changed', 'updated', 'reset', 'protected', 'forgotten', 'missing', 'provided', 'policy', 'strength', 'manager', 'field', 'prompt',
+  'input', 'value', 'secret', 'password', 'placeholder', 'example', 'sample', 'dummy', 'test', 'must', 'should', 'the', 'enter', 'type', 'click',
+]);
+
+const HAS_DIGIT = /\d/;
+const HAS_SYMBOL = /[^A-Za-z0-9]/;
+const HAS_UPPER = /[A-Z]/;
+const HAS_LOWER = /[a-z]/;
+
+/**
+ * Whether an assigned value looks like a real secret rather than a placeholder, a reference or
+ * prose. A quoted value is a literal; an unquoted one is often a variable (`password = userPassword`),
+ * so it needs a digit or a symbol.
+ */
+function looksLikeSecret(value: string, quoted: boolean): boolean {
+  if (value.length < 4 || PLACEHOLDER.test(value) || REFERENCE.test(value) || CODE_VALUE.test(value)) return false;
+  if (NOT_A_SECRET.has(value.toLowerCase())) return false;
+  if (!quoted) return HAS_DIGIT.test(value) || HAS_SYMBOL.test(value);
+  if (value.length >= 8 || !IDENTIFIER.test(value)) return true;
+  return HAS_UPPER.test(value) && HAS_LOWER.test(value);
+}
+
+function anyAssignedSecret(pattern: RegExp, text: string): boolean {
+  pattern.lastIndex = 0;
+  for (let m = pattern.exec(text); m !== null; m = pattern.exec(text)) {
+    if (looksLikeSecret(m[2]!, m[1] !== '')) return true;
+  }
+  return false;
+}
+
+/**
+ * Credentials in text: the secretlint recommended preset's rules, run synchronously on the text,
+ * plus JWTs, private key headers, URLs with a password, `password: x`-style assignments and
+ * authorization headers. Rules run only when their trigger matches.
+ */
+export class CredentialDetector {
+  private readonly rules: { readonly id: string; readonly trigger: RegExp; readonly file: (source: object) => unknown }[] = [];
+  private readonly anyTrigger: RegExp;
+  private reported = false;
+
+  constructor() {
+    const context = {
+      sharedOptions: {},
+      // The message carries the matched text; only whether a rule reported is kept.
+      createTranslator: () => (messageId: string) => ({ message: messageId, messageId }),
+      report: (descriptor: { message: { messageId: string } }) => {
+        if (!IGNORED_MESSAGES.has(descriptor.message.messageId)) this.reported = true;
+      },
+      ignore: () => undefined,
+    };
+    const sources: string[] = [TRIGGER_OWN.source];
+    for (const rule of recommendedRules as unknown as readonly SecretlintRule[]) {
+      // A rule a preset upgrade brings runs on every text until it is given a trigger.
+      const entry = SECRETLINT_RULES[rule.meta.id] ?? { trigger: ANY_TEXT };
+      if ('skipped' in entry) continue;
+      const file = rule.create(context, RULE_OPTIONS[rule.meta.id] ?? {}).file;
+      if (file === undefined) continue;
+      this.rules.push({ id: rule.meta.id, trigger: entry.trigger, file });
+      sources.push(entry.trigger.source);
+    }
+    this.anyTrigger = new RegExp(sources.join('|'), 'i');
+  }
+
+  /** The preset's rule ids this detector runs. */
+  get ruleIds(): readonly string[] {
+    return this.rules.map((r) => r.id);
+  }
+
+  /** True when `text` holds a credential. */
+  inText(text: string): boolean {
+    if (!this.anyTrigger.test(text)) return false;
+    if (JWT.test(text) || PEM_PRIVATE_KEY.test(text) || VENDOR_KEY.test(text) || AUTHORIZATION.test(text)) return true;
+    if (this.urlWithPassword(text) || anyAssignedSecret(ASSIGNMENT, text) || anyAssignedSecret(PHRASE, text)) return true;
+    return this.secretlint(text);
+  }
+
+  /** True when a JSON key names a secret (`password`, `clientSecret`, `api_key`) and its value looks like one. */
+  inField(key: string, value: string): boolean {
+    return SECRET_KEY_NAME.test(key.toLowerCase()) && looksLikeSecret(value.trim(), true);
+  }
+
+  private urlWithPassword(text: string): boolean {
+    URL_WITH_PASSWORD.lastIndex = 0;
+    for (let m = URL_WITH_PASSWORD.exec(text); m !== null; m = URL_WITH_PASSWORD.exec(text)) {
+      if (!PLACEHOLDER.test(m[1]!) && !CODE_VALUE.test(m[1]!)) return true;
+    }
+    return false;
+  }
+
+  private secretlint(content: string): boolean {
+    const source = { content, filePath: undefined, ext: '', contentType: 'text' };
+    this.reported = false;
+    for (const rule of this.rules) {
+      if (!rule.trigger.test(content)) continue;
+      try {
+        const pending = rule.file(source);
+        // No preset rule is asynchronous for text without a file path; one that becomes so is not waited for.
+        if (pending instanceof Promise) pending.catch(() => undefined);
+      } catch {
+        // A rule that throws on this text cannot say it is clean.
+        return true;
+      }
+      if (this.reported) return true;
+    }
+    return false;
+  }
+}
