@@ -13,7 +13,7 @@ import { buildHttpServer } from '../src/http/index.js';
 import { openVault } from '../src/main.js';
 import { loadDevSigningKey } from '../src/auth/index.js';
 import { scratchPostgresDatabase } from '../test/support/database.js';
-import { benchServerUrl, fmt, printTable, syntheticRecords } from './support.js';
+import { benchServerUrl, fmt, plainCopyRows, printTable, syntheticRecords } from './support.js';
 
 const N = Number(process.env.BENCH_RECORDS ?? 200_000);
 const BATCH = 5000;
@@ -48,16 +48,7 @@ async function main(): Promise<void> {
     // Baseline: the same rows, payload in clear, binary COPY into an identical table, same batch size.
     await emptyRecords(database);
     const plain = syntheticRecords(N, EMPLOYEES);
-    const plainRows = plain.map((r, i) => ({
-      eventId: r.event_id,
-      capturedAt: new Date(r.captured_at),
-      employeeId: r.employee_id,
-      orgUnit: `unit-${i % 10}`,
-      kind: r.kind,
-      sensitivity: 1,
-      dekVersion: 1,
-      envelope: Buffer.from(JSON.stringify(r.payload)),
-    }));
+    const plainRows = plainCopyRows(plain);
     let started = performance.now();
     for (let i = 0; i < plainRows.length; i += BATCH) {
       await database.db.transaction().execute((trx) => copyRecords(trx, plainRows.slice(i, i + BATCH)));

@@ -41,3 +41,18 @@ export function printTable(headers: string[], rows: Array<Array<string | number>
 }
 
 export const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
+
+/** The baseline rows: the same records with the payload in clear as the "envelope", for a plain binary COPY. */
+export function plainCopyRows(records: ReturnType<typeof syntheticRecords>) {
+  return records.map((r, i) => ({
+    eventId: r.event_id,
+    capturedAt: new Date(r.captured_at),
+    employeeId: r.employee_id,
+    orgUnit: `unit-${i % 10}`,
+    kind: r.kind,
+    sensitivity: 1,
+    dekVersion: 1,
+    envelope: Buffer.from(JSON.stringify(r.payload)),
+    categories: [] as string[],
+  }));
+}
