@@ -1,5 +1,6 @@
 import { AccessGate } from './access/index.js';
 import { AuditLog, AuditTrail } from './audit/index.js';
+import { Classifier, loadClassifierLists } from './classify/index.js';
 import { createTokenVerifier, loadDevSigningKey, readJwksFile, type TokenVerifier } from './auth/index.js';
 import type { VaultConfig } from './config/index.js';
 import { policyPaths } from './config/paths.js';
@@ -82,6 +83,7 @@ export async function openVault(config: VaultConfig, opened: OpenVaultOptions = 
   let database: VaultDatabase | undefined;
   try {
     const tokens = await openTokenVerifier(config);
+    const classifier = new Classifier(await loadClassifierLists());
     database = options.database ?? (await openConfiguredDatabase(config));
     const ownsDatabase = options.database === undefined;
     const db = database;
@@ -103,7 +105,15 @@ export async function openVault(config: VaultConfig, opened: OpenVaultOptions = 
     const services: VaultServices = {
       settings: { host: config.host, port: config.port, logLevel: config.logLevel, maxBodyBytes: config.ingest.maxBodyBytes, maxBatchRecords: config.ingest.maxBatchRecords },
       access: new AccessGate(tokens, audit, options.log),
-      ingest: new RecordIngestor({ database: db, keyRing, audit, recordKinds: config.recordKinds, maxBatchRecords: config.ingest.maxBatchRecords }),
+      ingest: new RecordIngestor({
+        database: db,
+        keyRing,
+        audit,
+        recordKinds: config.recordKinds,
+        maxBatchRecords: config.ingest.maxBatchRecords,
+        classifier,
+        storeLevel4: config.storeLevel4,
+      }),
       roster: { upsert: (actor, body) => upsertRoster({ database: db, keyRing, audit }, actor, body) },
       datasets: {
         request: (principal, body) => requests.request(principal, body),

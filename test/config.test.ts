@@ -21,10 +21,12 @@ describe('configuration', () => {
     assert.equal(config.databaseUrl, undefined);
     assert.ok(config.dataDir.endsWith('.vault-data'));
     assert.ok(config.recordKinds.has('keystroke'));
+    assert.equal(config.storeLevel4, false);
+    assert.equal(loadConfig({ VAULT_STORE_LEVEL_4: 'true' }).storeLevel4, true);
   });
 
   it('refuses bad values with the variable named', () => {
-    for (const [name, value] of [['VAULT_PORT', 'eighty'], ['VAULT_MAX_SCOPE_FRACTION', '1.5'], ['VAULT_ENV', 'staging'], ['VAULT_RECORD_KINDS', 'Bad Kind:1']]) {
+    for (const [name, value] of [['VAULT_PORT', 'eighty'], ['VAULT_MAX_SCOPE_FRACTION', '1.5'], ['VAULT_ENV', 'staging'], ['VAULT_RECORD_KINDS', 'Bad Kind:1'], ['VAULT_STORE_LEVEL_4', 'yes']]) {
       assert.throws(() => loadConfig({ [name!]: value }), (err) => configError(err) && (err as Error).message.includes(name!));
     }
   });

@@ -15,6 +15,8 @@ export interface VaultConfig {
   /** True when the operator named the KEK file; production refuses to create key material itself. */
   readonly kekFileConfigured: boolean;
   readonly maxScopeFraction: number;
+  /** VAULT_STORE_LEVEL_4: keep level-4 records (encrypted, never exportable) instead of dropping them at ingest. */
+  readonly storeLevel4: boolean;
   readonly jwt: {
     readonly jwksFile: string | undefined;
     readonly jwksUrl: string | undefined;
@@ -52,6 +54,12 @@ function parseFraction(raw: string): number {
   const value = Number(raw);
   if (!Number.isFinite(value) || value <= 0 || value > 1) fail(`VAULT_MAX_SCOPE_FRACTION must be in (0, 1], got "${raw}"`);
   return value;
+}
+
+function parseBoolean(name: string, raw: string): boolean {
+  if (raw === 'true') return true;
+  if (raw === 'false') return false;
+  fail(`${name} must be true or false, got "${raw}"`);
 }
 
 function parseSeconds(raw: string): number {
@@ -98,6 +106,7 @@ export function loadConfig(env: Env = process.env): VaultConfig {
     kekFile: path.resolve(env.VAULT_KEK_FILE ?? path.join(dataDir, 'kek.bin')),
     kekFileConfigured: Boolean(env.VAULT_KEK_FILE),
     maxScopeFraction: parseFraction(env.VAULT_MAX_SCOPE_FRACTION ?? '0.2'),
+    storeLevel4: parseBoolean('VAULT_STORE_LEVEL_4', env.VAULT_STORE_LEVEL_4 ?? 'false'),
     jwt: {
       jwksFile: jwksFile === undefined ? undefined : path.resolve(jwksFile),
       jwksUrl,

@@ -14,14 +14,21 @@ export interface RecordBinding {
   readonly capturedAt: Date;
   readonly sensitivity: number;
   readonly dekVersion: number;
+  /**
+   * The classifier's categories (record/v2). Absent or null only for records sealed before
+   * classification existed (record/v1); a v2 record opened without them fails authentication.
+   */
+  readonly categories?: readonly string[] | null;
 }
 
 /** Length-prefixed fields: unambiguous for any string, and cheaper than JSON on the hot path. */
 function recordContext(b: RecordBinding): string {
-  return (
-    `activity-vault/record/v1|${b.eventId.length}:${b.eventId}|${b.employeeId.length}:${b.employeeId}|${b.orgUnit.length}:${b.orgUnit}` +
-    `|${b.kind.length}:${b.kind}|${b.capturedAt.getTime()}|${b.sensitivity}|${b.dekVersion}`
-  );
+  const fields =
+    `|${b.eventId.length}:${b.eventId}|${b.employeeId.length}:${b.employeeId}|${b.orgUnit.length}:${b.orgUnit}` +
+    `|${b.kind.length}:${b.kind}|${b.capturedAt.getTime()}|${b.sensitivity}|${b.dekVersion}`;
+  if (b.categories == null) return `activity-vault/record/v1${fields}`;
+  const categories = b.categories.join(',');
+  return `activity-vault/record/v2${fields}|${categories.length}:${categories}`;
 }
 
 /**

@@ -92,7 +92,7 @@ export async function encodePage(
         try {
           const plaintext = keyRing.decryptRecord(
             key,
-            { eventId: row.event_id, employeeId: row.employee_id, orgUnit: row.org_unit, kind: row.kind, capturedAt: row.captured_at, sensitivity: row.sensitivity, dekVersion: row.dek_version },
+            { eventId: row.event_id, employeeId: row.employee_id, orgUnit: row.org_unit, kind: row.kind, capturedAt: row.captured_at, sensitivity: row.sensitivity, dekVersion: row.dek_version, categories: row.categories },
             row.envelope,
           );
           const cursor = formatCursor({ unit, capturedAtMs: row.captured_at.getTime(), eventId: row.event_id });

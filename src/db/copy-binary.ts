@@ -14,10 +14,20 @@ export interface RecordRow {
   readonly sensitivity: number;
   readonly dekVersion: number;
   readonly envelope: Uint8Array;
+  /** Sorted category names (ASCII); an empty list when nothing was found. */
+  readonly categories: readonly string[];
 }
 
-export const RECORD_COPY_COLUMNS = 'event_id, captured_at, employee_id, org_unit, kind, sensitivity, dek_version, envelope';
-const FIELD_COUNT = 8;
+export const RECORD_COPY_COLUMNS = 'event_id, captured_at, employee_id, org_unit, kind, sensitivity, dek_version, envelope, categories';
+const FIELD_COUNT = 9;
+const TEXT_OID = 25;
+
+/** Bytes of a one-dimensional text[] in binary COPY: ndim, has-null, element type, [size, lower bound], elements. */
+function textArrayBytes(values: readonly string[]): number {
+  let n = 12 + (values.length ? 8 : 0);
+  for (const v of values) n += 4 + Buffer.byteLength(v);
+  return n;
+}
 
 /**
  * The COPY stream as one buffer per chunk of rows, produced lazily: a caller that encrypts rows
@@ -37,6 +47,7 @@ function encodeChunk(rows: readonly RecordRow[], withHeader: boolean, withTraile
   for (const r of rows) {
     size += 2 + FIELD_COUNT * 4 + 16 + 8 + 2 + 4 + r.envelope.length;
     size += Buffer.byteLength(r.employeeId) + Buffer.byteLength(r.orgUnit) + Buffer.byteLength(r.kind);
+    size += textArrayBytes(r.categories);
   }
   const buf = Buffer.allocUnsafe(size);
   let o = 0;
@@ -70,6 +81,15 @@ function encodeChunk(rows: readonly RecordRow[], withHeader: boolean, withTraile
     o = buf.writeInt32BE(r.envelope.length, o);
     buf.set(r.envelope, o);
     o += r.envelope.length;
+    o = buf.writeInt32BE(textArrayBytes(r.categories), o);
+    o = buf.writeInt32BE(r.categories.length ? 1 : 0, o);
+    o = buf.writeInt32BE(0, o);
+    o = buf.writeInt32BE(TEXT_OID, o);
+    if (r.categories.length) {
+      o = buf.writeInt32BE(r.categories.length, o);
+      o = buf.writeInt32BE(1, o);
+      for (const c of r.categories) text(c);
+    }
   }
   if (withTrailer) o = buf.writeInt16BE(-1, o);
   if (o !== size) throw new Error(`COPY encoder size mismatch: ${o} != ${size}`);

@@ -30,6 +30,7 @@ export interface StreamRow {
   readonly sensitivity: number;
   readonly dek_version: number;
   readonly envelope: Uint8Array;
+  readonly categories: string[] | null;
 }
 
 /** The role that row-level security holds to the scope in the `vault.scope_*` settings (migration 20261125T1300). */
@@ -194,7 +195,7 @@ export async function readScopePage(
   return withDatasetReader(db, scope, (reader) => {
     let page = reader
       .selectFrom('activity_records as r')
-      .select(['r.event_id', 'r.captured_at', 'r.employee_id', 'r.org_unit', 'r.kind', 'r.sensitivity', 'r.dek_version', 'r.envelope'])
+      .select(['r.event_id', 'r.captured_at', 'r.employee_id', 'r.org_unit', 'r.kind', 'r.sensitivity', 'r.dek_version', 'r.envelope', 'r.categories'])
       .where('r.org_unit', '=', orgUnit)
       .where(inScope(scope));
     if (after) {

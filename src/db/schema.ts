@@ -39,6 +39,8 @@ export interface ActivityRecordsTable {
   dek_version: number;
   envelope: Uint8Array;
   ingested_at: Generated<Date>;
+  /** NULL: sealed before classification (record/v1 AAD). */
+  categories: string[] | null;
 }
 
 export interface PolicyBundlesTable {

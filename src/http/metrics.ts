@@ -8,6 +8,7 @@ export interface HttpMetrics {
   readonly recordsDuplicate: Counter;
   readonly recordsDropped: Counter<'reason'>;
   readonly recordsRejected: Counter<'error'>;
+  readonly recordsSensitive: Counter<'category'>;
 }
 
 export function createMetrics(): HttpMetrics {
@@ -25,7 +26,8 @@ export function createMetrics(): HttpMetrics {
     }),
     recordsIngested: new Counter({ name: 'vault_records_ingested_total', help: 'Records encrypted and stored', registers: [registry] }),
     recordsDuplicate: new Counter({ name: 'vault_records_duplicate_total', help: 'Records already stored (retries)', registers: [registry] }),
-    recordsDropped: new Counter({ name: 'vault_records_dropped_total', help: 'Records dropped by consent rules', labelNames: ['reason'], registers: [registry] }),
+    recordsDropped: new Counter({ name: 'vault_records_dropped_total', help: 'Records not stored, by reason (consent, erased keys, sensitive content)', labelNames: ['reason'], registers: [registry] }),
+    recordsSensitive: new Counter({ name: 'vault_records_sensitive_total', help: 'Records dropped for their content (level 4), by category found', labelNames: ['category'], registers: [registry] }),
     recordsRejected: new Counter({ name: 'vault_records_rejected_total', help: 'Records rejected as invalid', labelNames: ['error'], registers: [registry] }),
   };
 }

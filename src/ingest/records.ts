@@ -16,18 +16,25 @@ import {
   type RecordRow,
   type VaultDatabase,
 } from '../db/index.js';
+import type { Category, Classification, Classifier } from '../classify/index.js';
 import { VaultError } from '../errors/index.js';
-import { classifySensitivity } from './classify.js';
-import { isEmployeeId } from '../model/index.js';
+import { isEmployeeId, NEVER_EXPORTED_SENSITIVITY } from '../model/index.js';
 import { parseRecord, type ParsedRecord } from './validate.js';
 
-export type DropReason = 'not_enrolled' | 'keys_destroyed';
+export type DropReason = 'not_enrolled' | 'keys_destroyed' | 'sensitive_content';
 export type RejectionCode = 'invalid_record' | 'unknown_kind' | 'unknown_employee';
+
+/** A record not stored, and why; `categories` (never the matched text) when its content was the reason. */
+export interface DroppedRecord {
+  readonly index: number;
+  readonly reason: DropReason;
+  readonly categories?: readonly Category[];
+}
 
 export interface IngestResult {
   readonly accepted: number;
   readonly duplicates: number;
-  readonly dropped: Array<{ index: number; reason: DropReason }>;
+  readonly dropped: DroppedRecord[];
   readonly rejected: Array<{ index: number; error: RejectionCode; message: string }>;
 }
 
@@ -37,13 +44,29 @@ export interface IngestDeps {
   readonly audit: AuditLog;
   readonly recordKinds: ReadonlyMap<string, number>;
   readonly maxBatchRecords: number;
+  readonly classifier: Pick<Classifier, 'classify'>;
+  /** VAULT_STORE_LEVEL_4: keep level-4 records (encrypted, never exportable) instead of dropping them. */
+  readonly storeLevel4: boolean;
 }
 
 interface Candidate {
   readonly record: ParsedRecord;
   readonly orgUnit: string;
   readonly key: LiveDataKeyRow;
-  readonly sensitivity: number;
+  /** Set when the record is first classified, inside the write; a retried write reuses it. */
+  found?: Classification;
+}
+
+/** What the batch's audit event says of the records dropped for their content: how many, and per category. */
+function sensitiveCounts(dropped: readonly DroppedRecord[]): { records: number; categories: Record<string, number> } {
+  const categories: Record<string, number> = {};
+  let records = 0;
+  for (const d of dropped) {
+    if (d.reason !== 'sensitive_content') continue;
+    records++;
+    for (const c of d.categories ?? []) categories[c] = (categories[c] ?? 0) + 1;
+  }
+  return { records, categories };
 }
 
 const MAX_ATTEMPTS = 3;
@@ -106,19 +129,28 @@ export class RecordIngestor {
           continue;
         }
         inBatch.add(key);
-        const sensitivity = classifySensitivity(record.kindFloor, record.declaredSensitivity, record.payloadText);
-        candidates.push({ record, orgUnit: employee.orgUnit, key: employee.key, sensitivity });
+        candidates.push({ record, orgUnit: employee.orgUnit, key: employee.key });
       }
     }
     rejected.sort((a, b) => a.index - b.index);
     dropped.sort((a, b) => a.index - b.index);
-    const event = (accepted: number, duplicateCount: number, lateDrops = 0): AuditEventInput => ({
-      action: 'records.ingest',
-      decision: 'allow',
-      actor,
-      recordCount: accepted,
-      details: { received: records.length, accepted, duplicates: duplicateCount, dropped: dropped.length + lateDrops, rejected: rejected.length },
-    });
+    const event = (accepted: number, duplicateCount: number, lateDrops: readonly DroppedRecord[] = []): AuditEventInput => {
+      const all = [...dropped, ...lateDrops];
+      return {
+        action: 'records.ingest',
+        decision: 'allow',
+        actor,
+        recordCount: accepted,
+        details: {
+          received: records.length,
+          accepted,
+          duplicates: duplicateCount,
+          dropped: all.length,
+          rejected: rejected.length,
+          ...(all.some((d) => d.reason === 'sensitive_content') ? { sensitive_content: sensitiveCounts(all) } : {}),
+        },
+      };
+    };
     if (candidates.length === 0) {
       await this.#deps.audit.appendAlone(event(0, duplicates));
       return { accepted: 0, duplicates, dropped, rejected };
@@ -141,7 +173,7 @@ export class RecordIngestor {
     candidates: readonly Candidate[],
     keys: ReadonlyMap<string, DataKey>,
     inBatchDuplicates: number,
-    event: (accepted: number, duplicates: number, lateDrops: number) => AuditEventInput,
+    event: (accepted: number, duplicates: number, lateDrops: readonly DroppedRecord[]) => AuditEventInput,
   ): Promise<{ accepted: number; duplicates: number; lateDrops: IngestResult['dropped'] }> {
     // Optimistic: a batch seen for the first time is written without looking up duplicates. A retry
     // hits the primary key, rolls back whole, and takes the path that filters stored events first.
@@ -181,16 +213,28 @@ export class RecordIngestor {
   }
 
   /**
-   * Seals and writes in one transaction. Consent is checked again under row locks first, so a
-   * record of an employee un-enrolled or erased since the batch was checked is dropped, not stored.
-   * Sealing runs chunk by chunk as PostgreSQL takes the COPY stream.
+   * The level stored with a record: the highest of its kind's floor, the agent's declaration and
+   * what the classifier finds. An agent may raise a level, never lower it.
+   */
+  #classify(c: Candidate): { sensitivity: number; categories: readonly Category[] } {
+    const found = (c.found ??= this.#deps.classifier.classify(c.record.payload));
+    return { sensitivity: Math.max(c.record.kindFloor, c.record.declaredSensitivity ?? 0, found.level), categories: found.categories };
+  }
+
+  /**
+   * Classifies, seals and writes in one transaction. Consent is checked again under row locks
+   * first, so a record of an employee un-enrolled or erased since the batch was checked is dropped,
+   * not stored. Classification and sealing run chunk by chunk as PostgreSQL takes the COPY stream,
+   * so the CPU work overlaps the database's; a level-4 record is dropped there, before any byte of
+   * it is sealed, unless VAULT_STORE_LEVEL_4 keeps it.
    */
   async #write(
     candidates: readonly Candidate[],
     keys: ReadonlyMap<string, DataKey>,
-    event: (written: number, lateDrops: number) => AuditEventInput,
+    event: (written: number, lateDrops: readonly DroppedRecord[]) => AuditEventInput,
   ): Promise<{ accepted: number; lateDrops: IngestResult['dropped'] }> {
-    const { database, keyRing, audit } = this.#deps;
+    const { database, keyRing, audit, storeLevel4 } = this.#deps;
+    const classify = (c: Candidate) => this.#classify(c);
     return inTransaction(database, async (trx) => {
       const consent = await lockConsentState(trx, [...new Set(candidates.map((c) => c.record.employeeId))]);
       const lateDrops: IngestResult['dropped'] = [];
@@ -200,18 +244,30 @@ export class RecordIngestor {
         if (reason) lateDrops.push({ index: c.record.index, reason });
         return !reason;
       });
+      let written = 0;
       function* sealedChunks(): Generator<RecordRow[]> {
         for (let start = 0; start < writable.length; start += COPY_CHUNK) {
-          const chunk = writable.slice(start, start + COPY_CHUNK);
-          const bindings = chunk.map((c) => ({
-            eventId: c.record.eventId,
-            employeeId: c.record.employeeId,
-            orgUnit: c.orgUnit,
-            kind: c.record.kind,
-            capturedAt: c.record.capturedAt,
-            sensitivity: c.sensitivity,
-            dekVersion: c.key.dekVersion,
-          }));
+          const chunk: Candidate[] = [];
+          const bindings: Array<Omit<RecordRow, 'envelope'>> = [];
+          for (const c of writable.slice(start, start + COPY_CHUNK)) {
+            const { sensitivity, categories } = classify(c);
+            if (sensitivity >= NEVER_EXPORTED_SENSITIVITY && !storeLevel4) {
+              lateDrops.push({ index: c.record.index, reason: 'sensitive_content', categories });
+              continue;
+            }
+            chunk.push(c);
+            bindings.push({
+              eventId: c.record.eventId,
+              employeeId: c.record.employeeId,
+              orgUnit: c.orgUnit,
+              kind: c.record.kind,
+              capturedAt: c.record.capturedAt,
+              sensitivity,
+              dekVersion: c.key.dekVersion,
+              categories,
+            });
+          }
+          written += chunk.length;
           const envelopes = keyRing.encryptRecords(
             chunk.map((c, i) => ({ key: keys.get(dataKeyId(c.record.employeeId, c.key.dekVersion))!, binding: bindings[i]!, plaintext: Buffer.from(c.record.payloadText) })),
           );
@@ -220,8 +276,8 @@ export class RecordIngestor {
       }
       if (writable.length > 0) await copyRecords(trx, sealedChunks());
       // Last in the transaction: the audit head's lock is held only until the commit.
-      await audit.append(trx, event(writable.length, lateDrops.length));
-      return { accepted: writable.length, lateDrops };
+      await audit.append(trx, event(written, lateDrops));
+      return { accepted: written, lateDrops };
     });
   }
 }

@@ -13,6 +13,8 @@ export interface ParsedRecord {
   readonly kind: string;
   readonly kindFloor: number;
   readonly declaredSensitivity: number | undefined;
+  /** The payload as received, for the classifier. */
+  readonly payload: unknown;
   /** The payload serialised as JSON: the bytes that get encrypted. */
   readonly payloadText: string;
 }
@@ -58,6 +60,7 @@ export function parseRecord(raw: unknown, index: number, kinds: ReadonlyMap<stri
     kind: r.kind,
     kindFloor,
     declaredSensitivity,
+    payload: r.payload,
     payloadText,
   };
 }

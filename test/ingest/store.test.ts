@@ -207,17 +207,39 @@ describe(`consent and classification at ingest (${STORE})`, () => {
     }
   });
 
-  it('raises sensitivity to the kind floor and to 4 for identifiers, never lowers it', async () => {
+  it('raises sensitivity to the kind floor and to what the content shows, never lowers it; level 4 is dropped, not stored', async () => {
     const records = [
       makeRecords(1, ['emp-1'], 'plain', { kind: 'screenshot', sensitivity: 0 })[0]!,
       makeRecords(1, ['emp-1'], 'my SSN is 123-45-6789', { kind: 'keystroke' })[0]!,
       makeRecords(1, ['emp-1'], 'card 4111 1111 1111 1111', { kind: 'prompt' })[0]!,
       makeRecords(1, ['emp-1'], 'declared', { kind: 'click', sensitivity: 3 })[0]!,
     ];
-    assert.equal((await postRecords(t, records)).json().accepted, 4);
+    const result = (await postRecords(t, records)).json();
+    assert.equal(result.accepted, 2);
+    assert.deepEqual(result.dropped, [
+      { index: 1, reason: 'sensitive_content', categories: ['government_id'] },
+      { index: 2, reason: 'sensitive_content', categories: ['payment_card'] },
+    ]);
     const rows = await t.database.db.selectFrom('activity_records').select(['event_id', 'sensitivity']).where('event_id', 'in', records.map((r) => r.event_id)).execute();
     const level = new Map(rows.map((r) => [r.event_id, r.sensitivity]));
-    assert.deepEqual(records.map((r) => level.get(r.event_id)), [3, 4, 4, 3]);
+    assert.deepEqual(records.map((r) => level.get(r.event_id)), [3, undefined, undefined, 3]);
+  });
+
+  it('with VAULT_STORE_LEVEL_4=true keeps level-4 records, encrypted, at level 4', async () => {
+    const keep = await startTestVault({ env: { VAULT_STORE_LEVEL_4: 'true' } });
+    try {
+      await putRoster(keep, EMPLOYEES);
+      const records = [
+        makeRecords(1, ['emp-1'], 'my SSN is 123-45-6789', { kind: 'keystroke' })[0]!,
+        makeRecords(1, ['emp-1'], 'card 4111 1111 1111 1111', { kind: 'prompt' })[0]!,
+      ];
+      assert.equal((await postRecords(keep, records)).json().accepted, 2);
+      const rows = await keep.database.db.selectFrom('activity_records').select(['event_id', 'sensitivity']).where('event_id', 'in', records.map((r) => r.event_id)).execute();
+      const level = new Map(rows.map((r) => [r.event_id, r.sensitivity]));
+      assert.deepEqual(records.map((r) => level.get(r.event_id)), [4, 4]);
+    } finally {
+      await keep.close();
+    }
   });
 
   it('gives each new employee one random data key, stored only wrapped', async () => {

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { MAX_ROSTER_BATCH } from '../../ingest/index.js';
-import { idSchemas } from '../../model/index.js';
+import { idSchemas, stringArray } from '../../model/index.js';
 import type { VaultServices } from '../../services/index.js';
 import { principalOf } from '../auth.js';
 import { bearerAuth, errorResponses } from '../errors.js';
@@ -50,7 +50,7 @@ const ingestResponse = {
   properties: {
     accepted: { type: 'integer' },
     duplicates: { type: 'integer' },
-    dropped: { type: 'array', items: { type: 'object', properties: { index: { type: 'integer' }, reason: { type: 'string' } } } },
+    dropped: { type: 'array', items: { type: 'object', properties: { index: { type: 'integer' }, reason: { type: 'string' }, categories: stringArray } } },
     rejected: {
       type: 'array',
       items: { type: 'object', properties: { index: { type: 'integer' }, error: { type: 'string' }, message: { type: 'string' } } },
@@ -85,7 +85,10 @@ export function ingestRoutes(services: VaultServices, metrics: HttpMetrics) {
         const result = await services.ingest.ingest((request.body as { records: unknown }).records, principalOf(request));
         metrics.recordsIngested.inc(result.accepted);
         metrics.recordsDuplicate.inc(result.duplicates);
-        for (const d of result.dropped) metrics.recordsDropped.inc({ reason: d.reason });
+        for (const d of result.dropped) {
+          metrics.recordsDropped.inc({ reason: d.reason });
+          for (const category of d.categories ?? []) metrics.recordsSensitive.inc({ category });
+        }
         for (const r of result.rejected) metrics.recordsRejected.inc({ error: r.error });
         return result;
       },
