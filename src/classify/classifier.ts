@@ -4,7 +4,7 @@ import { CredentialDetector } from './credentials.js';
 import { DigitScanner } from './digits.js';
 import type { ClassifierLists } from './lists.js';
 import { foldForWords, hasCamelCase, normalizeText, scanWords } from './normalize.js';
-import { dosageIn, ibanIn, icd10CodeIn, ninoIn } from './patterns.js';
+import { dosageIn, icd10CodeIn, ninoIn, withoutIbans } from './patterns.js';
 import { CATEGORIES, CATEGORY_LEVEL, FOUND, type Classification } from './types.js';
 import { SIGNAL, Vocabulary } from './vocabulary.js';
 
@@ -52,6 +52,8 @@ export class Classifier {
   private readonly stackKeys: string[] = [];
   private readonly stackSignals: number[] = [];
   private readonly noKey: KeyInfo = { signals: 0, roles: 0, found: 0 };
+  /** Signals of every text of the record being classified: a window title is context for the text typed in it. */
+  private recordSignals = 0;
 
   constructor(lists: ClassifierLists) {
     this.vocabulary = new Vocabulary(lists);
@@ -71,6 +73,7 @@ export class Classifier {
     const inherited = this.stackSignals;
     let found = 0;
     this.digits.resetRecord();
+    this.recordSignals = 0;
     values[0] = payload;
     keys[0] = '';
     inherited[0] = 0;
@@ -105,6 +108,8 @@ export class Classifier {
       }
     }
     if (this.digits.routingWithAccount) found |= FOUND.bank_account;
+    // "Schedule C net profit" typed in a window titled "taxes_2025.xlsx": the form is in one field, its context in another.
+    found |= this.wordFindings(this.recordSignals);
     return RESULTS[found]!;
   }
 
@@ -162,15 +167,18 @@ export class Classifier {
   /** Categories found in normalised text, given the signals of the keys above it. */
   private text(text: string, context: number, already: number, readWords: boolean): number {
     const signals = (readWords ? this.wordSignals(text) : 0) | context;
+    this.recordSignals |= signals;
     let found = this.wordFindings(signals);
     if (HAS_DIGIT.test(text)) {
-      found |= this.digits.scan(text, signals, (already | found));
+      const masked = withoutIbans(text);
+      if (masked !== undefined) found |= FOUND.bank_account;
+      const rest = masked ?? text;
+      found |= this.digits.scan(rest, signals, (already | found));
       if (!((already | found) & FOUND.health)) {
-        if ((signals & SIGNAL.healthContext && icd10CodeIn(text)) || (signals & SIGNAL.dosageContext && dosageIn(text))) found |= FOUND.health;
+        if ((signals & SIGNAL.healthContext && icd10CodeIn(rest)) || (signals & SIGNAL.dosageContext && dosageIn(rest))) found |= FOUND.health;
       }
-      if (!((already | found) & FOUND.bank_account) && ibanIn(text)) found |= FOUND.bank_account;
-      if (!((already | found) & FOUND.government_id) && ninoIn(text, (signals & SIGNAL.ninoContext) !== 0)) found |= FOUND.government_id;
-      if (!((already | found) & FOUND.contact_data) && (signals & SIGNAL.streetSuffix || GERMAN_STREET_HINT.test(text)) && streetAddressIn(text)) found |= FOUND.contact_data;
+      if (!((already | found) & FOUND.government_id) && ninoIn(rest, (signals & SIGNAL.ninoContext) !== 0)) found |= FOUND.government_id;
+      if (!((already | found) & FOUND.contact_data) && (signals & SIGNAL.streetSuffix || GERMAN_STREET_HINT.test(rest)) && streetAddressIn(rest)) found |= FOUND.contact_data;
     }
     if (!((already | found) & FOUND.credential) && this.credentials.inText(text)) found |= FOUND.credential;
     if (!((already | found) & FOUND.contact_data) && text.includes('@') && personalEmailIn(text, this.personalEmailDomains)) found |= FOUND.contact_data;

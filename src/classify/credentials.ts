@@ -54,27 +54,31 @@ const IGNORED_MESSAGES = new Set(['AWSAccountID']);
 // Beyond the preset: tokens and assignments it does not cover, or covers only in files.
 // Anchored at a token start so a long run of base64 is tried once, not from every "eyJ" inside it.
 const JWT = /(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]*/;
-// Stripe secret, restricted and webhook-signing keys, Google API keys, and SendGrid keys whose parts
-// hold a dash (the preset's SendGrid rule reads only \w).
+// Stripe secret, restricted and webhook-signing keys, Google API keys, SendGrid keys whose parts
+// hold a dash (the preset's SendGrid rule reads only \w), and OpenAI keys ending in "-" or "_"
+// (the preset's rule wants a word boundary after the key).
 const VENDOR_KEY =
-  /(?<![A-Za-z0-9])(?:(?:sk|rk)_(?:live|test)_[0-9A-Za-z]{20,}|whsec_[0-9A-Za-z+/=]{24,}|AIza[0-9A-Za-z_-]{35}|SG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43})(?![A-Za-z0-9_-])/;
+  /(?<![A-Za-z0-9])(?:(?:sk|rk)_(?:live|test)_[0-9A-Za-z]{20,}|whsec_[0-9A-Za-z+/=]{24,}|AIza[0-9A-Za-z_-]{35}|SG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}|sk-(?:[a-z]+-)?[A-Za-z0-9_-]{20,}T3BlbkFJ[A-Za-z0-9_-]{20,})(?![A-Za-z0-9_-])/;
 const PEM_PRIVATE_KEY = /-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----(?:\s|\\[nr])*[A-Za-z0-9+/=]{16}|PuTTY-User-Key-File-\d/;
 const URL_WITH_PASSWORD = /[A-Za-z][A-Za-z0-9+.-]{1,30}:\/\/[^\s:/@]{0,128}:([^\s@/]{1,256})@[^\s/@]/g;
 // Names may carry a prefix (`PGPASSWORD`, `spring.datasource.password`, `STRIPE_SECRET_KEY`); the
 // value stays on the name's line.
 const ASSIGNMENT =
-  /(?:password|passwd|passwort|passphrase|pwd|secret|client_?secret|secret_?key|api_?key|apikey|access_?token|auth_?token|private_?key)["']?[ \t]*(?::=|=>|=|:)[ \t]*(["'`]?)([^\s"'`,;]{1,256})/gi;
+  /(?:password|passwd|passwort|passphrase|pwd|secret|client_?secret|secret_?key|secret_?access_?key|account_?key|shared_?access_?key|api_?key|apikey|access_?token|auth_?token|private_?key)["']?[ \t]*(?::=|=>|=|:)[ \t]*(["'`]?)([^\s"'`,;]{1,256})/gi;
 const PHRASE = /(?:^|[^A-Za-z0-9])(?:password|passcode|passwort|pwd|pin)[ \t]+(?:is|was|=|ist)[ \t]*:?[ \t]+(["']?)([^\s"',;]{1,256})/gi;
 const AUTHORIZATION = /authorization["']?\s*[:=]\s*["']?(?:bearer|basic|token|digest)\s+[A-Za-z0-9._~+/-]{12,}|bearer\s+[A-Za-z0-9._~+/-]{20,}/i;
 const SECRET_KEY_NAME = /(?:password|passwd|passwort|passphrase|secret|secretkey|secret_key|apikey|api_key|accesstoken|access_token|authtoken|auth_token|refreshtoken|refresh_token|bearertoken|bearer_token|privatekey|private_key|credential|credentials)$/;
 
-const TRIGGER_OWN = /eyJ|PRIVATE KEY|PuTTY|_live_|_test_|whsec_|AIza|SG\.|:\/\/|pass|pwd|secret|api_?key|token|private_?key|authorization|bearer|\bpin\b/i;
+const TRIGGER_OWN = /eyJ|PRIVATE KEY|PuTTY|_live_|_test_|whsec_|AIza|SG\.|:\/\/|pass|pwd|secret|api_?key|account_?key|access_?key|token|private_?key|authorization|bearer|\bpin\b/i;
 
 const PLACEHOLDER = /^(?:\$\{.*\}|\{\{.*\}\}|\{.*\}|<.*>|\[.*\]|%\w+%|\$\w+|\$\(.*\)|\*+|x{3,}|\.{3,}|…|-+|_+|#+|\?+|your[_-].*|changeme|redacted)$/i;
 // An environment variable's name (`SLACK_BOT_TOKEN`) or a path is a reference, not the secret.
-const REFERENCE = /^(?:[A-Z][A-Z0-9]*_)+[A-Z0-9]+=?$|^[~.]?\//;
+// A base64 key may start with "/"; a path holds no "+" and does not end in "=" padding.
+const REFERENCE = /^(?:[A-Z][A-Z0-9]*_)+[A-Z0-9]+=?$|^[~.]?\/[^+]*[^+=]$/;
 const CODE_VALUE = /^(?:process\.env|os\.environ|os\.getenv|env\(|getenv|vault:|secretsmanager|ssm:|arn:|ref\(|!|\$\{\{|this\.|self\.)|[()[\]]|^[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)+$/i;
 const IDENTIFIER = /^[A-Za-z_$][A-Za-z_$]*$/;
+// Documentation keys say so ("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"); a random key spells no such word.
+const DOCUMENTED = /example|sample|dummy|placeholder|changeme/i;
 const NOT_A_SECRET = new Set([
   'true', 'false', 'null', 'none', 'nil', 'undefined', 'empty', 'blank', 'required', 'optional', 'string', 'str', 'number', 'int', 'integer',
   'boolean', 'bool', 'any', 'object', 'hidden', 'masked', 'redacted', 'omitted', 'removed', 'n/a', 'na', 'todo', 'tbd', 'incorrect', 'invalid',
@@ -86,6 +90,27 @@ const HAS_DIGIT = /\d/;
 const HAS_SYMBOL = /[^A-Za-z0-9]/;
 const HAS_UPPER = /[A-Z]/;
 const HAS_LOWER = /[a-z]/;
+const LETTERS = /^[A-Za-z]+$/;
+// camelCase parts: "HTTPBasicAuth" is HTTP, Basic, Auth.
+const CASE_PART = /[A-Z]?[a-z]+|[A-Z]+(?![a-z])/g;
+const VOWEL = /[aeiouy]/i;
+
+/**
+ * Random mixed-case letters ("knAZJMPKUAyzJEofEBtH") rather than a camelCase name ("userPassword",
+ * "HTTPBasicAuth"): a name's parts are words, a random string's parts are short and often have no
+ * vowel. A plain word assigned as a password is not told from a name this way.
+ */
+function randomLetters(value: string): boolean {
+  if (value.length < 10 || !LETTERS.test(value) || !HAS_UPPER.test(value) || !HAS_LOWER.test(value)) return false;
+  let parts = 0;
+  let vowelless = 0;
+  CASE_PART.lastIndex = 0;
+  for (let m = CASE_PART.exec(value); m !== null; m = CASE_PART.exec(value)) {
+    parts++;
+    if (m[0].length >= 2 && !VOWEL.test(m[0])) vowelless++;
+  }
+  return (vowelless >= 2 && value.length <= parts * 3.5) || (vowelless >= 1 && value.length <= parts * 2.5);
+}
 
 /**
  * Whether an assigned value looks like a real secret rather than a placeholder, a reference or
@@ -94,8 +119,8 @@ const HAS_LOWER = /[a-z]/;
  */
 function looksLikeSecret(value: string, quoted: boolean): boolean {
   if (value.length < 4 || PLACEHOLDER.test(value) || REFERENCE.test(value) || CODE_VALUE.test(value)) return false;
-  if (NOT_A_SECRET.has(value.toLowerCase())) return false;
-  if (!quoted) return HAS_DIGIT.test(value) || HAS_SYMBOL.test(value);
+  if (NOT_A_SECRET.has(value.toLowerCase()) || DOCUMENTED.test(value)) return false;
+  if (!quoted) return HAS_DIGIT.test(value) || HAS_SYMBOL.test(value) || randomLetters(value);
   if (value.length >= 8 || !IDENTIFIER.test(value)) return true;
   return HAS_UPPER.test(value) && HAS_LOWER.test(value);
 }

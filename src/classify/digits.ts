@@ -7,10 +7,11 @@ const MAX_DIGITS = 256;
 /** Separators allowed inside one number, at most this many in a row ("123 - 45 - 6789"). */
 const MAX_SEPARATOR_RUN = 3;
 
-// Space, tab, dash, dot, low line and brackets join digit groups ("(415) 555-0132"); a slash, colon,
-// comma or line break ends a number, so "4111 1111 1111 1111 12/27" keeps the card apart from its expiry.
+// Space, dash, dot, low line and brackets join digit groups ("(415) 555-0132"); a slash, colon,
+// comma or line break ends a number, so "4111 1111 1111 1111 12/27" keeps the card apart from its expiry,
+// and a tab, so the cells of a pasted spreadsheet row ("424_59_3008\t2026-03-23") stay apart.
 function isSeparator(c: number): boolean {
-  return c === 32 || c === 9 || c === 45 || c === 46 || c === 95 || c === 40 || c === 41;
+  return c === 32 || c === 45 || c === 46 || c === 95 || c === 40 || c === 41;
 }
 
 // "Order 4578 3703 0144 9865", "ref 345-800-3661": a number its own label calls an order, invoice,
@@ -153,7 +154,8 @@ export class DigitScanner {
         const at = off[s]!;
         if (total === 9) found |= this.nineDigits(d, at, s, e, signals, bankWords);
         if (total === 11 && signals & SIGNAL.steuerIdContext && validSteuerId(d, at)) found |= FOUND.government_id;
-        if (total === 15 && validNir(d, at)) found |= FOUND.government_id;
+        // Fifteen digits inside a longer number (a 19-digit card) are a NIR only where words say so.
+        if (total === 15 && (this.count === 15 || signals & SIGNAL.nirContext) && validNir(d, at)) found |= FOUND.government_id;
         if (total >= 13 && !(skip & FOUND.payment_card) && (s === 0 ? !international : (s === 1 && len[0]! <= 3) || e === s || cardContext) && luhnValid(d, at, total)) {
           if (cardContext || (knownCardPrefix(d, at, total) && !labelledAsId(text, runStart))) found |= FOUND.payment_card;
         }
@@ -198,10 +200,26 @@ export class DigitScanner {
       (this.groups === 3 && len[0] === 3 && len[1] === 3 && len[2] === 4) ||
       (this.groups === 4 && len[0] === 1 && this.digits[0] === 1 && len[1] === 3 && len[2] === 3 && len[3] === 4);
     const context = (signals & SIGNAL.phoneContext) !== 0;
-    if (!international && !usShape && !(context && !this.dateLike())) return false;
+    const national = !international && !usShape && this.nationalShape();
+    if (!international && !usShape && !national && !(context && !this.dateLike())) return false;
     if (!context && labelledAsId(text, runStart)) return false;
     this.phoneChecks++;
     // libphonenumber reads the number as written, so a "(0)" trunk prefix after the country code is understood.
-    return this.phoneValid(text.slice(runStart, runEnd), international, context);
+    return this.phoneValid(text.slice(runStart, runEnd), international, context || national);
+  }
+
+  /**
+   * A number dialled within its country, grouped the way it is written there: a trunk 0 and an
+   * area code as the first group, then one or two groups of 3 or more ("020 7946 0018",
+   * "01632 960123", "030 1234 5678"), or the French five pairs ("01 23 45 67 89"); 10-11 digits.
+   * Order numbers and the digits of an account ("RABO 0318 2904 41") are not grouped so.
+   */
+  private nationalShape(): boolean {
+    const len = this.groupLength;
+    const groups = this.groups;
+    if (this.digits[0] !== 0 || this.digits[1] === 0 || this.count < 10 || this.count > 11) return false;
+    if (groups === 5) return this.count === 10 && len[0] === 2 && len[1] === 2 && len[2] === 2 && len[3] === 2;
+    if (groups < 2 || groups > 3 || len[0]! < 3 || len[0]! > 5) return false;
+    return len[1]! >= 3 && (groups === 2 || len[2]! >= 3);
   }
 }

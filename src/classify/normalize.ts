@@ -58,6 +58,8 @@ const isDigit = (c: number) => c >= 48 && c <= 57;
  * Splits folded text into words: runs of letters or runs of digits ("w2" is "w", "2"), an apostrophe
  * inside a word is dropped ("doctor's" is "doctors"). With `cased`, the text before folding (same
  * length), words also split where lower case turns upper ("applicantSSN" is "applicant", "ssn").
+ * A long token that switches between letters and digits again and again (a key, a hash, a line of
+ * base64) holds no words: "…8hpvF5…" inside a token is not the word "hpv".
  * Fills `out` and returns the count, so the hot path reuses one array.
  */
 export function scanWords(folded: string, out: string[], cased?: string): number {
@@ -65,16 +67,25 @@ export function scanWords(folded: string, out: string[], cased?: string): number
   let start = -1;
   let digits = false;
   let pending = '';
+  let tokenStart = -1;
+  let tokenCount = 0;
+  let switches = 0;
   const n = folded.length;
   const camel = cased !== undefined && cased.length === n;
   for (let i = 0; i <= n; i++) {
     const c = i < n ? folded.charCodeAt(i) : 32;
     if (isWordChar(c)) {
       const d = isDigit(c);
+      if (tokenStart < 0) {
+        tokenStart = i;
+        tokenCount = count;
+        switches = 0;
+      }
       if (start < 0) {
         start = i;
         digits = d;
       } else if (d !== digits || (camel && isUpper(cased.charCodeAt(i)) && isLower(cased.charCodeAt(i - 1)))) {
+        if (d !== digits) switches++;
         out[count++] = pending + folded.slice(start, i);
         pending = '';
         start = i;
@@ -92,9 +103,20 @@ export function scanWords(folded: string, out: string[], cased?: string): number
       pending = '';
       start = -1;
     }
+    if (tokenStart >= 0 && !isTokenJoiner(c)) {
+      if (i - tokenStart >= RANDOM_TOKEN_LENGTH && switches >= RANDOM_TOKEN_SWITCHES) count = tokenCount;
+      tokenStart = -1;
+    }
   }
   return count;
 }
+
+// Base64 and token alphabets join a token's parts: + / = _ -.
+const isTokenJoiner = (c: number) => c === 43 || c === 47 || c === 61 || c === 95 || c === 45;
+// Random base62 switches between letters and digits about every fourth character; words glued to a
+// number ("w2", "ssn123456789", "taxes_2025") switch once or twice.
+const RANDOM_TOKEN_LENGTH = 20;
+const RANDOM_TOKEN_SWITCHES = 4;
 
 const isUpper = (c: number) => c >= 65 && c <= 90;
 const isLower = (c: number) => c >= 97 && c <= 122;

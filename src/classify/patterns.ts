@@ -5,24 +5,36 @@ import { getCountrySpecifications, isValidIBAN } from 'ibantools';
 const IBAN_HINT = /[A-Za-z]{2}\d{2}/;
 const IBAN_CANDIDATE = /[A-Za-z]{2}\d{2}(?:[ \-._]?[A-Za-z0-9]){10,34}/g;
 const IBAN_SEPARATORS = /[ \-._]/g;
+const IBAN_SEPARATOR = /[ \-._]/;
 const IBAN_LENGTH = new Map(
   Object.entries(getCountrySpecifications())
     .filter(([, spec]) => typeof spec.chars === 'number' && spec.chars > 0)
     .map(([country, spec]) => [country, spec.chars as number]),
 );
 
-/** An IBAN of a registered country, at its country's length, passing mod-97; spaced, dashed or lower case. */
-export function ibanIn(text: string): boolean {
-  if (!IBAN_HINT.test(text)) return false;
+/**
+ * The text with every IBAN of a registered country (at its country's length, passing mod-97; spaced,
+ * dashed or lower case) blanked out, or undefined when it holds none. The digits of an IBAN are
+ * the account's, not a card, a phone number or a NIR, so the digit detectors read the blanked text.
+ */
+export function withoutIbans(text: string): string | undefined {
+  if (!IBAN_HINT.test(text)) return undefined;
+  let masked: string | undefined;
   IBAN_CANDIDATE.lastIndex = 0;
   for (let m = IBAN_CANDIDATE.exec(text); m !== null; m = IBAN_CANDIDATE.exec(text)) {
     const chars = m[0].replace(IBAN_SEPARATORS, '').toUpperCase();
     const length = IBAN_LENGTH.get(chars.slice(0, 2));
-    if (length !== undefined && chars.length >= length && isValidIBAN(chars.slice(0, length))) return true;
+    if (length !== undefined && chars.length >= length && isValidIBAN(chars.slice(0, length))) {
+      let end = m.index;
+      for (let taken = 0; taken < length; end++) if (!IBAN_SEPARATOR.test(text[end]!)) taken++;
+      masked = (masked ?? text).slice(0, m.index) + '*'.repeat(end - m.index) + (masked ?? text).slice(end);
+      IBAN_CANDIDATE.lastIndex = end;
+      continue;
+    }
     // The candidate may have swallowed the start of a real IBAN ("AB12DE89..."): look again one further.
     IBAN_CANDIDATE.lastIndex = m.index + 1;
   }
-  return false;
+  return masked;
 }
 
 // HMRC's rules: no D, F, I, Q, U, V first; no D, F, I, O, Q, U, V second; never BG, GB, KN, NK, NT, TN, ZZ.

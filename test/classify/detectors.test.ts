@@ -317,3 +317,75 @@ describe('loadClassifierLists', () => {
     assert.deepEqual(extended.classify({ app: 'Acme Chat', text: 'hi' }).categories, ['private_conversation']);
   });
 });
+
+describe('held-out corpora: context across fields, formats the first version missed, no extra categories', () => {
+  const exactly = (payload: unknown, categories: readonly Category[]) => {
+    const result = classifier.classify(payload);
+    assert.deepEqual(result.categories, [...categories].sort(), `${JSON.stringify(payload)} -> ${JSON.stringify(result)}`);
+  };
+  const fullWidth = (s: string) => [...s].map((c) => (c === ' ' ? '\u3000' : String.fromCodePoint(c.codePointAt(0)! + 0xfee0))).join('');
+
+  it('reads a tax form in a window titled as a tax document as tax, and not the form alone', () => {
+    exactly({ app: 'Microsoft Excel', window_title: 'taxes_2025.xlsx', text: 'Schedule C net profit $65,603.42' }, ['tax']);
+    exactly({ app: 'Microsoft Excel', window_title: 'taxes_2025.xlsx', text: '1099-K from PayPal says $10,754.24 gross payments' }, ['tax']);
+    assert.equal(classifier.classify({ app: 'Microsoft Excel', window_title: 'q3_roadmap.xlsx', text: 'Schedule C net profit $65,603.42' }).level, 0);
+  });
+
+  it('finds a patient portal under patient.<vendor> and a diagnosis of any named condition', () => {
+    assertFinds({ app: 'Google Chrome', url: 'https://patient.athenahealth.com/messages', text: 'Visit summary: follow up in 4 weeks.' }, 'health');
+    assertFinds({ app: 'ChatGPT', prompt: 'I was just diagnosed with hypothyroidism. What should I ask my doctor?' }, 'health');
+    exactly({ app: 'Telegram', window_title: 'Dad', text: "the doctor says it's hypothyroidism, don't tell dad yet" }, ['health', 'private_conversation']);
+  });
+
+  it('finds a phone number written the national way (trunk 0 and area code), also inside a messenger', () => {
+    assertFinds({ app: 'Notes', text: 'plumber Nikolai 020 7946 0083' }, 'contact_data', 3);
+    exactly({ app: 'WhatsApp', window_title: 'Priya', text: 'new number, save it: 020 7946 0757' }, ['contact_data', 'private_conversation']);
+    for (const text of ['ValidationError: NL41 RABO 0318 2904 41 failed mod-97', 'rows 01 02 2024 12 to 18', 'order 020 7946 0083']) {
+      assert.ok(classifier.classify({ text }).level < 3, text);
+    }
+  });
+
+  it('finds AWS secret keys ending in / or + before the closing quote, and leaves the documentation example', () => {
+    assertFinds({ text: `AWS_SECRET_ACCESS_KEY = "${chars(39)}/"` }, 'credential');
+    assertFinds({ text: `AWS_SECRET_ACCESS_KEY = "${chars(39, undefined, 5)}+"` }, 'credential');
+    assert.ok(classifier.classify({ text: `aws_secret_access_key=${'wJalrXUtnFEMI/K7MDENG/' + 'bPxRfiCY'}EXAMPLEKEY` }).level < 3);
+  });
+
+  it('finds an Azure storage connection string, its AccountKey starting with / or not', () => {
+    const key = `${chars(86, 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/')}==`;
+    assertFinds({ text: `DefaultEndpointsProtocol=https;AccountName=acmedata;AccountKey=${key};EndpointSuffix=core.windows.net` }, 'credential');
+    assertFinds({ text: `prod connection string is DefaultEndpointsProtocol=https;AccountName=acmedata;AccountKey=/${key.slice(1)};EndpointSuffix=core.windows.net` }, 'credential');
+  });
+
+  it('counts random mixed-case letters after password: but not a camelCase name', () => {
+    assertFinds({ app: 'Notes', text: `wifi guest network password: ${letters(20)}` }, 'credential');
+    assertFinds({ text: `spring.datasource.password=${chars(20, 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz', 5)}` }, 'credential');
+    for (const text of ['password = userPassword', 'password: HTTPBasicAuth', 'password=getDatabasePassword']) {
+      assert.ok(classifier.classify({ text }).level < 3, text);
+    }
+  });
+
+  it('finds an OpenAI key that ends in a dash', () => {
+    assertFinds({ text: `try with this one: ${'sk-' + 'proj-'}${chars(58)}${'T3Blbk' + 'FJ'}${chars(56, undefined, 3)}-X-` }, 'credential');
+  });
+
+  it('reads no words inside a key or a line of base64: a health or tax word there is chance', () => {
+    exactly({ text: `github_token: ${'github' + '_pat_'}${chars(38)}8hpvF5${chars(38, undefined, 3)}` }, ['credential']);
+    exactly({ text: `OPENAI_API_KEY=${'sk-' + 'proj-'}${chars(30)}7irs2${chars(23, undefined, 5)}${'T3Blbk' + 'FJ'}${chars(58, undefined, 3)}` }, ['credential']);
+    exactly({ text: `-----BEGIN PRIVATE KEY-----\nMIIEvQ${chars(30)}4hiv9${chars(27, undefined, 3)}\n-----END PRIVATE KEY-----` }, ['credential']);
+  });
+
+  it('a number that is part of a valid IBAN is not also a card, a NIR or a phone number', () => {
+    exactly({ app: 'Numbers', text: `Vera Castillo\t${fullWidth('FR14 2004 1010 0505 0001 3M02 606')}\t84.20` }, ['bank_account']);
+    exactly({ app: 'Numbers', text: `Jan Peeters\t${[...'BE68 5390 0754 7034'].join('\u200b')}\t1250.00` }, ['bank_account']);
+    exactly({ app: 'Numbers', text: 'Vera Castillo\tGB51.NWBK.4617.1763.3650.32\t84.20' }, ['bank_account']);
+    exactly({ app: 'ChatGPT', prompt: 'SEPA transfer to IBAN IT17.W214.8088.1903.3978.2817.853, amount 1,240.00 EUR.' }, ['bank_account']);
+    exactly({ app: 'ChatGPT', prompt: 'IBAN IT22 S014 4022 016X 9DOR GHHC SLG, amount 1,240.00 EUR.' }, ['bank_account']);
+  });
+
+  it('keeps the cells of a pasted row apart and reads fifteen digits inside a card as no NIR', () => {
+    exactly({ app: 'Microsoft Excel', text: 'Name\tSSN\tStart\nHugo Andersen\t424_59_3008\t2026-03-23' }, ['government_id']);
+    exactly({ app: 'Notes', text: 'card 6204 7897 6559 5554 962 exp 11/33 cvv 709' }, ['payment_card']);
+    assert.ok(classifier.classify({ app: 'Jira', text: 'QA: the form accepts 6290-8597-4975-2910-953 although the Luhn check should reject it' }).level < 3);
+  });
+});
