@@ -3,7 +3,7 @@ import { ContextMatcher } from './context.js';
 import { CredentialDetector } from './credentials.js';
 import { DigitScanner } from './digits.js';
 import type { ClassifierLists } from './lists.js';
-import { foldForWords, hasCamelCase, normalizeText, scanWords } from './normalize.js';
+import { foldForWords, hasCamelCase, isAscii, normalizeText, scanWordSpans, WordSpans } from './normalize.js';
 import { dosageIn, icd10CodeIn, ninoIn, withoutIbans } from './patterns.js';
 import { CATEGORIES, CATEGORY_LEVEL, FOUND, type Classification } from './types.js';
 import { SIGNAL, Vocabulary } from './vocabulary.js';
@@ -47,7 +47,7 @@ export class Classifier {
   private readonly digits = new DigitScanner(validPhone);
   private readonly personalEmailDomains: ReadonlySet<string>;
   private readonly keys = new Map<string, KeyInfo>();
-  private readonly words: string[] = [];
+  private readonly spans = new WordSpans();
   private readonly stackValues: unknown[] = [];
   private readonly stackKeys: string[] = [];
   private readonly stackSignals: number[] = [];
@@ -137,7 +137,9 @@ export class Classifier {
   private leaf(raw: string, key: string, outer: number, already: number): number {
     if (raw.length === 0) return 0;
     const info = this.keyInfo(key);
-    const text = normalizeText(raw);
+    // ASCII is its own NFKC form: one test decides it for normalising and for word folding.
+    const ascii = isAscii(raw);
+    const text = ascii ? raw : normalizeText(raw);
     let found = 0;
     if (info.roles !== 0) {
       if (info.roles & ROLE.app) found |= this.context.app(text);
@@ -146,14 +148,14 @@ export class Classifier {
       if (info.roles & ROLE.secretName && this.credentials.inField(key, text)) found |= FOUND.credential;
     }
     // A URL's path words ("/hmrc-internal-manuals") are not what the person wrote; its domain decides.
-    return found | this.text(text, outer | info.signals, already | found, (info.roles & ROLE.url) === 0);
+    return found | this.text(text, outer | info.signals, already | found, (info.roles & ROLE.url) === 0, ascii);
   }
 
   /** Signals of the words of normalised text; camelCase words are read both split and whole ("TurboTax"). */
-  private wordSignals(text: string): number {
-    const folded = foldForWords(text);
-    let signals = this.vocabulary.signalsOf(this.words, scanWords(folded, this.words));
-    if (hasCamelCase(text)) signals |= this.vocabulary.signalsOf(this.words, scanWords(folded, this.words, text));
+  private wordSignals(text: string, ascii = false): number {
+    const folded = foldForWords(text, ascii);
+    let signals = this.vocabulary.signalsOfSpans(folded, this.spans, scanWordSpans(folded, this.spans));
+    if (hasCamelCase(text)) signals |= this.vocabulary.signalsOfSpans(folded, this.spans, scanWordSpans(folded, this.spans, text));
     return signals;
   }
 
@@ -165,8 +167,8 @@ export class Classifier {
   }
 
   /** Categories found in normalised text, given the signals of the keys above it. */
-  private text(text: string, context: number, already: number, readWords: boolean): number {
-    const signals = (readWords ? this.wordSignals(text) : 0) | context;
+  private text(text: string, context: number, already: number, readWords: boolean, ascii = false): number {
+    const signals = (readWords ? this.wordSignals(text, ascii) : 0) | context;
     this.recordSignals |= signals;
     let found = this.wordFindings(signals);
     if (HAS_DIGIT.test(text)) {

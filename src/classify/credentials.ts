@@ -43,6 +43,97 @@ export const SECRETLINT_RULES: Readonly<Record<string, { readonly trigger: RegEx
 
 const ANY_TEXT = /[\s\S]/;
 
+// The top-level alternatives of a regular expression's source.
+function alternatives(source: string): string[] {
+  const out: string[] = [];
+  let depth = 0;
+  let inClass = false;
+  let current = '';
+  for (let i = 0; i < source.length; i++) {
+    const c = source[i]!;
+    if (c === '\\') {
+      current += c + (source[++i] ?? '');
+      continue;
+    }
+    if (inClass) {
+      if (c === ']') inClass = false;
+    } else if (c === '[') inClass = true;
+    else if (c === '(') depth++;
+    else if (c === ')') depth--;
+    else if (c === '|' && depth === 0) {
+      out.push(current);
+      current = '';
+      continue;
+    }
+    current += c;
+  }
+  out.push(current);
+  return out;
+}
+
+const LITERAL = /[A-Za-z0-9 _\-=:'"#%&,;<>@`~]/;
+const ESCAPED_LITERAL = /[./\-+*?()[\]{}|^$\\:@#&=~]/;
+
+// The lower-case ASCII characters each of the first three characters of a match of `branch` (case
+// insensitive) can be, or undefined when its start is not three plain characters or classes: a
+// branch that starts with a group, an optional character or a class shortcut has no such prefix.
+function leadingCharacters(branch: string): string[][] | undefined {
+  let i = branch.startsWith('\\b') ? 2 : 0;
+  const sets: string[][] = [];
+  while (sets.length < 3) {
+    const c = branch[i];
+    if (c === undefined) return undefined;
+    let set: string[];
+    if (c === '\\') {
+      const e = branch[i + 1] ?? '';
+      if (!ESCAPED_LITERAL.test(e)) return undefined;
+      set = [e];
+      i += 2;
+    } else if (c === '[') {
+      const end = branch.indexOf(']', i);
+      const body = branch.slice(i + 1, end);
+      if (end < 0 || body.startsWith('^') || body.includes('\\')) return undefined;
+      set = [];
+      for (let k = 0; k < body.length; k++) {
+        if (body[k + 1] === '-' && k + 2 < body.length) {
+          for (let code = body.charCodeAt(k); code <= body.charCodeAt(k + 2); code++) set.push(String.fromCharCode(code));
+          k += 2;
+        } else set.push(body[k]!);
+      }
+      i = end + 1;
+    } else if (LITERAL.test(c)) {
+      set = [c];
+      i++;
+    } else return undefined;
+    if (/^[?*+{]/.test(branch.slice(i))) return undefined;
+    sets.push([...new Set(set.map((x) => x.toLowerCase()))]);
+  }
+  return sets;
+}
+
+const TRIGRAM_BITS = 21;
+
+// Which three-character starts (lower-cased ASCII) a match of any of `sources` (case insensitive)
+// can have, as a bitset over the 7-bit character codes, or undefined when some alternative's start
+// cannot be told: then every text is tried with the whole expression. Without the u flag a case-
+// insensitive ASCII pattern character matches no non-ASCII one, so a match's first three are ASCII.
+function trigramStarts(sources: readonly string[]): Uint8Array | undefined {
+  const bits = new Uint8Array(1 << (TRIGRAM_BITS - 3));
+  for (const branch of sources.flatMap(alternatives)) {
+    const sets = leadingCharacters(branch);
+    if (sets === undefined || sets.length > 3) return undefined;
+    for (const a of sets[0]!) for (const b of sets[1]!) for (const c of sets[2]!) {
+      const codes = [a, b, c].map((x) => x.charCodeAt(0));
+      if (codes.some((x) => x >= 128)) return undefined;
+      const key = (codes[0]! << 14) | (codes[1]! << 7) | codes[2]!;
+      bits[key >> 3]! |= 1 << (key & 7);
+    }
+  }
+  return bits;
+}
+
+const lowerAscii = (c: number) => (c >= 65 && c <= 90 ? c + 32 : c);
+
 /** Rule options: the AWS rule finds access key ids only when asked. */
 const RULE_OPTIONS: Readonly<Record<string, Record<string, unknown>>> = {
   '@secretlint/secretlint-rule-aws': { enableIDScanRule: true },
@@ -141,6 +232,9 @@ function anyAssignedSecret(pattern: RegExp, text: string): boolean {
 export class CredentialDetector {
   private readonly rules: { readonly id: string; readonly trigger: RegExp; readonly file: (source: object) => unknown }[] = [];
   private readonly anyTrigger: RegExp;
+  /** The same expression, tried only where a trigram start says a trigger may begin. */
+  private readonly triggerAt: RegExp;
+  private readonly starts: Uint8Array | undefined;
   private reported = false;
 
   constructor() {
@@ -164,6 +258,8 @@ export class CredentialDetector {
       sources.push(entry.trigger.source);
     }
     this.anyTrigger = new RegExp(sources.join('|'), 'i');
+    this.triggerAt = new RegExp(this.anyTrigger.source, 'iy');
+    this.starts = trigramStarts(sources);
   }
 
   /** The preset's rule ids this detector runs. */
@@ -173,7 +269,7 @@ export class CredentialDetector {
 
   /** True when `text` holds a credential. */
   inText(text: string): boolean {
-    if (!this.anyTrigger.test(text)) return false;
+    if (!this.mayTrigger(text)) return false;
     if (JWT.test(text) || PEM_PRIVATE_KEY.test(text) || VENDOR_KEY.test(text) || AUTHORIZATION.test(text)) return true;
     if (this.urlWithPassword(text) || anyAssignedSecret(ASSIGNMENT, text) || anyAssignedSecret(PHRASE, text)) return true;
     return this.secretlint(text);
@@ -182,6 +278,31 @@ export class CredentialDetector {
   /** True when a JSON key names a secret (`password`, `clientSecret`, `api_key`) and its value looks like one. */
   inField(key: string, value: string): boolean {
     return SECRET_KEY_NAME.test(key.toLowerCase()) && looksLikeSecret(value.trim(), true);
+  }
+
+  // One alternation of ~60 triggers tried at every position costs more than the rest of the
+  // classifier on ordinary text; a bitset of the triggers' first three characters rules most
+  // positions out with one lookup, and the expression is tried only where one could begin.
+  private mayTrigger(text: string): boolean {
+    const starts = this.starts;
+    if (starts === undefined) return this.anyTrigger.test(text);
+    const n = text.length;
+    if (n < 3) return false;
+    let a = lowerAscii(text.charCodeAt(0));
+    let b = lowerAscii(text.charCodeAt(1));
+    for (let i = 2; i < n; i++) {
+      const c = lowerAscii(text.charCodeAt(i));
+      if ((a | b | c) < 128) {
+        const key = (a << 14) | (b << 7) | c;
+        if (starts[key >> 3]! & (1 << (key & 7))) {
+          this.triggerAt.lastIndex = i - 2;
+          if (this.triggerAt.test(text)) return true;
+        }
+      }
+      a = b;
+      b = c;
+    }
+    return false;
   }
 
   private urlWithPassword(text: string): boolean {

@@ -35,16 +35,24 @@ function fold(char: string): string {
  * of any script to 0-9. ASCII text is returned as is, without allocating.
  */
 export function normalizeText(text: string): string {
-  if (!NON_ASCII.test(text)) return text;
+  if (isAscii(text)) return text;
   return text.normalize('NFKC').replace(FOLD, fold);
 }
 
 const MARKS = /\p{M}/gu;
 
-/** Lower case without diacritics, for word matching: "Steuererklärung" and "steuererklarung" are one word. */
-export function foldForWords(normalized: string): string {
+/** Whether `text` is all ASCII: {@link normalizeText} leaves it as it is. */
+export function isAscii(text: string): boolean {
+  return !NON_ASCII.test(text);
+}
+
+/**
+ * Lower case without diacritics, for word matching: "Steuererklärung" and "steuererklarung" are one
+ * word. `ascii` says the caller already knows the text is ASCII.
+ */
+export function foldForWords(normalized: string, ascii = false): string {
   const lower = normalized.toLowerCase();
-  return NON_ASCII.test(lower) ? lower.normalize('NFKD').replace(MARKS, '') : lower;
+  return !ascii && NON_ASCII.test(lower) ? lower.normalize('NFKD').replace(MARKS, '') : lower;
 }
 
 function isWordChar(c: number): boolean {
@@ -55,18 +63,66 @@ function isWordChar(c: number): boolean {
 const isDigit = (c: number) => c >= 48 && c <= 57;
 
 /**
+ * Where the words of a text sit, filled by {@link scanWordSpans} and reused from text to text, so
+ * reading a text's words allocates nothing but the few words looked up: a word's string is made
+ * only when asked for.
+ */
+export class WordSpans {
+  private readonly starts: number[] = [];
+  private readonly ends: number[] = [];
+  private readonly hashes: number[] = [];
+  /** The word, for the few that are not one slice of the text ("doctor's" is "doctors"). */
+  private readonly joined: (string | undefined)[] = [];
+
+  set(index: number, start: number, end: number, hash: number, joined: string | undefined): void {
+    this.starts[index] = start;
+    this.ends[index] = end;
+    this.hashes[index] = hash;
+    this.joined[index] = joined;
+  }
+
+  /** {@link wordHash} of word `index`. */
+  hash(index: number): number {
+    return this.hashes[index]!;
+  }
+
+  word(text: string, index: number): string {
+    return this.joined[index] ?? text.slice(this.starts[index], this.ends[index]);
+  }
+
+  /** Whether word `index` of `text` is `word`, without making its string. */
+  is(text: string, index: number, word: string): boolean {
+    const joined = this.joined[index];
+    if (joined !== undefined) return joined === word;
+    const start = this.starts[index]!;
+    return this.ends[index]! - start === word.length && text.startsWith(word, start);
+  }
+}
+
+// Kept to 30 bits, a small integer, so storing it allocates nothing.
+const addToHash = (hash: number, c: number) => (Math.imul(hash, 31) + c) & 0x3fffffff;
+
+/** The hash {@link WordSpans} keeps of each word. */
+export function wordHash(word: string): number {
+  let hash = 0;
+  for (let i = 0; i < word.length; i++) hash = addToHash(hash, word.charCodeAt(i));
+  return hash;
+}
+
+/**
  * Splits folded text into words: runs of letters or runs of digits ("w2" is "w", "2"), an apostrophe
  * inside a word is dropped ("doctor's" is "doctors"). With `cased`, the text before folding (same
  * length), words also split where lower case turns upper ("applicantSSN" is "applicant", "ssn").
  * A long token that switches between letters and digits again and again (a key, a hash, a line of
  * base64) holds no words: "…8hpvF5…" inside a token is not the word "hpv".
- * Fills `out` and returns the count, so the hot path reuses one array.
+ * Fills `out` and returns the count, so the hot path reuses one set of spans.
  */
-export function scanWords(folded: string, out: string[], cased?: string): number {
+export function scanWordSpans(folded: string, out: WordSpans, cased?: string): number {
   let count = 0;
   let start = -1;
   let digits = false;
   let pending = '';
+  let hash = 0;
   let tokenStart = -1;
   let tokenCount = 0;
   let switches = 0;
@@ -84,13 +140,16 @@ export function scanWords(folded: string, out: string[], cased?: string): number
       if (start < 0) {
         start = i;
         digits = d;
+        hash = 0;
       } else if (d !== digits || (camel && isUpper(cased.charCodeAt(i)) && isLower(cased.charCodeAt(i - 1)))) {
         if (d !== digits) switches++;
-        out[count++] = pending + folded.slice(start, i);
+        out.set(count++, start, i, hash, pending === '' ? undefined : pending + folded.slice(start, i));
         pending = '';
         start = i;
         digits = d;
+        hash = 0;
       }
+      hash = addToHash(hash, c);
       continue;
     }
     if (start >= 0 && (c === 39 || c === 0x2019) && !digits && i + 1 < n && isWordChar(folded.charCodeAt(i + 1)) && !isDigit(folded.charCodeAt(i + 1))) {
@@ -99,7 +158,7 @@ export function scanWords(folded: string, out: string[], cased?: string): number
       continue;
     }
     if (start >= 0) {
-      out[count++] = pending + folded.slice(start, i);
+      out.set(count++, start, i, hash, pending === '' ? undefined : pending + folded.slice(start, i));
       pending = '';
       start = -1;
     }
@@ -108,6 +167,15 @@ export function scanWords(folded: string, out: string[], cased?: string): number
       tokenStart = -1;
     }
   }
+  return count;
+}
+
+const listSpans = new WordSpans();
+
+/** {@link scanWordSpans}, each word as a string: for list entries, read once at start. */
+export function scanWords(folded: string, out: string[], cased?: string): number {
+  const count = scanWordSpans(folded, listSpans, cased);
+  for (let i = 0; i < count; i++) out[i] = listSpans.word(folded, i);
   return count;
 }
 

@@ -1,5 +1,5 @@
 import type { ClassifierLists } from './lists.js';
-import { tokenize } from './normalize.js';
+import { tokenize, wordHash, type WordSpans } from './normalize.js';
 
 /** What the words of a text (or of its JSON key) say about the numbers and codes next to them. */
 export const SIGNAL = {
@@ -47,9 +47,16 @@ interface Entry {
   readonly signals: number;
 }
 
-/** Words and phrases to signals, looked up by first word: one Map probe per word of text. */
+const FIRST_WORD_BITS = 16;
+const firstWordSlot = (hash: number) => (hash ^ (hash >>> FIRST_WORD_BITS)) & ((1 << FIRST_WORD_BITS) - 1);
+
+/**
+ * Words and phrases to signals, looked up by first word. Most words of a text start no entry: a
+ * table of first-word hashes rules them out before any string is made for a Map probe.
+ */
 export class Vocabulary {
   private readonly index = new Map<string, Entry[]>();
+  private readonly firstWords = new Uint8Array(1 << FIRST_WORD_BITS);
 
   constructor(lists: ClassifierLists) {
     for (const [signal, phrases] of BUILT_IN) for (const phrase of phrases) this.add(tokenize(phrase), signal);
@@ -75,13 +82,15 @@ export class Vocabulary {
     if (same >= 0) entries[same] = { rest, signals: entries[same]!.signals | signals };
     else entries.push({ rest, signals });
     this.index.set(first, entries);
+    this.firstWords[firstWordSlot(wordHash(first))] = 1;
   }
 
-  /** The signals of `count` words in `words`. */
-  signalsOf(words: readonly string[], count: number): number {
+  /** The signals of the first `count` words of `text` in `spans`. */
+  signalsOfSpans(text: string, spans: WordSpans, count: number): number {
     let signals = 0;
     for (let i = 0; i < count; i++) {
-      const entries = this.index.get(words[i]!);
+      if (this.firstWords[firstWordSlot(spans.hash(i))] === 0) continue;
+      const entries = this.index.get(spans.word(text, i));
       if (entries === undefined) continue;
       for (const entry of entries) {
         const rest = entry.rest;
@@ -91,7 +100,7 @@ export class Vocabulary {
         }
         if (i + rest.length >= count) continue;
         let j = 0;
-        while (j < rest.length && words[i + 1 + j] === rest[j]) j++;
+        while (j < rest.length && spans.is(text, i + 1 + j, rest[j]!)) j++;
         if (j === rest.length) signals |= entry.signals;
       }
     }
