@@ -6,24 +6,18 @@
  *   BENCH_SKIP_INGEST=1 to print only what needs no database.
  */
 import os from 'node:os';
-import path from 'node:path';
-import fs from 'node:fs/promises';
 import { sql } from 'kysely';
 import { Classifier, loadClassifierLists, type Classification } from '../src/classify/index.js';
-import { loadConfig } from '../src/config/index.js';
-import { copyRecords, migrateDatabase, openDatabase, type RecordRow, type VaultDatabase } from '../src/db/index.js';
+import { copyRecords, type RecordRow } from '../src/db/index.js';
 import { RecordIngestor } from '../src/ingest/index.js';
-import { openVault } from '../src/main.js';
-import { scratchPostgresDatabase } from '../test/support/database.js';
 import { buildCorpus } from '../test/classify/corpus/index.js';
 import { scoreCorpus } from '../test/classify/corpus/score.js';
-import { benchServerUrl, fmt, plainCopyRows, printTable, syntheticRecords } from './support.js';
+import { BENCH_ACTOR, BENCH_EMPLOYEES, emptyRecords, fmt, openBenchVault, plainCopyRows, printTable, syntheticRecords } from './support.js';
 
 const N = Number(process.env.BENCH_RECORDS ?? 100_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const BATCH = 5000;
-const BENCH_ACTOR = { sub: 'bench', roles: ['ingest-agent', 'privacy-officer'], teams: [], purpose: undefined, jti: undefined };
-const EMPLOYEES = Array.from({ length: 1000 }, (_, i) => `emp-${i}`);
+const EMPLOYEES = BENCH_EMPLOYEES;
 const NOTHING_FOUND: Classification = Object.freeze({ level: 0, categories: [] });
 
 interface Path {
@@ -102,27 +96,16 @@ async function classifierAlone(classifier: Classifier): Promise<void> {
   printRates(measured, measured[0]!);
 }
 
-async function emptyRecords(database: VaultDatabase): Promise<void> {
-  await sql`truncate activity_records`.execute(database.db);
-  await sql`vacuum analyze activity_records`.execute(database.db).catch(() => {});
-}
-
 /**
  * Ingest with the classifier against the same ingest with classification switched off (a classifier
  * that finds nothing), both against plain binary COPY. Relies on IngestDeps.classifier, the seam
  * issue 10's ingest integration added; the records are bench/ingest's work payloads, all stored.
  */
 async function ingestWithAndWithout(classifier: Classifier): Promise<void> {
-  const server = benchServerUrl();
-  const scratch = await scratchPostgresDatabase(server, 'vault_bench');
-  const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'vault-bench-'));
-  const database = await openDatabase({ url: scratch.url });
-  await migrateDatabase(database);
-  const config = loadConfig({ VAULT_DATA_DIR: dataDir, VAULT_LOG_LEVEL: 'warn' });
-  const vault = await openVault(config, { database });
+  const bench = await openBenchVault();
+  const { vault, config, database } = bench;
   try {
-    await vault.services.roster.upsert(BENCH_ACTOR, { employees: EMPLOYEES.map((id, i) => ({ employee_id: id, org_unit: `unit-${i % 10}`, region: 'eu', enrolled: true })) });
-    const deps = { database, keyRing: vault.keyRing, audit: vault.audit, recordKinds: config.recordKinds, maxBatchRecords: config.ingest.maxBatchRecords, storeLevel4: config.storeLevel4 };
+      const deps = { database, keyRing: vault.keyRing, audit: vault.audit, recordKinds: config.recordKinds, maxBatchRecords: config.ingest.maxBatchRecords, storeLevel4: config.storeLevel4 };
     const classified = new RecordIngestor({ ...deps, classifier });
     const unclassified = new RecordIngestor({ ...deps, classifier: { classify: () => NOTHING_FOUND } });
     // Warm up JIT, key cache and the month partition for both.
@@ -156,10 +139,7 @@ async function ingestWithAndWithout(classifier: Classifier): Promise<void> {
     const [, withIt, without] = measured;
     console.log(`\nclassification keeps ${((100 * median(withIt!.rates)) / median(without!.rates)).toFixed(0)}% of ingest throughput`);
   } finally {
-    await vault.close();
-    await database.close();
-    await scratch.drop();
-    await fs.rm(dataDir, { recursive: true, force: true });
+    await bench.close();
   }
 }
 

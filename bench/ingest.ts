@@ -4,40 +4,23 @@
  *   BENCH_RECORDS (default 200000), BENCH_HTTP_CONCURRENCY (default 2), VAULT_DATABASE_URL (optional)
  */
 import os from 'node:os';
-import path from 'node:path';
-import fs from 'node:fs/promises';
 import { sql } from 'kysely';
-import { loadConfig } from '../src/config/index.js';
-import { copyRecords, migrateDatabase, openDatabase, type VaultDatabase } from '../src/db/index.js';
+import { copyRecords } from '../src/db/index.js';
 import { buildHttpServer } from '../src/http/index.js';
-import { openVault } from '../src/main.js';
 import { loadDevSigningKey } from '../src/auth/index.js';
-import { scratchPostgresDatabase } from '../test/support/database.js';
-import { benchServerUrl, fmt, plainCopyRows, printTable, syntheticRecords } from './support.js';
+import { BENCH_ACTOR, BENCH_EMPLOYEES, emptyRecords, fmt, openBenchVault, plainCopyRows, printTable, syntheticRecords } from './support.js';
 
 const N = Number(process.env.BENCH_RECORDS ?? 200_000);
 const BATCH = 5000;
 const CONCURRENCY = Number(process.env.BENCH_HTTP_CONCURRENCY ?? 2);
-const BENCH_ACTOR = { sub: 'bench', roles: ['ingest-agent', 'privacy-officer'], teams: [], purpose: undefined, jti: undefined };
-const EMPLOYEES = Array.from({ length: 1000 }, (_, i) => `emp-${i}`);
+const EMPLOYEES = BENCH_EMPLOYEES;
 
 type Rec = ReturnType<typeof syntheticRecords>[number];
 const batches = (records: Rec[]) => Array.from({ length: Math.ceil(records.length / BATCH) }, (_, i) => records.slice(i * BATCH, (i + 1) * BATCH));
 
-async function emptyRecords(database: VaultDatabase): Promise<void> {
-  await sql`truncate activity_records`.execute(database.db);
-  await sql`vacuum analyze activity_records`.execute(database.db).catch(() => {});
-}
-
 async function main(): Promise<void> {
-  const server = benchServerUrl();
-  const scratch = await scratchPostgresDatabase(server, 'vault_bench');
-  const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'vault-bench-'));
-  const database = await openDatabase({ url: scratch.url });
-  await migrateDatabase(database);
-  const config = loadConfig({ VAULT_DATA_DIR: dataDir, VAULT_LOG_LEVEL: 'warn' });
-  const vault = await openVault(config, { database });
-  await vault.services.roster.upsert(BENCH_ACTOR, { employees: EMPLOYEES.map((id, i) => ({ employee_id: id, org_unit: `unit-${i % 10}`, region: 'eu', enrolled: true })) });
+  const bench = await openBenchVault();
+  const { vault, config, database } = bench;
   const results: Array<{ path: string; seconds: number; bytes: number }> = [];
   const payloadBytes = (records: Rec[]) => records.reduce((n, r) => n + JSON.stringify(r.payload).length, 0);
 
@@ -74,7 +57,7 @@ async function main(): Promise<void> {
     await app.listen({ host: '127.0.0.1', port: 0 });
     const address = app.server.address();
     const port = typeof address === 'object' && address ? address.port : 0;
-    const dev = await loadDevSigningKey(dataDir);
+    const dev = await loadDevSigningKey(config.dataDir);
     const token = await dev.sign({ sub: 'bench-agent', roles: ['ingest-agent'], issuer: config.jwt.issuer, audience: config.jwt.audience, ttlSeconds: 3600 });
     const viaHttp = syntheticRecords(N, EMPLOYEES);
     const bodies = batches(viaHttp).map((records) => JSON.stringify({ records }));
@@ -104,10 +87,7 @@ async function main(): Promise<void> {
       results.map((r) => [r.path, fmt(N / r.seconds), (r.bytes / r.seconds / 1e6).toFixed(1), r.seconds.toFixed(2), (N / r.seconds / baseline).toFixed(2)]),
     );
   } finally {
-    await vault.close();
-    await database.close();
-    await scratch.drop();
-    await fs.rm(dataDir, { recursive: true, force: true });
+    await bench.close();
   }
 }
 

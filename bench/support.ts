@@ -1,5 +1,13 @@
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { sql } from 'kysely';
+import { loadConfig, type VaultConfig } from '../src/config/index.js';
+import { migrateDatabase, openDatabase, type VaultDatabase } from '../src/db/index.js';
+import { openVault, type Vault } from '../src/main.js';
+import { scratchPostgresDatabase } from '../test/support/database.js';
 
 /** The PostgreSQL to measure against: VAULT_DATABASE_URL, else the local server the project script provisions. */
 export function benchServerUrl(): string {
@@ -55,4 +63,41 @@ export function plainCopyRows(records: ReturnType<typeof syntheticRecords>) {
     envelope: Buffer.from(JSON.stringify(r.payload)),
     categories: [] as string[],
   }));
+}
+
+export const BENCH_ACTOR = { sub: 'bench', roles: ['ingest-agent', 'privacy-officer'], teams: [], purpose: undefined, jti: undefined };
+export const BENCH_EMPLOYEES = Array.from({ length: 1000 }, (_, i) => `emp-${i}`);
+
+export interface BenchVault {
+  readonly vault: Vault;
+  readonly config: VaultConfig;
+  readonly database: VaultDatabase;
+  close(): Promise<void>;
+}
+
+/** A vault on a scratch PostgreSQL database with BENCH_EMPLOYEES enrolled in 10 units. */
+export async function openBenchVault(): Promise<BenchVault> {
+  const scratch = await scratchPostgresDatabase(benchServerUrl(), 'vault_bench');
+  const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'vault-bench-'));
+  const database = await openDatabase({ url: scratch.url });
+  await migrateDatabase(database);
+  const config = loadConfig({ VAULT_DATA_DIR: dataDir, VAULT_LOG_LEVEL: 'warn' });
+  const vault = await openVault(config, { database });
+  await vault.services.roster.upsert(BENCH_ACTOR, { employees: BENCH_EMPLOYEES.map((id, i) => ({ employee_id: id, org_unit: `unit-${i % 10}`, region: 'eu', enrolled: true })) });
+  return {
+    vault,
+    config,
+    database,
+    async close() {
+      await vault.close();
+      await database.close();
+      await scratch.drop();
+      await fs.rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function emptyRecords(database: VaultDatabase): Promise<void> {
+  await sql`truncate activity_records`.execute(database.db);
+  await sql`vacuum analyze activity_records`.execute(database.db).catch(() => {});
 }
