@@ -105,9 +105,10 @@ async function ingestWithAndWithout(classifier: Classifier): Promise<void> {
   const bench = await openBenchVault();
   const { vault, config, database } = bench;
   try {
-      const deps = { database, keyRing: vault.keyRing, audit: vault.audit, recordKinds: config.recordKinds, maxBatchRecords: config.ingest.maxBatchRecords, storeLevel4: config.storeLevel4 };
-    const classified = new RecordIngestor({ ...deps, classifier });
-    const unclassified = new RecordIngestor({ ...deps, classifier: { classify: () => NOTHING_FOUND } });
+    const deps = { database, keyRing: vault.keyRing, audit: vault.audit, recordKinds: config.recordKinds, maxBatchRecords: config.ingest.maxBatchRecords, storeLevel4: config.storeLevel4 };
+    const inForce = (found: Pick<Classifier, 'classify'>) => () => ({ classifier: found, revision: 'bench', lists: 'builtin' as const });
+    const classified = new RecordIngestor({ ...deps, classifier: inForce(classifier) });
+    const unclassified = new RecordIngestor({ ...deps, classifier: inForce({ classify: () => NOTHING_FOUND }) });
     // Warm up JIT, key cache and the month partition for both.
     for (const ingestor of [classified, unclassified]) await ingestor.ingest(syntheticRecords(BATCH, EMPLOYEES), BENCH_ACTOR);
 

@@ -1,6 +1,6 @@
 import { AccessGate } from './access/index.js';
 import { AuditLog, AuditTrail } from './audit/index.js';
-import { Classifier, loadClassifierLists } from './classify/index.js';
+import { loadClassifierLists } from './classify/index.js';
 import { createTokenVerifier, loadDevSigningKey, readJwksFile, type TokenVerifier } from './auth/index.js';
 import type { VaultConfig } from './config/index.js';
 import { policyPaths } from './config/paths.js';
@@ -83,7 +83,7 @@ export async function openVault(config: VaultConfig, opened: OpenVaultOptions = 
   let database: VaultDatabase | undefined;
   try {
     const tokens = await openTokenVerifier(config);
-    const classifier = new Classifier(await loadClassifierLists());
+    const builtinClassifierLists = await loadClassifierLists();
     database = options.database ?? (await openConfiguredDatabase(config));
     const ownsDatabase = options.database === undefined;
     const db = database;
@@ -93,6 +93,7 @@ export async function openVault(config: VaultConfig, opened: OpenVaultOptions = 
       database: db,
       trustedKeys,
       defaultBundleFile: options.defaultBundleFile === null ? undefined : (options.defaultBundleFile ?? policyPaths().defaultBundle),
+      builtinClassifierLists,
       log: options.log,
     });
     await policy.start();
@@ -111,7 +112,7 @@ export async function openVault(config: VaultConfig, opened: OpenVaultOptions = 
         audit,
         recordKinds: config.recordKinds,
         maxBatchRecords: config.ingest.maxBatchRecords,
-        classifier,
+        classifier: () => policy.classifierInForce(),
         storeLevel4: config.storeLevel4,
       }),
       roster: { upsert: (actor, body) => upsertRoster({ database: db, keyRing, audit }, actor, body) },

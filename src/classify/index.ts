@@ -1,4 +1,12 @@
 export { CATEGORIES, CATEGORY_LEVEL, type Category, type Classification } from './types.js';
-export { type AppsAndDomains, type ClassifierLists, defaultClassifierListsFile, loadClassifierLists, parseClassifierLists } from './lists.js';
+export {
+  type AppsAndDomains,
+  type ClassifierListChange,
+  type ClassifierLists,
+  compareClassifierLists,
+  defaultClassifierListsFile,
+  loadClassifierLists,
+  parseClassifierLists,
+} from './lists.js';
 export { Classifier } from './classifier.js';
 export { SECRETLINT_RULES } from './credentials.js';

@@ -11,7 +11,10 @@ export interface AppsAndDomains {
   readonly domains: readonly string[];
 }
 
-/** The security team's lists, as read from `policies/classification.json`. */
+/**
+ * The security team's lists: `policies/classification/data.json`, shipped inside the policy
+ * bundle as `data.classification`, so they are versioned, signed, staged and activated with it.
+ */
 export interface ClassifierLists {
   readonly version: number;
   readonly privateConversation: AppsAndDomains;
@@ -34,9 +37,9 @@ export interface ClassifierLists {
   };
 }
 
-/** policies/classification.json inside the installed package. */
+/** policies/classification/data.json inside the installed package: the lists of a bundle that carries none. */
 export function defaultClassifierListsFile(): string {
-  return path.join(policyPaths().sources, 'classification.json');
+  return path.join(policyPaths().sources, 'classification', 'data.json');
 }
 
 /**
@@ -145,5 +148,45 @@ export function parseClassifierLists(json: unknown, source: string): ClassifierL
     contactData: Object.freeze({
       personalEmailDomains: r.list(contact.personal_email_domains, 'contact_data.personal_email_domains', 'email-domain'),
     }),
+  });
+}
+
+/** One list's entries that `next` adds to or removes from `current` (compared case-insensitively). */
+export interface ClassifierListChange {
+  readonly list: string;
+  readonly added: readonly string[];
+  readonly removed: readonly string[];
+}
+
+function entriesByList(lists: ClassifierLists): Array<[string, readonly string[]]> {
+  return [
+    ['private_conversation.apps', lists.privateConversation.apps],
+    ['private_conversation.domains', lists.privateConversation.domains],
+    ['health.apps', lists.health.apps],
+    ['health.domains', lists.health.domains],
+    ['health.keywords', lists.health.keywords],
+    ['health.context', lists.health.context],
+    ['tax.apps', lists.tax.apps],
+    ['tax.domains', lists.tax.domains],
+    ['tax.keywords', lists.tax.keywords],
+    ['tax.forms', lists.tax.forms],
+    ['tax.context', lists.tax.context],
+    ['contact_data.personal_email_domains', lists.contactData.personalEmailDomains],
+  ];
+}
+
+/**
+ * What changes, list by list, from `current` to `next`. A removed entry is content the classifier
+ * stops recognising: the policy workflow treats it as growth that needs a second security admin.
+ */
+export function compareClassifierLists(next: ClassifierLists, current: ClassifierLists): ClassifierListChange[] {
+  const before = new Map(entriesByList(current));
+  return entriesByList(next).flatMap(([list, entries]) => {
+    const old = before.get(list)!;
+    const lower = (values: readonly string[]) => new Set(values.map((v) => v.toLowerCase()));
+    const [was, is] = [lower(old), lower(entries)];
+    const added = entries.filter((e) => !was.has(e.toLowerCase()));
+    const removed = old.filter((e) => !is.has(e.toLowerCase()));
+    return added.length || removed.length ? [{ list, added, removed }] : [];
   });
 }

@@ -6,6 +6,7 @@ import { loadConfig } from '../config/index.js';
 import { policyPaths } from '../config/paths.js';
 import { devBundleKeysFile, loadDevBundleSigningKey, readTarGz, verifyBundle } from '../policy/index.js';
 import type { AccessDiff } from '../guard/index.js';
+import type { BundleDiff } from '../policy-admin/index.js';
 import { buildBundle, findOpa, testPolicies } from './bundle-tooling/index.js';
 import { emit, EXIT_OK, EXIT_REFUSED, type Run, table, wantsJson } from './output.js';
 import { vaultClient } from './server.js';
@@ -130,7 +131,7 @@ export function registerPolicyCommands(program: Command, run: Run, openLocalVaul
         emit(
           wantsJson(command),
           result,
-          `staged ${result.revision} (against ${result.diff.against ?? 'nothing active'}): policy module ${result.diff.policy_module_changed ? 'changed' : 'unchanged'}; grants added [${g.added}] removed [${g.removed}] changed [${g.changed}]\n${accessDiffText(result.diff.access)}`,
+          `staged ${result.revision} (against ${result.diff.against ?? 'nothing active'}): policy module ${result.diff.policy_module_changed ? 'changed' : 'unchanged'}; grants added [${g.added}] removed [${g.removed}] changed [${g.changed}]\n${classificationText(result.diff.classification)}${accessDiffText(result.diff.access)}`,
         );
         return EXIT_OK;
       }),
@@ -190,4 +191,10 @@ export function registerPolicyCommands(program: Command, run: Run, openLocalVaul
       }),
     );
 
+}
+
+function classificationText(diff: BundleDiff['classification']): string {
+  const source = diff.lists === 'bundle' ? 'its own' : 'the shipped ones (the bundle carries none)';
+  const changes = diff.changed.map((c) => `\n  ${c.list}: +${c.added.length} -${c.removed.length}${c.removed.length ? ` (${c.removed.slice(0, 5).join(', ')}${c.removed.length > 5 ? ', ...' : ''})` : ''}`);
+  return `classifier lists: ${source}${changes.length ? changes.join('') : '; unchanged'}\n`;
 }

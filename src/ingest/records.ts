@@ -17,7 +17,7 @@ import {
   type VaultDatabase,
 } from '../db/index.js';
 import type { Category, Classification, Classifier } from '../classify/index.js';
-import { VaultError } from '../errors/index.js';
+import { publicErrorName, VaultError } from '../errors/index.js';
 import { isEmployeeId, NEVER_EXPORTED_SENSITIVITY } from '../model/index.js';
 import { parseRecord, type ParsedRecord } from './validate.js';
 
@@ -44,9 +44,17 @@ export interface IngestDeps {
   readonly audit: AuditLog;
   readonly recordKinds: ReadonlyMap<string, number>;
   readonly maxBatchRecords: number;
-  readonly classifier: Pick<Classifier, 'classify'>;
+  /** The classifier of the policy revision in force; throws `ERR_POLICY_UNAVAILABLE` when none is. */
+  readonly classifier: () => BatchClassifier;
   /** VAULT_STORE_LEVEL_4: keep level-4 records (encrypted, never exportable) instead of dropping them. */
   readonly storeLevel4: boolean;
+}
+
+/** What classifies a batch: one classifier for all its records, and the revision its lists belong to. */
+export interface BatchClassifier {
+  readonly classifier: Pick<Classifier, 'classify'>;
+  readonly revision: string;
+  readonly lists: 'bundle' | 'builtin';
 }
 
 interface Candidate {
@@ -93,6 +101,7 @@ export class RecordIngestor {
     if (records.length > this.#deps.maxBatchRecords) {
       throw new VaultError('ERR_BATCH_TOO_LARGE', `a batch holds at most ${this.#deps.maxBatchRecords} records`);
     }
+    const classification = await this.#classifierOrRefuse(actor, records.length);
     // The roster lookup runs while the records are checked; ids that fail the check are simply unused.
     const claimedIds = new Set<string>();
     for (const raw of records) {
@@ -141,7 +150,9 @@ export class RecordIngestor {
         decision: 'allow',
         actor,
         recordCount: accepted,
+        policyRevision: classification.revision,
         details: {
+          classifier_lists: classification.lists,
           received: records.length,
           accepted,
           duplicates: duplicateCount,
@@ -160,7 +171,7 @@ export class RecordIngestor {
     return this.#deps.keyRing.withDataKeys(
       candidates.map((c) => c.key),
       (keys) =>
-        this.#writeWithRetries(candidates, keys, duplicates, event).then((r) => ({
+        this.#writeWithRetries(candidates, keys, classification.classifier, duplicates, event).then((r) => ({
           accepted: r.accepted,
           duplicates: r.duplicates,
           dropped: [...dropped, ...r.lateDrops].sort((a, b) => a.index - b.index),
@@ -169,16 +180,28 @@ export class RecordIngestor {
     );
   }
 
+  /** Nothing is classified, so nothing is stored, while no policy revision (and so no lists) is in force: refused and audited. */
+  async #classifierOrRefuse(actor: Principal, received: number): Promise<BatchClassifier> {
+    try {
+      return this.#deps.classifier();
+    } catch (err) {
+      const reason = publicErrorName(err instanceof VaultError ? err.code : 'ERR_INTERNAL');
+      await this.#deps.audit.appendAlone({ action: 'records.ingest', decision: 'deny', actor, recordCount: 0, details: { received, reason } });
+      throw err;
+    }
+  }
+
   async #writeWithRetries(
     candidates: readonly Candidate[],
     keys: ReadonlyMap<string, DataKey>,
+    classifier: BatchClassifier['classifier'],
     inBatchDuplicates: number,
     event: (accepted: number, duplicates: number, lateDrops: readonly DroppedRecord[]) => AuditEventInput,
   ): Promise<{ accepted: number; duplicates: number; lateDrops: IngestResult['dropped'] }> {
     // Optimistic: a batch seen for the first time is written without looking up duplicates. A retry
     // hits the primary key, rolls back whole, and takes the path that filters stored events first.
     try {
-      const written = await this.#write(candidates, keys, (n, late) => event(n, inBatchDuplicates, late));
+      const written = await this.#write(candidates, keys, classifier, (n, late) => event(n, inBatchDuplicates, late));
       return { ...written, duplicates: inBatchDuplicates };
     } catch (err) {
       if (!isUniqueViolation(err) && !isRetryableConflict(err)) throw err;
@@ -188,7 +211,7 @@ export class RecordIngestor {
         const stored = await findStoredRecordKeys(this.#deps.database.db, candidates.map((c) => c.record));
         const fresh = candidates.filter((c) => !stored.has(recordKey(c.record.eventId, c.record.capturedAt)));
         const duplicates = inBatchDuplicates + candidates.length - fresh.length;
-        return { ...(await this.#write(fresh, keys, (n, late) => event(n, duplicates, late))), duplicates };
+        return { ...(await this.#write(fresh, keys, classifier, (n, late) => event(n, duplicates, late))), duplicates };
       } catch (err) {
         // A concurrent retry of the same batch committed in between (or a deadlock): run it again.
         if ((!isUniqueViolation(err) && !isRetryableConflict(err)) || attempt >= MAX_ATTEMPTS) throw err;
@@ -216,8 +239,8 @@ export class RecordIngestor {
    * The level stored with a record: the highest of its kind's floor, the agent's declaration and
    * what the classifier finds. An agent may raise a level, never lower it.
    */
-  #classify(c: Candidate): { sensitivity: number; categories: readonly Category[] } {
-    const found = (c.found ??= this.#deps.classifier.classify(c.record.payload));
+  #classify(c: Candidate, classifier: BatchClassifier['classifier']): { sensitivity: number; categories: readonly Category[] } {
+    const found = (c.found ??= classifier.classify(c.record.payload));
     return { sensitivity: Math.max(c.record.kindFloor, c.record.declaredSensitivity ?? 0, found.level), categories: found.categories };
   }
 
@@ -231,10 +254,11 @@ export class RecordIngestor {
   async #write(
     candidates: readonly Candidate[],
     keys: ReadonlyMap<string, DataKey>,
+    classifier: BatchClassifier['classifier'],
     event: (written: number, lateDrops: readonly DroppedRecord[]) => AuditEventInput,
   ): Promise<{ accepted: number; lateDrops: IngestResult['dropped'] }> {
     const { database, keyRing, audit, storeLevel4 } = this.#deps;
-    const classify = (c: Candidate) => this.#classify(c);
+    const classify = (c: Candidate) => this.#classify(c, classifier);
     return inTransaction(database, async (trx) => {
       const consent = await lockConsentState(trx, [...new Set(candidates.map((c) => c.record.employeeId))]);
       const lateDrops: IngestResult['dropped'] = [];

@@ -76,7 +76,7 @@ export class PolicyAdmin {
   async diff(before: string | Buffer, after: string | Buffer): Promise<AccessDiff> {
     const load = async (ref: string | Buffer): Promise<VerifiedBundle> => verifyBundle(Buffer.isBuffer(ref) ? ref : (await this.#staged(ref)).archive, this.trustedKeys);
     const next = await load(after);
-    return this.#checks.accessDiff(await PolicyEvaluator.load(next), { bundle: await load(before) });
+    return this.#checks.accessDiff({ bundle: next, evaluator: await PolicyEvaluator.load(next) }, { bundle: await load(before) });
   }
 
   /**
@@ -122,7 +122,7 @@ export class PolicyAdmin {
       throw err;
     }
     const { policy: active } = await this.#checks.inForce();
-    const diff: BundleDiff = { ...diffBundles(bundle, active?.bundle), access: await this.#checks.accessDiff(evaluator, active) };
+    const diff: BundleDiff = { ...diffBundles(bundle, active?.bundle, this.#checks.listsOf), access: await this.#checks.accessDiff({ bundle, evaluator }, active) };
     await inTransaction(this.database, async (trx) => {
       const existing = await findBundle(trx, bundle.revision);
       if (existing && existing.sha256 !== bundle.sha256) {

@@ -1,4 +1,5 @@
 import type { AuditLog } from '../audit/index.js';
+import { compareClassifierLists, type ClassifierListChange, type ClassifierLists } from '../classify/index.js';
 import { countEnrolledByOrgUnit, findActiveActivation, findBundle, type StoredBundle, type VaultDatabase } from '../db/index.js';
 import { VaultError } from '../errors/index.js';
 import { computeAccessDiff, grantsOf, type AccessDiff } from '../guard/index.js';
@@ -9,6 +10,8 @@ export interface BundleDiff {
   readonly against: string | null;
   readonly policy_module_changed: boolean;
   readonly grants: { readonly added: string[]; readonly removed: string[]; readonly changed: string[] };
+  /** The classifier's lists, entry by entry; a removal is growth (content no longer recognised as sensitive). */
+  readonly classification: { readonly lists: 'bundle' | 'builtin'; readonly changed: ClassifierListChange[] };
   /** Who would reach what, before and after; invariant violations; growth that needs a second admin. */
   readonly access: AccessDiff;
 }
@@ -36,8 +39,16 @@ export interface CheckOptions {
 /** How far back the audit log is searched for teams that hold tokens. */
 const RECENT_TEAMS_DAYS = 30;
 
-/** What changed from `current` to `next`: the module, and which teams' grants were added, removed or changed. */
-export function diffBundles(next: VerifiedBundle, current: VerifiedBundle | undefined): Omit<BundleDiff, 'access'> {
+/**
+ * What changed from `current` to `next`: the module, which teams' grants were added, removed or
+ * changed, and the classifier's lists (`listsOf` gives a bundle's lists, the shipped ones when it
+ * carries none).
+ */
+export function diffBundles(
+  next: VerifiedBundle,
+  current: VerifiedBundle | undefined,
+  listsOf: (bundle: VerifiedBundle) => ClassifierLists,
+): Omit<BundleDiff, 'access'> {
   const before = grantsOf(current?.data.grants);
   const after = grantsOf(next.data.grants);
   const teams = (o: Record<string, unknown>) => Object.keys(o).sort();
@@ -49,7 +60,21 @@ export function diffBundles(next: VerifiedBundle, current: VerifiedBundle | unde
       removed: teams(before).filter((t) => !(t in after)),
       changed: teams(after).filter((t) => t in before && JSON.stringify(before[t]) !== JSON.stringify(after[t])),
     },
+    classification: { lists: next.classifierLists ? 'bundle' : 'builtin', changed: current ? compareClassifierLists(listsOf(next), listsOf(current)) : [] },
   };
+}
+
+const MAX_NAMED_ENTRIES = 10;
+
+/** Entries a revision removes from the lists in force: each list that loses any is growth that needs a second security admin. */
+export function classifierListsWeakening(changes: readonly ClassifierListChange[]): string[] {
+  return changes
+    .filter((c) => c.removed.length > 0)
+    .map((c) => {
+      const named = c.removed.slice(0, MAX_NAMED_ENTRIES).map((e) => JSON.stringify(e)).join(', ');
+      const more = c.removed.length > MAX_NAMED_ENTRIES ? ` and ${c.removed.length - MAX_NAMED_ENTRIES} more` : '';
+      return `classifier list ${c.list} drops ${c.removed.length} ${c.removed.length === 1 ? 'entry' : 'entries'}: ${named}${more}`;
+    });
 }
 
 /** Inputs every bundle must answer with a well-formed decision before it may be activated. */
@@ -82,15 +107,23 @@ export class RevisionChecks {
     private readonly options: CheckOptions,
   ) {}
 
-  /** Evaluates `next` and `against` over the subject x scope matrix on today's roster. */
-  async accessDiff(next: PolicyEvaluator, against: ComparedPolicy | undefined): Promise<AccessDiff> {
+  /** The bundle's lists, or the shipped ones when it carries none. */
+  readonly listsOf = (bundle: VerifiedBundle): ClassifierLists => this.engine.classifierListsOf(bundle);
+
+  /**
+   * Evaluates `next` and `against` over the subject x scope matrix on today's roster. Entries
+   * `next` removes from the classifier's lists in force count as growth too.
+   */
+  async accessDiff(next: { bundle: VerifiedBundle; evaluator: PolicyEvaluator }, against: ComparedPolicy | undefined): Promise<AccessDiff> {
     const since = new Date(Date.now() - RECENT_TEAMS_DAYS * 86_400_000);
     const [roster, recentTeams, active] = await Promise.all([
       countEnrolledByOrgUnit(this.database.db),
       this.audit.teamsSeenSince(since),
       against ? (against.evaluator ?? PolicyEvaluator.load(against.bundle)) : undefined,
     ]);
-    return computeAccessDiff({ next, active, roster, recentTeams, kinds: this.options.kinds, maxScopeFraction: this.options.maxScopeFraction });
+    const access = await computeAccessDiff({ next: next.evaluator, active, roster, recentTeams, kinds: this.options.kinds, maxScopeFraction: this.options.maxScopeFraction });
+    const weakening = against ? classifierListsWeakening(compareClassifierLists(this.listsOf(next.bundle), this.listsOf(against.bundle))) : [];
+    return weakening.length ? { ...access, growth: [...access.growth, ...weakening] } : access;
   }
 
   /**
@@ -123,7 +156,7 @@ export class RevisionChecks {
       const evaluator = await PolicyEvaluator.load(bundle);
       loaded = { bundle, evaluator };
       violations.push(...(await probeViolations(evaluator, bundle)));
-      access = await this.accessDiff(evaluator, inForce.policy);
+      access = await this.accessDiff(loaded, inForce.policy);
       violations.push(...access.violations);
     } catch (err) {
       violations.push(err instanceof Error ? err.message : String(err));

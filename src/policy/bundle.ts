@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { compactVerify, importJWK, type JWK } from 'jose';
+import { parseClassifierLists, type ClassifierLists } from '../classify/index.js';
 import { VaultError } from '../errors/index.js';
 import { POLICY_REVISION } from '../model/index.js';
 import { opaFileDigest } from './opa-hash.js';
@@ -23,6 +24,8 @@ export interface VerifiedBundle {
   readonly archive: Buffer;
   readonly wasm: Buffer;
   readonly data: Record<string, unknown>;
+  /** The classifier's lists the bundle carries (`data.classification`), validated; undefined when it carries none. */
+  readonly classifierLists: ClassifierLists | undefined;
   /** Every file of the bundle but the signature file, sorted. */
   readonly files: string[];
   /** `kid` of the trusted key that verified the signature. */
@@ -100,6 +103,13 @@ export async function verifyBundle(archive: Buffer, keys: readonly TrustedBundle
   if (!wasm) throw rejected(`bundle has no WebAssembly module for ${ENTRYPOINT}`);
   const data = parseJson('data.json', files.get('data.json'));
   if (typeof data !== 'object' || data === null || Array.isArray(data)) throw rejected('bundle data.json must be an object');
+  const lists = (data as Record<string, unknown>).classification;
+  let classifierLists: ClassifierLists | undefined;
+  try {
+    classifierLists = lists === undefined ? undefined : parseClassifierLists(lists, 'data.classification');
+  } catch (err) {
+    throw rejected(`bundle ${(err as Error).message}`);
+  }
 
   return {
     revision: manifest.revision,
@@ -107,6 +117,7 @@ export async function verifyBundle(archive: Buffer, keys: readonly TrustedBundle
     archive,
     wasm,
     data: data as Record<string, unknown>,
+    classifierLists,
     files: present.sort(),
     signedBy: kid,
   };

@@ -1,4 +1,5 @@
 import fs from 'node:fs/promises';
+import { Classifier, type ClassifierLists } from '../classify/index.js';
 import {
   findActiveActivation,
   findBundle,
@@ -21,6 +22,8 @@ export interface PolicyEngineOptions {
   readonly trustedKeys: readonly TrustedBundleKey[];
   /** Staged and activated when the store has never had an activation. */
   readonly defaultBundleFile?: string | undefined;
+  /** The lists a bundle that carries none is classified with: policies/classification/data.json as shipped. */
+  readonly builtinClassifierLists: ClassifierLists;
   /** Backstop for a missed notification; activations are picked up within this interval at worst. */
   readonly pollIntervalMs?: number;
   readonly log?: (event: Record<string, unknown>, message: string) => void;
@@ -31,6 +34,14 @@ export interface RevisionedDecision {
   readonly revision: string;
   /** The grants of the same revision, for the vault's own invariants. */
   readonly grants: unknown;
+}
+
+/** The classifier of the revision in force, and where its lists came from. */
+export interface ClassifierInForce {
+  readonly classifier: Classifier;
+  readonly revision: string;
+  /** `bundle`: the revision's own `data.classification`; `builtin`: it carries none, the shipped lists apply. */
+  readonly lists: 'bundle' | 'builtin';
 }
 
 /** The activation an instance serves, with the bundle it verified and the evaluator it compiled for it. */
@@ -50,6 +61,7 @@ export class PolicyEngine {
   readonly #options: PolicyEngineOptions;
   #active: PolicyEvaluator | undefined;
   #bundle: VerifiedBundle | undefined;
+  #classifier: ClassifierInForce | undefined;
   #activationId: string | undefined;
   #adoptions = 0;
   #unavailable = 'no policy loaded yet';
@@ -96,6 +108,22 @@ export class PolicyEngine {
     return { decision: await evaluator.evaluate(input), revision: evaluator.revision, grants: evaluator.grants };
   }
 
+  /**
+   * The classifier built from the lists of the revision in force (or the shipped ones when it
+   * carries none); throws `ERR_POLICY_UNAVAILABLE` when no revision is in force, so nothing is
+   * classified with lists the security team may have replaced.
+   */
+  classifierInForce(): ClassifierInForce {
+    const classifier = this.#classifier;
+    if (!classifier) throw new VaultError('ERR_POLICY_UNAVAILABLE', 'no valid policy is active', { internal: { reason: this.#unavailable } });
+    return classifier;
+  }
+
+  /** The lists `bundle` classifies with once in force. */
+  classifierListsOf(bundle: Pick<VerifiedBundle, 'classifierLists'>): ClassifierLists {
+    return bundle.classifierLists ?? this.#options.builtinClassifierLists;
+  }
+
   /** The activation served now, its verified bundle and its evaluator; undefined while no valid policy is. */
   policyInForce(): PolicyInForce | undefined {
     const [activationId, bundle, evaluator] = [this.#activationId, this.#bundle, this.#active];
@@ -118,8 +146,7 @@ export class PolicyEngine {
     }
     if (this.#activationId !== undefined && BigInt(activation.activationId) <= BigInt(this.#activationId)) return;
     this.#adoptions += 1;
-    this.#active = policy.evaluator;
-    this.#bundle = policy.bundle;
+    this.#serve(policy.bundle, policy.evaluator);
     this.#activationId = activation.activationId;
     this.#log({ revision: activation.revision, activated_by: activation.activatedBy }, 'policy revision in force');
   }
@@ -139,8 +166,7 @@ export class PolicyEngine {
     const activation = await findActiveActivation(database.db);
     if (adoptions !== this.#adoptions) return;
     if (!activation) {
-      this.#active = undefined;
-      this.#bundle = undefined;
+      this.#serve(undefined, undefined);
       this.#unavailable = 'no policy bundle has been activated';
       return;
     }
@@ -158,18 +184,25 @@ export class PolicyEngine {
       }
       const evaluator = await PolicyEvaluator.load(verified);
       if (adoptions !== this.#adoptions) return;
-      this.#active = evaluator;
-      this.#bundle = verified;
+      this.#serve(verified, evaluator);
       this.#activationId = activation.activationId;
       this.#log({ revision: activation.revision, activated_by: activation.activatedBy }, 'policy revision in force');
     } catch (err) {
       if (adoptions !== this.#adoptions) return;
-      this.#active = undefined;
-      this.#bundle = undefined;
+      this.#serve(undefined, undefined);
       this.#activationId = activation.activationId;
       this.#unavailable = `active revision ${activation.revision} cannot be used: ${describe(err)}`;
       this.#log({ revision: activation.revision, error: describe(err), alarm: 'policy_unavailable' }, 'active policy bundle refused');
     }
+  }
+
+  #serve(bundle: VerifiedBundle | undefined, evaluator: PolicyEvaluator | undefined): void {
+    this.#active = evaluator;
+    this.#bundle = bundle;
+    this.#classifier =
+      bundle && evaluator
+        ? { classifier: new Classifier(this.classifierListsOf(bundle)), revision: bundle.revision, lists: bundle.classifierLists ? 'bundle' : 'builtin' }
+        : undefined;
   }
 
   async #installDefaultIfNone(): Promise<void> {

@@ -288,7 +288,7 @@ describe('loadClassifierLists', () => {
   it('rejects a malformed file with ERR_CONFIG naming the file and the field', async () => {
     const dir = await tempDir();
     const file = path.join(dir, 'classification.json');
-    const good = JSON.parse(await fs.readFile(path.join(import.meta.dirname, '../../policies/classification.json'), 'utf8'));
+    const good = JSON.parse(await fs.readFile(path.join(import.meta.dirname, '../../policies/classification/data.json'), 'utf8'));
     const cases: Array<[unknown, string]> = [
       [{ ...good, health: { ...good.health, keywords: 'diabetes' } }, 'health.keywords'],
       [{ ...good, tax: { ...good.tax, domains: ['IRS.gov '] } }, 'tax.domains[0]'],
@@ -310,7 +310,7 @@ describe('loadClassifierLists', () => {
     assert.ok(lists.privateConversation.apps.includes('WhatsApp'));
     const dir = await tempDir();
     const file = path.join(dir, 'classification.json');
-    const good = JSON.parse(await fs.readFile(path.join(import.meta.dirname, '../../policies/classification.json'), 'utf8'));
+    const good = JSON.parse(await fs.readFile(path.join(import.meta.dirname, '../../policies/classification/data.json'), 'utf8'));
     good.private_conversation.apps.push('Acme Chat');
     await fs.writeFile(file, JSON.stringify(good));
     const extended = new Classifier(await loadClassifierLists(file));

@@ -35,20 +35,34 @@ export async function newSigningKey(prefix = 'test-'): Promise<SigningKey> {
   return { file, kid: jwk.kid!, jwk };
 }
 
-export async function shippedSources(): Promise<{ rego: string; data: Record<string, unknown> }> {
+export async function shippedSources(): Promise<{ rego: string; data: Record<string, unknown>; classification: Record<string, any> }> {
   const dir = policyPaths().sources;
   return {
     rego: await fs.readFile(path.join(dir, 'authz.rego'), 'utf8'),
     data: JSON.parse(await fs.readFile(path.join(dir, 'data.json'), 'utf8')),
+    classification: JSON.parse(await fs.readFile(path.join(dir, 'classification', 'data.json'), 'utf8')),
   };
 }
 
-/** Compiles Rego (default: the shipped policy) and data with `opa build -t wasm`, signed by `key`. */
-export async function buildTestBundle(options: { key: SigningKey; revision: string; rego?: string; data?: Record<string, unknown> }): Promise<Buffer> {
+/**
+ * Compiles Rego (default: the shipped policy), data and the classifier's lists (default: the
+ * shipped ones; null: none) with `opa build -t wasm`, signed by `key`.
+ */
+export async function buildTestBundle(options: {
+  key: SigningKey;
+  revision: string;
+  rego?: string;
+  data?: Record<string, unknown>;
+  classification?: unknown;
+}): Promise<Buffer> {
   const shipped = await shippedSources();
   const dir = await tempDir('vault-bundle-src-');
   await fs.writeFile(path.join(dir, 'authz.rego'), options.rego ?? shipped.rego);
   await fs.writeFile(path.join(dir, 'data.json'), JSON.stringify(options.data ?? shipped.data));
+  if (options.classification !== null) {
+    await fs.mkdir(path.join(dir, 'classification'));
+    await fs.writeFile(path.join(dir, 'classification', 'data.json'), JSON.stringify(options.classification ?? shipped.classification));
+  }
   const output = path.join(dir, 'build', 'bundle.tar.gz');
   await buildBundle({
     opaBin: opaBin(),

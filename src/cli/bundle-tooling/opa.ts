@@ -11,9 +11,7 @@ import { ENTRYPOINT } from '../../policy/index.js';
 const run = promisify(execFile);
 
 /** Files in the policy folder that are not policy: never part of a bundle or a test run. */
-/** The classifier's lists (policies/classification.json) are loaded by the vault at start, not by OPA. */
-const CLASSIFIER_LISTS = 'classification.json';
-const IGNORED = ['build', '*.md', CLASSIFIER_LISTS];
+const IGNORED = ['build', '*.md'];
 const ignoreFlags = (...more: string[]) => [...IGNORED, ...more].flatMap((pattern) => ['--ignore', pattern]);
 
 /** The opa CLI: VAULT_OPA_BIN, else `opa` on PATH, else GOPATH/bin (where scripts/opa-up.sh installs it). */
@@ -40,7 +38,11 @@ async function opa(bin: string, args: string[], cwd: string): Promise<{ stdout: 
 /** A revision derived from the sources, so rebuilding unchanged sources gives the same one. */
 export async function sourceRevision(sourceDir: string): Promise<string> {
   const hash = createHash('sha256');
-  for (const file of (await fs.readdir(sourceDir)).filter((f) => /\.(rego|json)$/.test(f) && !f.endsWith('_test.rego') && f !== CLASSIFIER_LISTS).sort()) {
+  const files = (await fs.readdir(sourceDir, { recursive: true }))
+    .map((f) => f.split(path.sep).join('/'))
+    .filter((f) => /\.(rego|json)$/.test(f) && !f.endsWith('_test.rego') && !f.startsWith('build/'))
+    .sort();
+  for (const file of files) {
     hash.update(`${file}\0`).update(await fs.readFile(path.join(sourceDir, file))).update('\0');
   }
   return `src-${hash.digest('hex').slice(0, 12)}`;

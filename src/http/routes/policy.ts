@@ -64,6 +64,13 @@ export function policyRoutes(services: VaultServices) {
                   against: { type: ['string', 'null'] },
                   policy_module_changed: { type: 'boolean' },
                   grants: { type: 'object', properties: { added: stringArray, removed: stringArray, changed: stringArray } },
+                  classification: {
+                    type: 'object',
+                    properties: {
+                      lists: { type: 'string', enum: ['bundle', 'builtin'] },
+                      changed: { type: 'array', items: { type: 'object', properties: { list: { type: 'string' }, added: stringArray, removed: stringArray } } },
+                    },
+                  },
                   access: accessDiffSchema,
                 },
               },
