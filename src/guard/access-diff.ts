@@ -1,4 +1,5 @@
 import { NEVER_EXPORTED_SENSITIVITY } from '../model/index.js';
+import { describeGrantViolation, findGrantViolations } from './grants.js';
 import { employeesReached, findInvariantBreach, type GuardScope, type RosterReach } from './invariants.js';
 
 /** What the diff needs of a policy revision: its evaluation and its grants (a `PolicyEvaluator` fits). */
@@ -41,7 +42,10 @@ export interface AccessDiff {
   readonly subjects: number;
   readonly evaluations: number;
   readonly teams: TeamReach[];
-  /** Invariant breaches the new policy would commit: activation is refused, whoever approves. */
+  /**
+   * Grants of the new bundle refused on their own, then invariant breaches the new policy would
+   * commit: activation is refused, whoever approves.
+   */
   readonly violations: string[];
   /** Reach that grows by whole org units or more than 2x: activation needs a second security admin. */
   readonly growth: string[];
@@ -112,9 +116,10 @@ function grantWidening(before: Record<string, unknown> | undefined, after: Recor
 }
 
 /**
- * Evaluates the new and the active policy over subjects x org units x kinds x sensitivities and
- * reports, per team, the org units and employees each would reach, every invariant the new policy
- * would breach, and every growth that needs a second security admin.
+ * Judges each grant of the new bundle on its own, then evaluates the new and the active policy
+ * over subjects x org units x kinds x sensitivities and reports, per team, the org units and
+ * employees each would reach, every invariant the new policy would breach, and every growth that
+ * needs a second security admin.
  */
 export async function computeAccessDiff(input: AccessDiffInput): Promise<AccessDiff> {
   const { next, active, roster } = input;
@@ -134,10 +139,13 @@ export async function computeAccessDiff(input: AccessDiffInput): Promise<AccessD
   for (const k of kinds) requests.push({ kinds: [k] });
   for (let s = 0; s <= NEVER_EXPORTED_SENSITIVITY; s++) requests.push({ max_sensitivity: s });
 
+  // A grant no subject reaches today is one policy edit away from being served: each is judged alone.
+  const grantViolations = findGrantViolations(next.grants, roster, input.maxScopeFraction).slice(0, MAX_VIOLATIONS).map(describeGrantViolation);
   const subjects = subjectsFor(teams, purposes);
   const planned = subjects.length * requests.length * (active ? 2 : 1);
   if (planned > MAX_EVALUATIONS) {
-    return { against: active?.revision ?? null, revision: next.revision, subjects: subjects.length, evaluations: 0, teams: [], growth: [], violations: [`the access diff would take ${planned} evaluations (limit ${MAX_EVALUATIONS}): too many teams, purposes, org units or kinds to check`] };
+    const tooBig = `the access diff would take ${planned} evaluations (limit ${MAX_EVALUATIONS}): too many teams, purposes, org units or kinds to check`;
+    return { against: active?.revision ?? null, revision: next.revision, subjects: subjects.length, evaluations: 0, teams: [], growth: [], violations: [...grantViolations, tooBig] };
   }
   const violations = new Map<string, string>();
   const reach = { before: new Map<string, Set<string>>(), after: new Map<string, Set<string>>() };
@@ -207,7 +215,7 @@ export async function computeAccessDiff(input: AccessDiffInput): Promise<AccessD
     subjects: subjects.length,
     evaluations,
     teams: table,
-    violations: [...violations.values()],
+    violations: [...grantViolations, ...violations.values()],
     growth,
   };
 }

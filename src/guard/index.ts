@@ -10,4 +10,5 @@ export {
   type InvariantBreach,
   type InvariantCode,
 } from './invariants.js';
+export { findGrantViolations, type GrantViolation, type GrantViolationReason } from './grants.js';
 export { computeAccessDiff, grantsOf, type AccessDiff, type AccessDiffInput, type AccessPolicy, type TeamReach } from './access-diff.js';

@@ -52,6 +52,10 @@ interface Grant {
 }
 
 const WILDCARD = /[*?%[\]{}()^$|\\+]|^\s*$|^\.$/;
+
+/** Whether a name in a scope or grant is blank, `.`, or pattern syntax (glob, SQL LIKE, regex) rather than a name. */
+export const isPattern = (name: string): boolean => WILDCARD.test(name);
+
 const TRAINING_ROLE = 'training-job';
 
 const isStringList = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string');
