@@ -33,8 +33,14 @@ export class AccessReports {
 
   async accessReport(principal: Principal, employeeId: string): Promise<AccessReport> {
     const { database, audit } = this.deps;
-    if (!mayReadAccessReport(principal, employeeId)) throw new VaultError('ERR_FORBIDDEN', 'an employee may read only their own access report');
-    if (!(await employeeExists(database.db, employeeId))) throw new VaultError('ERR_NOT_FOUND', 'no such employee');
+    const refuse = async (error: VaultError, reason: string, severity: 'info' | 'high'): Promise<never> => {
+      await audit.appendAlone({ action: 'employee.access_report', decision: 'deny', severity, actor: principal, employeeId, recordCount: 0, details: { reason } });
+      throw error;
+    };
+    if (!mayReadAccessReport(principal, employeeId)) {
+      return refuse(new VaultError('ERR_FORBIDDEN', 'an employee may read only their own access report'), 'not_own_report', 'high');
+    }
+    if (!(await employeeExists(database.db, employeeId))) return refuse(new VaultError('ERR_NOT_FOUND', 'no such employee'), 'no_such_employee', 'info');
     const datasets = await datasetsReachingEmployee(database.db, employeeId);
     const streams = await audit.streamSummaries(datasets.map((d) => d.decisionId));
     const report: AccessReport = {

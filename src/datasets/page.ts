@@ -2,7 +2,6 @@ import { createHmac } from 'node:crypto';
 import { dataKeyId, type KeyRing, type StoredDataKey } from '../crypto/index.js';
 import type { EmployeeKeyState, StreamRow } from '../db/index.js';
 import { isVaultError } from '../errors/index.js';
-import { formatCursor } from './cursor.js';
 
 /** Records of a page that were not sent, by why. */
 export interface SkippedRecords {
@@ -71,9 +70,9 @@ export async function encodePage(
   keyRing: KeyRing,
   rows: readonly StreamRow[],
   states: ReadonlyMap<string, EmployeeKeyState>,
-  unit: number,
-  subjectOf: (employeeId: string) => string,
+  lineOf: { readonly subjectOf: (employeeId: string) => string; readonly cursorOf: (row: StreamRow) => string },
 ): Promise<EncodedPage> {
+  const { subjectOf, cursorOf } = lineOf;
   const skipped: SkippedRecords = { not_enrolled: 0, erased: 0, failed_authentication: 0 };
   const prefixes: string[] = [];
   const payloads: Buffer[] = [];
@@ -95,8 +94,7 @@ export async function encodePage(
             { eventId: row.event_id, employeeId: row.employee_id, orgUnit: row.org_unit, kind: row.kind, capturedAt: row.captured_at, sensitivity: row.sensitivity, dekVersion: row.dek_version, categories: row.categories },
             row.envelope,
           );
-          const cursor = formatCursor({ unit, capturedAtMs: row.captured_at.getTime(), eventId: row.event_id });
-          prefixes.push(`{"cursor":"${cursor}","subject":"${subjectOf(row.employee_id)}","captured_at":"${row.captured_at.toISOString()}","kind":"${row.kind}","sensitivity":${row.sensitivity},"payload":`);
+          prefixes.push(`{"cursor":"${cursorOf(row)}","subject":"${subjectOf(row.employee_id)}","captured_at":"${row.captured_at.toISOString()}","kind":"${row.kind}","sensitivity":${row.sensitivity},"payload":`);
           payloads.push(plaintext);
         } catch (err) {
           if (!isVaultError(err, 'ERR_DECRYPT_FAILED')) throw err;

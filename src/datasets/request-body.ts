@@ -19,7 +19,7 @@ function names(value: unknown, field: string, valid: (v: unknown) => boolean, ma
 
 function instant(value: unknown, field: string): Date {
   const ms = typeof value === 'string' ? parseTimestamp(value) : undefined;
-  if (ms === undefined || Number.isNaN(ms)) throw invalid(`${field} must be an RFC 3339 timestamp with a time zone`);
+  if (ms === undefined || Number.isNaN(ms)) throw invalid(`${field} must be an RFC 3339 timestamp with a time zone, in the years 0001-9999`);
   return new Date(ms);
 }
 

@@ -1,9 +1,9 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Principal } from '../auth/index.js';
-import { countEnrolledByOrgUnit, inTransaction, insertLease, recordDatasetReach, setLeaseReach, type DatasetScope, type LeaseRow } from '../db/index.js';
+import { countEnrolledByOrgUnit, freezeLeaseSnapshot, inTransaction, insertLease, recordDatasetReach, setLeaseReach, type LeaseRow } from '../db/index.js';
 import { isVaultError, VaultError } from '../errors/index.js';
 import { breachError, findInvariantBreach, findRecordsReachBreach, type BlastRadiusLimits, type InvariantBreach } from '../guard/index.js';
-import { isEmptyScope, narrowScope, policyRequestOf, scopeToJson, type DatasetRequest, type ScopeJson } from '../model/index.js';
+import { isEmptyScope, narrowScope, policyRequestOf, scopeToJson, type DatasetRequest, type Scope, type ScopeJson } from '../model/index.js';
 import type { RevisionedDecision } from '../policy/index.js';
 import { LEASE_HOURS, nowOf, type DatasetDeps } from './deps.js';
 import { refuseBreach } from './refusals.js';
@@ -65,7 +65,7 @@ export class DatasetRequests {
     const policyBreach = findInvariantBreach(principal, granted, limits);
     if (policyBreach) return breachOf(policyBreach);
 
-    const scope: DatasetScope = { ...narrowScope(granted, request), frozenAt: nowOf(this.#deps) };
+    const scope = narrowScope(granted, request);
     if (isEmptyScope(scope)) return deny(['empty_scope'], revision, { policy_scope: scopeToJson(granted) });
     const finalBreach = findInvariantBreach(principal, scope, limits);
     if (finalBreach) return breachOf(finalBreach);
@@ -89,13 +89,14 @@ export class DatasetRequests {
   }
 
   /**
-   * Writes the lease, counts the records and employees it reaches (as the RLS-confined reader),
-   * re-checks that reach, and audits the allow, all in one transaction.
+   * Freezes the lease at the database's clock and snapshot, writes it, counts the records and
+   * employees it reaches (as the RLS-confined reader), re-checks that reach, and audits the allow,
+   * all in one transaction.
    */
   async #grantLease(
     principal: Principal,
     request: DatasetRequest,
-    scope: DatasetScope,
+    scope: Scope,
     decided: {
       decisionId: string;
       revision: string;
@@ -109,9 +110,9 @@ export class DatasetRequests {
     const { decisionId, revision } = decided;
     const view = scopeToJson(scope);
     const datasetId = randomUUID();
-    const expiresAt = new Date(scope.frozenAt.getTime() + LEASE_HOURS * 3600_000);
-    const { wrapped } = await keyRing.wrapVaultSecret(`dataset:${datasetId}`, randomBytes(32));
-    const lease: LeaseRow = {
+    const secret = randomBytes(32);
+    const { wrapped } = await keyRing.wrapVaultSecret(`dataset:${datasetId}`, secret).finally(() => secret.fill(0));
+    const unfrozen = {
       ...scope,
       datasetId,
       decisionId,
@@ -122,13 +123,14 @@ export class DatasetRequests {
       recordCount: 0,
       employeeCount: 0,
       pseudonymKey: wrapped,
-      createdAt: scope.frozenAt,
-      expiresAt,
     };
     let recordsBreach: InvariantBreach | undefined;
-    const reach = await inTransaction(database, async (trx) => {
+    const { counted, expiresAt } = await inTransaction(database, async (trx) => {
+      const frozen = await freezeLeaseSnapshot(trx);
+      const expiresAt = new Date(frozen.frozenAt.getTime() + LEASE_HOURS * 3600_000);
+      const lease: LeaseRow = { ...unfrozen, ...frozen, createdAt: frozen.frozenAt, expiresAt, revokedAt: null, revokedRevision: null };
       await insertLease(trx, lease);
-      const counted = await recordDatasetReach(trx, datasetId, scope);
+      const counted = await recordDatasetReach(trx, datasetId, lease);
       recordsBreach = findRecordsReachBreach(counted.employees, decided.limits);
       if (recordsBreach) throw breachError(recordsBreach);
       await setLeaseReach(trx, datasetId, counted);
@@ -148,7 +150,7 @@ export class DatasetRequests {
           expires_at: expiresAt.toISOString(),
         },
       });
-      return counted;
+      return { counted, expiresAt };
     }).catch((err: unknown) => {
       if (recordsBreach) return decided.breachOf(recordsBreach);
       throw err;
@@ -156,8 +158,8 @@ export class DatasetRequests {
     return {
       dataset_id: datasetId,
       scope: view,
-      record_count: reach.records,
-      employee_count: reach.employees,
+      record_count: counted.records,
+      employee_count: counted.employees,
       expires_at: expiresAt.toISOString(),
       policy_revision: revision,
       decision_id: decisionId,

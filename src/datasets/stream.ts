@@ -1,13 +1,27 @@
 import type { Principal } from '../auth/index.js';
-import { employeeKeyStates, findLease, inTransaction, readScopePage, type LeaseRow } from '../db/index.js';
+import { employeeKeyStates, findLease, inTransaction, readScopePage, type LeaseRow, type StreamRow } from '../db/index.js';
 import { VaultError } from '../errors/index.js';
 import { isUuid } from '../model/index.js';
-import { parseCursor, type StreamPosition } from './cursor.js';
+import { CursorSeal, type StreamPosition } from './cursor.js';
 import { nowOf, PAGE_RECORDS, type DatasetDeps } from './deps.js';
 import { encodePage, pseudonymizer } from './page.js';
 import { assertLeaseStillGranted } from './refusals.js';
+import { assertLeaseNotRevoked, revokedError } from './revocation.js';
 
-type StreamRefusal = 'ERR_NOT_FOUND' | 'ERR_FORBIDDEN' | 'ERR_LEASE_EXPIRED';
+type StreamRefusal = 'ERR_NOT_FOUND' | 'ERR_FORBIDDEN' | 'ERR_LEASE_EXPIRED' | 'ERR_LEASE_REVOKED' | 'ERR_INVALID_REQUEST';
+
+/**
+ * A dataset id exactly as the vault issued it. PostgreSQL finds a uuid whatever its case, but the
+ * dataset's secret is bound to the id's text: another spelling is no dataset, not a tamper alarm.
+ */
+const isIssuedDatasetId = (id: string): boolean => isUuid(id) && id === id.toLowerCase();
+
+/** What one stream writes into each line besides the payload; its keys are zeroed when the stream ends. */
+interface LineKeys {
+  readonly subjectOf: (employeeId: string) => string;
+  readonly cursors: CursorSeal;
+  forget(): void;
+}
 
 /**
  * A lease's records as NDJSON pages: read as the RLS-confined reader, opened under each
@@ -22,19 +36,21 @@ export class DatasetStreams {
   }
 
   /**
-   * Checks that `principal` may stream the lease now, then returns its pages as NDJSON buffers.
-   * The first page is read before returning, so a refusal (or an audit log that cannot record
-   * the read) still becomes a status code rather than a cut stream.
+   * Checks that `principal` may stream the lease now (the policy in force still grants it, the
+   * invariants hold), then returns its pages as NDJSON buffers. The first page is read before
+   * returning, so a refusal (or an audit log that cannot record the read) still becomes a status
+   * code rather than a cut stream.
    */
   async openStream(principal: Principal, datasetId: string, after: string | undefined): Promise<AsyncIterable<Buffer>> {
-    const lease = isUuid(datasetId) ? await findLease(this.#deps.database.db, datasetId) : undefined;
-    const refuse = async (code: StreamRefusal, reason: string, message: string): Promise<never> => {
+    const lease = isIssuedDatasetId(datasetId) ? await findLease(this.#deps.database.db, datasetId) : undefined;
+    const refuse = async (code: StreamRefusal, reason: string, message: string, severity: 'info' | 'high' = code === 'ERR_FORBIDDEN' ? 'high' : 'info'): Promise<never> => {
       await this.#deps.audit.appendAlone({
         action: 'dataset.stream',
         decision: 'deny',
-        severity: code === 'ERR_FORBIDDEN' ? 'high' : 'info',
+        severity,
         actor: principal,
-        ...(lease ? { decisionId: lease.decisionId, policyRevision: lease.policyRevision } : {}),
+        // A revoked lease is refused under the revision that revoked it.
+        ...(lease ? { decisionId: lease.decisionId, policyRevision: lease.revokedRevision ?? lease.policyRevision } : {}),
         recordCount: 0,
         details: { dataset_id: datasetId, reason },
       });
@@ -42,29 +58,54 @@ export class DatasetStreams {
     };
     if (!lease) return refuse('ERR_NOT_FOUND', 'no_such_dataset', 'no such dataset');
     if (lease.requester !== principal.sub) return refuse('ERR_FORBIDDEN', 'not_the_requester', 'only the job that requested this dataset may read it');
+    if (lease.revokedAt) return refuse('ERR_LEASE_REVOKED', 'lease_revoked', revokedError(lease).message);
     if (lease.expiresAt <= nowOf(this.#deps)) return refuse('ERR_LEASE_EXPIRED', 'lease_expired', 'this dataset lease has expired');
+    await assertLeaseNotRevoked(this.#deps, principal, lease);
     await assertLeaseStillGranted(this.#deps, principal, lease);
-    const start = after === undefined ? undefined : parseCursor(after, lease.orgUnits.length);
-    const pseudonymKey = await this.#deps.keyRing.unwrapVaultSecret(`dataset:${datasetId}`, lease.pseudonymKey);
-    const pages = this.#pages(principal, lease, pseudonymizer(pseudonymKey), start);
-    const first = await pages.next();
-    async function* all(): AsyncGenerator<Buffer> {
-      try {
-        if (!first.done) yield first.value;
-        yield* pages;
-      } finally {
-        pseudonymKey.fill(0);
+    const keys = await this.#lineKeys(lease);
+    try {
+      const start = after === undefined ? undefined : keys.cursors.open(after, lease.orgUnits.length);
+      if (after !== undefined && !start) {
+        // A cursor-shaped value that does not open was forged, altered or taken from another dataset.
+        const forged = CursorSeal.looksLikeCursor(after);
+        return await refuse('ERR_INVALID_REQUEST', forged ? 'cursor_not_of_this_dataset' : 'malformed_cursor', 'after is not a cursor of this dataset', forged ? 'high' : 'info');
       }
+      const pages = this.#pages(principal, lease, keys, start);
+      const first = await pages.next();
+      async function* all(): AsyncGenerator<Buffer> {
+        try {
+          if (!first.done) yield first.value;
+          yield* pages;
+        } finally {
+          keys.forget();
+        }
+      }
+      return all();
+    } catch (err) {
+      keys.forget();
+      throw err;
     }
-    return all();
   }
 
-  async *#pages(principal: Principal, lease: LeaseRow, subjectOf: (employeeId: string) => string, start: StreamPosition | undefined): AsyncGenerator<Buffer> {
+  async #lineKeys(lease: LeaseRow): Promise<LineKeys> {
+    const secret = await this.#deps.keyRing.unwrapVaultSecret(`dataset:${lease.datasetId}`, lease.pseudonymKey);
+    const cursors = new CursorSeal(secret, lease.datasetId);
+    return {
+      subjectOf: pseudonymizer(secret),
+      cursors,
+      forget: () => {
+        secret.fill(0);
+        cursors.destroy();
+      },
+    };
+  }
+
+  async *#pages(principal: Principal, lease: LeaseRow, keys: LineKeys, start: StreamPosition | undefined): AsyncGenerator<Buffer> {
     for (let unit = start?.unit ?? 0; unit < lease.orgUnits.length; unit++) {
       let position = start && unit === start.unit ? { capturedAt: new Date(start.capturedAtMs), eventId: start.eventId } : undefined;
       for (;;) {
         if (lease.expiresAt <= nowOf(this.#deps)) return;
-        const page = await this.#page(principal, lease, unit, position, subjectOf);
+        const page = await this.#page(principal, lease, unit, position, keys);
         if (page.body.length > 0) yield page.body;
         if (page.done || !page.last) break;
         position = { capturedAt: page.last.captured_at, eventId: page.last.event_id };
@@ -73,12 +114,13 @@ export class DatasetStreams {
   }
 
   /** One page of one org unit: read, opened, encoded and audited in one transaction. */
-  async #page(principal: Principal, lease: LeaseRow, unit: number, position: { capturedAt: Date; eventId: string } | undefined, subjectOf: (employeeId: string) => string) {
+  async #page(principal: Principal, lease: LeaseRow, unit: number, position: { capturedAt: Date; eventId: string } | undefined, keys: LineKeys) {
     const { audit, database, keyRing } = this.#deps;
     return inTransaction(database, async (trx) => {
       const rows = await readScopePage(trx, lease, lease.orgUnits[unit]!, position, PAGE_RECORDS);
       const states = await employeeKeyStates(trx, [...new Set(rows.map((r) => r.employee_id))]);
-      const { body, records, skipped } = await encodePage(keyRing, rows, states, unit, subjectOf);
+      const cursorOf = (row: StreamRow) => keys.cursors.seal({ unit, capturedAtMs: row.captured_at.getTime(), eventId: row.event_id });
+      const { body, records, skipped } = await encodePage(keyRing, rows, states, { subjectOf: keys.subjectOf, cursorOf });
       const done = rows.length < PAGE_RECORDS;
       await audit.append(trx, {
         action: 'dataset.stream',

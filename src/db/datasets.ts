@@ -4,8 +4,11 @@ import type { Db } from './database.js';
 import type { ActivityRecordsTable } from './schema.js';
 import type { Scope } from '../model/index.js';
 
-/** A lease's scope, frozen when it was granted: records ingested after `frozenAt` are not part of it. */
-export type DatasetScope = Scope & { readonly frozenAt: Date };
+/**
+ * A lease's scope, frozen when it was granted: only records whose writing transaction had
+ * committed in `snapshot` (a `pg_snapshot`, as text) and ingested by `frozenAt` are part of it.
+ */
+export type DatasetScope = Scope & { readonly frozenAt: Date; readonly snapshot: string };
 
 export interface LeaseRow extends DatasetScope {
   readonly datasetId: string;
@@ -19,6 +22,9 @@ export interface LeaseRow extends DatasetScope {
   readonly pseudonymKey: Uint8Array;
   readonly createdAt: Date;
   readonly expiresAt: Date;
+  /** Set once the policy in force no longer granted the lease; it is never streamed again. */
+  readonly revokedAt: Date | null;
+  readonly revokedRevision: string | null;
 }
 
 export interface StreamRow {
@@ -59,7 +65,8 @@ export async function withDatasetReader<T>(trx: Db, scope: DatasetScope, read: (
       set_config('vault.scope_max_sensitivity', ${String(scope.maxSensitivity)}, true),
       set_config('vault.scope_from', ${from}, true),
       set_config('vault.scope_to', ${to}, true),
-      set_config('vault.scope_frozen_at', ${frozenAt}, true)`.execute(trx);
+      set_config('vault.scope_frozen_at', ${frozenAt}, true),
+      set_config('vault.scope_snapshot', ${scope.snapshot}, true)`.execute(trx);
   if (before.rows[0]!.role === DATASET_READER) throw new TypeError('withDatasetReader does not nest');
   // 'none' unless the session had switched role itself: restored exactly, not to a default.
   const previous = before.rows[0]!.previous;
@@ -87,7 +94,8 @@ async function restoreRole(trx: Db, previous: string): Promise<void> {
   await sql`select set_config('role', ${previous}, true),
       set_config('vault.scope_org_units', '', true), set_config('vault.scope_kinds', '', true),
       set_config('vault.scope_max_sensitivity', '', true), set_config('vault.scope_from', '', true),
-      set_config('vault.scope_to', '', true), set_config('vault.scope_frozen_at', '', true)`.execute(trx);
+      set_config('vault.scope_to', '', true), set_config('vault.scope_frozen_at', '', true),
+      set_config('vault.scope_snapshot', '', true)`.execute(trx);
 }
 
 type RecordsAsR = ExpressionBuilder<{ r: ActivityRecordsTable }, 'r'>;
@@ -101,7 +109,28 @@ function inScope(scope: DatasetScope) {
       eb('r.captured_at', '>=', scope.from),
       eb('r.captured_at', '<', scope.to),
       eb('r.ingested_at', '<=', scope.frozenAt),
+      eb.or([eb('r.ingest_xid', 'is', null), sql<boolean>`pg_visible_in_snapshot(r.ingest_xid, ${scope.snapshot}::pg_snapshot)`]),
     ]);
+}
+
+/**
+ * The database's clock and snapshot at this point of the caller's transaction: a lease frozen
+ * with them counts and later streams exactly the records committed by then, whatever the
+ * vault's own clock says and however long an ingest that began earlier takes to commit.
+ */
+export async function freezeLeaseSnapshot(db: Db): Promise<{ frozenAt: Date; snapshot: string }> {
+  const row = await sql<{ frozen_at: Date; snapshot: string }>`select now() as frozen_at, pg_current_snapshot()::text as snapshot`.execute(db);
+  return { frozenAt: new Date(row.rows[0]!.frozen_at), snapshot: row.rows[0]!.snapshot };
+}
+
+/** Ends a lease for good under `revision`; a lease already revoked keeps its first revocation. */
+export async function revokeLease(db: Db, datasetId: string, revision: string): Promise<void> {
+  await db
+    .updateTable('dataset_leases')
+    .set({ revoked_at: sql<Date>`now()`, revoked_revision: revision })
+    .where('dataset_id', '=', datasetId)
+    .where('revoked_at', 'is', null)
+    .execute();
 }
 
 /**
@@ -143,6 +172,9 @@ export async function insertLease(db: Db, lease: LeaseRow): Promise<void> {
       scope_from: lease.from,
       scope_to: lease.to,
       frozen_at: lease.frozenAt,
+      frozen_snapshot: lease.snapshot,
+      revoked_at: null,
+      revoked_revision: null,
       record_count: lease.recordCount,
       employee_count: lease.employeeCount,
       pseudonym_key: lease.pseudonymKey,
@@ -176,11 +208,14 @@ export async function findLease(db: Db, datasetId: string): Promise<LeaseRow | u
     from: r.scope_from,
     to: r.scope_to,
     frozenAt: r.frozen_at,
+    snapshot: r.frozen_snapshot,
     recordCount: Number(r.record_count),
     employeeCount: r.employee_count,
     pseudonymKey: r.pseudonym_key,
     createdAt: r.created_at,
     expiresAt: r.expires_at,
+    revokedAt: r.revoked_at,
+    revokedRevision: r.revoked_revision,
   };
 }
 

@@ -52,6 +52,8 @@ export {
 } from './audit.js';
 export {
   recordDatasetReach,
+  freezeLeaseSnapshot,
+  revokeLease,
   withDatasetReader,
   insertLease,
   setLeaseReach,

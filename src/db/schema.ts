@@ -39,6 +39,8 @@ export interface ActivityRecordsTable {
   dek_version: number;
   envelope: Uint8Array;
   ingested_at: Generated<Date>;
+  /** The writing transaction (`xid8` text); NULL for records written before leases froze snapshots. */
+  ingest_xid: Generated<string | null>;
   /** NULL: sealed before classification (record/v1 AAD). */
   categories: string[] | null;
 }
@@ -130,6 +132,10 @@ export interface DatasetLeasesTable {
   pseudonym_key: Uint8Array;
   created_at: Generated<Date>;
   expires_at: Date;
+  /** `pg_snapshot` text: the records the lease was counted under (migration 20261203T1200). */
+  frozen_snapshot: string;
+  revoked_at: Date | null;
+  revoked_revision: string | null;
 }
 
 export interface DatasetEmployeesTable {

@@ -3,7 +3,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { sql } from 'kysely';
-import { readScopePage, withDatasetReader, type DatasetScope, type Db } from '../../src/db/index.js';
+import { freezeLeaseSnapshot, readScopePage, withDatasetReader, type DatasetScope, type Db } from '../../src/db/index.js';
 import { STORE } from '../support/database.js';
 import { postRecords, putRoster, startTestVault, type TestVault } from '../support/vault.js';
 
@@ -41,6 +41,8 @@ describe(`dataset reads are confined by row-level security (${STORE})`, () => {
   let owner: string;
   let total: number;
   let frozenAt: Date;
+  let frozenSnapshot: string;
+  let laterSnapshot: string;
   const sent: Sent[] = [];
   const sensitivity = new Map<string, number>();
 
@@ -51,6 +53,7 @@ describe(`dataset reads are confined by row-level security (${STORE})`, () => {
     from: new Date('2026-10-25T00:00:00Z'),
     to: new Date('2026-11-10T00:00:00Z'),
     frozenAt,
+    snapshot: frozenSnapshot,
   });
   const scopeB = (): DatasetScope => ({
     orgUnits: ['u10', 'null'],
@@ -59,6 +62,7 @@ describe(`dataset reads are confined by row-level security (${STORE})`, () => {
     from: new Date('2026-10-20T00:00:00Z'),
     to: new Date('2026-11-20T00:00:00Z'),
     frozenAt: new Date('2100-01-01T00:00:00Z'),
+    snapshot: laterSnapshot,
   });
 
   function expectedIn(scope: DatasetScope): Sent[] {
@@ -100,8 +104,10 @@ describe(`dataset reads are confined by row-level security (${STORE})`, () => {
     assert.equal((await postRecords(t, batch(0, 900, false))).json().accepted, 900);
     await sleep(20);
     frozenAt = new Date();
+    frozenSnapshot = (await freezeLeaseSnapshot(db)).snapshot;
     await sleep(20);
     assert.equal((await postRecords(t, batch(900, 150, true))).json().accepted, 150);
+    laterSnapshot = (await freezeLeaseSnapshot(db)).snapshot;
     const rows = await sql<{ event_id: string; sensitivity: number }>`select event_id, sensitivity from activity_records`.execute(db);
     for (const r of rows.rows) sensitivity.set(r.event_id, r.sensitivity);
     total = rows.rows.length;
@@ -129,7 +135,7 @@ describe(`dataset reads are confined by row-level security (${STORE})`, () => {
       assert.equal(await count(trx), 0);
     });
     // Each setting emptied on its own, the others in force (none may be skipped by partition pruning).
-    for (const name of ['org_units', 'kinds', 'max_sensitivity', 'from', 'to', 'frozen_at']) {
+    for (const name of ['org_units', 'kinds', 'max_sensitivity', 'from', 'to', 'frozen_at', 'snapshot']) {
       const n = await db.transaction().execute((trx) =>
         withDatasetReader(trx, scopeB(), async (r) => {
           assert.ok((await count(r)) > 0);

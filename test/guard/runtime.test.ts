@@ -46,13 +46,15 @@ describe(`the guard at run time (${STORE})`, () => {
     await install('runtime-2', { 'team-big': GRANTS['team-big'] });
     const refused = await t.app.inject({ url: `/v1/datasets/${lease.dataset_id}/records`, headers: { authorization: `Bearer ${token}` } });
     assert.equal(refused.statusCode, 403);
-    assert.equal(refused.json().error, 'scope_outside_grant');
+    // The policy in force is asked again first (issue 11): it no longer grants the lease, which ends for good.
+    assert.equal(refused.json().error, 'lease_revoked');
     const { events } = await t.vault.audit.query({ action: 'dataset.stream', decision: 'deny', limit: 1 });
-    assert.equal(events[0]!.severity, 'high');
+    assert.equal(events[0]!.details.reason, 'lease_revoked');
     assert.equal(events[0]!.details.lease_revision, 'runtime-1');
     assert.equal(events[0]!.policy_revision, 'runtime-2');
-    assert.ok(t.logs.some((l) => l.includes('"alarm":"scope_breach"') && l.includes(lease.dataset_id)));
     await install('runtime-3', GRANTS);
+    const again = await t.app.inject({ url: `/v1/datasets/${lease.dataset_id}/records`, headers: { authorization: `Bearer ${token}` } });
+    assert.equal(again.json().error, 'lease_revoked', 'a later revision that grants it again does not bring it back');
   });
 
   it("counts the employees a unit's records reach, not only who the roster puts there now", async () => {

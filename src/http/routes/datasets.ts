@@ -5,6 +5,18 @@ import type { VaultServices } from '../../services/index.js';
 import { principalOf } from '../auth.js';
 import { bearerAuth, errorResponses } from '../errors.js';
 
+const errorJson = (description: string) => ({ description, content: { 'application/json': { schema: { $ref: 'ErrorBody#' } } } });
+
+/** The stream answers NDJSON when it streams and a JSON error body when it refuses: the document says both. */
+const recordStreamResponses = {
+  200: {
+    description: 'NDJSON: one {cursor, subject, captured_at, kind, sensitivity, payload} object a line; cursor is opaque and valid only for this dataset',
+    content: { 'application/x-ndjson': { schema: { type: 'string' } } },
+  },
+  '4xx': errorJson('refused: the error body'),
+  '5xx': errorJson('failed: the error body with an error_id'),
+} as const;
+
 export function datasetRoutes(services: VaultServices) {
   return async (app: FastifyInstance): Promise<void> => {
     app.post('/v1/datasets', {
@@ -41,8 +53,7 @@ export function datasetRoutes(services: VaultServices) {
         security: bearerAuth,
         params: { type: 'object', required: ['id'], properties: { id: idSchemas.datasetId } },
         querystring: { type: 'object', additionalProperties: false, properties: { after: { type: 'string', maxLength: 128 } } },
-        produces: ['application/x-ndjson'],
-        response: { ...errorResponses },
+        response: recordStreamResponses,
       },
       handler: async (request, reply) => {
         const pages = await services.datasets.openStream(principalOf(request), (request.params as { id: string }).id, (request.query as { after?: string }).after);
