@@ -1,1 +1,2 @@
-export { AccessGate, type RequestContext } from './gate.js';
+export { AccessGate, type AccessGateOptions, type RequestContext } from './gate.js';
+export { REFUSAL_ACTION } from './refusals.js';

@@ -5,6 +5,7 @@ export {
   tokenFailureReason,
   ACCEPTED_ALGORITHMS,
   CLOCK_SKEW_SECONDS,
+  DEFAULT_MAX_TOKEN_TTL_SECONDS,
   type TokenVerifier,
   type TokenVerifierOptions,
 } from './tokens.js';

@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AccessGate } from '../access/index.js';
 import type { Principal, Role } from '../auth/index.js';
-import { VaultError } from '../errors/index.js';
+import { isVaultError, VaultError } from '../errors/index.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -25,12 +25,17 @@ export function authenticate(access: Pick<AccessGate, 'authenticate'>) {
     const { roles, public: isPublic } = request.routeOptions.config;
     if (isPublic && !roles) return;
     if (!roles) throw new VaultError('ERR_FORBIDDEN', 'this route is not open');
-    void reply.header('www-authenticate', 'Bearer');
-    request.principal = await access.authenticate(request.headers.authorization, roles, {
-      method: request.method,
-      route: request.routeOptions.url ?? request.url,
-      remoteAddress: request.ip,
-    });
+    try {
+      request.principal = await access.authenticate(request.headers.authorization, roles, {
+        method: request.method,
+        route: request.routeOptions.url ?? request.url,
+        remoteAddress: request.ip,
+      });
+    } catch (err) {
+      // RFC 7235: the challenge belongs to a 401 only; set on every request it stuck to the 200s too.
+      if (isVaultError(err, 'ERR_UNAUTHENTICATED')) void reply.header('www-authenticate', 'Bearer');
+      throw err;
+    }
   };
 }
 
