@@ -37,3 +37,8 @@ export function headMac(key: Uint8Array, seq: number, hash: Uint8Array): Buffer 
   seqBytes.writeBigUInt64BE(BigInt(seq));
   return createHmac('sha256', key).update('activity-vault/audit-head/v1').update(seqBytes).update(hash).digest();
 }
+
+/** What a checkpoint signature covers; auditors rebuild these bytes to check it with the public key. */
+export function checkpointStatement(seq: number, hashHex: string, signedAt: string, keyId: string): Buffer {
+  return Buffer.from(canonicalJson({ v: 1, log: 'activity-vault/audit', seq, hash: hashHex, signed_at: signedAt, key_id: keyId }));
+}

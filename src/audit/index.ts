@@ -1,7 +1,8 @@
 export {
   AuditLog,
-  checkpointStatement,
   MAX_QUERY_LIMIT,
+  type AuditLogOptions,
+  type WitnessStatus,
   type AuditActor,
   type AuditEventInput,
   type AuditEventView,
@@ -13,4 +14,6 @@ export {
   type StreamSummary,
 } from './log.js';
 export { AuditTrail, type AuditTrailOptions, type CheckpointKey } from './trail.js';
-export { canonicalEvent, chainHash, GENESIS_HASH } from './chain.js';
+export { canonicalEvent, chainHash, checkpointStatement, GENESIS_HASH } from './chain.js';
+export { WITNESS_FILE } from './witness.js';
+export { runInAuditScope, type AuditScope } from './request-scope.js';

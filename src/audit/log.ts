@@ -21,7 +21,9 @@ import {
 } from '../db/index.js';
 import { canonicalJson } from '../encoding/canonical-json.js';
 import { VaultError } from '../errors/index.js';
-import { canonicalEvent, chainHash, GENESIS_HASH, headMac } from './chain.js';
+import { canonicalEvent, chainHash, checkpointStatement, GENESIS_HASH, headMac } from './chain.js';
+import { FileWitness, findWitnessBreach, type WitnessBreach } from './witness.js';
+import { noteDurableDeny } from './request-scope.js';
 
 export type AuditDecision = 'allow' | 'deny' | 'info' | 'error';
 
@@ -100,15 +102,24 @@ export interface Checkpoint {
   readonly signature: string;
 }
 
+export interface AuditLogOptions {
+  /** `VAULT_AUDIT_WITNESS`: where every checkpoint is also appended, outside the database. */
+  readonly witness?: string;
+  /** Operator log; alarms carry an `alarm` field a SIEM can match on. */
+  readonly log?: (event: Record<string, unknown>, message: string) => void;
+}
+
+/** Whether the database still agrees with the witness, as the readiness probe sees it. */
+export interface WitnessStatus {
+  readonly ok: boolean;
+  readonly reason?: string;
+}
+
 const MAC_SECRET = 'audit-mac';
 const CHECKPOINT_SECRET = 'audit-checkpoint-ed25519';
 const VERIFY_PAGE = 5000;
+const SIGNATURES_CHECKED = 1000;
 export const MAX_QUERY_LIMIT = 1000;
-
-/** What a checkpoint signature covers; auditors rebuild these bytes to check it with the public key. */
-export function checkpointStatement(seq: number, hashHex: string, signedAt: string, keyId: string): Buffer {
-  return Buffer.from(canonicalJson({ v: 1, log: 'activity-vault/audit', seq, hash: hashHex, signed_at: signedAt, key_id: keyId }));
-}
 
 function unavailable(cause: unknown): VaultError {
   return new VaultError('ERR_UNAVAILABLE', 'the audit log cannot record this action; it was not carried out', { cause, internal: { alarm: 'audit_unavailable' } });
@@ -123,19 +134,32 @@ export class AuditLog {
   readonly #database: VaultDatabase;
   readonly #macKey: Buffer;
   readonly #signingKey: KeyObject;
+  readonly #witness: FileWitness | undefined;
+  readonly #log: NonNullable<AuditLogOptions['log']>;
+  /** The newest checkpoint known to be in the witness. */
+  #witnessed: Checkpoint | undefined;
+  #witnessWriteFailed = false;
+  /** Set once the database is seen to disagree with the witness; only a restart re-examines it. */
+  #witnessMismatch: WitnessBreach | undefined;
   readonly publicKey: KeyObject;
   readonly keyId: string;
 
-  private constructor(database: VaultDatabase, macKey: Buffer, signingKey: KeyObject) {
+  private constructor(database: VaultDatabase, macKey: Buffer, signingKey: KeyObject, witness: FileWitness | undefined, options: AuditLogOptions) {
     this.#database = database;
     this.#macKey = macKey;
     this.#signingKey = signingKey;
+    this.#witness = witness;
+    this.#log = options.log ?? (() => {});
     this.publicKey = createPublicKey(signingKey);
     this.keyId = `audit-${createHmac('sha256', 'activity-vault/audit-key-id').update(this.publicKey.export({ type: 'spki', format: 'der' })).digest('hex').slice(0, 16)}`;
   }
 
-  /** Loads (or creates, once for all instances) the log's MAC key and checkpoint signing key. */
-  static async open(database: VaultDatabase, keyRing: KeyRing): Promise<AuditLog> {
+  /**
+   * Loads (or creates, once for all instances) the log's MAC key and checkpoint signing key, opens
+   * the witness (`ERR_CONFIG` when it cannot be appended to) and compares its newest checkpoint
+   * with the database.
+   */
+  static async open(database: VaultDatabase, keyRing: KeyRing, options: AuditLogOptions = {}): Promise<AuditLog> {
     const secret = async (name: string, fresh: () => Buffer): Promise<Buffer> => {
       const stored = await findSecret(database.db, name);
       if (stored) return keyRing.unwrapVaultSecret(name, stored);
@@ -144,8 +168,10 @@ export class AuditLog {
     };
     const macKey = await secret(MAC_SECRET, () => randomBytes(32));
     const der = await secret(CHECKPOINT_SECRET, () => generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'der' }) as Buffer);
-    const log = new AuditLog(database, macKey, createPrivateKey({ key: der, format: 'der', type: 'pkcs8' }));
+    const witness = options.witness === undefined ? undefined : await FileWitness.open(options.witness);
+    const log = new AuditLog(database, macKey, createPrivateKey({ key: der, format: 'der', type: 'pkcs8' }), witness, options);
     await initAuditHead(database.db, { seq: 0, hash: GENESIS_HASH, mac: headMac(macKey, 0, GENESIS_HASH) });
+    await log.#compareWithWitness(true).catch(() => undefined);
     return log;
   }
 
@@ -208,9 +234,16 @@ export class AuditLog {
 
   /** Appends in a transaction of its own (events with no other write, such as a refused token). */
   appendAlone(input: AuditEventInput): Promise<{ seq: number; eventId: string }> {
-    return inTransaction(this.#database, (trx) => this.append(trx, input)).catch((err) => {
-      throw err instanceof VaultError ? err : unavailable(err);
-    });
+    return inTransaction(this.#database, (trx) => this.append(trx, input)).then(
+      (appended) => {
+        // Committed: the HTTP adapter must not audit the refusal that follows a second time.
+        if (input.decision === 'deny') noteDurableDeny();
+        return appended;
+      },
+      (err: unknown) => {
+        throw err instanceof VaultError ? err : unavailable(err);
+      },
+    );
   }
 
   /**
@@ -242,9 +275,15 @@ export class AuditLog {
     }
   }
 
-  /** Walks the chain end to end, then checks the head's MAC and every signed checkpoint against it. */
+  /**
+   * Walks the chain end to end, then checks the head's MAC, the signed checkpoints and every
+   * checkpoint in the witness against it. Throws `ERR_UNAVAILABLE` when the witness cannot be read.
+   */
   async verify(): Promise<VerifyResult> {
     const { db } = this.#database;
+    // Read before the walk: every checkpoint witnessed by then covers events the walk will reach.
+    const witnessed = (await this.#witness?.entries()) ?? [];
+    const witnessedHashes = new Map(witnessed.map((cp) => [cp.seq, undefined as string | undefined]));
     let prev: Uint8Array = GENESIS_HASH;
     let expected = 1;
     const broken = (at: number, reason: string): VerifyResult => ({ ok: false, checked: expected - 1, broken_at: at, reason });
@@ -254,6 +293,7 @@ export class AuditLog {
         if (row.seq !== expected) return broken(expected, 'event missing or out of order');
         if (!Buffer.from(row.prev_hash).equals(Buffer.from(prev))) return broken(row.seq, 'previous hash does not match');
         if (!chainHash(prev, canonicalEvent(row)).equals(Buffer.from(row.hash))) return broken(row.seq, 'event was altered');
+        if (witnessedHashes.has(row.seq)) witnessedHashes.set(row.seq, hex(row.hash));
         prev = row.hash;
         expected++;
       }
@@ -264,25 +304,129 @@ export class AuditLog {
     if (!head || !timingSafeEqual(Buffer.from(head.mac), headMac(this.#macKey, head.seq, head.hash))) return broken(head?.seq ?? last, 'log head fails its MAC');
     if (head.seq > last) return broken(last + 1, 'newest events were deleted');
     if (head.seq < last || !Buffer.from(head.hash).equals(Buffer.from(prev))) return broken(head.seq + 1, 'events were added behind the log head');
-    for (const cp of await listCheckpoints(db, 1000)) {
-      const statement = checkpointStatement(cp.seq, Buffer.from(cp.hash).toString('hex'), cp.signed_at.toISOString(), cp.key_id);
+    const stored = await listCheckpoints(db, this.#witness ? Number.MAX_SAFE_INTEGER : SIGNATURES_CHECKED);
+    for (const cp of stored.slice(0, SIGNATURES_CHECKED)) {
+      const statement = checkpointStatement(cp.seq, hex(cp.hash), cp.signed_at.toISOString(), cp.key_id);
       if (cp.key_id !== this.keyId || !verify(null, statement, this.publicKey, cp.signature)) return broken(cp.seq, 'checkpoint signature is invalid');
       if (cp.seq > last) return broken(last + 1, 'events covered by a signed checkpoint are missing');
       const [row] = await auditEventsAfter(db, cp.seq - 1, 1);
       if (!row || !Buffer.from(row.hash).equals(Buffer.from(cp.hash))) return broken(cp.seq, 'event differs from its signed checkpoint');
     }
+    const storedHashes = new Map(stored.map((cp) => [cp.seq, hex(cp.hash)]));
+    const breach = findWitnessBreach(witnessed, { end: last, eventHash: (seq) => witnessedHashes.get(seq), checkpointHash: (seq) => storedHashes.get(seq) }, (cp) => this.#signedHere(cp));
+    if (breach) {
+      this.#mismatchFound(breach);
+      return broken(breach.at, breach.reason);
+    }
     return { ok: true, checked: last };
   }
 
-  /** Signs (seq, hash) of the newest event; a no-op when the log is empty or already checkpointed there. */
-  async checkpoint(db: Db = this.#database.db): Promise<Checkpoint | undefined> {
+  #signedHere(cp: Checkpoint): boolean {
+    const statement = checkpointStatement(cp.seq, cp.hash, cp.signed_at, cp.key_id);
+    return cp.key_id === this.keyId && verify(null, statement, this.publicKey, Buffer.from(cp.signature, 'base64'));
+  }
+
+  #mismatchFound(breach: WitnessBreach): void {
+    if (!this.#witnessMismatch) this.#log({ alarm: 'audit_witness_mismatch', at: breach.at, reason: breach.reason }, 'the audit log disagrees with its witness');
+    this.#witnessMismatch ??= breach;
+  }
+
+  /**
+   * Compares the witness's newest checkpoint with the database in a few indexed reads: the head
+   * must have reached it, the event there must carry its hash, and the database's newest
+   * checkpoint must not be behind it. A full comparison is `verify`'s.
+   */
+  async #compareWithWitness(readWitness = false): Promise<void> {
+    if (!this.#witness) return;
+    if (readWitness) {
+      try {
+        this.#witnessed = await this.#witness.newest();
+      } catch (err) {
+        this.#mismatchFound({ at: 0, reason: 'the audit witness cannot be read' });
+        throw err;
+      }
+    }
+    const newest = this.#witnessed;
+    if (!newest || this.#witnessMismatch) return;
+    const { db } = this.#database;
+    const head = await readAuditHead(db);
+    const [event] = await auditEventsAfter(db, newest.seq - 1, 1);
+    const [stored] = await listCheckpoints(db, 1);
+    const breach = findWitnessBreach(
+      [newest],
+      {
+        end: head?.seq ?? 0,
+        eventHash: (seq) => (event?.seq === seq ? hex(event.hash) : undefined),
+        // A newer stored checkpoint stands in for the one at `seq`: looking that one up is verify's job.
+        checkpointHash: (seq) => (stored && stored.seq > seq ? newest.hash : stored?.seq === seq ? hex(stored.hash) : undefined),
+      },
+      (cp) => this.#signedHere(cp),
+    );
+    if (breach) this.#mismatchFound(breach);
+  }
+
+  /**
+   * For the readiness probe, in one read of the head: not ready once the witness could not be
+   * written or the database was seen to disagree with it (at start, at a checkpoint, in a verify),
+   * or when the head is now behind the newest witnessed checkpoint (a rewind).
+   */
+  async witnessStatus(): Promise<WitnessStatus> {
+    if (!this.#witness) return { ok: true };
+    if (this.#witnessMismatch) return { ok: false, reason: 'the audit log disagrees with its witness' };
+    if (this.#witnessWriteFailed) return { ok: false, reason: 'the audit witness cannot be written' };
+    const newest = this.#witnessed;
+    if (!newest) return { ok: true };
+    const head = await readAuditHead(this.#database.db).catch(() => undefined);
+    if (!head) return { ok: false, reason: 'the audit log head cannot be read' };
+    if (head.seq < newest.seq) {
+      this.#mismatchFound({ at: head.seq + 1, reason: 'the log was rewound: events covered by a witnessed checkpoint are missing' });
+      return { ok: false, reason: 'the audit log disagrees with its witness' };
+    }
+    return { ok: true };
+  }
+
+  /**
+   * Signs (seq, hash) of the newest event unless a checkpoint already covers it, stores it and,
+   * once committed, appends it to the witness. `eventOf`, when given, is appended in the
+   * checkpoint's transaction. `undefined` while the log is empty. Throws `ERR_UNAVAILABLE` while
+   * the database disagrees with the witness (signing a rewound log would bless it) and when the
+   * witness cannot be written (the checkpoint is then stored but not witnessed, and the vault is
+   * not ready until a later one is).
+   */
+  async checkpoint(eventOf?: (checkpoint: Checkpoint | undefined) => AuditEventInput): Promise<Checkpoint | undefined> {
+    await this.#compareWithWitness();
+    if (this.#witnessMismatch) {
+      throw new VaultError('ERR_UNAVAILABLE', 'the audit log disagrees with its witness; no checkpoint is signed', { internal: { alarm: 'audit_witness_mismatch', ...this.#witnessMismatch } });
+    }
+    const checkpoint = eventOf ? await this.runAudited((trx) => this.#storeCheckpoint(trx), eventOf) : await this.#storeCheckpoint(this.#database.db);
+    if (checkpoint) await this.#witnessCheckpoint(checkpoint);
+    return checkpoint;
+  }
+
+  async #storeCheckpoint(db: Db): Promise<Checkpoint | undefined> {
     const head = await readAuditHead(db);
     if (!head || head.seq === 0) return undefined;
-    const hashHex = Buffer.from(head.hash).toString('hex');
-    const signedAt = new Date();
-    const signature = sign(null, checkpointStatement(head.seq, hashHex, signedAt.toISOString(), this.keyId), this.#signingKey);
-    await insertCheckpoint(db, { seq: head.seq, hash: head.hash, signed_at: signedAt, key_id: this.keyId, signature });
+    const [newest] = await listCheckpoints(db, 1);
+    if (newest?.seq !== head.seq) {
+      const hashHex = hex(head.hash);
+      const signedAt = new Date();
+      const signature = sign(null, checkpointStatement(head.seq, hashHex, signedAt.toISOString(), this.keyId), this.#signingKey);
+      await insertCheckpoint(db, { seq: head.seq, hash: head.hash, signed_at: signedAt, key_id: this.keyId, signature });
+    }
     return (await this.checkpoints(1, db))[0];
+  }
+
+  async #witnessCheckpoint(checkpoint: Checkpoint): Promise<void> {
+    if (!this.#witness || (this.#witnessed && this.#witnessed.seq >= checkpoint.seq)) return;
+    try {
+      await this.#witness.append(checkpoint);
+    } catch (err) {
+      this.#witnessWriteFailed = true;
+      this.#log({ alarm: 'audit_witness_unavailable', seq: checkpoint.seq, error: ((err as Error).cause as Error | undefined)?.message ?? (err as Error).message }, 'audit checkpoint not witnessed');
+      throw err;
+    }
+    this.#witnessed = checkpoint;
+    this.#witnessWriteFailed = false;
   }
 
   /** Newest first. */
@@ -340,6 +484,10 @@ export class AuditLog {
     const next = rows.length > limit ? Buffer.from(`seq:${page.at(-1)!.seq}`).toString('base64url') : null;
     return { events: page.map(viewOf), next_cursor: next };
   }
+}
+
+function hex(bytes: Uint8Array): string {
+  return Buffer.from(bytes).toString('hex');
 }
 
 function viewOf(row: AuditRow): AuditEventView {

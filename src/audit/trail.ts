@@ -71,7 +71,13 @@ export class AuditTrail {
   async checkpoints(actor: AuditActor, limit = 100): Promise<{ public_key: CheckpointKey; checkpoints: Checkpoint[] }> {
     const checkpoints = await this.#audit.runAudited(
       (trx) => this.#audit.checkpoints(limit, trx),
-      (listed) => ({ action: 'audit.checkpoints', decision: 'allow', actor, recordCount: listed.length }),
+      (listed) => ({
+        action: 'audit.checkpoints',
+        decision: 'allow',
+        actor,
+        recordCount: listed.length,
+        details: { limit, newest_seq: listed[0]?.seq ?? null, oldest_seq: listed.at(-1)?.seq ?? null },
+      }),
     );
     const { keyId, publicKey } = this.#audit;
     return {
@@ -80,11 +86,11 @@ export class AuditTrail {
     };
   }
 
-  /** Signs a checkpoint of the newest event now; the signature and its `audit.checkpoint` event commit together. */
+  /**
+   * Signs a checkpoint of the newest event now; the signature and its `audit.checkpoint` event
+   * commit together, then the checkpoint goes to the witness (`ERR_UNAVAILABLE` if it cannot).
+   */
   signCheckpoint(actor: AuditActor): Promise<Checkpoint | undefined> {
-    return this.#audit.runAudited(
-      (trx) => this.#audit.checkpoint(trx),
-      (checkpoint) => ({ action: 'audit.checkpoint', decision: 'info', actor, details: { seq: checkpoint?.seq ?? null } }),
-    );
+    return this.#audit.checkpoint((checkpoint) => ({ action: 'audit.checkpoint', decision: 'info', actor, details: { seq: checkpoint?.seq ?? null } }));
   }
 }

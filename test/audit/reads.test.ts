@@ -42,6 +42,16 @@ describe(`reading the audit log is itself on the record (${STORE})`, () => {
     assert.ok(listed >= 1);
     const [recorded] = (await t.vault.audit.query({ action: 'audit.checkpoints', limit: 1 })).events;
     assert.deepEqual([recorded?.actor, recorded?.decision, recorded?.record_count], ['auditor-7', 'allow', listed]);
+    const seqs = response.json().checkpoints.map((cp: { seq: number }) => cp.seq);
+    assert.deepEqual(recorded?.details, { limit: 100, newest_seq: seqs[0], oldest_seq: seqs.at(-1) }, 'which checkpoints were read');
+  });
+
+  it('a refused read of the checkpoints is recorded too', async () => {
+    const response = await t.app.inject({ url: '/v1/audit/checkpoints', headers: { authorization: `Bearer ${await t.token('training-job', { sub: 'job-9', teams: ['t1'], purpose: 'p' })}` } });
+    assert.equal(response.statusCode, 403);
+    assert.equal('checkpoints' in response.json(), false);
+    const [recorded] = (await t.vault.audit.query({ action: 'auth.forbidden', actor: 'job-9', limit: 1 })).events;
+    assert.deepEqual([recorded?.decision, recorded?.details.route], ['deny', '/v1/audit/checkpoints']);
   });
 
   it('a broken chain is still reported to the auditor, with an alarm line', async () => {
