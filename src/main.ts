@@ -1,5 +1,5 @@
 import { AccessGate } from './access/index.js';
-import { AuditLog, AuditTrail } from './audit/index.js';
+import { AuditLog, AuditTrail, runInAuditScope } from './audit/index.js';
 import { loadClassifierLists } from './classify/index.js';
 import { createTokenVerifier, loadDevSigningKey, readJwksFile, type TokenVerifier } from './auth/index.js';
 import type { VaultConfig } from './config/index.js';
@@ -43,12 +43,12 @@ function alarmsToStderr(event: Record<string, unknown>, message: string): void {
 
 async function openTokenVerifier(config: VaultConfig): Promise<TokenVerifier> {
   const production = config.env === 'production';
-  const { issuer, audience, jwksFile, jwksUrl } = config.jwt;
-  if (jwksFile) return createTokenVerifier({ issuer, audience, keys: { jwks: await readJwksFile(jwksFile, { production }) } });
-  if (jwksUrl) return createTokenVerifier({ issuer, audience, keys: { jwksUrl } });
+  const { issuer, audience, jwksFile, jwksUrl, maxTtlSeconds } = config.jwt;
+  if (jwksFile) return createTokenVerifier({ issuer, audience, maxTtlSeconds, keys: { jwks: await readJwksFile(jwksFile, { production }) } });
+  if (jwksUrl) return createTokenVerifier({ issuer, audience, maxTtlSeconds, keys: { jwksUrl } });
   if (production) throw new VaultError('ERR_CONFIG', 'production refuses development signing keys: set VAULT_JWKS_FILE or VAULT_JWKS_URL');
   const dev = await loadDevSigningKey(config.dataDir);
-  return createTokenVerifier({ issuer, audience, keys: { jwks: dev.jwks } });
+  return createTokenVerifier({ issuer, audience, maxTtlSeconds, keys: { jwks: dev.jwks } });
 }
 
 async function openConfiguredDatabase(config: VaultConfig): Promise<VaultDatabase> {
@@ -87,7 +87,7 @@ export async function openVault(config: VaultConfig, opened: OpenVaultOptions = 
     database = options.database ?? (await openConfiguredDatabase(config));
     const ownsDatabase = options.database === undefined;
     const db = database;
-    const audit = await AuditLog.open(db, keyRing);
+    const audit = await AuditLog.open(db, keyRing, { witness: config.auditWitness, log: options.log });
     const trustedKeys = await loadTrustedBundleKeys(config);
     const policy = new PolicyEngine({
       database: db,
@@ -103,9 +103,15 @@ export async function openVault(config: VaultConfig, opened: OpenVaultOptions = 
     checkpoints.unref();
     const datasetDeps: DatasetDeps = { database: db, keyRing, audit, policy, maxScopeFraction: config.maxScopeFraction, log: options.log };
     const [requests, streams, reports] = [new DatasetRequests(datasetDeps), new DatasetStreams(datasetDeps), new AccessReports(datasetDeps)];
+    const access = new AccessGate(tokens, audit, { database: db, log: options.log });
     const services: VaultServices = {
       settings: { host: config.host, port: config.port, logLevel: config.logLevel, maxBodyBytes: config.ingest.maxBodyBytes, maxBatchRecords: config.ingest.maxBatchRecords },
-      access: new AccessGate(tokens, audit, options.log),
+      access,
+      edgeAudit: {
+        runInScope: runInAuditScope,
+        record: async (event) => void (await audit.appendAlone(event)),
+        employeeRef: (employeeId) => audit.employeeRef(employeeId),
+      },
       ingest: new RecordIngestor({
         database: db,
         keyRing,
@@ -131,6 +137,8 @@ export async function openVault(config: VaultConfig, opened: OpenVaultOptions = 
           keys: await keyCheck(keyRing),
           policy: policy.readiness(),
           audit: await auditCheck(audit),
+          refusal_audit: access.refusalAuditCheck(),
+          witness: await audit.witnessStatus(),
         };
         return { ready: Object.values(checks).every((c) => c.ok), checks };
       },
@@ -145,6 +153,7 @@ export async function openVault(config: VaultConfig, opened: OpenVaultOptions = 
       policy,
       async close() {
         clearInterval(checkpoints);
+        await access.close();
         await policy.stop();
         keyRing.close();
         if (ownsDatabase) await db.close();

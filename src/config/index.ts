@@ -22,6 +22,8 @@ export interface VaultConfig {
     readonly jwksUrl: string | undefined;
     readonly issuer: string;
     readonly audience: string;
+    /** VAULT_JWT_MAX_TTL: the longest `exp - iat` a token may claim, in seconds. */
+    readonly maxTtlSeconds: number;
   };
   /** JWKS of the public keys allowed to sign policy bundles; production trusts only these. */
   readonly bundleKeysFile: string | undefined;
@@ -29,6 +31,8 @@ export interface VaultConfig {
   readonly opaBin: string | undefined;
   /** How often each instance signs a checkpoint of the audit log's newest event. */
   readonly auditCheckpointSeconds: number;
+  /** VAULT_AUDIT_WITNESS: a directory or `.jsonl` file outside the database where every checkpoint is also appended. */
+  readonly auditWitness: string;
   /** Declared record kinds and the lowest sensitivity each may carry. */
   readonly recordKinds: ReadonlyMap<string, number>;
   readonly ingest: { readonly maxBatchRecords: number; readonly maxBodyBytes: number };
@@ -65,6 +69,21 @@ function parseBoolean(name: string, raw: string): boolean {
 function parseSeconds(raw: string): number {
   const seconds = Number(raw);
   if (!Number.isInteger(seconds) || seconds < 1 || seconds > 86_400) fail(`VAULT_AUDIT_CHECKPOINT_SECONDS must be 1-86400, got "${raw}"`);
+  return seconds;
+}
+
+const DURATION_UNITS: Readonly<Record<string, number>> = { s: 1, m: 60, h: 3600, d: 86_400 };
+
+/** Seconds (`86400`) or a duration (`24h`, `1h30m`, `90s`), 1 s to 30 days. */
+function parseDurationSeconds(name: string, raw: string): number {
+  const text = raw.trim();
+  let seconds = Number.NaN;
+  if (/^\d+$/.test(text)) seconds = Number(text);
+  else if (/^(\d+[smhd])+$/.test(text)) {
+    seconds = 0;
+    for (const [, amount, unit] of text.matchAll(/(\d+)([smhd])/g)) seconds += Number(amount) * DURATION_UNITS[unit!]!;
+  }
+  if (!Number.isSafeInteger(seconds) || seconds < 1 || seconds > 30 * 86_400) fail(`${name} must be seconds or a duration such as 24h (1 s to 30 d), got "${raw}"`);
   return seconds;
 }
 
@@ -112,10 +131,12 @@ export function loadConfig(env: Env = process.env): VaultConfig {
       jwksUrl,
       issuer: env.VAULT_JWT_ISSUER ?? 'activity-vault',
       audience: env.VAULT_JWT_AUDIENCE ?? 'activity-vault',
+      maxTtlSeconds: parseDurationSeconds('VAULT_JWT_MAX_TTL', env.VAULT_JWT_MAX_TTL ?? '24h'),
     },
     bundleKeysFile: env.VAULT_BUNDLE_KEYS_FILE ? path.resolve(env.VAULT_BUNDLE_KEYS_FILE) : undefined,
     opaBin: env.VAULT_OPA_BIN || undefined,
     auditCheckpointSeconds: parseSeconds(env.VAULT_AUDIT_CHECKPOINT_SECONDS ?? '300'),
+    auditWitness: path.resolve(env.VAULT_AUDIT_WITNESS || path.join(dataDir, 'audit-witness')),
     recordKinds: parseRecordKinds(env.VAULT_RECORD_KINDS ?? DEFAULT_RECORD_KINDS),
     ingest: { maxBatchRecords: 5000, maxBodyBytes: 10 * 1024 * 1024 },
     logLevel: env.VAULT_LOG_LEVEL ?? 'info',

@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { publicErrorName, VaultError, type VaultErrorCode } from '../errors/index.js';
+import { isEmployeeId } from '../model/index.js';
+import type { EdgeAudit } from '../services/index.js';
 
 /** The one table from error code to HTTP status. README's "Error codes" section mirrors it (tested). */
 export const HTTP_STATUS: Readonly<Record<VaultErrorCode, number>> = {
@@ -17,6 +19,7 @@ export const HTTP_STATUS: Readonly<Record<VaultErrorCode, number>> = {
   ERR_SCOPE_TOO_WIDE: 403,
   ERR_SENSITIVITY_FORBIDDEN: 403,
   ERR_LEASE_EXPIRED: 410,
+  ERR_LEASE_REVOKED: 403,
   ERR_NOT_FOUND: 404,
   ERR_CONFLICT: 409,
   ERR_POLICY_REJECTED: 409,
@@ -59,16 +62,30 @@ const FRAMEWORK_ERRORS: Record<string, [VaultErrorCode, string]> = {
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: ['ERR_INVALID_REQUEST', 'content-length does not match the body'],
 };
 
+/**
+ * SQLSTATEs of a value the caller sent that the database cannot hold: text with U+0000 (22021),
+ * an untranslatable character (22P05), a date or number out of range (22007-22009, 22003). The
+ * edge should have refused these; when one slips through it is still the caller's input, a 400.
+ */
+const STORE_REFUSED_VALUE = new Set(['22021', '22P05', '22007', '22008', '22009', '22003']);
+
 function toVaultError(err: FastifyError | Error): VaultError | undefined {
   if (err instanceof VaultError) return err;
   const fe = err as FastifyError;
   if (fe.validation) {
     const first = fe.validation[0];
     const where = `${fe.validationContext ?? 'request'}${first?.instancePath ?? ''}`;
-    return new VaultError('ERR_INVALID_REQUEST', `${where} ${first?.message ?? 'is invalid'}`);
+    // A pattern's text is the schema's, never the input, but "must match /^[^\u0000-...]/" helps nobody.
+    const what = first?.keyword === 'pattern' ? 'has characters or a form that is not allowed' : (first?.message ?? 'is invalid');
+    return new VaultError('ERR_INVALID_REQUEST', `${where} ${what}`);
   }
   const mapped = fe.code ? FRAMEWORK_ERRORS[fe.code] : undefined;
   if (mapped) return new VaultError(mapped[0], mapped[1]);
+  if (typeof fe.code === 'string' && STORE_REFUSED_VALUE.has(fe.code)) {
+    return new VaultError('ERR_INVALID_REQUEST', 'the request holds a value the store cannot keep (a control character, or a date outside 0001-9999)', {
+      internal: { sqlstate: fe.code, alarm: 'edge_validation_gap' },
+    });
+  }
   // Node's JSON.parse messages quote the input; never let one through.
   if (err instanceof SyntaxError || (fe.statusCode !== undefined && fe.statusCode >= 400 && fe.statusCode < 500)) {
     return new VaultError('ERR_INVALID_REQUEST', 'malformed request');
@@ -76,26 +93,71 @@ function toVaultError(err: FastifyError | Error): VaultError | undefined {
   return undefined;
 }
 
+interface Outcome {
+  readonly status: number;
+  readonly code: VaultErrorCode;
+  readonly message: string;
+  readonly errorId: string | undefined;
+}
+
 /**
  * Every error leaves as `{"error","message"}`. Known errors carry their safe message; anything
- * else is a 500 with an opaque id, and the cause is logged by name and code only.
+ * else is a 500 with an opaque id, and the cause is logged by name and code only. Before the
+ * answer, the error is audited unless a service already recorded a deny for this request: every
+ * 5xx (`http.error`) and every 4xx of an authenticated caller (`http.refused`), with the route,
+ * method, status and code, never the body or the token. Anonymous refusals are the access gate's
+ * to tally. An error that cannot be audited raises an alarm in the operator log and is still answered.
  */
-export function handleError(err: FastifyError | Error, request: FastifyRequest, reply: FastifyReply): void {
-  const known = toVaultError(err);
-  if (known && HTTP_STATUS[known.code] < 500) {
-    request.log.info({ error: known.code, ...(known.internal ?? {}) }, 'request refused');
-    void reply.status(HTTP_STATUS[known.code]).send({ error: publicErrorName(known.code), message: known.message, ...safeDetails(known) });
-    return;
+export function errorHandler(edge: Pick<EdgeAudit, 'record'>) {
+  return async function handleError(err: FastifyError | Error, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+    const known = toVaultError(err);
+    const status = known ? HTTP_STATUS[known.code] : 500;
+    const code = known?.code ?? 'ERR_INTERNAL';
+    const internal = known?.internal ?? {};
+    let outcome: Outcome;
+    if (status < 500) {
+      request.log[internal.alarm ? 'warn' : 'info']({ error: code, ...internal }, 'request refused');
+      outcome = { status, code, message: known!.message, errorId: undefined };
+    } else {
+      const errorId = randomUUID();
+      request.log.error({ error_id: errorId, error: code, cause: { name: err.name, code: (err as { code?: unknown }).code } }, 'request failed');
+      outcome = { status, code, message: status === 503 ? 'the vault cannot serve this request right now' : 'internal error', errorId };
+    }
+    await auditError(edge, request, outcome, typeof internal.sqlstate === 'string' ? internal.sqlstate : undefined);
+    const body = known && status < 500 ? { ...safeDetails(known) } : { error_id: outcome.errorId };
+    return reply.status(status).send({ error: publicErrorName(code), message: outcome.message, ...body });
+  };
+}
+
+async function auditError(edge: Pick<EdgeAudit, 'record'>, request: FastifyRequest, outcome: Outcome, sqlstate: string | undefined): Promise<void> {
+  const { principal } = request;
+  if (request.auditScope?.denyRecorded || (outcome.status < 500 && !principal)) return;
+  const route = request.routeOptions.url ?? 'unmatched';
+  const params = request.params as { id?: unknown } | undefined;
+  const employeeId = route.startsWith('/v1/employees/:id') && isEmployeeId(params?.id) ? params.id : undefined;
+  const failed = outcome.status >= 500;
+  try {
+    await edge.record({
+      action: failed ? 'http.error' : 'http.refused',
+      decision: failed ? 'error' : 'deny',
+      severity: failed ? 'high' : 'info',
+      actor: principal ?? null,
+      ...(employeeId === undefined ? {} : { employeeId }),
+      details: {
+        method: request.method,
+        route,
+        status: outcome.status,
+        error: publicErrorName(outcome.code),
+        ...(failed ? { error_id: outcome.errorId } : { message: outcome.message }),
+        ...(sqlstate ? { sqlstate } : {}),
+      },
+    });
+  } catch (auditErr) {
+    request.log.error(
+      { alarm: 'audit_unavailable', error: publicErrorName(outcome.code), status: outcome.status, error_id: outcome.errorId, cause: { name: (auditErr as Error).name, code: (auditErr as { code?: unknown }).code } },
+      'failed or refused request not audited',
+    );
   }
-  const errorId = randomUUID();
-  const status = known ? HTTP_STATUS[known.code] : 500;
-  const code = known?.code ?? 'ERR_INTERNAL';
-  request.log.error({ error_id: errorId, error: code, cause: { name: err.name, code: (err as { code?: unknown }).code } }, 'request failed');
-  void reply.status(status).send({
-    error: publicErrorName(code),
-    message: status === 503 ? 'the vault cannot serve this request right now' : 'internal error',
-    error_id: errorId,
-  });
 }
 
 function safeDetails(err: VaultError): Record<string, unknown> {

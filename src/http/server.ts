@@ -1,15 +1,23 @@
 import { randomUUID } from 'node:crypto';
 import swagger from '@fastify/swagger';
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
+import type { AuditScope } from '../audit/index.js';
 import type { VaultServices } from '../services/index.js';
 import { authenticate, requireAccessDeclaration } from './auth.js';
-import { errorBodySchema, handleError } from './errors.js';
+import { errorBodySchema, errorHandler } from './errors.js';
 import { createMetrics } from './metrics.js';
 import { ingestRoutes } from './routes/ingest.js';
 import { opsRoutes } from './routes/ops.js';
 import { policyRoutes } from './routes/policy.js';
 import { auditRoutes } from './routes/audit.js';
 import { datasetRoutes } from './routes/datasets.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Whether a service already audited a deny for this request (read by the error handler). */
+    auditScope?: AuditScope;
+  }
+}
 
 export interface HttpServerOptions {
   /** Fastify logger options (tests pass a stream to read every log line). */
@@ -18,8 +26,9 @@ export interface HttpServerOptions {
 
 /** Builds the HTTP API on the vault's services. The caller listens (`app.listen`) or injects requests. */
 export async function buildHttpServer(services: VaultServices, options: HttpServerOptions = {}): Promise<FastifyInstance> {
+  const logger = options.logger ?? { level: services.settings.logLevel, redact: ['req.headers.authorization'] };
   const app = Fastify({
-    logger: options.logger ?? { level: services.settings.logLevel, redact: ['req.headers.authorization'] },
+    logger: logger === false ? false : { ...(logger === true ? {} : logger), serializers: { ...(logger === true ? {} : logger.serializers), req: requestForLog((id) => services.edgeAudit.employeeRef(id)) } },
     bodyLimit: services.settings.maxBodyBytes,
     genReqId: () => randomUUID(),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: false } },
@@ -28,9 +37,15 @@ export async function buildHttpServer(services: VaultServices, options: HttpServ
   app.removeContentTypeParser('text/plain');
   const metrics = createMetrics();
   app.addSchema(errorBodySchema);
-  app.setErrorHandler(handleError);
+  app.setErrorHandler(errorHandler(services.edgeAudit));
   app.setNotFoundHandler((_request, reply) => reply.status(404).send({ error: 'not_found', message: 'no such route' }));
   app.addHook('onRoute', requireAccessDeclaration);
+  // First hook: the rest of the request runs in its audit scope (fastify carries the async context
+  // across body parsing), so the error handler knows whether a service already audited a deny.
+  app.addHook('onRequest', (request, _reply, done) => {
+    request.auditScope = { denyRecorded: false };
+    services.edgeAudit.runInScope(request.auditScope, done);
+  });
   app.addHook('onRequest', authenticate(services.access));
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched';
@@ -50,4 +65,38 @@ export async function buildHttpServer(services: VaultServices, options: HttpServ
   await app.register(auditRoutes(services));
   await app.register(datasetRoutes(services));
   return app;
+}
+
+const EMPLOYEE_PATH = /^(\/v1\/employees\/)([^/?#]+)/;
+/** Query parameters that name an employee (an employee's token `sub` is their id, hence `actor`). */
+const EMPLOYEE_PARAMS = ['employee_id', 'actor'];
+
+function decoded(encoded: string): string {
+  try {
+    return decodeURIComponent(encoded.replaceAll('+', ' '));
+  } catch {
+    // Not valid percent-encoding: the text as sent.
+    return encoded;
+  }
+}
+
+/**
+ * The `req` of the operator log: an employee id in the path or the query becomes the keyed
+ * reference the audit log uses for it (`ref:...`), so the log names no one yet can be matched
+ * with the audit events about the same employee.
+ */
+function requestForLog(employeeRef: (employeeId: string) => string) {
+  const keyed = (encoded: string): string => `ref:${employeeRef(decoded(encoded))}`;
+  return (request: FastifyRequest) => {
+    const [path = '', query] = request.url.split(/\?(.*)/s, 2);
+    let url = path.replace(EMPLOYEE_PATH, (_m, prefix: string, id: string) => `${prefix}${keyed(id)}`);
+    if (query !== undefined) {
+      const pairs = query.split('&').map((pair) => {
+        const [name = '', value] = pair.split(/=(.*)/s, 2);
+        return value !== undefined && EMPLOYEE_PARAMS.includes(decoded(name)) ? `${name}=${keyed(value)}` : pair;
+      });
+      url += `?${pairs.join('&')}`;
+    }
+    return { method: request.method, url, host: request.host, remoteAddress: request.ip, remotePort: request.socket?.remotePort };
+  };
 }

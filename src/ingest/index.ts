@@ -1,3 +1,3 @@
 export { RecordIngestor, type BatchClassifier, type IngestResult, type IngestDeps, type DropReason, type DroppedRecord, type RejectionCode } from './records.js';
 export { upsertRoster, parseRoster, MAX_ROSTER_BATCH, type RosterEntry, type RosterResult, type RosterService } from './roster.js';
-export { MAX_PAYLOAD_BYTES } from './validate.js';
+export { MAX_PAYLOAD_BYTES, MAX_PAYLOAD_DEPTH } from './validate.js';

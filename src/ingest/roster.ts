@@ -3,7 +3,7 @@ import type { Principal } from '../auth/index.js';
 import type { KeyRing } from '../crypto/index.js';
 import { employeesWithoutDataKey, inTransaction, insertDataKeys, upsertEmployees, type EmployeeRow, type VaultDatabase } from '../db/index.js';
 import { VaultError } from '../errors/index.js';
-import { isEmployeeId, isOrgUnit } from '../model/index.js';
+import { isEmployeeId, isOrgUnit, isPlainText } from '../model/index.js';
 
 export const MAX_ROSTER_BATCH = 10_000;
 
@@ -35,7 +35,7 @@ export function parseRoster(body: unknown): EmployeeRow[] {
     if (typeof e !== 'object' || e === null) throw invalid(`employees[${i}] must be an object`);
     if (!isEmployeeId(e.employee_id)) throw invalid(`employees[${i}].employee_id is invalid`);
     if (!isOrgUnit(e.org_unit)) throw invalid(`employees[${i}].org_unit is invalid`);
-    if (typeof e.region !== 'string' || e.region.length === 0 || e.region.length > 64) throw invalid(`employees[${i}].region is invalid`);
+    if (!isPlainText(e.region) || e.region.length === 0 || e.region.length > 64) throw invalid(`employees[${i}].region must be 1-64 characters without control characters`);
     if (typeof e.enrolled !== 'boolean') throw invalid(`employees[${i}].enrolled must be a boolean`);
     if (seen.has(e.employee_id)) throw invalid(`employees[${i}].employee_id appears twice`);
     seen.add(e.employee_id);

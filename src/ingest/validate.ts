@@ -1,8 +1,14 @@
-import { isEmployeeId, isUuid, MAX_SENSITIVITY, parseTimestamp } from '../model/index.js';
+import { EVENT_ID, isEmployeeId, isUuid, MAX_SENSITIVITY, parseTimestamp } from '../model/index.js';
 
 const EARLIEST_CAPTURE = Date.UTC(2000, 0, 1);
 const FUTURE_TOLERANCE_MS = 24 * 3600_000;
 export const MAX_PAYLOAD_BYTES = 4 * 1024 * 1024;
+/**
+ * How deep a payload's arrays and objects may nest. Serialising, canonicalising and classifying a
+ * payload recurse (or keep a stack) per level; 20,000 levels overflowed the stack into a 500.
+ * Telemetry has no use for more than a handful.
+ */
+export const MAX_PAYLOAD_DEPTH = 64;
 const RECORD_FIELDS = new Set(['event_id', 'employee_id', 'captured_at', 'kind', 'payload', 'sensitivity']);
 
 export interface ParsedRecord {
@@ -33,6 +39,7 @@ export function parseRecord(raw: unknown, index: number, kinds: ReadonlyMap<stri
     if (!RECORD_FIELDS.has(field)) return invalid(/^[a-z_]{1,32}$/.test(field) ? `unknown field "${field}"` : 'unknown field');
   }
   if (!isUuid(r.event_id)) return invalid('event_id must be a UUID');
+  if (!EVENT_ID.test(r.event_id)) return invalid(eventIdProblem(r.event_id));
   if (!isEmployeeId(r.employee_id)) return invalid('employee_id must be 1-128 characters of A-Z a-z 0-9 . _ @ -');
   const capturedAt = typeof r.captured_at === 'string' ? parseTimestamp(r.captured_at) : undefined;
   if (capturedAt === undefined) return invalid('captured_at must be an RFC 3339 timestamp with a time zone');
@@ -50,6 +57,7 @@ export function parseRecord(raw: unknown, index: number, kinds: ReadonlyMap<stri
     }
     declaredSensitivity = r.sensitivity;
   }
+  if (nestedDeeperThan(r.payload, MAX_PAYLOAD_DEPTH)) return invalid(`payload is nested deeper than ${MAX_PAYLOAD_DEPTH} levels`);
   const payloadText = JSON.stringify(r.payload);
   if (payloadText.length > MAX_PAYLOAD_BYTES / 3 && Buffer.byteLength(payloadText) > MAX_PAYLOAD_BYTES) return invalid(`payload is larger than ${MAX_PAYLOAD_BYTES} bytes`);
   return {
@@ -63,4 +71,25 @@ export function parseRecord(raw: unknown, index: number, kinds: ReadonlyMap<stri
     payload: r.payload,
     payloadText,
   };
+}
+
+function eventIdProblem(eventId: string): string {
+  const version = eventId[14]!.toLowerCase();
+  if (version === '1') return "event_id is a version 1 UUID, which carries the device's MAC address and clock: send a random UUID (version 4 or 7)";
+  if (!'89ab'.includes(eventId[19]!.toLowerCase())) return 'event_id is not an RFC 9562 UUID: send a random UUID (version 4 or 7)';
+  return `event_id is a version ${version} UUID, which is not random: send a random UUID (version 4 or 7)`;
+}
+
+/** Walks arrays and objects with an explicit stack, so the check cannot overflow what it guards. */
+function nestedDeeperThan(value: unknown, limit: number): boolean {
+  const stack: Array<[unknown, number]> = [[value, 0]];
+  for (let top = stack.pop(); top; top = stack.pop()) {
+    const [node, depth] = top;
+    if (typeof node !== 'object' || node === null) continue;
+    if (depth >= limit) return true;
+    for (const child of Array.isArray(node) ? node : Object.values(node)) {
+      if (typeof child === 'object' && child !== null) stack.push([child, depth + 1]);
+    }
+  }
+  return false;
 }

@@ -13,6 +13,12 @@ const SEGMENT = String.raw`(?!\.{1,2}(?:/|$))[A-Za-z0-9._-]{1,64}`;
  */
 export const ORG_UNIT = new RegExp(`^(?=.{1,256}$)${SEGMENT}(?:/${SEGMENT}){0,7}$`);
 
+/**
+ * A research team id, as grants are keyed and tokens' `teams` claim names them
+ * (`team-autocomplete`): starts with a letter or digit, so never empty, `.` or `..`, and never a pattern.
+ */
+export const TEAM_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
 /** A record kind (`keystroke`, `screenshot`, ...). */
 export const KIND = /^[a-z][a-z0-9_]{0,63}$/;
 
@@ -23,11 +29,30 @@ export const POLICY_REVISION = /^[A-Za-z0-9._:+-]{1,128}$/;
 export const UUID_TEXT = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
 export const UUID = new RegExp(`^${UUID_TEXT}$`, 'i');
 
+/**
+ * A record's event id: a random UUID, version 4 or 7 (RFC 9562 variant). Any other version is
+ * refused: version 1 carries the capturing device's MAC address and clock, and an id that is not
+ * random lets two datasets be joined on it.
+ */
+export const EVENT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[47][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i;
+
+/**
+ * Text a caller sends that reaches the database: no control characters. PostgreSQL cannot store
+ * U+0000 in text at all (SQLSTATE 22021), and no name, region or filter has a use for the others.
+ */
+export const PLAIN_TEXT = /^[^\u0000-\u001f\u007f]*$/;
+
+/** The instants PostgreSQL and RFC 3339 share: years 0001 to 9999, in UTC. */
+const EARLIEST_INSTANT = Date.parse('0001-01-01T00:00:00Z');
+const LATEST_INSTANT = Date.parse('9999-12-31T23:59:59.999Z');
+
 const TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?(Z|[+-](\d{2}):(\d{2}))$/;
 
 /**
  * Milliseconds of an RFC 3339 timestamp with an explicit zone; NaN for an impossible date (30
- * February, hour 24), which Date.parse would silently roll over; undefined when it is not RFC 3339.
+ * February, hour 24), which Date.parse would silently roll over, and for an instant outside the
+ * years 0001-9999 in UTC (`0001-01-01T00:00:00+01:00` is in year 0), which the database refuses
+ * or reads as a BC date; undefined when it is not RFC 3339.
  */
 export function parseTimestamp(text: string): number | undefined {
   const m = TIMESTAMP.exec(text);
@@ -39,10 +64,13 @@ export function parseTimestamp(text: string): number | undefined {
   if (month < 1 || month > 12 || day < 1 || day > daysInMonth || hour > 23 || minute > 59 || second > 59 || offsetHours > 23 || offsetMinutes > 59) {
     return Number.NaN;
   }
-  return Date.parse(text);
+  const ms = Date.parse(text);
+  return ms < EARLIEST_INSTANT || ms > LATEST_INSTANT ? Number.NaN : ms;
 }
 
 export const isEmployeeId = (v: unknown): v is string => typeof v === 'string' && EMPLOYEE_ID.test(v);
 export const isOrgUnit = (v: unknown): v is string => typeof v === 'string' && ORG_UNIT.test(v);
+export const isTeamId = (v: unknown): v is string => typeof v === 'string' && TEAM_ID.test(v);
 export const isKind = (v: unknown): v is string => typeof v === 'string' && KIND.test(v);
 export const isUuid = (v: unknown): v is string => typeof v === 'string' && UUID.test(v);
+export const isPlainText = (v: unknown): v is string => typeof v === 'string' && PLAIN_TEXT.test(v);

@@ -1,4 +1,4 @@
-import { EMPLOYEE_ID, ORG_UNIT, POLICY_REVISION } from './identifiers.js';
+import { EMPLOYEE_ID, ORG_UNIT, PLAIN_TEXT, POLICY_REVISION } from './identifiers.js';
 import { MAX_SENSITIVITY } from './sensitivity.js';
 
 /** JSON Schema pieces for the HTTP routes, built from the same patterns the parsers use. */
@@ -12,6 +12,17 @@ export const idSchemas = {
 } as const;
 
 export const stringArray = { type: 'array', items: { type: 'string' } } as const;
+
+/**
+ * Free text a caller sends that reaches the database (a region, a filter, a purpose): bounded, and
+ * without control characters (`PLAIN_TEXT`), so U+0000 is a 400 naming the field, not a 500.
+ */
+export function plainText(maxLength: number, minLength = 0) {
+  return { type: 'string', minLength, maxLength, pattern: PLAIN_TEXT.source } as const;
+}
+
+/** An RFC 3339 timestamp with its zone; the route parses it with `parseTimestamp` (years 0001-9999). */
+export const timestampSchema = { type: 'string', format: 'date-time', maxLength: 40 } as const;
 
 /** The wire form of a scope (`scopeToJson`). */
 export const scopeJsonSchema = {
@@ -28,7 +39,7 @@ export const datasetRequestSchema = {
   required: ['purpose', 'from', 'to'],
   additionalProperties: false,
   properties: {
-    purpose: { type: 'string', minLength: 1, maxLength: 256 },
+    purpose: plainText(256, 1),
     kinds: { type: 'array', maxItems: 64, items: { type: 'string' } },
     org_units: { type: 'array', maxItems: 1000, items: { type: 'string' } },
     from: { type: 'string' },

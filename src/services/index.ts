@@ -1,5 +1,5 @@
 import type { AccessGate } from '../access/index.js';
-import type { AuditTrail } from '../audit/index.js';
+import type { AuditEventInput, AuditScope, AuditTrail } from '../audit/index.js';
 import type { AccessReports, DatasetRequests, DatasetStreams } from '../datasets/index.js';
 import type { RecordIngestor, RosterService } from '../ingest/index.js';
 import type { PolicyAdmin } from '../policy-admin/index.js';
@@ -43,12 +43,26 @@ export interface AdapterSettings {
 }
 
 /**
+ * What an adapter records itself: a failure or a refusal that no service decided (a schema
+ * refusal, a body too large, a 500), and the keyed name of an employee for its operator log.
+ */
+export interface EdgeAudit {
+  /** Runs `work` in `scope`; a deny a service durably appends during it sets `scope.denyRecorded`. */
+  runInScope<T>(scope: AuditScope, work: () => T): T;
+  /** Appends one event in a transaction of its own; throws `ERR_UNAVAILABLE` when it cannot. */
+  record(event: AuditEventInput): Promise<void>;
+  /** The keyed reference that stands for an employee id in the audit log (`employee_ref`). */
+  employeeRef(employeeId: string): string;
+}
+
+/**
  * Everything the HTTP API and the command line may call. Built by the composition root
  * (`src/main.ts`); neither adapter can reach the database, the key ring or the token verifier.
  */
 export interface VaultServices {
   readonly settings: AdapterSettings;
   readonly access: Pick<AccessGate, 'authenticate'>;
+  readonly edgeAudit: EdgeAudit;
   readonly ingest: Pick<RecordIngestor, 'ingest'>;
   readonly roster: RosterService;
   readonly datasets: Pick<DatasetRequests, 'request'> & Pick<DatasetStreams, 'openStream'> & Pick<AccessReports, 'accessReport'>;

@@ -20,7 +20,7 @@ describe(`operations endpoints (${STORE})`, () => {
     assert.deepEqual((await t.app.inject('/healthz')).json(), { status: 'ok' });
     const ready = await t.app.inject('/readyz');
     assert.equal(ready.statusCode, 200);
-    assert.deepEqual(ready.json(), { ready: true, checks: { database: { ok: true }, keys: { ok: true }, policy: { ok: true }, audit: { ok: true } } });
+    assert.deepEqual(ready.json(), { ready: true, checks: { database: { ok: true }, keys: { ok: true }, policy: { ok: true }, audit: { ok: true }, refusal_audit: { ok: true }, witness: { ok: true } } });
   });
 
   it('documents every route in OpenAPI 3 with its security and schemas', async () => {

@@ -2,7 +2,8 @@ import type { FastifyInstance } from 'fastify';
 import { MAX_QUERY_LIMIT } from '../../audit/index.js';
 import type { VaultServices } from '../../services/index.js';
 import { principalOf } from '../auth.js';
-import { stringArray } from '../../model/index.js';
+import { VaultError } from '../../errors/index.js';
+import { idSchemas, parseTimestamp, plainText, stringArray, timestampSchema } from '../../model/index.js';
 import { bearerAuth, errorResponses } from '../errors.js';
 
 const nullableString = { type: ['string', 'null'] } as const;
@@ -38,19 +39,26 @@ const query = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    actor: { type: 'string', maxLength: 256 },
-    team: { type: 'string', maxLength: 128 },
-    employee_id: { type: 'string', maxLength: 128 },
-    action: { type: 'string', maxLength: 64 },
+    actor: plainText(256),
+    team: plainText(128),
+    employee_id: idSchemas.employeeId,
+    action: plainText(64),
     decision: { type: 'string', enum: ['allow', 'deny', 'info', 'error'] },
-    from: { type: 'string', format: 'date-time' },
-    to: { type: 'string', format: 'date-time' },
+    from: timestampSchema,
+    to: timestampSchema,
     limit: { type: 'string', pattern: '^[0-9]{1,4}$' },
     cursor: { type: 'string', maxLength: 64 },
   },
 } as const;
 
 type AuditQueryString = Partial<Record<'actor' | 'team' | 'employee_id' | 'action' | 'decision' | 'from' | 'to' | 'limit' | 'cursor', string>>;
+
+/** A bound of the time filter; the schema's `date-time` admits instants (year 0, 10000 in UTC) the database cannot compare. */
+function instant(text: string, field: 'from' | 'to'): Date {
+  const ms = parseTimestamp(text);
+  if (ms === undefined || Number.isNaN(ms)) throw new VaultError('ERR_INVALID_REQUEST', `${field} must be an RFC 3339 timestamp with a zone, in the years 0001-9999`);
+  return new Date(ms);
+}
 
 export function auditRoutes(services: VaultServices) {
   return async (app: FastifyInstance): Promise<void> => {
@@ -71,8 +79,8 @@ export function auditRoutes(services: VaultServices) {
           ...(q.employee_id !== undefined ? { employeeId: q.employee_id } : {}),
           ...(q.action !== undefined ? { action: q.action } : {}),
           ...(q.decision !== undefined ? { decision: q.decision } : {}),
-          ...(q.from !== undefined ? { from: new Date(q.from) } : {}),
-          ...(q.to !== undefined ? { to: new Date(q.to) } : {}),
+          ...(q.from !== undefined ? { from: instant(q.from, 'from') } : {}),
+          ...(q.to !== undefined ? { to: instant(q.to, 'to') } : {}),
           ...(q.limit !== undefined ? { limit: Number(q.limit) } : {}),
           ...(q.cursor !== undefined ? { cursor: q.cursor } : {}),
         });

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
-import { MAX_ROSTER_BATCH } from '../../ingest/index.js';
-import { idSchemas, stringArray } from '../../model/index.js';
+import { MAX_PAYLOAD_DEPTH, MAX_ROSTER_BATCH } from '../../ingest/index.js';
+import { idSchemas, plainText, stringArray } from '../../model/index.js';
 import type { VaultServices } from '../../services/index.js';
 import { principalOf } from '../auth.js';
 import { bearerAuth, errorResponses } from '../errors.js';
@@ -22,7 +22,7 @@ const rosterBody = {
         properties: {
           employee_id: idSchemas.employeeId,
           org_unit: idSchemas.orgUnit,
-          region: { type: 'string', minLength: 1, maxLength: 64 },
+          region: plainText(64, 1),
           enrolled: { type: 'boolean' },
         },
       },
@@ -38,8 +38,9 @@ const recordsBody = {
     records: {
       type: 'array',
       description:
-        'Up to 5,000 records of {event_id (UUID), employee_id, captured_at (RFC 3339), kind, payload (any JSON), sensitivity? (0-4)}. ' +
-        'Each record is checked on its own and reported by index.',
+        'Up to 5,000 records of {event_id (a random UUID, version 4 or 7), employee_id, captured_at (RFC 3339), kind, ' +
+        `payload (any JSON nested at most ${MAX_PAYLOAD_DEPTH} deep), sensitivity? (0-4)}. ` +
+        'Each record is checked on its own and reported by index (rejected: invalid_record, unknown_kind, unknown_employee).',
     },
   },
 } as const;
