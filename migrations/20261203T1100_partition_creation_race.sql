@@ -2,7 +2,8 @@
 -- but its function body still looks the table up in the catalog snapshot taken before the wait, so
 -- it misses the partition the first one committed and CREATE TABLE fails with duplicate_table
 -- (seen in CI as "relation activity_records_2026_11 already exists"). The partition existing is
--- the outcome both wanted.
+-- the outcome both wanted. Each partition still gets its own row-level security, enabled with no
+-- policy, as in 20261125T1300_dataset_rls.
 CREATE OR REPLACE FUNCTION vault_ensure_record_partition(month text) RETURNS void
 LANGUAGE plpgsql SET timezone = 'UTC' AS $$
 DECLARE
@@ -21,6 +22,7 @@ BEGIN
   END IF;
   EXECUTE format('CREATE TABLE %I PARTITION OF activity_records FOR VALUES FROM (%L) TO (%L)',
     partition_name, first_day, first_day + interval '1 month');
+  EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', partition_name);
 EXCEPTION WHEN duplicate_table OR unique_violation THEN
   RETURN;
 END $$;
