@@ -38,12 +38,23 @@ const NETWORK_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIP
 function asUnavailable(err: unknown): unknown {
   const e = err as { code?: unknown; message?: unknown } | null;
   const code = typeof e?.code === 'string' ? e.code : '';
-  const lost = code.startsWith('08') || /^57P0[123]$/.test(code) || code === '53300' || NETWORK_ERRORS.has(code) || /Connection terminated/i.test(String(e?.message ?? ''));
+  // "not queryable": pg's answer on a client whose connection died while it was checked out.
+  const lost = code.startsWith('08') || /^57P0[123]$/.test(code) || code === '53300' || NETWORK_ERRORS.has(code) || /Connection terminated|is not queryable/i.test(String(e?.message ?? ''));
   return lost ? new VaultError('ERR_UNAVAILABLE', 'the database is unavailable', { cause: err }) : err;
 }
 
+/**
+ * pg-pool listens for a client's `error` only while the client is idle; a connection lost while
+ * checked out (a database restart) would be an unhandled `error` event and kill the process. The
+ * query in flight fails on its own (a 503), and the pool discards a client that is no longer
+ * queryable when it is released.
+ */
+function ignoreLostConnection(): void {}
+
 class PgConnection implements VaultConnection {
-  constructor(readonly client: pg.PoolClient) {}
+  constructor(readonly client: pg.PoolClient) {
+    client.on('error', ignoreLostConnection);
+  }
 
   async executeQuery<R>(query: CompiledQuery): Promise<QueryResult<R>> {
     const result = await this.client.query<R & object>({ text: query.sql, values: [...query.parameters] }).catch((err: unknown) => {
@@ -103,7 +114,9 @@ class PgDriver implements Driver {
     await conn.executeQuery(CompiledQuery.raw('rollback'));
   }
   async releaseConnection(conn: DatabaseConnection): Promise<void> {
-    (conn as PgConnection).client.release();
+    const { client } = conn as PgConnection;
+    client.off('error', ignoreLostConnection);
+    client.release();
   }
   async destroy(): Promise<void> {
     await this.pool.end();
