@@ -119,7 +119,7 @@ export class DatasetStreams {
     return inTransaction(database, async (trx) => {
       const rows = await readScopePage(trx, lease, lease.orgUnits[unit]!, position, PAGE_RECORDS);
       const states = await employeeKeyStates(trx, [...new Set(rows.map((r) => r.employee_id))]);
-      const cursorOf = (row: StreamRow) => keys.cursors.seal({ unit, capturedAtMs: row.captured_at.getTime(), eventId: row.event_id });
+      const cursorOf = keys.cursors.sealPage(rows, (row: StreamRow) => ({ unit, capturedAtMs: row.captured_at.getTime(), eventId: row.event_id }));
       const { body, records, skipped } = await encodePage(keyRing, rows, states, { subjectOf: keys.subjectOf, cursorOf });
       const done = rows.length < PAGE_RECORDS;
       await audit.append(trx, {

@@ -109,8 +109,25 @@ describe(`dataset hardening: revocation, opaque cursors, refusals on the record,
       assert.equal(event.severity, 'high');
     });
 
+    it('a cursor with one bit flipped, in its tag or its sealed position, is a 400 and a high-severity deny; the stream is not resumed', async () => {
+      const lease = await requestDataset('team-a');
+      const valid = (await stream('team-a', lease.dataset_id)).lines[7]!.cursor;
+      for (const bit of [3, 8 * 16 + 5, 8 * 41]) {
+        const bytes = Buffer.from(valid.slice(3), 'base64url');
+        bytes[bit >> 3]! ^= 1 << (bit & 7);
+        const response = await stream('team-a', lease.dataset_id, `${valid.slice(0, 3)}${bytes.toString('base64url')}`);
+        assert.equal(response.status, 400, JSON.stringify(response.json()));
+        assert.equal(response.json().error, 'invalid_request');
+        const event = await lastEvent('dataset.stream', 'deny');
+        assert.equal(event.decision_id, lease.decision_id);
+        assert.equal(event.details.reason, 'cursor_not_of_this_dataset');
+        assert.equal(event.severity, 'high');
+      }
+    });
+
     for (const [name, cursorOf] of [
       ['a tampered cursor', (valid: string) => `${valid.slice(0, -3)}${valid.endsWith('AAA') ? 'BBB' : 'AAA'}`],
+      ['a cursor under the retired c1 prefix', (valid: string) => `c1.${valid.slice(3)}`],
       ['a cursor of the old plaintext format that overflows', () => `0.9999999999999999.${randomUUID()}`],
       ['a cursor with an org unit out of range', () => `99.1762387200000.${randomUUID()}`],
       ['garbage', () => 'not a cursor at all'],
