@@ -81,6 +81,7 @@ export async function openVault(config: VaultConfig, opened: OpenVaultOptions = 
   const provider = await openLocalKeyProvider({ file: config.kekFile, createIfMissing: config.env === 'development', aead });
   const keyRing = new KeyRing(aead, provider);
   let database: VaultDatabase | undefined;
+  let auditLog: AuditLog | undefined;
   try {
     const tokens = await openTokenVerifier(config);
     const builtinClassifierLists = await loadClassifierLists();
@@ -88,6 +89,7 @@ export async function openVault(config: VaultConfig, opened: OpenVaultOptions = 
     const ownsDatabase = options.database === undefined;
     const db = database;
     const audit = await AuditLog.open(db, keyRing, { witness: config.auditWitness, log: options.log });
+    auditLog = audit;
     const trustedKeys = await loadTrustedBundleKeys(config);
     const policy = new PolicyEngine({
       database: db,
@@ -155,11 +157,13 @@ export async function openVault(config: VaultConfig, opened: OpenVaultOptions = 
         clearInterval(checkpoints);
         await access.close();
         await policy.stop();
+        await audit.close();
         keyRing.close();
         if (ownsDatabase) await db.close();
       },
     };
   } catch (err) {
+    await auditLog?.close();
     keyRing.close();
     if (database && !options.database) await database.close();
     throw err;

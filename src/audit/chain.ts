@@ -4,26 +4,35 @@ import type { AuditRow } from '../db/index.js';
 
 export const GENESIS_HASH = Buffer.alloc(32);
 
-/** The fields an event's hash covers, in the form auditors can recompute (README, "Audit log"). */
-export function canonicalEvent(row: Omit<AuditRow, 'prev_hash' | 'hash'>): string {
-  return canonicalJson({
-    v: 1,
-    seq: row.seq,
-    event_id: row.event_id,
-    occurred_at: row.occurred_at.toISOString(),
-    action: row.action,
-    decision: row.decision,
-    severity: row.severity,
-    actor: row.actor,
-    actor_roles: row.actor_roles,
-    teams: row.teams,
-    purpose: row.purpose,
-    employee_ref: row.employee_ref,
-    policy_revision: row.policy_revision,
-    record_count: row.record_count,
-    decision_id: row.decision_id,
-    details: row.details,
-  });
+type EventFields = Omit<AuditRow, 'prev_hash' | 'hash'>;
+
+/**
+ * The fields an event's hash covers, in the form auditors can recompute (README, "Audit log"):
+ * `canonicalJson` of `{v: 1, ...fields}`. Written out key by key in canonical (byte) order because
+ * it runs three times per event (queue MAC, chaining, verify); test/audit/chain.test.ts holds it
+ * equal to `canonicalJson`.
+ */
+export function canonicalEvent(row: EventFields): string {
+  return (
+    `{"action":${str(row.action)},"actor":${strOrNull(row.actor)},"actor_roles":${strings(row.actor_roles)}` +
+    `,"decision":${str(row.decision)},"decision_id":${strOrNull(row.decision_id)},"details":${str(row.details)}` +
+    `,"employee_ref":${strOrNull(row.employee_ref)},"event_id":${str(row.event_id)},"occurred_at":${str(row.occurred_at.toISOString())}` +
+    `,"policy_revision":${strOrNull(row.policy_revision)},"purpose":${strOrNull(row.purpose)}` +
+    `,"record_count":${row.record_count === null ? 'null' : canonicalJson(row.record_count)},"seq":${canonicalJson(row.seq)}` +
+    `,"severity":${str(row.severity)},"teams":${strings(row.teams)},"v":1}`
+  );
+}
+
+const str = (value: string): string => canonicalJson(value);
+const strOrNull = (value: string | null): string => (value === null ? 'null' : canonicalJson(value));
+const strings = (values: readonly string[]): string => `[${values.map(str).join(',')}]`;
+
+/**
+ * The MAC a queued event carries until the sequencer chains it: the event as it will be hashed,
+ * without its place in the chain, keyed like the head's MAC.
+ */
+export function queuedEventMac(key: Uint8Array, row: Omit<EventFields, 'seq'>): Buffer {
+  return createHmac('sha256', key).update('activity-vault/audit-queued/v1').update(canonicalEvent({ ...row, seq: 0 }), 'utf8').digest();
 }
 
 /** hash(n) = SHA-256(hash(n-1) || canonical(event n)), hash(0) = 32 zero bytes. */

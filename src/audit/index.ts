@@ -2,7 +2,6 @@ export {
   AuditLog,
   MAX_QUERY_LIMIT,
   type AuditLogOptions,
-  type WitnessStatus,
   type AuditActor,
   type AuditEventInput,
   type AuditEventView,
@@ -16,4 +15,5 @@ export {
 export { AuditTrail, type AuditTrailOptions, type CheckpointKey } from './trail.js';
 export { canonicalEvent, chainHash, checkpointStatement, GENESIS_HASH } from './chain.js';
 export { WITNESS_FILE } from './witness.js';
+export type { WitnessStatus } from './witness-watch.js';
 export { runInAuditScope, type AuditScope } from './request-scope.js';

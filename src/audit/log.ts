@@ -2,27 +2,32 @@ import { createHmac, createPrivateKey, createPublicKey, generateKeyPairSync, ran
 import type { Principal } from '../auth/index.js';
 import type { KeyRing } from '../crypto/index.js';
 import {
-  auditEventsAfter,
+  auditEventHashes,
   auditEventsForDecisions,
+  enqueueAuditEvents,
   findSecret,
   inTransaction,
   initAuditHead,
-  insertAuditEvents,
   insertCheckpoint,
   listCheckpoints,
-  lockAuditHead,
+  oldestQueuedAuditEvents,
   queryAuditEvents,
   readAuditHead,
   storeSecretOnce,
   teamsInAuditSince,
+  walkAuditChain,
   type AuditRow,
   type Db,
+  type QueuedAuditRow,
   type VaultDatabase,
 } from '../db/index.js';
 import { canonicalJson } from '../encoding/canonical-json.js';
 import { VaultError } from '../errors/index.js';
-import { canonicalEvent, chainHash, checkpointStatement, GENESIS_HASH, headMac } from './chain.js';
-import { FileWitness, findWitnessBreach, type WitnessBreach } from './witness.js';
+import { checkpointStatement, GENESIS_HASH, headMac, queuedEventMac } from './chain.js';
+import { GroupCommit } from './group-commit.js';
+import { AuditSequencer } from './sequencer.js';
+import { FileWitness, findWitnessBreach } from './witness.js';
+import { WitnessWatch, type WitnessStatus } from './witness-watch.js';
 import { noteDurableDeny } from './request-scope.js';
 
 export type AuditDecision = 'allow' | 'deny' | 'info' | 'error';
@@ -109,16 +114,14 @@ export interface AuditLogOptions {
   readonly log?: (event: Record<string, unknown>, message: string) => void;
 }
 
-/** Whether the database still agrees with the witness, as the readiness probe sees it. */
-export interface WitnessStatus {
-  readonly ok: boolean;
-  readonly reason?: string;
-}
 
 const MAC_SECRET = 'audit-mac';
 const CHECKPOINT_SECRET = 'audit-checkpoint-ed25519';
-const VERIFY_PAGE = 5000;
+/** Events hashed by the database per statement of a verify. */
+const VERIFY_CHUNK = 200_000;
 const SIGNATURES_CHECKED = 1000;
+/** Events still queued once verify has drained are few: those committed during the walk. */
+const MAX_QUEUED_CHECKED = 100_000;
 export const MAX_QUERY_LIMIT = 1000;
 
 function unavailable(cause: unknown): VaultError {
@@ -126,21 +129,19 @@ function unavailable(cause: unknown): VaultError {
 }
 
 /**
- * The hash-chained access log. `append` runs inside the caller's transaction, so the action and its
- * event commit together or not at all; it takes the head's row lock, so appends are serialised and
- * the chain never forks. Call it last in the transaction: the lock is held until commit.
+ * The hash-chained access log. `append` queues the event inside the caller's transaction, so the
+ * action and its event commit together or not at all, and takes no lock; the sequencer chains
+ * queued events moments later, one batch at a time, so the chain never forks (ADR 0006). Readers
+ * here first wait for the events committed before them to be chained.
  */
 export class AuditLog {
   readonly #database: VaultDatabase;
   readonly #macKey: Buffer;
   readonly #signingKey: KeyObject;
-  readonly #witness: FileWitness | undefined;
+  readonly #witness: WitnessWatch;
+  readonly #sequencer: AuditSequencer;
+  readonly #alone: GroupCommit;
   readonly #log: NonNullable<AuditLogOptions['log']>;
-  /** The newest checkpoint known to be in the witness. */
-  #witnessed: Checkpoint | undefined;
-  #witnessWriteFailed = false;
-  /** Set once the database is seen to disagree with the witness; only a restart re-examines it. */
-  #witnessMismatch: WitnessBreach | undefined;
   readonly publicKey: KeyObject;
   readonly keyId: string;
 
@@ -148,8 +149,10 @@ export class AuditLog {
     this.#database = database;
     this.#macKey = macKey;
     this.#signingKey = signingKey;
-    this.#witness = witness;
     this.#log = options.log ?? (() => {});
+    this.#witness = new WitnessWatch(witness, database, (cp) => this.#signedHere(cp), this.#log);
+    this.#sequencer = new AuditSequencer(database, macKey, { log: this.#log });
+    this.#alone = new GroupCommit(database);
     this.publicKey = createPublicKey(signingKey);
     this.keyId = `audit-${createHmac('sha256', 'activity-vault/audit-key-id').update(this.publicKey.export({ type: 'spki', format: 'der' })).digest('hex').slice(0, 16)}`;
   }
@@ -171,8 +174,22 @@ export class AuditLog {
     const witness = options.witness === undefined ? undefined : await FileWitness.open(options.witness);
     const log = new AuditLog(database, macKey, createPrivateKey({ key: der, format: 'der', type: 'pkcs8' }), witness, options);
     await initAuditHead(database.db, { seq: 0, hash: GENESIS_HASH, mac: headMac(macKey, 0, GENESIS_HASH) });
-    await log.#compareWithWitness(true).catch(() => undefined);
+    await log.#witness.compare(true).catch(() => undefined);
+    log.#sequencer.start();
     return log;
+  }
+
+  /** Stops the sequencer after its pass in flight; events still queued are chained by the next start. */
+  close(): Promise<void> {
+    return this.#sequencer.stop();
+  }
+
+  /**
+   * Resolves once every event committed before the call is chained; throws `ERR_UNAVAILABLE` when
+   * the sequencer cannot chain them. Not inside a transaction.
+   */
+  sequenced(): Promise<void> {
+    return this.#sequencer.drain();
   }
 
   /** The keyed hash that stands for an employee id in the log. */
@@ -181,69 +198,59 @@ export class AuditLog {
   }
 
   /** Appends inside `trx`. Throws `ERR_UNAVAILABLE` when the event cannot be written; the caller's transaction then rolls back. */
-  async append(trx: Db, input: AuditEventInput): Promise<{ seq: number; eventId: string }> {
+  async append(trx: Db, input: AuditEventInput): Promise<{ eventId: string }> {
     const [first] = await this.appendMany(trx, [input]);
     return first!;
   }
 
-  /** Appends several events in order under one lock of the head (a batch of related events). */
-  async appendMany(trx: Db, inputs: readonly AuditEventInput[]): Promise<Array<{ seq: number; eventId: string }>> {
+  /** Appends several events, chained in this order. */
+  async appendMany(trx: Db, inputs: readonly AuditEventInput[]): Promise<Array<{ eventId: string }>> {
+    const rows = this.#queuedRows(inputs);
     try {
-      const head = await lockAuditHead(trx);
-      if (!head) throw new Error('audit head missing');
-      if (!timingSafeEqual(Buffer.from(head.mac), headMac(this.#macKey, head.seq, head.hash))) {
-        throw new VaultError('ERR_UNAVAILABLE', 'the audit log head fails its MAC: the log was tampered with', { internal: { alarm: 'audit_tampered' } });
-      }
-      let prev: Uint8Array = head.hash;
-      const rows: AuditRow[] = inputs.map((input, i) => {
-        const row = this.#row(input, head.seq + 1 + i);
-        const hash = chainHash(prev, canonicalEvent(row));
-        const full = { ...row, prev_hash: Buffer.from(prev), hash };
-        prev = hash;
-        return full;
-      });
-      const last = rows.at(-1);
-      if (!last) return [];
-      await insertAuditEvents(trx, rows, { seq: last.seq, hash: last.hash, mac: headMac(this.#macKey, last.seq, last.hash) });
-      return rows.map((r) => ({ seq: r.seq, eventId: r.event_id }));
+      await enqueueAuditEvents(trx, rows);
     } catch (err) {
-      if (err instanceof VaultError) throw err;
       throw unavailable(err);
     }
+    this.#sequencer.wake();
+    return rows.map((r) => ({ eventId: r.event_id }));
   }
 
-  #row(input: AuditEventInput, seq: number): Omit<AuditRow, 'prev_hash' | 'hash'> {
-    return {
-      seq,
-      event_id: randomUUID(),
-      occurred_at: new Date(),
-      action: input.action,
-      decision: input.decision,
-      severity: input.severity ?? 'info',
-      actor: input.actor?.sub ?? null,
-      actor_roles: [...(input.actor?.roles ?? [])],
-      teams: [...(input.actor?.teams ?? [])],
-      purpose: input.actor?.purpose ?? null,
-      employee_ref: input.employeeId === undefined ? null : this.employeeRef(input.employeeId),
-      policy_revision: input.policyRevision ?? null,
-      record_count: input.recordCount ?? null,
-      decision_id: input.decisionId ?? null,
-      details: canonicalJson(input.details ?? {}),
-    };
+  #queuedRows(inputs: readonly AuditEventInput[]): QueuedAuditRow[] {
+    const fault = this.#sequencer.fault;
+    if (fault) throw fault;
+    return inputs.map((input) => {
+      const event = {
+        event_id: randomUUID(),
+        occurred_at: new Date(),
+        action: input.action,
+        decision: input.decision,
+        severity: input.severity ?? 'info',
+        actor: input.actor?.sub ?? null,
+        actor_roles: [...(input.actor?.roles ?? [])],
+        teams: [...(input.actor?.teams ?? [])],
+        purpose: input.actor?.purpose ?? null,
+        employee_ref: input.employeeId === undefined ? null : this.employeeRef(input.employeeId),
+        policy_revision: input.policyRevision ?? null,
+        record_count: input.recordCount ?? null,
+        decision_id: input.decisionId ?? null,
+        details: canonicalJson(input.details ?? {}),
+      };
+      return { ...event, mac: queuedEventMac(this.#macKey, event) };
+    });
   }
 
   /** Appends in a transaction of its own (events with no other write, such as a refused token). */
-  appendAlone(input: AuditEventInput): Promise<{ seq: number; eventId: string }> {
-    return inTransaction(this.#database, (trx) => this.append(trx, input)).then(
-      (appended) => {
-        // Committed: the HTTP adapter must not audit the refusal that follows a second time.
-        if (input.decision === 'deny') noteDurableDeny();
-        return appended;
-      },
-      (err: unknown) => {
-        throw err instanceof VaultError ? err : unavailable(err);
-      },
-    );
+  async appendAlone(input: AuditEventInput): Promise<{ eventId: string }> {
+    const [row] = this.#queuedRows([input]);
+    try {
+      await this.#alone.write(row!);
+    } catch (err) {
+      throw unavailable(err);
+    }
+    this.#sequencer.wake();
+    // Committed: the HTTP adapter must not audit the refusal that follows a second time.
+    if (input.decision === 'deny') noteDurableDeny();
+    return { eventId: row!.event_id };
   }
 
   /**
@@ -265,8 +272,9 @@ export class AuditLog {
     }
   }
 
-  /** True when the head can be read and its MAC holds: appends can proceed. */
+  /** True when the head can be read, its MAC holds and the sequencer is not failing: appends can proceed. */
   async headIsIntact(): Promise<boolean> {
+    if (this.#sequencer.fault) return false;
     try {
       const head = await readAuditHead(this.#database.db);
       return Boolean(head && timingSafeEqual(Buffer.from(head.mac), headMac(this.#macKey, head.seq, head.hash)));
@@ -281,41 +289,48 @@ export class AuditLog {
    */
   async verify(): Promise<VerifyResult> {
     const { db } = this.#database;
+    // A sequencer that cannot chain (a forged row holding the next seq) must not hide the break from the walk.
+    await this.#sequencer.drain().catch(() => undefined);
     // Read before the walk: every checkpoint witnessed by then covers events the walk will reach.
-    const witnessed = (await this.#witness?.entries()) ?? [];
-    const witnessedHashes = new Map(witnessed.map((cp) => [cp.seq, undefined as string | undefined]));
+    const witnessed = await this.#witness.entries();
     let prev: Uint8Array = GENESIS_HASH;
-    let expected = 1;
-    const broken = (at: number, reason: string): VerifyResult => ({ ok: false, checked: expected - 1, broken_at: at, reason });
+    let last = 0;
     for (;;) {
-      const page = await auditEventsAfter(db, expected - 1, VERIFY_PAGE);
-      for (const row of page) {
-        if (row.seq !== expected) return broken(expected, 'event missing or out of order');
-        if (!Buffer.from(row.prev_hash).equals(Buffer.from(prev))) return broken(row.seq, 'previous hash does not match');
-        if (!chainHash(prev, canonicalEvent(row)).equals(Buffer.from(row.hash))) return broken(row.seq, 'event was altered');
-        if (witnessedHashes.has(row.seq)) witnessedHashes.set(row.seq, hex(row.hash));
-        prev = row.hash;
-        expected++;
+      const walk = await walkAuditChain(db, last, prev, VERIFY_CHUNK);
+      const broken = walk.broken;
+      if (broken) {
+        const checked = broken.expected - 1;
+        if (broken.seq !== broken.expected) return { ok: false, checked, broken_at: broken.expected, reason: 'event missing or out of order' };
+        return { ok: false, checked, broken_at: broken.seq, reason: broken.linked ? 'event was altered' : 'previous hash does not match' };
       }
-      if (page.length < VERIFY_PAGE) break;
+      if (!walk.last) break;
+      ({ seq: last, hash: prev } = walk.last);
+      if (walk.walked < VERIFY_CHUNK) break;
     }
-    const last = expected - 1;
+    const broken = (at: number, reason: string): VerifyResult => ({ ok: false, checked: last, broken_at: at, reason });
     const head = await readAuditHead(db);
     if (!head || !timingSafeEqual(Buffer.from(head.mac), headMac(this.#macKey, head.seq, head.hash))) return broken(head?.seq ?? last, 'log head fails its MAC');
     if (head.seq > last) return broken(last + 1, 'newest events were deleted');
     if (head.seq < last || !Buffer.from(head.hash).equals(Buffer.from(prev))) return broken(head.seq + 1, 'events were added behind the log head');
-    const stored = await listCheckpoints(db, this.#witness ? Number.MAX_SAFE_INTEGER : SIGNATURES_CHECKED);
+    const stored = await listCheckpoints(db, witnessed.length > 0 ? Number.MAX_SAFE_INTEGER : SIGNATURES_CHECKED);
+    const hashes = await auditEventHashes(db, [...new Set([...stored.slice(0, SIGNATURES_CHECKED), ...witnessed].map((cp) => cp.seq))]);
+    const eventHash = (seq: number): string | undefined => {
+      const hash = seq <= last ? hashes.get(seq) : undefined;
+      return hash && hex(hash);
+    };
     for (const cp of stored.slice(0, SIGNATURES_CHECKED)) {
       const statement = checkpointStatement(cp.seq, hex(cp.hash), cp.signed_at.toISOString(), cp.key_id);
       if (cp.key_id !== this.keyId || !verify(null, statement, this.publicKey, cp.signature)) return broken(cp.seq, 'checkpoint signature is invalid');
       if (cp.seq > last) return broken(last + 1, 'events covered by a signed checkpoint are missing');
-      const [row] = await auditEventsAfter(db, cp.seq - 1, 1);
-      if (!row || !Buffer.from(row.hash).equals(Buffer.from(cp.hash))) return broken(cp.seq, 'event differs from its signed checkpoint');
+      if (eventHash(cp.seq) !== hex(cp.hash)) return broken(cp.seq, 'event differs from its signed checkpoint');
+    }
+    for (const { queue_id, mac, ...event } of await oldestQueuedAuditEvents(db, MAX_QUEUED_CHECKED)) {
+      if (!timingSafeEqual(Buffer.from(mac), queuedEventMac(this.#macKey, event))) return broken(last + 1, `queued event ${event.event_id} (queue id ${queue_id}) fails its MAC`);
     }
     const storedHashes = new Map(stored.map((cp) => [cp.seq, hex(cp.hash)]));
-    const breach = findWitnessBreach(witnessed, { end: last, eventHash: (seq) => witnessedHashes.get(seq), checkpointHash: (seq) => storedHashes.get(seq) }, (cp) => this.#signedHere(cp));
+    const breach = findWitnessBreach(witnessed, { end: last, eventHash, checkpointHash: (seq) => storedHashes.get(seq) }, (cp) => this.#signedHere(cp));
     if (breach) {
-      this.#mismatchFound(breach);
+      this.#witness.mismatchFound(breach);
       return broken(breach.at, breach.reason);
     }
     return { ok: true, checked: last };
@@ -326,63 +341,9 @@ export class AuditLog {
     return cp.key_id === this.keyId && verify(null, statement, this.publicKey, Buffer.from(cp.signature, 'base64'));
   }
 
-  #mismatchFound(breach: WitnessBreach): void {
-    if (!this.#witnessMismatch) this.#log({ alarm: 'audit_witness_mismatch', at: breach.at, reason: breach.reason }, 'the audit log disagrees with its witness');
-    this.#witnessMismatch ??= breach;
-  }
-
-  /**
-   * Compares the witness's newest checkpoint with the database in a few indexed reads: the head
-   * must have reached it, the event there must carry its hash, and the database's newest
-   * checkpoint must not be behind it. A full comparison is `verify`'s.
-   */
-  async #compareWithWitness(readWitness = false): Promise<void> {
-    if (!this.#witness) return;
-    if (readWitness) {
-      try {
-        this.#witnessed = await this.#witness.newest();
-      } catch (err) {
-        this.#mismatchFound({ at: 0, reason: 'the audit witness cannot be read' });
-        throw err;
-      }
-    }
-    const newest = this.#witnessed;
-    if (!newest || this.#witnessMismatch) return;
-    const { db } = this.#database;
-    const head = await readAuditHead(db);
-    const [event] = await auditEventsAfter(db, newest.seq - 1, 1);
-    const [stored] = await listCheckpoints(db, 1);
-    const breach = findWitnessBreach(
-      [newest],
-      {
-        end: head?.seq ?? 0,
-        eventHash: (seq) => (event?.seq === seq ? hex(event.hash) : undefined),
-        // A newer stored checkpoint stands in for the one at `seq`: looking that one up is verify's job.
-        checkpointHash: (seq) => (stored && stored.seq > seq ? newest.hash : stored?.seq === seq ? hex(stored.hash) : undefined),
-      },
-      (cp) => this.#signedHere(cp),
-    );
-    if (breach) this.#mismatchFound(breach);
-  }
-
-  /**
-   * For the readiness probe, in one read of the head: not ready once the witness could not be
-   * written or the database was seen to disagree with it (at start, at a checkpoint, in a verify),
-   * or when the head is now behind the newest witnessed checkpoint (a rewind).
-   */
-  async witnessStatus(): Promise<WitnessStatus> {
-    if (!this.#witness) return { ok: true };
-    if (this.#witnessMismatch) return { ok: false, reason: 'the audit log disagrees with its witness' };
-    if (this.#witnessWriteFailed) return { ok: false, reason: 'the audit witness cannot be written' };
-    const newest = this.#witnessed;
-    if (!newest) return { ok: true };
-    const head = await readAuditHead(this.#database.db).catch(() => undefined);
-    if (!head) return { ok: false, reason: 'the audit log head cannot be read' };
-    if (head.seq < newest.seq) {
-      this.#mismatchFound({ at: head.seq + 1, reason: 'the log was rewound: events covered by a witnessed checkpoint are missing' });
-      return { ok: false, reason: 'the audit log disagrees with its witness' };
-    }
-    return { ok: true };
+  /** For the readiness probe: see `WitnessWatch.status`. */
+  witnessStatus(): Promise<WitnessStatus> {
+    return this.#witness.status();
   }
 
   /**
@@ -394,12 +355,14 @@ export class AuditLog {
    * not ready until a later one is).
    */
   async checkpoint(eventOf?: (checkpoint: Checkpoint | undefined) => AuditEventInput): Promise<Checkpoint | undefined> {
-    await this.#compareWithWitness();
-    if (this.#witnessMismatch) {
-      throw new VaultError('ERR_UNAVAILABLE', 'the audit log disagrees with its witness; no checkpoint is signed', { internal: { alarm: 'audit_witness_mismatch', ...this.#witnessMismatch } });
+    await this.#sequencer.drain();
+    await this.#witness.compare();
+    const mismatch = this.#witness.mismatch;
+    if (mismatch) {
+      throw new VaultError('ERR_UNAVAILABLE', 'the audit log disagrees with its witness; no checkpoint is signed', { internal: { alarm: 'audit_witness_mismatch', ...mismatch } });
     }
     const checkpoint = eventOf ? await this.runAudited((trx) => this.#storeCheckpoint(trx), eventOf) : await this.#storeCheckpoint(this.#database.db);
-    if (checkpoint) await this.#witnessCheckpoint(checkpoint);
+    if (checkpoint) await this.#witness.record(checkpoint);
     return checkpoint;
   }
 
@@ -416,19 +379,6 @@ export class AuditLog {
     return (await this.checkpoints(1, db))[0];
   }
 
-  async #witnessCheckpoint(checkpoint: Checkpoint): Promise<void> {
-    if (!this.#witness || (this.#witnessed && this.#witnessed.seq >= checkpoint.seq)) return;
-    try {
-      await this.#witness.append(checkpoint);
-    } catch (err) {
-      this.#witnessWriteFailed = true;
-      this.#log({ alarm: 'audit_witness_unavailable', seq: checkpoint.seq, error: ((err as Error).cause as Error | undefined)?.message ?? (err as Error).message }, 'audit checkpoint not witnessed');
-      throw err;
-    }
-    this.#witnessed = checkpoint;
-    this.#witnessWriteFailed = false;
-  }
-
   /** Newest first. */
   async checkpoints(limit = 100, db: Db = this.#database.db): Promise<Checkpoint[]> {
     return (await listCheckpoints(db, limit)).map((cp) => ({
@@ -441,12 +391,14 @@ export class AuditLog {
   }
 
   /** Research teams named by any audited actor since `since`. */
-  teamsSeenSince(since: Date): Promise<string[]> {
+  async teamsSeenSince(since: Date): Promise<string[]> {
+    await this.#sequencer.drain();
     return teamsInAuditSince(this.#database.db, since);
   }
 
   /** Per decision id, the allowed `dataset.stream` pages it served: count, records, first and last. */
   async streamSummaries(decisionIds: readonly string[]): Promise<Map<string, StreamSummary>> {
+    await this.#sequencer.drain();
     const events = await auditEventsForDecisions(this.#database.db, decisionIds);
     const summaries = new Map<string, StreamSummary>();
     for (const id of decisionIds) {
@@ -461,15 +413,19 @@ export class AuditLog {
     return summaries;
   }
 
-  /** Newest first, keyset-paged: `next_cursor` continues where the page ended. */
-  async query(q: AuditQuery, db: Db = this.#database.db): Promise<AuditPage> {
+  /**
+   * Newest first, keyset-paged: `next_cursor` continues where the page ended. Given a transaction,
+   * the caller must have waited for `sequenced()` before opening it.
+   */
+  async query(q: AuditQuery, db?: Db): Promise<AuditPage> {
+    if (db === undefined) await this.#sequencer.drain();
     const limit = Math.min(Math.max(q.limit ?? 100, 1), MAX_QUERY_LIMIT);
     let beforeSeq: number | undefined;
     if (q.cursor !== undefined) {
       beforeSeq = Number(Buffer.from(q.cursor, 'base64url').toString().replace(/^seq:/, ''));
       if (!Number.isSafeInteger(beforeSeq) || beforeSeq < 1) throw new VaultError('ERR_INVALID_REQUEST', 'cursor is not one this log issued');
     }
-    const rows = await queryAuditEvents(db, {
+    const rows = await queryAuditEvents(db ?? this.#database.db, {
       actor: q.actor,
       team: q.team,
       employeeRef: q.employeeId === undefined ? undefined : this.employeeRef(q.employeeId),

@@ -37,6 +37,7 @@ export class AuditTrail {
     }
     const { employeeId, from, to, ...rest } = q;
     const filters = { ...rest, ...(from !== undefined ? { from: from.toISOString() } : {}), ...(to !== undefined ? { to: to.toISOString() } : {}) };
+    await this.#audit.sequenced();
     return this.#audit.runAudited(
       (trx) => this.#audit.query(q, trx),
       (page) => ({
@@ -69,6 +70,7 @@ export class AuditTrail {
 
   /** The newest signed checkpoints and the key to check them with; the listing is recorded. */
   async checkpoints(actor: AuditActor, limit = 100): Promise<{ public_key: CheckpointKey; checkpoints: Checkpoint[] }> {
+    await this.#audit.sequenced();
     const checkpoints = await this.#audit.runAudited(
       (trx) => this.#audit.checkpoints(limit, trx),
       (listed) => ({

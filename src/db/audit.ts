@@ -82,7 +82,7 @@ export async function initAuditHead(db: Db, head: AuditHead): Promise<void> {
     .execute();
 }
 
-/** The head, locked until the transaction ends: every append in the vault queues here. */
+/** The head, locked until the transaction ends: one sequencer pass at a time, across instances. */
 export async function lockAuditHead(db: Db): Promise<AuditHead | undefined> {
   return selectHead(db).forUpdate().executeTakeFirst();
 }
@@ -91,21 +91,146 @@ export async function readAuditHead(db: Db): Promise<AuditHead | undefined> {
   return selectHead(db).executeTakeFirst();
 }
 
-/** Many events in one statement per 1,000 (bulk appends under one head lock). */
-export async function insertAuditEvents(db: Db, rows: readonly AuditRow[], head: AuditHead): Promise<void> {
-  for (let i = 0; i < rows.length; i += 1000) {
+/** An event as an append writes it: before the sequencer gives it a place in the chain. */
+export type QueuedAuditRow = Omit<AuditRow, 'seq' | 'prev_hash' | 'hash'> & { readonly mac: Uint8Array };
+
+/** A queued event as the sequencer and verify read it back. */
+export type QueuedAuditEvent = QueuedAuditRow & { readonly queue_id: number };
+
+const INSERT_BATCH = 1000;
+
+/** Writes events into the queue in `db`'s transaction; no lock is taken. */
+export async function enqueueAuditEvents(db: Db, rows: readonly QueuedAuditRow[]): Promise<void> {
+  for (let i = 0; i < rows.length; i += INSERT_BATCH) {
     await db
-      .insertInto('audit_events')
-      // An AuditRow is exactly the table's columns.
-      .values(rows.slice(i, i + 1000))
+      .insertInto('audit_queue')
+      .values(rows.slice(i, i + INSERT_BATCH))
       .execute();
   }
-  await db.updateTable('audit_head').set({ seq: head.seq, hash: head.hash, mac: head.mac }).where('singleton', '=', true).execute();
+}
+
+/** The oldest queued events, in the order they were queued. */
+export async function oldestQueuedAuditEvents(db: Db, limit: number): Promise<QueuedAuditEvent[]> {
+  return db
+    .selectFrom('audit_queue')
+    .select((eb) => [
+      eb.cast<number>('queue_id', 'float8').as('queue_id'),
+      'event_id',
+      'occurred_at',
+      'action',
+      'decision',
+      'severity',
+      'actor',
+      'actor_roles',
+      'teams',
+      'purpose',
+      'employee_ref',
+      'policy_revision',
+      eb.cast<number | null>('record_count', 'float8').as('record_count'),
+      'decision_id',
+      'details',
+      'mac',
+    ])
+    .orderBy('audit_queue.queue_id')
+    .limit(limit)
+    .execute();
+}
+
+export async function auditQueueIsEmpty(db: Db): Promise<boolean> {
+  return (await db.selectFrom('audit_queue').select('queue_id').limit(1).executeTakeFirst()) === undefined;
+}
+
+/**
+ * Moves queued events into the chain in `trx`, which holds the head's lock: inserts `rows`
+ * (their hashes computed), deletes the queue rows they came from and moves the head.
+ */
+export async function chainQueuedAuditEvents(trx: Db, rows: readonly AuditRow[], queueIds: readonly number[], head: AuditHead): Promise<void> {
+  for (let i = 0; i < rows.length; i += INSERT_BATCH) {
+    await trx
+      .insertInto('audit_events')
+      // An AuditRow is exactly the table's columns.
+      .values(rows.slice(i, i + INSERT_BATCH))
+      .execute();
+  }
+  await sql`delete from audit_queue where queue_id = any(${queueIds.map(String)}::bigint[])`.execute(trx);
+  await trx.updateTable('audit_head').set({ seq: head.seq, hash: head.hash, mac: head.mac }).where('singleton', '=', true).execute();
 }
 
 /** Events in chain order after `afterSeq`, a page at a time (for verification). */
 export async function auditEventsAfter(db: Db, afterSeq: number, limit: number): Promise<AuditRow[]> {
   return selectEvents(db).where('seq', '>', afterSeq).orderBy('audit_events.seq').limit(limit).execute();
+}
+
+/** Where a walk of the chain found it broken: the first event, in sequence order, failing a check. */
+export interface ChainBreak {
+  readonly seq: number;
+  /** The sequence number this position should hold. */
+  readonly expected: number;
+  /** Its `prev_hash` equals the previous event's `hash`. */
+  readonly linked: boolean;
+  /** Its `hash` equals SHA-256(prev_hash || canonical event). */
+  readonly intact: boolean;
+}
+
+export interface ChainWalk {
+  readonly walked: number;
+  readonly last: { readonly seq: number; readonly hash: Uint8Array } | undefined;
+  readonly broken: ChainBreak | undefined;
+}
+
+const json = (column: string) => `pg_catalog.to_json(${column})::text`;
+const jsonOrNull = (column: string) => `coalesce(${json(column)}, 'null')`;
+// The canonical event of src/audit/chain.ts, built by the server: to_json escapes text exactly as
+// JSON.stringify does (the short escapes, \\u00xx below 0x20, nothing else; text cannot hold a lone
+// surrogate), and U+2028/2029 are escaped afterwards as canonical JSON wants. A timestamp with
+// microseconds the vault never writes keeps them, so it cannot match the hash either.
+const CANONICAL_EVENT = `pg_catalog.replace(pg_catalog.replace('{"action":' || ${json('action')} || ',"actor":' || ${jsonOrNull('actor')}
+  || ',"actor_roles":' || pg_catalog.array_to_json(actor_roles)::text || ',"decision":' || ${json('decision')}
+  || ',"decision_id":' || ${jsonOrNull('decision_id::text')} || ',"details":' || ${json('details')}
+  || ',"employee_ref":' || ${jsonOrNull('employee_ref')} || ',"event_id":"' || event_id::text
+  || '","occurred_at":"' || pg_catalog.to_char(occurred_at AT TIME ZONE 'UTC', CASE WHEN pg_catalog.date_part('microseconds', occurred_at)::bigint % 1000 = 0
+       THEN 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"' ELSE 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"' END)
+  || '","policy_revision":' || ${jsonOrNull('policy_revision')} || ',"purpose":' || ${jsonOrNull('purpose')}
+  || ',"record_count":' || coalesce(record_count::text, 'null') || ',"seq":' || seq::text || ',"severity":' || ${json('severity')}
+  || ',"teams":' || pg_catalog.array_to_json(teams)::text || ',"v":1}', U&'\\2028', '\\u2028'), U&'\\2029', '\\u2029')`;
+
+/**
+ * Checks up to `limit` events after `afterSeq` inside the database, which hashes each one: the
+ * events hold the next sequence numbers, each links to the previous hash (`prevHash` for the
+ * first) and each hash is SHA-256(prev_hash || canonical event). Returns the first that fails.
+ */
+export async function walkAuditChain(db: Db, afterSeq: number, prevHash: Uint8Array, limit: number): Promise<ChainWalk> {
+  const { rows } = await sql<{ walked: number; last_seq: number | null; last_hash: Uint8Array | null; seq: number | null; expected: number | null; linked: boolean | null; intact: boolean | null }>`
+    with walk as materialized (
+      select seq, ${afterSeq}::bigint + row_number() over (order by seq) as expected,
+             prev_hash = coalesce(lag(hash) over (order by seq), ${prevHash}::bytea) as linked,
+             pg_catalog.sha256(prev_hash || pg_catalog.convert_to(${sql.raw(CANONICAL_EVENT)}, 'UTF8')) = hash as intact,
+             hash
+        from audit_events where seq > ${afterSeq} order by seq limit ${limit}
+    )
+    select (select count(*) from walk)::float8 as walked,
+           last.seq::float8 as last_seq, last.hash as last_hash,
+           broken.seq::float8 as seq, broken.expected::float8 as expected, broken.linked, broken.intact
+      from (select 1) one
+      left join lateral (select seq, hash from walk order by seq desc limit 1) last on true
+      left join lateral (select seq, expected, linked, intact from walk where seq <> expected or not linked or not intact order by seq limit 1) broken on true`.execute(db);
+  const row = rows[0]!;
+  return {
+    walked: row.walked,
+    last: row.last_seq === null ? undefined : { seq: row.last_seq, hash: row.last_hash! },
+    broken: row.seq === null ? undefined : { seq: row.seq, expected: row.expected!, linked: row.linked!, intact: row.intact! },
+  };
+}
+
+/** The stored hash of each event in `seqs` that exists. */
+export async function auditEventHashes(db: Db, seqs: readonly number[]): Promise<Map<number, Uint8Array>> {
+  if (seqs.length === 0) return new Map();
+  const rows = await db
+    .selectFrom('audit_events')
+    .select((eb) => [eb.cast<number>('seq', 'float8').as('seq'), 'hash'])
+    .where('seq', '=', sql<string>`any(${seqs.map(String)}::bigint[])`)
+    .execute();
+  return new Map(rows.map((r) => [r.seq, r.hash]));
 }
 
 export interface AuditFilter {

@@ -99,6 +99,25 @@ export interface AuditEventsTable {
   hash: Uint8Array;
 }
 
+export interface AuditQueueTable {
+  queue_id: Generated<Int8>;
+  event_id: string;
+  occurred_at: Date;
+  action: string;
+  decision: string;
+  severity: string;
+  actor: string | null;
+  actor_roles: string[];
+  teams: string[];
+  purpose: string | null;
+  employee_ref: string | null;
+  policy_revision: string | null;
+  record_count: NullableInt8;
+  decision_id: string | null;
+  details: string;
+  mac: Uint8Array;
+}
+
 export interface AuditHeadTable {
   singleton: Generated<boolean>;
   seq: Int8;
@@ -153,6 +172,7 @@ export interface VaultSchema {
   policy_approvals: PolicyApprovalsTable;
   vault_secrets: VaultSecretsTable;
   audit_events: AuditEventsTable;
+  audit_queue: AuditQueueTable;
   audit_head: AuditHeadTable;
   audit_checkpoints: AuditCheckpointsTable;
   dataset_leases: DatasetLeasesTable;

@@ -9,6 +9,7 @@ describe(`concurrent appends (${STORE})`, () => {
     const t = await startTestVault();
     try {
       await putRoster(t, [{ employee_id: 'cw-1', org_unit: 'u1' }]);
+      await t.vault.audit.sequenced();
       const before = (await sql<{ n: number }>`select count(*)::int as n from audit_events`.execute(t.database.db)).rows[0]!.n;
       const deadline = Date.now() + 10_000;
       const writers = Array.from({ length: 10 }, async (_, w) => {
@@ -25,6 +26,7 @@ describe(`concurrent appends (${STORE})`, () => {
         return appended;
       });
       const appended = (await Promise.all(writers)).reduce((a, b) => a + b, 0);
+      await t.vault.audit.sequenced();
       const after = (await sql<{ n: number; max: number }>`select count(*)::int as n, max(seq)::int as max from audit_events`.execute(t.database.db)).rows[0]!;
       assert.equal(after.n, before + appended);
       assert.equal(after.max, after.n, 'sequence numbers are gapless');

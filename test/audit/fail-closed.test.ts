@@ -8,6 +8,7 @@ import { countRows } from '../support/records.js';
 import { makeRecords, postRecords, putRoster, startTestVault, type TestVault } from '../support/vault.js';
 
 async function snapshot(t: TestVault) {
+  await t.vault.audit.sequenced();
   const one = async (q: string) => (await sql<{ n: number }>`select count(*)::int as n from ${sql.raw(q)}`.execute(t.database.db)).rows[0]!.n;
   return { ...(await countRows(t.database.db)), events: await one('audit_events'), bundles: await one('policy_bundles'), activations: await one('policy_activations') };
 }

@@ -6,6 +6,7 @@ import { appendSampleEvents, asSuperuser, refuseAuditInserts } from '../support/
 import { startTestVault, type TestVault } from '../support/vault.js';
 
 async function eventCount(t: TestVault): Promise<number> {
+  await t.vault.audit.sequenced();
   return (await sql<{ n: number }>`select count(*)::int as n from audit_events`.execute(t.database.db)).rows[0]!.n;
 }
 
@@ -58,6 +59,7 @@ describe(`reading the audit log is itself on the record (${STORE})`, () => {
     const scratch = await startTestVault();
     try {
       await appendSampleEvents(scratch.vault, 3);
+      await scratch.vault.audit.sequenced();
       await asSuperuser(scratch.database.db, async (db) => void (await sql`update audit_events set actor = 'someone-else' where seq = 1`.execute(db)));
       const response = await scratch.app.inject({ url: '/v1/audit/verify', headers: { authorization: `Bearer ${await scratch.token('auditor')}` } });
       assert.equal(response.statusCode, 200);

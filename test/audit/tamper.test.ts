@@ -20,6 +20,7 @@ async function verifyOverHttp(t: TestVault) {
 /** A fresh vault whose log holds exactly 20 events, seq 1..20 (the default bundle's two come first). */
 async function vaultWithLog(): Promise<TestVault> {
   const t = await startTestVault();
+  await t.vault.audit.sequenced();
   const head = (await sql<{ seq: number }>`select seq::int as seq from audit_head`.execute(t.database.db)).rows[0]!.seq;
   await appendSampleEvents(t.vault, 20 - head);
   assert.deepEqual(await t.vault.audit.verify(), { ok: true, checked: 20 });
@@ -85,6 +86,7 @@ describe(`the audit log catches tampering by a database superuser (${STORE})`, (
   it('a rewound head with the newest events deleted is caught by a signed checkpoint', async () => {
     const t = await vaultWithLog();
     try {
+      await t.vault.audit.sequenced();
       const saved = (await sql<{ seq: number; hash: Uint8Array; mac: Uint8Array }>`select seq, hash, mac from audit_head`.execute(t.database.db)).rows[0]!;
       await appendSampleEvents(t.vault, 5);
       await t.vault.audit.checkpoint();

@@ -31,7 +31,9 @@ async function signCheckpoint(t: TestVault): Promise<number> {
   return response.json().seq as number;
 }
 
-async function readHead(db: Db): Promise<SavedHead> {
+async function readHead(t: TestVault): Promise<SavedHead> {
+  await t.vault.audit.sequenced();
+  const db = t.database.db;
   return (await sql<SavedHead>`select seq::int as seq, hash, mac from audit_head`.execute(db)).rows[0]!;
 }
 
@@ -74,13 +76,14 @@ describe(`signed checkpoints are witnessed outside the database (${STORE})`, () 
     try {
       await appendSampleEvents(t.vault, 10);
       const first = await signCheckpoint(t);
-      const saved = await readHead(t.database.db);
+      const saved = await readHead(t);
       assert.equal(saved.seq, first + 1, 'the signing is itself an event after the checkpoint');
       await appendSampleEvents(t.vault, 5);
       const second = await signCheckpoint(t);
       assert.deepEqual((await witnessed(t)).map((line) => line.seq), [first, second]);
       assert.equal((await t.app.inject({ url: '/readyz' })).statusCode, 200);
 
+      await t.vault.audit.sequenced();
       await rewindTo(t.database.db, saved);
       const left = (await sql<{ n: number }>`select count(*)::int as n from audit_checkpoints where seq > ${saved.seq}`.execute(t.database.db)).rows[0]!.n;
       assert.equal(left, 0, 'the covering checkpoint is gone from the database');
@@ -112,12 +115,13 @@ describe(`signed checkpoints are witnessed outside the database (${STORE})`, () 
     const t = await startTestVault();
     try {
       await appendSampleEvents(t.vault, 4);
-      const saved = await readHead(t.database.db);
+      const saved = await readHead(t);
       await appendSampleEvents(t.vault, 4);
       const witnessedSeq = await signCheckpoint(t);
+      await t.vault.audit.sequenced();
       await rewindTo(t.database.db, saved);
       await appendSampleEvents(t.vault, witnessedSeq - saved.seq + 3);
-      assert.ok((await readHead(t.database.db)).seq > witnessedSeq);
+      assert.ok((await readHead(t)).seq > witnessedSeq);
 
       await afterRestart(t, async (restarted) => {
         const ready = await restarted.app.inject({ url: '/readyz' });

@@ -36,11 +36,15 @@ export async function appendSampleEvents(vault: Vault, count: number): Promise<v
   }
 }
 
-/** Makes every audit append fail (a trigger refusing inserts), or undoes it: the log is "unavailable". */
-export async function refuseAuditInserts(t: Pick<TestVault, 'database'>, refuse: boolean): Promise<void> {
+/**
+ * Makes every audit append fail (a trigger refusing inserts into the queue appends write to), or
+ * undoes it: the log is "unavailable". With `table: 'audit_events'` appends still queue but the
+ * sequencer cannot chain them.
+ */
+export async function refuseAuditInserts(t: Pick<TestVault, 'database'>, refuse: boolean, table: 'audit_queue' | 'audit_events' = 'audit_queue'): Promise<void> {
   if (refuse) {
-    await sql`create trigger audit_refuses_inserts before insert on audit_events for each row execute function vault_audit_append_only()`.execute(t.database.db);
+    await sql`create trigger audit_refuses_inserts before insert on ${sql.table(table)} for each row execute function vault_audit_append_only()`.execute(t.database.db);
   } else {
-    await sql`drop trigger audit_refuses_inserts on audit_events`.execute(t.database.db);
+    await sql`drop trigger audit_refuses_inserts on ${sql.table(table)}`.execute(t.database.db);
   }
 }
