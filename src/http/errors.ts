@@ -21,6 +21,7 @@ export const HTTP_STATUS: Readonly<Record<VaultErrorCode, number>> = {
   ERR_LEASE_EXPIRED: 410,
   ERR_LEASE_REVOKED: 403,
   ERR_NOT_FOUND: 404,
+  ERR_METHOD_NOT_ALLOWED: 405,
   ERR_CONFLICT: 409,
   ERR_POLICY_REJECTED: 409,
   ERR_BUNDLE_REJECTED: 422,
@@ -57,7 +58,9 @@ export const errorBodySchema = {
 const FRAMEWORK_ERRORS: Record<string, [VaultErrorCode, string]> = {
   FST_ERR_CTP_BODY_TOO_LARGE: ['ERR_BODY_TOO_LARGE', 'request body is larger than the limit'],
   FST_ERR_CTP_INVALID_MEDIA_TYPE: ['ERR_UNSUPPORTED_MEDIA_TYPE', 'unsupported content type'],
-  FST_ERR_CTP_INVALID_JSON_BODY: ['ERR_INVALID_REQUEST', 'request body is not valid JSON'],
+  // The parser also refuses valid JSON with a `__proto__` or `constructor.prototype` key (prototype
+  // poisoning) and does not say which it was: the message names both.
+  FST_ERR_CTP_INVALID_JSON_BODY: ['ERR_INVALID_REQUEST', 'request body is not valid JSON, or has a __proto__ or constructor.prototype key'],
   FST_ERR_CTP_EMPTY_JSON_BODY: ['ERR_INVALID_REQUEST', 'request body is empty'],
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: ['ERR_INVALID_REQUEST', 'content-length does not match the body'],
 };
@@ -91,6 +94,22 @@ function toVaultError(err: FastifyError | Error): VaultError | undefined {
     return new VaultError('ERR_INVALID_REQUEST', 'malformed request');
   }
   return undefined;
+}
+
+/**
+ * Fastify's `frameworkErrors`: the router refuses a malformed percent-encoding or a path segment
+ * over `maxParamLength` before any route or hook runs, and by default answers in its own shape,
+ * quoting the URL (which may hold an employee id) and with 414 for what the route schema calls a
+ * 400. These leave like every other malformed request: 400 `invalid_request`, nothing echoed.
+ */
+export function frameworkErrorHandler(err: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  const known = err.code === 'FST_ERR_BAD_URL' || err.code === 'FST_ERR_MAX_PARAM_LENGTH';
+  const code: VaultErrorCode = known ? 'ERR_INVALID_REQUEST' : 'ERR_INTERNAL';
+  const errorId = known ? undefined : randomUUID();
+  request.log[known ? 'info' : 'error']({ error: code, error_id: errorId, cause: { code: err.code } }, known ? 'request refused' : 'request failed');
+  void reply
+    .status(HTTP_STATUS[code])
+    .send({ error: publicErrorName(code), message: known ? 'the URL is malformed or a path segment is too long' : 'internal error', ...(errorId ? { error_id: errorId } : {}) });
 }
 
 interface Outcome {

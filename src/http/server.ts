@@ -2,9 +2,10 @@ import { randomUUID } from 'node:crypto';
 import swagger from '@fastify/swagger';
 import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import type { AuditScope } from '../audit/index.js';
+import { VaultError } from '../errors/index.js';
 import type { VaultServices } from '../services/index.js';
 import { authenticate, requireAccessDeclaration } from './auth.js';
-import { errorBodySchema, errorHandler } from './errors.js';
+import { errorBodySchema, errorHandler, frameworkErrorHandler } from './errors.js';
 import { createMetrics } from './metrics.js';
 import { ingestRoutes } from './routes/ingest.js';
 import { opsRoutes } from './routes/ops.js';
@@ -33,6 +34,7 @@ export async function buildHttpServer(services: VaultServices, options: HttpServ
     genReqId: () => randomUUID(),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: false } },
     return503OnClosing: true,
+    frameworkErrors: frameworkErrorHandler,
   });
   app.removeContentTypeParser('text/plain');
   const metrics = createMetrics();
@@ -47,6 +49,16 @@ export async function buildHttpServer(services: VaultServices, options: HttpServ
     services.edgeAudit.runInScope(request.auditScope, done);
   });
   app.addHook('onRequest', authenticate(services.access));
+  // A path we serve, asked with a method it does not take, is a 405 naming the ones it does (RFC
+  // 9110), not "no such route". Answered here, before fastify would want a body for QUERY.
+  app.addHook('onRequest', async (request, reply) => {
+    if (!request.is404) return;
+    const url = request.url.split('?', 1)[0]!;
+    const allowed = ROUTED_METHODS.filter((method) => app.findRoute({ method, url }) !== null);
+    if (allowed.length === 0) return;
+    void reply.header('allow', allowed.join(', '));
+    throw new VaultError('ERR_METHOD_NOT_ALLOWED', 'this path does not take that method');
+  });
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched';
     metrics.requests.inc({ method: request.method, route, status: String(reply.statusCode) });
@@ -66,6 +78,9 @@ export async function buildHttpServer(services: VaultServices, options: HttpServ
   await app.register(datasetRoutes(services));
   return app;
 }
+
+// The methods a route here may take; HEAD comes with every GET.
+const ROUTED_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH'] as const;
 
 const EMPLOYEE_PATH = /^(\/v1\/employees\/)([^/?#]+)/;
 /** Query parameters that name an employee (an employee's token `sub` is their id, hence `actor`). */

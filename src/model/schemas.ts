@@ -1,4 +1,4 @@
-import { EMPLOYEE_ID, ORG_UNIT, PLAIN_TEXT, POLICY_REVISION } from './identifiers.js';
+import { EMPLOYEE_ID, KIND, ORG_UNIT, PLAIN_TEXT, POLICY_REVISION } from './identifiers.js';
 import { MAX_SENSITIVITY } from './sensitivity.js';
 
 /** JSON Schema pieces for the HTTP routes, built from the same patterns the parsers use. */
@@ -31,8 +31,9 @@ export const scopeJsonSchema = {
 } as const;
 
 /**
- * The body of `POST /v1/datasets`. Names are checked by the parser, which says which list is
- * wrong without echoing it; the schema bounds sizes and types.
+ * The body of `POST /v1/datasets`. The parser checks it again (the service is also called without
+ * HTTP); the schema states the same shapes so that `/openapi.json` says what is accepted. Neither
+ * echoes a rejected name. What no schema can say (`from` before `to`) is the parser's alone.
  */
 export const datasetRequestSchema = {
   type: 'object',
@@ -40,10 +41,10 @@ export const datasetRequestSchema = {
   additionalProperties: false,
   properties: {
     purpose: plainText(256, 1),
-    kinds: { type: 'array', maxItems: 64, items: { type: 'string' } },
-    org_units: { type: 'array', maxItems: 1000, items: { type: 'string' } },
-    from: { type: 'string' },
-    to: { type: 'string' },
+    kinds: { type: 'array', maxItems: 64, items: { type: 'string', pattern: KIND.source } },
+    org_units: { type: 'array', maxItems: 1000, items: idSchemas.orgUnit },
+    from: timestampSchema,
+    to: timestampSchema,
     max_sensitivity: idSchemas.sensitivity,
   },
 } as const;

@@ -35,6 +35,10 @@ const checkpointSchema = {
   properties: { seq: { type: 'integer' }, hash: { type: 'string' }, signed_at: { type: 'string' }, key_id: { type: 'string' }, signature: { type: 'string' } },
 } as const;
 
+// The document must say what the trail accepts (a fuzzer found `limit=0` declared valid, then refused).
+const LIMIT_PATTERN = '^(?:[1-9][0-9]{0,2}|1000)$';
+if (MAX_QUERY_LIMIT !== 1000) throw new TypeError('LIMIT_PATTERN no longer matches MAX_QUERY_LIMIT');
+
 const query = {
   type: 'object',
   additionalProperties: false,
@@ -46,7 +50,7 @@ const query = {
     decision: { type: 'string', enum: ['allow', 'deny', 'info', 'error'] },
     from: timestampSchema,
     to: timestampSchema,
-    limit: { type: 'string', pattern: '^[0-9]{1,4}$' },
+    limit: { type: 'string', pattern: LIMIT_PATTERN, description: `1-${MAX_QUERY_LIMIT}` },
     cursor: { type: 'string', maxLength: 64 },
   },
 } as const;

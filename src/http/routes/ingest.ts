@@ -40,7 +40,8 @@ const recordsBody = {
       description:
         'Up to 5,000 records of {event_id (a random UUID, version 4 or 7), employee_id, captured_at (RFC 3339), kind, ' +
         `payload (any JSON nested at most ${MAX_PAYLOAD_DEPTH} deep), sensitivity? (0-4)}. ` +
-        'Each record is checked on its own and reported by index (rejected: invalid_record, unknown_kind, unknown_employee).',
+        'Each record is checked on its own and reported by index (rejected: invalid_record, unknown_kind, unknown_employee). ' +
+        'A key named __proto__, or constructor holding prototype, anywhere in the body refuses the whole body (400 invalid_request).',
     },
   },
 } as const;
