@@ -6,7 +6,9 @@ import {
   auditEventsForDecisions,
   enqueueAuditEvents,
   findSecret,
+  inReadOnlySnapshot,
   inTransaction,
+  queuedEventsAlreadyChained,
   initAuditHead,
   insertCheckpoint,
   listCheckpoints,
@@ -17,6 +19,7 @@ import {
   teamsInAuditSince,
   walkAuditChain,
   type AuditRow,
+  type ChainBreak,
   type Db,
   type QueuedAuditRow,
   type VaultDatabase,
@@ -117,12 +120,13 @@ export interface AuditLogOptions {
 
 const MAC_SECRET = 'audit-mac';
 const CHECKPOINT_SECRET = 'audit-checkpoint-ed25519';
-/** Events hashed by the database per statement of a verify. */
-const VERIFY_CHUNK = 200_000;
+/** Events hashed by the database per statement of a verify, and statements run side by side. */
+const VERIFY_CHUNK = 50_000;
+const VERIFY_PARALLEL = 2;
 const SIGNATURES_CHECKED = 1000;
-/** Events still queued once verify has drained are few: those committed during the walk. */
-const MAX_QUEUED_CHECKED = 100_000;
+const QUEUE_PAGE = 5000;
 export const MAX_QUERY_LIMIT = 1000;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 function unavailable(cause: unknown): VaultError {
   return new VaultError('ERR_UNAVAILABLE', 'the audit log cannot record this action; it was not carried out', { cause, internal: { alarm: 'audit_unavailable' } });
@@ -205,34 +209,44 @@ export class AuditLog {
 
   /** Appends several events, chained in this order. */
   async appendMany(trx: Db, inputs: readonly AuditEventInput[]): Promise<Array<{ eventId: string }>> {
-    const rows = this.#queuedRows(inputs);
+    let rows: QueuedAuditRow[];
     try {
+      rows = this.#queuedRows(inputs);
       await enqueueAuditEvents(trx, rows);
     } catch (err) {
-      throw unavailable(err);
+      throw err instanceof VaultError ? err : unavailable(err);
     }
     this.#sequencer.wake();
     return rows.map((r) => ({ eventId: r.event_id }));
   }
 
+  /**
+   * The rows as the database will give them back, so the MAC still holds when the sequencer reads
+   * them: text made well-formed (a lone surrogate would come back as U+FFFD) and the decision id in
+   * the one spelling a uuid column returns.
+   */
   #queuedRows(inputs: readonly AuditEventInput[]): QueuedAuditRow[] {
     const fault = this.#sequencer.fault;
     if (fault) throw fault;
+    // Node 20 has String.prototype.toWellFormed; the ES2022 lib the project compiles against does not declare it.
+    const text = (value: string): string => (value as string & { toWellFormed(): string }).toWellFormed();
+    const textOrNull = (value: string | undefined | null): string | null => (value == null ? null : text(value));
     return inputs.map((input) => {
+      if (input.decisionId !== undefined && !UUID.test(input.decisionId)) throw new TypeError('an audit decision id must be a UUID');
       const event = {
         event_id: randomUUID(),
         occurred_at: new Date(),
-        action: input.action,
+        action: text(input.action),
         decision: input.decision,
         severity: input.severity ?? 'info',
-        actor: input.actor?.sub ?? null,
-        actor_roles: [...(input.actor?.roles ?? [])],
-        teams: [...(input.actor?.teams ?? [])],
-        purpose: input.actor?.purpose ?? null,
+        actor: textOrNull(input.actor?.sub),
+        actor_roles: (input.actor?.roles ?? []).map(text),
+        teams: (input.actor?.teams ?? []).map(text),
+        purpose: textOrNull(input.actor?.purpose),
         employee_ref: input.employeeId === undefined ? null : this.employeeRef(input.employeeId),
-        policy_revision: input.policyRevision ?? null,
+        policy_revision: textOrNull(input.policyRevision),
         record_count: input.recordCount ?? null,
-        decision_id: input.decisionId ?? null,
+        decision_id: input.decisionId?.toLowerCase() ?? null,
         details: canonicalJson(input.details ?? {}),
       };
       return { ...event, mac: queuedEventMac(this.#macKey, event) };
@@ -241,16 +255,17 @@ export class AuditLog {
 
   /** Appends in a transaction of its own (events with no other write, such as a refused token). */
   async appendAlone(input: AuditEventInput): Promise<{ eventId: string }> {
-    const [row] = this.#queuedRows([input]);
+    let row: QueuedAuditRow;
     try {
-      await this.#alone.write(row!);
+      [row] = this.#queuedRows([input]) as [QueuedAuditRow];
+      await this.#alone.write(row);
     } catch (err) {
-      throw unavailable(err);
+      throw err instanceof VaultError ? err : unavailable(err);
     }
     this.#sequencer.wake();
     // Committed: the HTTP adapter must not audit the refusal that follows a second time.
     if (input.decision === 'deny') noteDurableDeny();
-    return { eventId: row!.event_id };
+    return { eventId: row.event_id };
   }
 
   /**
@@ -295,25 +310,41 @@ export class AuditLog {
     const witnessed = await this.#witness.entries();
     let prev: Uint8Array = GENESIS_HASH;
     let last = 0;
-    for (;;) {
-      const walk = await walkAuditChain(db, last, prev, VERIFY_CHUNK);
-      const broken = walk.broken;
-      if (broken) {
-        const checked = broken.expected - 1;
-        if (broken.seq !== broken.expected) return { ok: false, checked, broken_at: broken.expected, reason: 'event missing or out of order' };
-        return { ok: false, checked, broken_at: broken.seq, reason: broken.linked ? 'event was altered' : 'previous hash does not match' };
+    // Up to the head as it stands now, ranges are hashed side by side on separate connections.
+    const ranges: Array<[number, number]> = [];
+    for (let from = 0, end = (await readAuditHead(db))?.seq ?? 0; from < end; from += VERIFY_CHUNK) ranges.push([from, Math.min(from + VERIFY_CHUNK, end)]);
+    for (let i = 0; i < ranges.length; i += VERIFY_PARALLEL) {
+      const batch = ranges.slice(i, i + VERIFY_PARALLEL);
+      const walks = await Promise.all(batch.map(([from, to]) => walkAuditChain(db, from, from === 0 ? GENESIS_HASH : undefined, to - from, to)));
+      for (const [k, walk] of walks.entries()) {
+        const [from, to] = batch[k]!;
+        if (walk.broken) return chainBreak(walk.broken);
+        if (walk.walked < to - from) return { ok: false, checked: from + walk.walked, broken_at: from + walk.walked + 1, reason: 'event missing or out of order' };
+        ({ seq: last, hash: prev } = walk.last!);
       }
+    }
+    // The rest reads one snapshot: a pass committing meanwhile would otherwise look like events
+    // deleted or added behind the head.
+    return inReadOnlySnapshot(this.#database, (trx) => this.#verifyFromSnapshot(trx, { last, prev }, witnessed));
+  }
+
+  /** Walks what was chained since the ranges, then checks the head, checkpoints, queue and witness, in `trx`'s snapshot. */
+  async #verifyFromSnapshot(trx: Db, walked: { last: number; prev: Uint8Array }, witnessed: readonly Checkpoint[]): Promise<VerifyResult> {
+    let { last, prev } = walked;
+    for (;;) {
+      const walk = await walkAuditChain(trx, last, prev, VERIFY_CHUNK);
+      if (walk.broken) return chainBreak(walk.broken);
       if (!walk.last) break;
       ({ seq: last, hash: prev } = walk.last);
       if (walk.walked < VERIFY_CHUNK) break;
     }
     const broken = (at: number, reason: string): VerifyResult => ({ ok: false, checked: last, broken_at: at, reason });
-    const head = await readAuditHead(db);
+    const head = await readAuditHead(trx);
     if (!head || !timingSafeEqual(Buffer.from(head.mac), headMac(this.#macKey, head.seq, head.hash))) return broken(head?.seq ?? last, 'log head fails its MAC');
     if (head.seq > last) return broken(last + 1, 'newest events were deleted');
     if (head.seq < last || !Buffer.from(head.hash).equals(Buffer.from(prev))) return broken(head.seq + 1, 'events were added behind the log head');
-    const stored = await listCheckpoints(db, witnessed.length > 0 ? Number.MAX_SAFE_INTEGER : SIGNATURES_CHECKED);
-    const hashes = await auditEventHashes(db, [...new Set([...stored.slice(0, SIGNATURES_CHECKED), ...witnessed].map((cp) => cp.seq))]);
+    const stored = await listCheckpoints(trx, witnessed.length > 0 ? Number.MAX_SAFE_INTEGER : SIGNATURES_CHECKED);
+    const hashes = await auditEventHashes(trx, [...new Set([...stored.slice(0, SIGNATURES_CHECKED), ...witnessed].map((cp) => cp.seq))]);
     const eventHash = (seq: number): string | undefined => {
       const hash = seq <= last ? hashes.get(seq) : undefined;
       return hash && hex(hash);
@@ -324,8 +355,15 @@ export class AuditLog {
       if (cp.seq > last) return broken(last + 1, 'events covered by a signed checkpoint are missing');
       if (eventHash(cp.seq) !== hex(cp.hash)) return broken(cp.seq, 'event differs from its signed checkpoint');
     }
-    for (const { queue_id, mac, ...event } of await oldestQueuedAuditEvents(db, MAX_QUEUED_CHECKED)) {
-      if (!timingSafeEqual(Buffer.from(mac), queuedEventMac(this.#macKey, event))) return broken(last + 1, `queued event ${event.event_id} (queue id ${queue_id}) fails its MAC`);
+    for (let after = 0; ; ) {
+      const queued = await oldestQueuedAuditEvents(trx, QUEUE_PAGE, after);
+      for (const { queue_id, mac, ...event } of queued) {
+        if (!timingSafeEqual(Buffer.from(mac), queuedEventMac(this.#macKey, event))) return broken(last + 1, `queued event ${event.event_id} (queue id ${queue_id}) fails its MAC`);
+      }
+      const [replayed] = await queuedEventsAlreadyChained(trx, queued.map((q) => q.event_id));
+      if (replayed) return broken(last + 1, `queued event ${replayed} is a copy of an event already in the chain`);
+      if (queued.length < QUEUE_PAGE) break;
+      after = queued.at(-1)!.queue_id;
     }
     const storedHashes = new Map(stored.map((cp) => [cp.seq, hex(cp.hash)]));
     const breach = findWitnessBreach(witnessed, { end: last, eventHash, checkpointHash: (seq) => storedHashes.get(seq) }, (cp) => this.#signedHere(cp));
@@ -440,6 +478,12 @@ export class AuditLog {
     const next = rows.length > limit ? Buffer.from(`seq:${page.at(-1)!.seq}`).toString('base64url') : null;
     return { events: page.map(viewOf), next_cursor: next };
   }
+}
+
+function chainBreak(broken: ChainBreak): VerifyResult {
+  const checked = broken.expected - 1;
+  if (broken.seq !== broken.expected) return { ok: false, checked, broken_at: broken.expected, reason: 'event missing or out of order' };
+  return { ok: false, checked, broken_at: broken.seq, reason: broken.linked ? 'event was altered' : 'previous hash does not match' };
 }
 
 function hex(bytes: Uint8Array): string {

@@ -1,5 +1,16 @@
 import { timingSafeEqual } from 'node:crypto';
-import { chainQueuedAuditEvents, inTransaction, lockAuditHead, oldestQueuedAuditEvents, type AuditRow, type VaultDatabase } from '../db/index.js';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import {
+  auditQueueIsEmpty,
+  boundSequencerPass,
+  chainQueuedAuditEvents,
+  inTransaction,
+  lockAuditHead,
+  oldestQueuedAuditEvents,
+  queuedEventsAlreadyChained,
+  type AuditRow,
+  type VaultDatabase,
+} from '../db/index.js';
 import { VaultError } from '../errors/index.js';
 import { canonicalEvent, chainHash, headMac, queuedEventMac } from './chain.js';
 
@@ -12,8 +23,8 @@ export interface SequencerOptions {
 }
 
 const BATCH = 2000;
-/** A pass stops after this many full batches, so a reader's drain ends even under a flood. */
-const MAX_BATCHES_PER_PASS = 50;
+/** While faulted, how soon a pass is retried after an append or a probe asks. */
+const FAULTED_RETRY_MS = 250;
 
 /**
  * Chains queued events in batches (ADR 0006). A pass takes the head's row lock, checks the head's
@@ -40,7 +51,10 @@ export class AuditSequencer {
 
   start(): void {
     this.#idleTimer ??= setInterval(() => {
-      if (!this.#current && !this.#wakeTimer) this.#kick();
+      if (this.#current || this.#wakeTimer) return;
+      // Most seconds the queue is empty: only a pass with work (or a fault to clear) takes the head's lock.
+      if (this.#fault) return this.#kick();
+      auditQueueIsEmpty(this.#database.db).then((empty) => empty || this.#kick(), () => this.#kick());
     }, this.#options.idleMs);
     this.#idleTimer.unref();
   }
@@ -55,7 +69,8 @@ export class AuditSequencer {
 
   /**
    * Why appends must be refused now, if they must: the last pass found the log tampered with or
-   * could not chain. Asking also schedules a pass, so the log is usable again as soon as one succeeds.
+   * could not chain (a session holding the head's lock makes a pass fail within seconds). Asking
+   * also schedules a pass, so the log is usable again as soon as one succeeds.
    */
   get fault(): VaultError | undefined {
     if (this.#fault) this.wake();
@@ -65,10 +80,13 @@ export class AuditSequencer {
   /** Asks for a pass shortly: appends within `delayMs` of each other are chained together. */
   wake(): void {
     if (this.#wakeTimer || !this.#idleTimer) return;
-    this.#wakeTimer = setTimeout(() => {
-      this.#wakeTimer = undefined;
-      this.#kick();
-    }, this.#options.delayMs);
+    this.#wakeTimer = setTimeout(
+      () => {
+        this.#wakeTimer = undefined;
+        this.#kick();
+      },
+      this.#fault ? FAULTED_RETRY_MS : this.#options.delayMs,
+    );
     this.#wakeTimer.unref();
   }
 
@@ -102,9 +120,9 @@ export class AuditSequencer {
 
   async #pass(): Promise<void> {
     try {
-      for (let batch = 0; batch < MAX_BATCHES_PER_PASS; batch++) {
-        if ((await this.#chainBatch()) < BATCH) break;
-      }
+      // Until the queue is drained, so a reader waiting on this pass sees every event committed
+      // before it; the event loop gets a turn between batches (the embedded store never yields).
+      while ((await this.#chainBatch()) === BATCH) await nextTurn();
       this.#fault = undefined;
     } catch (err) {
       const fault =
@@ -122,6 +140,7 @@ export class AuditSequencer {
   /** One batch in one transaction; returns how many events it chained. */
   #chainBatch(): Promise<number> {
     return inTransaction(this.#database, async (trx) => {
+      await boundSequencerPass(trx);
       const head = await lockAuditHead(trx);
       if (!head) throw new Error('audit head missing');
       if (!timingSafeEqual(Buffer.from(head.mac), headMac(this.#macKey, head.seq, head.hash))) {
@@ -129,6 +148,10 @@ export class AuditSequencer {
       }
       const queued = await oldestQueuedAuditEvents(trx, BATCH);
       if (queued.length === 0) return 0;
+      const replayed = await queuedEventsAlreadyChained(trx, queued.map((q) => q.event_id));
+      if (replayed.length > 0) {
+        throw new VaultError('ERR_UNAVAILABLE', 'a queued audit event is already in the chain: a replayed copy', { internal: { alarm: 'audit_tampered', event_ids: replayed } });
+      }
       let prev: Uint8Array = head.hash;
       const rows: AuditRow[] = queued.map(({ queue_id, mac, ...event }, i) => {
         if (!timingSafeEqual(Buffer.from(mac), queuedEventMac(this.#macKey, event))) {

@@ -109,8 +109,8 @@ export async function enqueueAuditEvents(db: Db, rows: readonly QueuedAuditRow[]
   }
 }
 
-/** The oldest queued events, in the order they were queued. */
-export async function oldestQueuedAuditEvents(db: Db, limit: number): Promise<QueuedAuditEvent[]> {
+/** The oldest queued events (after `afterQueueId`), in the order they were queued. */
+export async function oldestQueuedAuditEvents(db: Db, limit: number, afterQueueId = 0): Promise<QueuedAuditEvent[]> {
   return db
     .selectFrom('audit_queue')
     .select((eb) => [
@@ -131,9 +131,17 @@ export async function oldestQueuedAuditEvents(db: Db, limit: number): Promise<Qu
       'details',
       'mac',
     ])
+    .where(sql<boolean>`queue_id > ${afterQueueId}`)
     .orderBy('audit_queue.queue_id')
     .limit(limit)
     .execute();
+}
+
+/** Queued events whose event id is already in the chain: a replayed copy, never chained twice. */
+export async function queuedEventsAlreadyChained(db: Db, eventIds: readonly string[]): Promise<string[]> {
+  if (eventIds.length === 0) return [];
+  const rows = await db.selectFrom('audit_events').select('event_id').where('event_id', '=', anyOf(eventIds, 'uuid')).execute();
+  return rows.map((r) => r.event_id);
 }
 
 export async function auditQueueIsEmpty(db: Db): Promise<boolean> {
@@ -192,21 +200,25 @@ const CANONICAL_EVENT = `pg_catalog.replace(pg_catalog.replace('{"action":' || $
        THEN 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"' ELSE 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"' END)
   || '","policy_revision":' || ${jsonOrNull('policy_revision')} || ',"purpose":' || ${jsonOrNull('purpose')}
   || ',"record_count":' || coalesce(record_count::text, 'null') || ',"seq":' || seq::text || ',"severity":' || ${json('severity')}
-  || ',"teams":' || pg_catalog.array_to_json(teams)::text || ',"v":1}', U&'\\2028', '\\u2028'), U&'\\2029', '\\u2029')`;
+  || ',"teams":' || pg_catalog.array_to_json(teams)::text || ',"v":1}', pg_catalog.chr(8232), E'\\\\u2028'), pg_catalog.chr(8233), E'\\\\u2029')`;
 
 /**
- * Checks up to `limit` events after `afterSeq` inside the database, which hashes each one: the
- * events hold the next sequence numbers, each links to the previous hash (`prevHash` for the
- * first) and each hash is SHA-256(prev_hash || canonical event). Returns the first that fails.
+ * Checks up to `limit` events after `afterSeq` (and up to `untilSeq`) inside the database, which
+ * hashes each one: the events hold the next sequence numbers, each links to the previous hash
+ * (`prevHash` for the first, or the stored hash of event `afterSeq` when it is not given) and each
+ * hash is SHA-256(prev_hash || canonical event). Returns the first that fails.
  */
-export async function walkAuditChain(db: Db, afterSeq: number, prevHash: Uint8Array, limit: number): Promise<ChainWalk> {
+export async function walkAuditChain(db: Db, afterSeq: number, prevHash: Uint8Array | undefined, limit: number, untilSeq?: number): Promise<ChainWalk> {
+  // A missing event `afterSeq` leaves nothing to link to: a value no 32-byte hash equals.
+  const previous = prevHash ? sql`${prevHash}::bytea` : sql`coalesce((select hash from audit_events where seq = ${afterSeq}), pg_catalog.decode('00', 'hex'))`;
+  const until = untilSeq === undefined ? sql`` : sql`and seq <= ${untilSeq}`;
   const { rows } = await sql<{ walked: number; last_seq: number | null; last_hash: Uint8Array | null; seq: number | null; expected: number | null; linked: boolean | null; intact: boolean | null }>`
     with walk as materialized (
       select seq, ${afterSeq}::bigint + row_number() over (order by seq) as expected,
-             prev_hash = coalesce(lag(hash) over (order by seq), ${prevHash}::bytea) as linked,
+             prev_hash = coalesce(lag(hash) over (order by seq), ${previous}) as linked,
              pg_catalog.sha256(prev_hash || pg_catalog.convert_to(${sql.raw(CANONICAL_EVENT)}, 'UTF8')) = hash as intact,
              hash
-        from audit_events where seq > ${afterSeq} order by seq limit ${limit}
+        from audit_events where seq > ${afterSeq} ${until} order by seq limit ${limit}
     )
     select (select count(*) from walk)::float8 as walked,
            last.seq::float8 as last_seq, last.hash as last_hash,

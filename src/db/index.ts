@@ -1,5 +1,5 @@
 export { openDatabase, migrateDatabase, type VaultDatabase, type Db, type OpenDatabaseOptions } from './database.js';
-export { inTransaction, lockPolicyActivation, lockDefaultPolicyInstall, countEnvelopesContaining } from './transaction.js';
+export { inTransaction, lockPolicyActivation, lockDefaultPolicyInstall, countEnvelopesContaining, boundSequencerPass, inReadOnlySnapshot } from './transaction.js';
 export { migrateToLatest, pendingMigrations, migrationsDir } from './migrate.js';
 export type { VaultSchema } from './schema.js';
 export type { RecordRow } from './copy-binary.js';
@@ -41,6 +41,7 @@ export {
   enqueueAuditEvents,
   oldestQueuedAuditEvents,
   auditQueueIsEmpty,
+  queuedEventsAlreadyChained,
   chainQueuedAuditEvents,
   auditEventsAfter,
   walkAuditChain,

@@ -31,3 +31,17 @@ export async function countEnvelopesContaining(db: Db, bytes: Uint8Array): Promi
   const rows = await sql<{ n: number }>`select count(*)::int as n from activity_records where position(${bytes} in envelope) > 0`.execute(db);
   return rows.rows[0]!.n;
 }
+
+/**
+ * Bounds a sequencer pass: a session holding the head's lock (a frozen instance, or someone
+ * holding it on purpose) makes the pass fail within seconds, and the log refuse appends, instead
+ * of the pass waiting while actions go on unchained.
+ */
+export async function boundSequencerPass(trx: Db): Promise<void> {
+  await sql`select pg_catalog.set_config('lock_timeout', '2s', true), pg_catalog.set_config('statement_timeout', '30s', true)`.execute(trx);
+}
+
+/** Runs `work` in one read-only transaction that sees a single snapshot of the database. */
+export function inReadOnlySnapshot<T>(database: VaultDatabase, work: (trx: Db) => Promise<T>): Promise<T> {
+  return database.db.transaction().setIsolationLevel('repeatable read').setAccessMode('read only').execute(work);
+}

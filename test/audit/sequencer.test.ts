@@ -81,6 +81,18 @@ describe(`appends queue, the sequencer chains (${STORE})`, () => {
     assert.equal(result.ok, true, result.reason);
   });
 
+  it('verify while appends and passes go on finds nothing broken', async () => {
+    const deadline = Date.now() + 3000;
+    const writers = Array.from({ length: 6 }, async (_, w) => {
+      for (let n = 0; Date.now() < deadline; n++) await t.vault.audit.appendAlone({ action: 'test.busy', decision: 'info', details: { w, n } });
+    });
+    const results = [];
+    while (Date.now() < deadline) results.push(await t.vault.audit.verify());
+    await Promise.all(writers);
+    assert.ok(results.length >= 1);
+    assert.deepEqual(results.filter((r) => !r.ok), []);
+  });
+
   it('a read right after an action sees its event', async () => {
     const response = await postRecords(t, makeRecords(3, ['sq-1'], 'read-your-writes'));
     assert.equal(response.statusCode, 200);
@@ -124,16 +136,50 @@ describe(`appends queue, the sequencer chains (${STORE})`, () => {
       assert.equal(result.ok, false);
       assert.match(result.reason ?? '', new RegExp(`queued event ${forgedId}.*fails its MAC`));
       assert.equal((await sql<{ n: number }>`select count(*)::int as n from audit_events where actor = 'mallory'`.execute(t.database.db)).rows[0]!.n, 0);
+      await assert.rejects(sql`delete from audit_queue where event_id = ${forgedId}::uuid`.execute(t.database.db), /not chained yet/, 'an unchained event cannot be deleted from the queue');
     } finally {
+      // The operator's quarantine: only the table's owner can switch the trigger off.
+      await sql`alter table audit_queue disable trigger audit_queue_leaves_chained`.execute(t.database.db);
       await sql`delete from audit_queue where event_id = ${forgedId}::uuid`.execute(t.database.db);
+      await sql`alter table audit_queue enable trigger audit_queue_leaves_chained`.execute(t.database.db);
     }
     await t.vault.audit.sequenced();
     assert.equal((await postRecords(t, makeRecords(2, ['sq-1'], 'after cleanup'))).statusCode, 200);
   });
 
+  it('a copy of a queued event, replayed after it was chained, is never chained twice: alarm, actions refused, verify names it', async () => {
+    await t.vault.audit.sequenced();
+    await sql`create table replay_copy as select * from audit_queue with no data`.execute(t.database.db);
+    try {
+      // Caught between its commit and the sequencer: hold the head's lock while copying.
+      await inTransaction(t.database, async (trx) => {
+        await sql`select 1 from audit_head for update`.execute(trx);
+        await t.vault.audit.append(trx, { action: 'test.replayed', decision: 'info' });
+        await sql`insert into replay_copy select * from audit_queue where action = 'test.replayed'`.execute(trx);
+      });
+      await t.vault.audit.sequenced();
+      await sql`insert into audit_queue (event_id, occurred_at, action, decision, severity, actor, actor_roles, teams, purpose, employee_ref, policy_revision, record_count, decision_id, details, mac)
+        select event_id, occurred_at, action, decision, severity, actor, actor_roles, teams, purpose, employee_ref, policy_revision, record_count, decision_id, details, mac from replay_copy`.execute(t.database.db);
+      await assert.rejects(t.vault.audit.sequenced(), /already in the chain/);
+      assert.equal((await postRecords(t, makeRecords(1, ['sq-1'], 'after replay'))).statusCode, 503);
+      const result = await t.vault.audit.verify();
+      assert.match(result.reason ?? '', /is a copy of an event already in the chain/);
+      // Its original is chained, so the copy may leave the queue.
+      await sql`delete from audit_queue where action = 'test.replayed'`.execute(t.database.db);
+    } finally {
+      await sql`drop table replay_copy`.execute(t.database.db);
+    }
+    await t.vault.audit.sequenced();
+    assert.equal((await t.vault.audit.verify()).ok, true);
+  });
+
   it('a queued event cannot be edited', async () => {
     // The owner's UPDATE privilege is revoked on PostgreSQL; the embedded store runs as superuser and meets the trigger.
-    await assert.rejects(sql`update audit_queue set actor = 'x'`.execute(t.database.db), /append-only|permission denied/);
+    const edit = inTransaction(t.database, async (trx) => {
+      await t.vault.audit.append(trx, { action: 'test.edited', decision: 'info' });
+      await sql`update audit_queue set actor = 'x' where action = 'test.edited'`.execute(trx);
+    });
+    await assert.rejects(edit, /append-only|permission denied/);
   });
 
   it('an action holding its transaction open does not hold up anyone else\'s append', { skip: STORE === 'embedded' && 'the embedded store has one connection' }, async () => {
