@@ -1,14 +1,13 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { sql } from 'kysely';
 import { loadDevSigningKey, type Role } from '../../src/auth/index.js';
 import { loadConfig } from '../../src/config/index.js';
 import { openVault } from '../../src/main.js';
 import { freshDatabase, STORE, type FreshDatabase } from '../support/database.js';
+import { exited, startServerProcess } from '../support/server-process.js';
 import { tempDir } from '../support/vault.js';
 
 const EMPLOYEES = 40;
@@ -20,29 +19,6 @@ interface Batch {
   readonly body: string;
   /** The server answered 200 and counted every record as accepted or as a duplicate of a stored one. */
   acknowledged: boolean;
-}
-
-/** The compiled server as deployed (`npm test` compiles first), on the store of this run. */
-function startServer(env: Record<string, string>): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [path.resolve('dist/src/cli/bin.js'), 'serve'], {
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, VAULT_PORT: '0', VAULT_LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr!.on('data', (d) => (stderr += d));
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (d) => {
-      out += d;
-      const m = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
-      if (m) resolve({ child, url: m[1]! });
-    });
-    child.on('exit', (code, signal) => reject(new Error(`server exited ${code ?? signal}: ${out}\n${stderr}`)));
-  });
-}
-
-function exited(child: ChildProcess): Promise<void> {
-  return child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise((r) => child.once('exit', () => r()));
 }
 
 function makeBatch(n: number): Batch {
@@ -78,7 +54,7 @@ describe(`kill -9 of the server during ingest (${STORE})`, { timeout: 5 * 60_000
   });
 
   it('keeps every acknowledged record exactly once, no batch half-written, and a chain that verifies', async () => {
-    let server = await startServer(env);
+    let server = await startServerProcess(env);
     const officer = await token('privacy-officer');
     const agent = await token('ingest-agent');
     const employees = Array.from({ length: EMPLOYEES }, (_, i) => ({ employee_id: `k${i}`, org_unit: `unit-${i % 5}`, region: 'eu', enrolled: true }));
@@ -129,7 +105,7 @@ describe(`kill -9 of the server during ingest (${STORE})`, { timeout: 5 * 60_000
 
     // The agents' retry: unacknowledged batches are sent again, acknowledged ones too (an agent may
     // not have seen the answer), and the restarted server takes each record exactly once.
-    server = await startServer(env);
+    server = await startServerProcess(env);
     try {
       const ready = await fetch(`${server.url}/readyz`);
       assert.equal(ready.status, 200, await ready.text());
