@@ -1,6 +1,6 @@
-import { createHash, createHmac } from 'node:crypto';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { canonicalJson } from '../encoding/canonical-json.js';
-import type { AuditRow } from '../db/index.js';
+import type { AuditHead, AuditRow } from '../db/index.js';
 
 export const GENESIS_HASH = Buffer.alloc(32);
 
@@ -50,4 +50,18 @@ export function headMac(key: Uint8Array, seq: number, hash: Uint8Array): Buffer 
 /** What a checkpoint signature covers; auditors rebuild these bytes to check it with the public key. */
 export function checkpointStatement(seq: number, hashHex: string, signedAt: string, keyId: string): Buffer {
   return Buffer.from(canonicalJson({ v: 1, log: 'activity-vault/audit', seq, hash: hashHex, signed_at: signedAt, key_id: keyId }));
+}
+
+/** The head's MAC holds: nobody without the key moved it. */
+export function headIsGenuine(key: Uint8Array, head: AuditHead): boolean {
+  return timingSafeEqual(Buffer.from(head.mac), headMac(key, head.seq, head.hash));
+}
+
+/** A queued event's MAC holds: it is as the vault queued it. */
+export function queuedEventIsGenuine(key: Uint8Array, event: Omit<EventFields, 'seq'>, mac: Uint8Array): boolean {
+  return timingSafeEqual(Buffer.from(mac), queuedEventMac(key, event));
+}
+
+export function hex(bytes: Uint8Array): string {
+  return Buffer.from(bytes).toString('hex');
 }

@@ -1,4 +1,4 @@
-import { createHmac, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, randomUUID, sign, timingSafeEqual, verify, type KeyObject } from 'node:crypto';
+import { createHmac, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, randomUUID, sign, verify, type KeyObject } from 'node:crypto';
 import type { Principal } from '../auth/index.js';
 import type { KeyRing } from '../crypto/index.js';
 import {
@@ -26,7 +26,7 @@ import {
 } from '../db/index.js';
 import { canonicalJson } from '../encoding/canonical-json.js';
 import { VaultError } from '../errors/index.js';
-import { checkpointStatement, GENESIS_HASH, headMac, queuedEventMac } from './chain.js';
+import { checkpointStatement, GENESIS_HASH, headIsGenuine, headMac, hex, queuedEventIsGenuine, queuedEventMac } from './chain.js';
 import { GroupCommit } from './group-commit.js';
 import { AuditSequencer } from './sequencer.js';
 import { FileWitness, findWitnessBreach } from './witness.js';
@@ -274,13 +274,19 @@ export class AuditLog {
    */
   async runAudited<T>(work: (trx: Db) => Promise<T>, eventOf: (result: T) => AuditEventInput): Promise<T> {
     let worked = false;
+    let denied = false;
     try {
-      return await inTransaction(this.#database, async (trx) => {
-        const result = await work(trx);
+      const result = await inTransaction(this.#database, async (trx) => {
+        const done = await work(trx);
         worked = true;
-        await this.append(trx, eventOf(result));
-        return result;
+        const event = eventOf(done);
+        denied = event.decision === 'deny';
+        await this.append(trx, event);
+        return done;
       });
+      // Committed: the HTTP adapter must not audit the refusal that follows a second time.
+      if (denied) noteDurableDeny();
+      return result;
     } catch (err) {
       // Past the work only the append or the commit can fail; either way the event is not on the log.
       throw worked && !(err instanceof VaultError) ? unavailable(err) : err;
@@ -292,7 +298,7 @@ export class AuditLog {
     if (this.#sequencer.fault) return false;
     try {
       const head = await readAuditHead(this.#database.db);
-      return Boolean(head && timingSafeEqual(Buffer.from(head.mac), headMac(this.#macKey, head.seq, head.hash)));
+      return Boolean(head && headIsGenuine(this.#macKey, head));
     } catch {
       return false;
     }
@@ -340,7 +346,7 @@ export class AuditLog {
     }
     const broken = (at: number, reason: string): VerifyResult => ({ ok: false, checked: last, broken_at: at, reason });
     const head = await readAuditHead(trx);
-    if (!head || !timingSafeEqual(Buffer.from(head.mac), headMac(this.#macKey, head.seq, head.hash))) return broken(head?.seq ?? last, 'log head fails its MAC');
+    if (!head || !headIsGenuine(this.#macKey, head)) return broken(head?.seq ?? last, 'log head fails its MAC');
     if (head.seq > last) return broken(last + 1, 'newest events were deleted');
     if (head.seq < last || !Buffer.from(head.hash).equals(Buffer.from(prev))) return broken(head.seq + 1, 'events were added behind the log head');
     const stored = await listCheckpoints(trx, witnessed.length > 0 ? Number.MAX_SAFE_INTEGER : SIGNATURES_CHECKED);
@@ -358,7 +364,7 @@ export class AuditLog {
     for (let after = 0; ; ) {
       const queued = await oldestQueuedAuditEvents(trx, QUEUE_PAGE, after);
       for (const { queue_id, mac, ...event } of queued) {
-        if (!timingSafeEqual(Buffer.from(mac), queuedEventMac(this.#macKey, event))) return broken(last + 1, `queued event ${event.event_id} (queue id ${queue_id}) fails its MAC`);
+        if (!queuedEventIsGenuine(this.#macKey, event, mac)) return broken(last + 1, `queued event ${event.event_id} (queue id ${queue_id}) fails its MAC`);
       }
       const [replayed] = await queuedEventsAlreadyChained(trx, queued.map((q) => q.event_id));
       if (replayed) return broken(last + 1, `queued event ${replayed} is a copy of an event already in the chain`);
@@ -421,7 +427,7 @@ export class AuditLog {
   async checkpoints(limit = 100, db: Db = this.#database.db): Promise<Checkpoint[]> {
     return (await listCheckpoints(db, limit)).map((cp) => ({
       seq: cp.seq,
-      hash: Buffer.from(cp.hash).toString('hex'),
+      hash: hex(cp.hash),
       signed_at: cp.signed_at.toISOString(),
       key_id: cp.key_id,
       signature: Buffer.from(cp.signature).toString('base64'),
@@ -486,9 +492,6 @@ function chainBreak(broken: ChainBreak): VerifyResult {
   return { ok: false, checked, broken_at: broken.seq, reason: broken.linked ? 'event was altered' : 'previous hash does not match' };
 }
 
-function hex(bytes: Uint8Array): string {
-  return Buffer.from(bytes).toString('hex');
-}
 
 function viewOf(row: AuditRow): AuditEventView {
   return {
@@ -507,6 +510,6 @@ function viewOf(row: AuditRow): AuditEventView {
     record_count: row.record_count,
     decision_id: row.decision_id,
     details: JSON.parse(row.details) as Record<string, unknown>,
-    hash: Buffer.from(row.hash).toString('hex'),
+    hash: hex(row.hash),
   };
 }

@@ -1,4 +1,3 @@
-import { timingSafeEqual } from 'node:crypto';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import {
   auditQueueIsEmpty,
@@ -12,7 +11,7 @@ import {
   type VaultDatabase,
 } from '../db/index.js';
 import { VaultError } from '../errors/index.js';
-import { canonicalEvent, chainHash, headMac, queuedEventMac } from './chain.js';
+import { canonicalEvent, chainHash, headIsGenuine, headMac, queuedEventIsGenuine } from './chain.js';
 
 export interface SequencerOptions {
   readonly log: (event: Record<string, unknown>, message: string) => void;
@@ -143,7 +142,7 @@ export class AuditSequencer {
       await boundSequencerPass(trx);
       const head = await lockAuditHead(trx);
       if (!head) throw new Error('audit head missing');
-      if (!timingSafeEqual(Buffer.from(head.mac), headMac(this.#macKey, head.seq, head.hash))) {
+      if (!headIsGenuine(this.#macKey, head)) {
         throw new VaultError('ERR_UNAVAILABLE', 'the audit log head fails its MAC: the log was tampered with', { internal: { alarm: 'audit_tampered' } });
       }
       const queued = await oldestQueuedAuditEvents(trx, BATCH);
@@ -154,7 +153,7 @@ export class AuditSequencer {
       }
       let prev: Uint8Array = head.hash;
       const rows: AuditRow[] = queued.map(({ queue_id, mac, ...event }, i) => {
-        if (!timingSafeEqual(Buffer.from(mac), queuedEventMac(this.#macKey, event))) {
+        if (!queuedEventIsGenuine(this.#macKey, event, mac)) {
           throw new VaultError('ERR_UNAVAILABLE', 'a queued audit event fails its MAC: the log was tampered with', { internal: { alarm: 'audit_tampered', queue_id, event_id: event.event_id } });
         }
         const row = { ...event, seq: head.seq + 1 + i };

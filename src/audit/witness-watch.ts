@@ -1,4 +1,5 @@
 import { auditEventsAfter, listCheckpoints, readAuditHead, type VaultDatabase } from '../db/index.js';
+import { hex } from './chain.js';
 import type { Checkpoint } from './log.js';
 import { findWitnessBreach, type FileWitness, type WitnessBreach } from './witness.js';
 
@@ -113,8 +114,4 @@ export class WitnessWatch {
     this.#witnessed = checkpoint;
     this.#writeFailed = false;
   }
-}
-
-function hex(bytes: Uint8Array): string {
-  return Buffer.from(bytes).toString('hex');
 }

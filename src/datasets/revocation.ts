@@ -1,5 +1,5 @@
 import type { Principal } from '../auth/index.js';
-import { inTransaction, revokeLease, type LeaseRow } from '../db/index.js';
+import { revokeLease, type LeaseRow } from '../db/index.js';
 import { isVaultError, VaultError } from '../errors/index.js';
 import { policyRequestOf, type Scope } from '../model/index.js';
 import type { PolicyDecision, RevisionedDecision } from '../policy/index.js';
@@ -21,11 +21,6 @@ function coversScope(granted: Scope, lease: Scope): boolean {
   );
 }
 
-/** The lease's frozen scope as an explicit request: the policy must still grant every part of it. */
-function requestOfLease(lease: LeaseRow): Record<string, unknown> {
-  return policyRequestOf({ purpose: lease.purpose, orgUnits: lease.orgUnits, kinds: lease.kinds, maxSensitivity: lease.maxSensitivity, from: lease.from, to: lease.to });
-}
-
 /**
  * Decides the lease's request again under the revision in force, as the subject it was granted
  * to (its requester, teams and purpose), whenever a stream opens or resumes. A deny, or a scope
@@ -34,13 +29,14 @@ function requestOfLease(lease: LeaseRow): Record<string, unknown> {
  * fault included: the revision in force is the only authority on whether data may still leave.
  */
 export async function assertLeaseNotRevoked(deps: DatasetDeps, principal: Principal, lease: LeaseRow): Promise<void> {
-  const request = requestOfLease(lease);
+  // The lease's frozen scope as an explicit request: the policy must still grant every part of it.
+  const request = policyRequestOf(lease);
   const { decision, revision } = await decideAgain(deps, principal, lease, request);
   const reasons = revocationReasons(decision, lease);
   if (reasons.length === 0) return;
-  await inTransaction(deps.database, async (trx) => {
-    await revokeLease(trx, lease.datasetId, revision);
-    await deps.audit.append(trx, {
+  await deps.audit.runAudited(
+    (trx) => revokeLease(trx, lease.datasetId, revision),
+    () => ({
       action: 'dataset.stream',
       decision: 'deny',
       actor: principal,
@@ -48,8 +44,8 @@ export async function assertLeaseNotRevoked(deps: DatasetDeps, principal: Princi
       policyRevision: revision,
       recordCount: 0,
       details: { dataset_id: lease.datasetId, reason: 'lease_revoked', reasons, request, lease_revision: lease.policyRevision, ...(decision.fault ? { fault: decision.fault } : {}) },
-    });
-  });
+    }),
+  );
   throw revokedError(lease);
 }
 
