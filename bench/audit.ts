@@ -16,7 +16,7 @@ import { loadConfig } from '../src/config/index.js';
 import { auditEventsAfter, inTransaction, migrateDatabase, openDatabase, type Db } from '../src/db/index.js';
 import { openVault, type Vault } from '../src/main.js';
 import { scratchPostgresDatabase } from '../test/support/database.js';
-import { benchServerUrl, fmt, printTable } from './support.js';
+import { benchServerUrl, fmt, printTable, median } from './support.js';
 
 const SECONDS = Number(process.env.BENCH_AUDIT_SECONDS ?? 3);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
@@ -72,7 +72,6 @@ async function readAll(db: Db): Promise<number> {
   }
 }
 
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 const row = (label: string, values: number[], unit: string) => [label, `${fmt(median(values))} ${unit}`, fmt(Math.min(...values)), fmt(Math.max(...values))];
 
 const scratch = await scratchPostgresDatabase(benchServerUrl(), 'vault_bench');

@@ -12,7 +12,7 @@ import { copyRecords, type RecordRow } from '../src/db/index.js';
 import { RecordIngestor } from '../src/ingest/index.js';
 import { buildCorpus } from '../test/classify/corpus/index.js';
 import { scoreCorpus } from '../test/classify/corpus/score.js';
-import { BENCH_ACTOR, BENCH_EMPLOYEES, emptyRecords, fmt, openBenchVault, plainCopyRows, printTable, syntheticRecords } from './support.js';
+import { BENCH_ACTOR, BENCH_EMPLOYEES, emptyRecords, fmt, openBenchVault, plainCopyRows, printTable, syntheticRecords, median } from './support.js';
 
 const N = Number(process.env.BENCH_RECORDS ?? 100_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
@@ -33,7 +33,6 @@ interface Measured {
   readonly rates: number[];
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 /** RUNS rounds; each round runs every path once, in order, so drift hits all paths alike. */
 async function alternate(paths: readonly Path[], prepare: () => Promise<void> = async () => {}): Promise<Measured[]> {

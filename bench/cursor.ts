@@ -10,7 +10,7 @@ import { createCipheriv, createHmac, hkdfSync, randomBytes, randomUUID, timingSa
 import os from 'node:os';
 import { PAGE_RECORDS } from '../src/datasets/index.js';
 import { CursorSeal, type StreamPosition } from '../src/datasets/cursor.js';
-import { printTable } from './support.js';
+import { printTable, median } from './support.js';
 
 const LINES = Number(process.env.BENCH_LINES ?? 200_000);
 const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 5));
@@ -105,7 +105,6 @@ const openers: Record<string, () => number> = {
   },
 };
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const seal: Record<string, number[]> = Object.fromEntries(Object.keys(sealers).map((k) => [k, []]));
 const open: Record<string, number[]> = Object.fromEntries(Object.keys(openers).map((k) => [k, []]));
 const load = os.loadavg()[0]!.toFixed(1);

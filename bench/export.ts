@@ -22,7 +22,7 @@ import { migrateDatabase, openDatabase, type VaultDatabase } from '../src/db/ind
 import { buildHttpServer } from '../src/http/index.js';
 import { openVault } from '../src/main.js';
 import { scratchPostgresDatabase } from '../test/support/database.js';
-import { benchServerUrl, fmt, printTable, syntheticRecords } from './support.js';
+import { benchServerUrl, fmt, printTable, syntheticRecords, median } from './support.js';
 
 const N = Number(process.env.BENCH_RECORDS ?? 200_000);
 const FETCH_ROWS = Number(process.env.BENCH_FETCH_ROWS ?? 5000);
@@ -167,7 +167,6 @@ async function measure(database: VaultDatabase, dataDir: string, url: string): P
         `dataset granted in ${grantSeconds.toFixed(2)} s (not in the export time)\n`,
     );
     const rate = (r: Run) => r.records / r.seconds;
-    const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
     const ratios = vaultRuns.map((r, i) => rate(r) / rate(plainRuns[i]!));
     const ratio = median(ratios);
     printTable(

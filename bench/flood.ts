@@ -14,7 +14,7 @@ import { REFUSAL_ACTION } from '../src/access/index.js';
 import { loadDevSigningKey } from '../src/auth/index.js';
 import { buildHttpServer } from '../src/http/index.js';
 import type { Vault } from '../src/main.js';
-import { BENCH_EMPLOYEES, fmt, openBenchVault, printTable, syntheticRecords } from './support.js';
+import { BENCH_EMPLOYEES, fmt, openBenchVault, printTable, syntheticRecords, median } from './support.js';
 
 const CONNECTIONS = Number(process.env.BENCH_FLOOD_CONNECTIONS ?? 48);
 const ROUNDS = Number(process.env.BENCH_FLOOD_ROUNDS ?? 5);
@@ -98,7 +98,6 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
 }
 
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
 async function main(): Promise<void> {
   const bench = await openBenchVault();

@@ -50,6 +50,9 @@ export function printTable(headers: string[], rows: Array<Array<string | number>
 
 export const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 
+/** The middle value of an odd count (the upper middle of an even one). */
+export const median = (values: readonly number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+
 /** The baseline rows: the same records with the payload in clear as the "envelope", for a plain binary COPY. */
 export function plainCopyRows(records: ReturnType<typeof syntheticRecords>) {
   return records.map((r, i) => ({
