@@ -104,7 +104,7 @@ async function ingestWithAndWithout(classifier: Classifier): Promise<void> {
   const bench = await openBenchVault();
   const { vault, config, database } = bench;
   try {
-    const deps = { database, keyRing: vault.keyRing, audit: vault.audit, recordKinds: config.recordKinds, maxBatchRecords: config.ingest.maxBatchRecords, storeLevel4: config.storeLevel4 };
+    const deps = { database, keyRing: vault.keyRing, audit: vault.audit, recordKinds: config.recordKinds, maxBatchRecords: config.ingest.maxBatchRecords, storeLevel4: config.storeLevel4, collection: vault.ingestGate };
     const inForce = (found: Pick<Classifier, 'classify'>) => () => ({ classifier: found, revision: 'bench', lists: 'builtin' as const });
     const classified = new RecordIngestor({ ...deps, classifier: inForce(classifier) });
     const unclassified = new RecordIngestor({ ...deps, classifier: inForce({ classify: () => NOTHING_FOUND }) });

@@ -1,6 +1,7 @@
 import { AccessGate } from './access/index.js';
 import { AuditLog, AuditTrail, runInAuditScope } from './audit/index.js';
 import { loadClassifierLists } from './classify/index.js';
+import { CollectionControls, ControlState, defaultManifest, IngestGate, PermitSigner } from './collection/index.js';
 import { createTokenVerifier, loadDevSigningKey, readJwksFile, type TokenVerifier } from './auth/index.js';
 import type { VaultConfig } from './config/index.js';
 import { policyPaths } from './config/paths.js';
@@ -24,6 +25,8 @@ export interface Vault {
   readonly keyRing: KeyRing;
   readonly audit: AuditLog;
   readonly policy: PolicyEngine;
+  /** What ingest asks of the collection controls (benchmarks build their own ingestors with it). */
+  readonly ingestGate: IngestGate;
   close(): Promise<void>;
 }
 
@@ -82,6 +85,7 @@ export async function openVault(config: VaultConfig, opened: OpenVaultOptions = 
   const keyRing = new KeyRing(aead, provider);
   let database: VaultDatabase | undefined;
   let auditLog: AuditLog | undefined;
+  let openedControls: ControlState | undefined;
   try {
     const tokens = await openTokenVerifier(config);
     const builtinClassifierLists = await loadClassifierLists();
@@ -103,11 +107,26 @@ export async function openVault(config: VaultConfig, opened: OpenVaultOptions = 
       audit.checkpoint().catch((err: unknown) => options.log({ alarm: 'audit_checkpoint_failed', error: (err as Error).message }, 'audit checkpoint not signed'));
     }, config.auditCheckpointSeconds * 1000);
     checkpoints.unref();
-    const datasetDeps: DatasetDeps = { database: db, keyRing, audit, policy, maxScopeFraction: config.maxScopeFraction, log: options.log };
+    const knownKinds = new Set(config.recordKinds.keys());
+    const controls = new ControlState(db, knownKinds);
+    openedControls = controls;
+    await controls.start();
+    const collection = new CollectionControls({ database: db, audit, state: controls, permits: await PermitSigner.open(db, keyRing, config.jwt.issuer), knownKinds });
+    await collection.installDefaultManifest(defaultManifest(knownKinds));
+    const ingestGate = new IngestGate(controls);
+    const datasetDeps: DatasetDeps = { database: db, keyRing, audit, policy, maxScopeFraction: config.maxScopeFraction, exports: controls, log: options.log };
     const [requests, streams, reports] = [new DatasetRequests(datasetDeps), new DatasetStreams(datasetDeps), new AccessReports(datasetDeps)];
     const access = new AccessGate(tokens, audit, { database: db, log: options.log });
     const services: VaultServices = {
-      settings: { host: config.host, port: config.port, logLevel: config.logLevel, maxBodyBytes: config.ingest.maxBodyBytes, maxBatchRecords: config.ingest.maxBatchRecords },
+      settings: {
+        host: config.host,
+        port: config.port,
+        logLevel: config.logLevel,
+        maxBodyBytes: config.ingest.maxBodyBytes,
+        maxBatchRecords: config.ingest.maxBatchRecords,
+        recordKinds: [...knownKinds],
+        sseHeartbeatMs: config.sseHeartbeatSeconds * 1000,
+      },
       access,
       edgeAudit: {
         runInScope: runInAuditScope,
@@ -122,7 +141,9 @@ export async function openVault(config: VaultConfig, opened: OpenVaultOptions = 
         maxBatchRecords: config.ingest.maxBatchRecords,
         classifier: () => policy.classifierInForce(),
         storeLevel4: config.storeLevel4,
+        collection: ingestGate,
       }),
+      collection,
       roster: { upsert: (actor, body) => upsertRoster({ database: db, keyRing, audit }, actor, body) },
       datasets: {
         request: (principal, body) => requests.request(principal, body),
@@ -138,6 +159,7 @@ export async function openVault(config: VaultConfig, opened: OpenVaultOptions = 
           database: (await db.ping()) ? { ok: true } : { ok: false, reason: 'database does not answer' },
           keys: await keyCheck(keyRing),
           policy: policy.readiness(),
+          collection: controls.readiness(),
           audit: await auditCheck(audit),
           refusal_audit: access.refusalAuditCheck(),
           witness: await audit.witnessStatus(),
@@ -153,8 +175,10 @@ export async function openVault(config: VaultConfig, opened: OpenVaultOptions = 
       keyRing,
       audit,
       policy,
+      ingestGate,
       async close() {
         clearInterval(checkpoints);
+        await controls.stop();
         await access.close();
         await policy.stop();
         await audit.close();
@@ -163,6 +187,7 @@ export async function openVault(config: VaultConfig, opened: OpenVaultOptions = 
       },
     };
   } catch (err) {
+    await openedControls?.stop();
     await auditLog?.close();
     keyRing.close();
     if (database && !options.database) await database.close();

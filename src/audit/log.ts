@@ -5,7 +5,7 @@ import {
   auditEventHashes,
   auditEventsForDecisions,
   enqueueAuditEvents,
-  findSecret,
+  loadOrCreateSecret,
   inReadOnlySnapshot,
   inTransaction,
   queuedEventsAlreadyChained,
@@ -15,7 +15,6 @@ import {
   oldestQueuedAuditEvents,
   queryAuditEvents,
   readAuditHead,
-  storeSecretOnce,
   teamsInAuditSince,
   walkAuditChain,
   type AuditRow,
@@ -167,12 +166,7 @@ export class AuditLog {
    * with the database.
    */
   static async open(database: VaultDatabase, keyRing: KeyRing, options: AuditLogOptions = {}): Promise<AuditLog> {
-    const secret = async (name: string, fresh: () => Buffer): Promise<Buffer> => {
-      const stored = await findSecret(database.db, name);
-      if (stored) return keyRing.unwrapVaultSecret(name, stored);
-      const { wrapped, kekId } = await keyRing.wrapVaultSecret(name, fresh());
-      return keyRing.unwrapVaultSecret(name, await storeSecretOnce(database.db, name, kekId, wrapped));
-    };
+    const secret = (name: string, fresh: () => Buffer) => loadOrCreateSecret(database.db, keyRing, name, fresh);
     const macKey = await secret(MAC_SECRET, () => randomBytes(32));
     const der = await secret(CHECKPOINT_SECRET, () => generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'der' }) as Buffer);
     const witness = options.witness === undefined ? undefined : await FileWitness.open(options.witness);

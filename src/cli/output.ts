@@ -26,6 +26,8 @@ const EXIT_CODES: Partial<Readonly<Record<VaultErrorCode, number>>> = {
   ERR_UNAUTHENTICATED: EXIT_UNAUTHENTICATED,
   ERR_UNAVAILABLE: EXIT_UNAVAILABLE,
   ERR_POLICY_UNAVAILABLE: EXIT_UNAVAILABLE,
+  ERR_PROGRAM_PAUSED: EXIT_UNAVAILABLE,
+  ERR_EXPORTS_FROZEN: EXIT_UNAVAILABLE,
 };
 const EXIT_BY_PUBLIC_CODE = new Map(Object.entries(EXIT_CODES).map(([code, exit]) => [publicErrorName(code as VaultErrorCode), exit]));
 

@@ -48,6 +48,10 @@ export class DatasetRequests {
       throw new VaultError('ERR_POLICY_DENIED', 'the policy does not allow this dataset', { details: { decision_id: decisionId, reasons } });
     };
 
+    if (this.#deps.exports.frozen()) {
+      await this.#deps.audit.appendAlone({ action: 'policy.decision', decision: 'deny', actor: principal, decisionId, recordCount: 0, details: { request: policyRequest, reasons: ['exports_frozen'] } });
+      throw new VaultError('ERR_EXPORTS_FROZEN', 'exports are frozen; no dataset is granted until they resume', { details: { decision_id: decisionId } });
+    }
     const { decision, revision, grants } = await this.#decide(principal, policyRequest, decisionId);
     if (!decision.allow || !decision.scope) return deny(decision.reasons, revision, decision.fault ? { fault: decision.fault } : {});
 

@@ -8,7 +8,14 @@ import { encodePage, pseudonymizer } from './page.js';
 import { assertLeaseStillGranted } from './refusals.js';
 import { assertLeaseNotRevoked, revokedError } from './revocation.js';
 
-type StreamRefusal = 'ERR_NOT_FOUND' | 'ERR_FORBIDDEN' | 'ERR_LEASE_EXPIRED' | 'ERR_LEASE_REVOKED' | 'ERR_INVALID_REQUEST';
+type StreamRefusal = 'ERR_NOT_FOUND' | 'ERR_FORBIDDEN' | 'ERR_LEASE_EXPIRED' | 'ERR_LEASE_REVOKED' | 'ERR_INVALID_REQUEST' | 'ERR_EXPORTS_FROZEN';
+
+/** A dataset's pages, and the signal that fires when the stream must be cut at once (an export freeze). */
+export interface RecordStream extends AsyncIterable<Buffer> {
+  readonly cut: AbortSignal;
+}
+
+const frozenError = () => new VaultError('ERR_EXPORTS_FROZEN', 'exports are frozen; no dataset is streamed until they resume');
 
 /**
  * A dataset id exactly as the vault issued it. PostgreSQL finds a uuid whatever its case, but the
@@ -41,7 +48,7 @@ export class DatasetStreams {
    * returning, so a refusal (or an audit log that cannot record the read) still becomes a status
    * code rather than a cut stream.
    */
-  async openStream(principal: Principal, datasetId: string, after: string | undefined): Promise<AsyncIterable<Buffer>> {
+  async openStream(principal: Principal, datasetId: string, after: string | undefined): Promise<RecordStream> {
     const lease = isIssuedDatasetId(datasetId) ? await findLease(this.#deps.database.db, datasetId) : undefined;
     const refuse = async (code: StreamRefusal, reason: string, message: string, severity: 'info' | 'high' = code === 'ERR_FORBIDDEN' ? 'high' : 'info'): Promise<never> => {
       await this.#deps.audit.appendAlone({
@@ -56,6 +63,7 @@ export class DatasetStreams {
       });
       throw new VaultError(code, message);
     };
+    if (this.#deps.exports.frozen()) return refuse('ERR_EXPORTS_FROZEN', 'exports_frozen', frozenError().message);
     if (!lease) return refuse('ERR_NOT_FOUND', 'no_such_dataset', 'no such dataset');
     if (lease.requester !== principal.sub) return refuse('ERR_FORBIDDEN', 'not_the_requester', 'only the job that requested this dataset may read it');
     if (lease.revokedAt) return refuse('ERR_LEASE_REVOKED', 'lease_revoked', revokedError(lease).message);
@@ -70,17 +78,43 @@ export class DatasetStreams {
         const forged = CursorSeal.looksLikeCursor(after);
         return await refuse('ERR_INVALID_REQUEST', forged ? 'cursor_not_of_this_dataset' : 'malformed_cursor', 'after is not a cursor of this dataset', forged ? 'high' : 'info');
       }
-      const pages = this.#pages(principal, lease, keys, start);
-      const first = await pages.next();
+      const cut = new AbortController();
+      const stopListening = this.#deps.exports.onFreeze(() => {
+        if (cut.signal.aborted) return;
+        cut.abort(frozenError());
+        void this.#deps.audit
+          .appendAlone({
+            action: 'dataset.stream',
+            decision: 'deny',
+            severity: 'high',
+            actor: principal,
+            decisionId: lease.decisionId,
+            policyRevision: lease.policyRevision,
+            recordCount: 0,
+            details: { dataset_id: lease.datasetId, reason: 'exports_frozen', cut: true },
+          })
+          .catch(() => {});
+      });
+      let pages: AsyncGenerator<Buffer>;
+      let first: IteratorResult<Buffer>;
+      try {
+        if (this.#deps.exports.frozen()) throw frozenError();
+        pages = this.#pages(principal, lease, keys, start, cut.signal);
+        first = await pages.next();
+      } catch (err) {
+        stopListening();
+        throw err;
+      }
       async function* all(): AsyncGenerator<Buffer> {
         try {
           if (!first.done) yield first.value;
           yield* pages;
         } finally {
+          stopListening();
           keys.forget();
         }
       }
-      return all();
+      return Object.assign(all(), { cut: cut.signal });
     } catch (err) {
       keys.forget();
       throw err;
@@ -100,11 +134,12 @@ export class DatasetStreams {
     };
   }
 
-  async *#pages(principal: Principal, lease: LeaseRow, keys: LineKeys, start: StreamPosition | undefined): AsyncGenerator<Buffer> {
+  async *#pages(principal: Principal, lease: LeaseRow, keys: LineKeys, start: StreamPosition | undefined, cut: AbortSignal): AsyncGenerator<Buffer> {
     for (let unit = start?.unit ?? 0; unit < lease.orgUnits.length; unit++) {
       let position = start && unit === start.unit ? { capturedAt: new Date(start.capturedAtMs), eventId: start.eventId } : undefined;
       for (;;) {
         if (lease.expiresAt <= nowOf(this.#deps)) return;
+        if (cut.aborted || this.#deps.exports.frozen()) throw frozenError();
         const page = await this.#page(principal, lease, unit, position, keys);
         if (page.body.length > 0) yield page.body;
         if (page.done || !page.last) break;

@@ -74,6 +74,20 @@ export async function storeSecretOnce(db: Db, name: string, kekId: string, wrapp
   return (await findSecret(db, name))!;
 }
 
+/** What wraps a vault secret under the KEK (the key ring). */
+export interface SecretSealer {
+  wrapVaultSecret(name: string, secret: Uint8Array): Promise<{ wrapped: Uint8Array; kekId: string }>;
+  unwrapVaultSecret(name: string, wrapped: Uint8Array): Promise<Buffer>;
+}
+
+/** The vault secret `name`, unwrapped; created with `fresh()` once for all instances when none is stored. */
+export async function loadOrCreateSecret(db: Db, sealer: SecretSealer, name: string, fresh: () => Buffer): Promise<Buffer> {
+  const stored = await findSecret(db, name);
+  if (stored) return sealer.unwrapVaultSecret(name, stored);
+  const { wrapped, kekId } = await sealer.wrapVaultSecret(name, fresh());
+  return sealer.unwrapVaultSecret(name, await storeSecretOnce(db, name, kekId, wrapped));
+}
+
 export async function initAuditHead(db: Db, head: AuditHead): Promise<void> {
   await db
     .insertInto('audit_head')

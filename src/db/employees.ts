@@ -121,6 +121,9 @@ export async function countDataKeys(db: Db): Promise<DataKeyCounts> {
 
 export interface ConsentState {
   readonly enrolled: boolean;
+  readonly region: string;
+  /** The collection manifest version the employee consented to; null when none. */
+  readonly consentedVersion: number | null;
   readonly liveKeyVersions: ReadonlySet<number>;
 }
 
@@ -131,7 +134,7 @@ export interface ConsentState {
 export async function lockConsentState(db: Db, employeeIds: readonly string[]): Promise<Map<string, ConsentState>> {
   const employees = await db
     .selectFrom('employees')
-    .select(['employee_id', 'enrolled'])
+    .select(['employee_id', 'enrolled', 'region', 'consented_version'])
     .where('employee_id', '=', anyOf(employeeIds, 'text'))
     .forShare()
     .execute();
@@ -144,7 +147,9 @@ export async function lockConsentState(db: Db, employeeIds: readonly string[]): 
     .execute();
   const live = new Map<string, Set<number>>();
   for (const k of keys) live.set(k.employee_id, (live.get(k.employee_id) ?? new Set()).add(k.dek_version));
-  return new Map(employees.map((e) => [e.employee_id, { enrolled: e.enrolled, liveKeyVersions: live.get(e.employee_id) ?? new Set() }]));
+  return new Map(
+    employees.map((e) => [e.employee_id, { enrolled: e.enrolled, region: e.region, consentedVersion: e.consented_version, liveKeyVersions: live.get(e.employee_id) ?? new Set() }]),
+  );
 }
 
 /** Enrolled employees per org unit (every unit on the roster, even with no one enrolled). */

@@ -9,6 +9,8 @@ import type { ColumnType, Generated } from 'kysely';
  */
 
 type Int8 = ColumnType<string | number, string | number, string | number>;
+/** A bigserial: assigned by the database, never written. */
+type Serial8 = ColumnType<string | number, undefined, never>;
 type NullableInt8 = ColumnType<string | number | null, string | number | null, string | number | null>;
 
 export interface EmployeesTable {
@@ -18,6 +20,8 @@ export interface EmployeesTable {
   enrolled: boolean;
   created_at: Generated<Date>;
   updated_at: Generated<Date>;
+  consented_version: number | null;
+  consented_at: Date | null;
 }
 
 export interface EmployeeDataKeysTable {
@@ -163,6 +167,47 @@ export interface DatasetEmployeesTable {
   record_count: Int8;
 }
 
+export interface CollectionManifestsTable {
+  version: number;
+  /** jsonb: written as JSON text, read back parsed. */
+  document: ColumnType<unknown, string, never>;
+  sha256: string;
+  created_by: string;
+  created_at: Generated<Date>;
+}
+
+export interface EmployeePausesTable {
+  pause_id: Serial8;
+  employee_id: string;
+  kind: 'pause' | 'opt_out';
+  starts_at: Date;
+  ends_at: Date | null;
+  requested_until: Date | null;
+  started_by: string;
+  ended_by: string | null;
+}
+
+export interface ProgramPausesTable {
+  pause_id: Serial8;
+  scope: 'collection' | 'exports';
+  starts_at: Date;
+  reason: string;
+  paused_by: string;
+  resume_requested_by: string | null;
+  resume_requested_at: Date | null;
+  resume_reason: string | null;
+  ends_at: Date | null;
+  resumed_by: string | null;
+}
+
+export interface CollectionEventsTable {
+  event_id: Serial8;
+  occurred_at: Generated<Date>;
+  type: string;
+  employee_id: string | null;
+  data: ColumnType<unknown, string, never>;
+}
+
 export interface VaultSchema {
   employees: EmployeesTable;
   employee_data_keys: EmployeeDataKeysTable;
@@ -177,4 +222,8 @@ export interface VaultSchema {
   audit_checkpoints: AuditCheckpointsTable;
   dataset_leases: DatasetLeasesTable;
   dataset_employees: DatasetEmployeesTable;
+  collection_manifests: CollectionManifestsTable;
+  employee_pauses: EmployeePausesTable;
+  program_pauses: ProgramPausesTable;
+  collection_events: CollectionEventsTable;
 }

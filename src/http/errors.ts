@@ -34,6 +34,8 @@ export const HTTP_STATUS: Readonly<Record<VaultErrorCode, number>> = {
   ERR_KEY_UNAVAILABLE: 503,
   ERR_UNAVAILABLE: 503,
   ERR_POLICY_UNAVAILABLE: 503,
+  ERR_PROGRAM_PAUSED: 503,
+  ERR_EXPORTS_FROZEN: 503,
 };
 
 /** Route schema pieces every route plugin shares. */
@@ -112,7 +114,15 @@ export function frameworkErrorHandler(err: FastifyError, request: FastifyRequest
     .send({ error: publicErrorName(code), message: known ? 'the URL is malformed or a path segment is too long' : 'internal error', ...(errorId ? { error_id: errorId } : {}) });
 }
 
+/**
+ * 503s the vault answers on purpose, not for a failure: their message and details reach the caller,
+ * with `Retry-After` in seconds.
+ */
+const RETRY_AFTER_SECONDS: Partial<Record<VaultErrorCode, number>> = { ERR_PROGRAM_PAUSED: 60, ERR_EXPORTS_FROZEN: 60 };
+
 interface Outcome {
+  /** A refusal the vault decided (any 4xx, or a deliberate 503), not a failure. */
+  readonly refused: boolean;
   readonly status: number;
   readonly code: VaultErrorCode;
   readonly message: string;
@@ -133,28 +143,30 @@ export function errorHandler(edge: Pick<EdgeAudit, 'record'>) {
     const status = known ? HTTP_STATUS[known.code] : 500;
     const code = known?.code ?? 'ERR_INTERNAL';
     const internal = known?.internal ?? {};
+    const retryAfter = RETRY_AFTER_SECONDS[code];
     let outcome: Outcome;
-    if (status < 500) {
+    if (status < 500 || retryAfter !== undefined) {
       request.log[internal.alarm ? 'warn' : 'info']({ error: code, ...internal }, 'request refused');
-      outcome = { status, code, message: known!.message, errorId: undefined };
+      outcome = { refused: true, status, code, message: known!.message, errorId: undefined };
     } else {
       const errorId = randomUUID();
       request.log.error({ error_id: errorId, error: code, cause: { name: err.name, code: (err as { code?: unknown }).code } }, 'request failed');
-      outcome = { status, code, message: status === 503 ? 'the vault cannot serve this request right now' : 'internal error', errorId };
+      outcome = { refused: false, status, code, message: status === 503 ? 'the vault cannot serve this request right now' : 'internal error', errorId };
     }
     await auditError(edge, request, outcome, typeof internal.sqlstate === 'string' ? internal.sqlstate : undefined);
-    const body = known && status < 500 ? { ...safeDetails(known) } : { error_id: outcome.errorId };
+    const body = known && outcome.refused ? { ...safeDetails(known) } : { error_id: outcome.errorId };
+    if (retryAfter !== undefined) void reply.header('retry-after', String(retryAfter));
     return reply.status(status).send({ error: publicErrorName(code), message: outcome.message, ...body });
   };
 }
 
 async function auditError(edge: Pick<EdgeAudit, 'record'>, request: FastifyRequest, outcome: Outcome, sqlstate: string | undefined): Promise<void> {
   const { principal } = request;
-  if (request.auditScope?.denyRecorded || (outcome.status < 500 && !principal)) return;
+  if (request.auditScope?.denyRecorded || (outcome.refused && !principal)) return;
   const route = request.routeOptions.url ?? 'unmatched';
   const params = request.params as { id?: unknown } | undefined;
   const employeeId = route.startsWith('/v1/employees/:id') && isEmployeeId(params?.id) ? params.id : undefined;
-  const failed = outcome.status >= 500;
+  const failed = !outcome.refused;
   try {
     await edge.record({
       action: failed ? 'http.error' : 'http.refused',

@@ -1,4 +1,4 @@
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export interface HttpMetrics {
   readonly registry: Registry;
@@ -9,12 +9,19 @@ export interface HttpMetrics {
   readonly recordsDropped: Counter<'reason'>;
   readonly recordsRejected: Counter<'error'>;
   readonly recordsSensitive: Counter<'category'>;
+  readonly collectionChanges: Counter<'change'>;
+  readonly eventStreams: Gauge;
 }
 
-export function createMetrics(): HttpMetrics {
+/** Read when /metrics is scraped: the program's pauses as this instance knows them. */
+export interface CollectionGauges {
+  programPaused(): { collection: boolean; exports: boolean };
+}
+
+export function createMetrics(collection?: CollectionGauges): HttpMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'vault_process_' });
-  return {
+  const metrics: HttpMetrics = {
     registry,
     requests: new Counter({ name: 'vault_http_requests_total', help: 'HTTP requests by route and status', labelNames: ['method', 'route', 'status'], registers: [registry] }),
     latency: new Histogram({
@@ -29,5 +36,26 @@ export function createMetrics(): HttpMetrics {
     recordsDropped: new Counter({ name: 'vault_records_dropped_total', help: 'Records not stored, by reason (consent, erased keys, sensitive content)', labelNames: ['reason'], registers: [registry] }),
     recordsSensitive: new Counter({ name: 'vault_records_sensitive_total', help: 'Records dropped for their content (level 4), by category found', labelNames: ['category'], registers: [registry] }),
     recordsRejected: new Counter({ name: 'vault_records_rejected_total', help: 'Records rejected as invalid', labelNames: ['error'], registers: [registry] }),
+    collectionChanges: new Counter({
+      name: 'vault_collection_changes_total',
+      help: 'Collection control changes made through this instance: manifest, employee pause and opt-out, program pause and resume',
+      labelNames: ['change'],
+      registers: [registry],
+    }),
+    eventStreams: new Gauge({ name: 'vault_collection_event_streams', help: "Capture agents' open event streams on this instance", registers: [registry] }),
   };
+  if (collection) {
+    new Gauge({
+      name: 'vault_program_paused',
+      help: '1 while the program is paused (scope collection) or exports are frozen (scope exports), as this instance knows it',
+      labelNames: ['scope'],
+      registers: [registry],
+      collect() {
+        const paused = collection.programPaused();
+        this.set({ scope: 'collection' }, paused.collection ? 1 : 0);
+        this.set({ scope: 'exports' }, paused.exports ? 1 : 0);
+      },
+    });
+  }
+  return metrics;
 }

@@ -12,6 +12,7 @@ import { opsRoutes } from './routes/ops.js';
 import { policyRoutes } from './routes/policy.js';
 import { auditRoutes } from './routes/audit.js';
 import { datasetRoutes } from './routes/datasets.js';
+import { collectionRoutes } from './routes/collection.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -37,7 +38,12 @@ export async function buildHttpServer(services: VaultServices, options: HttpServ
     frameworkErrors: frameworkErrorHandler,
   });
   app.removeContentTypeParser('text/plain');
-  const metrics = createMetrics();
+  const metrics = createMetrics({
+    programPaused: () => {
+      const status = services.collection.programStatus();
+      return { collection: status.collection.paused, exports: status.exports.paused };
+    },
+  });
   app.addSchema(errorBodySchema);
   app.setErrorHandler(errorHandler(services.edgeAudit));
   app.setNotFoundHandler((_request, reply) => reply.status(404).send({ error: 'not_found', message: 'no such route' }));
@@ -76,6 +82,7 @@ export async function buildHttpServer(services: VaultServices, options: HttpServ
   await app.register(policyRoutes(services));
   await app.register(auditRoutes(services));
   await app.register(datasetRoutes(services));
+  await app.register(collectionRoutes(services, metrics));
   return app;
 }
 

@@ -17,11 +17,12 @@ import {
   type VaultDatabase,
 } from '../db/index.js';
 import type { Category, Classification, Classifier } from '../classify/index.js';
-import { publicErrorName, VaultError } from '../errors/index.js';
+import type { ControlDrop, IngestGate } from '../collection/index.js';
+import { isVaultError, publicErrorName, VaultError } from '../errors/index.js';
 import { isEmployeeId, NEVER_EXPORTED_SENSITIVITY } from '../model/index.js';
 import { parseRecord, type ParsedRecord } from './validate.js';
 
-export type DropReason = 'not_enrolled' | 'keys_destroyed' | 'sensitive_content';
+export type DropReason = 'not_enrolled' | 'keys_destroyed' | 'sensitive_content' | ControlDrop;
 export type RejectionCode = 'invalid_record' | 'unknown_kind' | 'unknown_employee';
 
 /** A record not stored, and why; `categories` (never the matched text) when its content was the reason. */
@@ -48,6 +49,8 @@ export interface IngestDeps {
   readonly classifier: () => BatchClassifier;
   /** VAULT_STORE_LEVEL_4: keep level-4 records (encrypted, never exportable) instead of dropping them. */
   readonly storeLevel4: boolean;
+  /** The collection controls: the manifest, consent, pauses and the kill switch. */
+  readonly collection: IngestGate;
 }
 
 /** What classifies a batch: one classifier for all its records, and the revision its lists belong to. */
@@ -63,6 +66,12 @@ interface Candidate {
   readonly key: LiveDataKeyRow;
   /** Set when the record is first classified, inside the write; a retried write reuses it. */
   found?: Classification;
+}
+
+function countByReason(dropped: readonly DroppedRecord[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const d of dropped) counts[d.reason] = (counts[d.reason] ?? 0) + 1;
+  return counts;
 }
 
 /** What the batch's audit event says of the records dropped for their content: how many, and per category. */
@@ -101,6 +110,7 @@ export class RecordIngestor {
     if (records.length > this.#deps.maxBatchRecords) {
       throw new VaultError('ERR_BATCH_TOO_LARGE', `a batch holds at most ${this.#deps.maxBatchRecords} records`);
     }
+    await this.#refuseWhilePaused(actor, records.length, async () => this.#deps.collection.assertCollecting());
     const classification = await this.#classifierOrRefuse(actor, records.length);
     // The roster lookup runs while the records are checked; ids that fail the check are simply unused.
     const claimedIds = new Set<string>();
@@ -157,6 +167,7 @@ export class RecordIngestor {
           accepted,
           duplicates: duplicateCount,
           dropped: all.length,
+          ...(all.length > 0 ? { dropped_by_reason: countByReason(all) } : {}),
           rejected: rejected.length,
           ...(all.some((d) => d.reason === 'sensitive_content') ? { sensitive_content: sensitiveCounts(all) } : {}),
         },
@@ -168,16 +179,30 @@ export class RecordIngestor {
     }
 
     await this.#ensurePartitions(candidates);
-    return this.#deps.keyRing.withDataKeys(
-      candidates.map((c) => c.key),
-      (keys) =>
-        this.#writeWithRetries(candidates, keys, classification.classifier, duplicates, event).then((r) => ({
-          accepted: r.accepted,
-          duplicates: r.duplicates,
-          dropped: [...dropped, ...r.lateDrops].sort((a, b) => a.index - b.index),
-          rejected,
-        })),
+    return this.#refuseWhilePaused(actor, records.length, () =>
+      this.#deps.keyRing.withDataKeys(
+        candidates.map((c) => c.key),
+        (keys) =>
+          this.#writeWithRetries(candidates, keys, classification.classifier, duplicates, event).then((r) => ({
+            accepted: r.accepted,
+            duplicates: r.duplicates,
+            dropped: [...dropped, ...r.lateDrops].sort((a, b) => a.index - b.index),
+            rejected,
+          })),
+      ),
     );
+  }
+
+  /** A batch refused because the program is paused (known here, or found in the write) is audited as a deny. */
+  async #refuseWhilePaused<T>(actor: Principal, received: number, work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (err) {
+      if (isVaultError(err, 'ERR_PROGRAM_PAUSED')) {
+        await this.#deps.audit.appendAlone({ action: 'records.ingest', decision: 'deny', actor, recordCount: 0, details: { received, reason: 'program_paused' } });
+      }
+      throw err;
+    }
   }
 
   /** Nothing is classified, so nothing is stored, while no policy revision (and so no lists) is in force: refused and audited. */
@@ -257,14 +282,20 @@ export class RecordIngestor {
     classifier: BatchClassifier['classifier'],
     event: (written: number, lateDrops: readonly DroppedRecord[]) => AuditEventInput,
   ): Promise<{ accepted: number; lateDrops: IngestResult['dropped'] }> {
-    const { database, keyRing, audit, storeLevel4 } = this.#deps;
+    const { database, keyRing, audit, storeLevel4, collection } = this.#deps;
     const classify = (c: Candidate) => this.#classify(c, classifier);
     return inTransaction(database, async (trx) => {
+      await collection.lock(trx);
       const consent = await lockConsentState(trx, [...new Set(candidates.map((c) => c.record.employeeId))]);
+      const controlled = await collection.judge(trx, candidates.map((c) => c.record), consent);
       const lateDrops: IngestResult['dropped'] = [];
       const writable = candidates.filter((c) => {
         const state = consent.get(c.record.employeeId);
-        const reason: DropReason | undefined = !state?.enrolled ? 'not_enrolled' : !state.liveKeyVersions.has(c.key.dekVersion) ? 'keys_destroyed' : undefined;
+        const reason: DropReason | undefined = !state?.enrolled
+          ? 'not_enrolled'
+          : !state.liveKeyVersions.has(c.key.dekVersion)
+            ? 'keys_destroyed'
+            : controlled.get(c.record.index);
         if (reason) lateDrops.push({ index: c.record.index, reason });
         return !reason;
       });

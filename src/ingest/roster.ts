@@ -1,9 +1,19 @@
 import type { AuditLog } from '../audit/index.js';
 import type { Principal } from '../auth/index.js';
 import type { KeyRing } from '../crypto/index.js';
-import { employeesWithoutDataKey, inTransaction, insertDataKeys, upsertEmployees, type EmployeeRow, type VaultDatabase } from '../db/index.js';
+import {
+  consentEnrolledWithoutConsent,
+  employeesWithoutDataKey,
+  inTransaction,
+  insertDataKeys,
+  latestManifestVersion,
+  recordConsents,
+  upsertEmployees,
+  type EmployeeRow,
+  type VaultDatabase,
+} from '../db/index.js';
 import { VaultError } from '../errors/index.js';
-import { isEmployeeId, isOrgUnit, isPlainText } from '../model/index.js';
+import { isEmployeeId, isOrgUnit, isPlainText, parseTimestamp } from '../model/index.js';
 
 export const MAX_ROSTER_BATCH = 10_000;
 
@@ -12,25 +22,54 @@ export interface RosterEntry {
   readonly org_unit: string;
   readonly region: string;
   readonly enrolled: boolean;
+  /** The collection manifest version the employee consented to, and when. */
+  readonly consent?: { readonly manifest_version: number; readonly consented_at: string };
 }
 
 export interface RosterResult {
   readonly upserted: number;
   readonly created: number;
   readonly keys_created: number;
+  /** Consents recorded: those the request carried, and enrolments without one (consent to the manifest in force). */
+  readonly consents_recorded: number;
 }
+
+/** Consent a roster entry carries. */
+interface ConsentEntry {
+  readonly employeeId: string;
+  readonly version: number;
+  readonly at: Date;
+}
+
+/** A consent may be dated a few minutes ahead of this clock (the HR system's clock), never more. */
+const CONSENT_CLOCK_SKEW_MS = 5 * 60_000;
 
 function invalid(message: string): VaultError {
   return new VaultError('ERR_INVALID_REQUEST', message);
 }
 
+function parseConsent(raw: unknown, employeeId: string, where: string, now: number): ConsentEntry {
+  const c = raw as { manifest_version?: unknown; consented_at?: unknown } | null;
+  if (typeof c !== 'object' || c === null || Array.isArray(c) || Object.keys(c).some((k) => k !== 'manifest_version' && k !== 'consented_at')) {
+    throw invalid(`${where} must be {manifest_version, consented_at}`);
+  }
+  if (typeof c.manifest_version !== 'number' || !Number.isInteger(c.manifest_version) || c.manifest_version < 1 || c.manifest_version > 2 ** 31 - 1) {
+    throw invalid(`${where}.manifest_version must be a manifest version`);
+  }
+  const at = typeof c.consented_at === 'string' ? parseTimestamp(c.consented_at) : undefined;
+  if (at === undefined || Number.isNaN(at)) throw invalid(`${where}.consented_at must be an RFC 3339 timestamp`);
+  if (at > now + CONSENT_CLOCK_SKEW_MS) throw invalid(`${where}.consented_at is in the future`);
+  return { employeeId, version: c.manifest_version, at: new Date(at) };
+}
+
 /** The whole roster request is checked before anything is written: one bad entry refuses it all. */
-export function parseRoster(body: unknown): EmployeeRow[] {
+export function parseRoster(body: unknown, now: number = Date.now()): { employees: EmployeeRow[]; consents: ConsentEntry[] } {
   const list = (body as { employees?: unknown } | null)?.employees;
   if (!Array.isArray(list) || list.length === 0) throw invalid('employees must be a non-empty array');
   if (list.length > MAX_ROSTER_BATCH) throw new VaultError('ERR_BATCH_TOO_LARGE', `at most ${MAX_ROSTER_BATCH} employees per request`);
   const seen = new Set<string>();
-  return list.map((raw: unknown, i): EmployeeRow => {
+  const consents: ConsentEntry[] = [];
+  const employees = list.map((raw: unknown, i): EmployeeRow => {
     const e = raw as Partial<RosterEntry> | null;
     if (typeof e !== 'object' || e === null) throw invalid(`employees[${i}] must be an object`);
     if (!isEmployeeId(e.employee_id)) throw invalid(`employees[${i}].employee_id is invalid`);
@@ -39,8 +78,13 @@ export function parseRoster(body: unknown): EmployeeRow[] {
     if (typeof e.enrolled !== 'boolean') throw invalid(`employees[${i}].enrolled must be a boolean`);
     if (seen.has(e.employee_id)) throw invalid(`employees[${i}].employee_id appears twice`);
     seen.add(e.employee_id);
+    for (const field of Object.keys(e)) {
+      if (!['employee_id', 'org_unit', 'region', 'enrolled', 'consent'].includes(field)) throw invalid(`employees[${i}] has an unknown field`);
+    }
+    if (e.consent !== undefined) consents.push(parseConsent(e.consent, e.employee_id, `employees[${i}].consent`, now));
     return { employeeId: e.employee_id, orgUnit: e.org_unit, region: e.region, enrolled: e.enrolled };
   });
+  return { employees, consents };
 }
 
 /** The privacy officer's roster upserts. */
@@ -50,9 +94,14 @@ export interface RosterService {
 
 /** Upserts the roster and gives every new employee a fresh random data key, audited, in one transaction. */
 export async function upsertRoster(deps: { database: VaultDatabase; keyRing: KeyRing; audit: AuditLog }, actor: Principal, body: unknown): Promise<RosterResult> {
-  const employees = parseRoster(body);
+  const { employees, consents } = parseRoster(body);
   return inTransaction(deps.database, async (trx) => {
     const created = await upsertEmployees(trx, employees);
+    const manifestInForce = await latestManifestVersion(trx);
+    const unknownVersion = consents.find((c) => c.version > manifestInForce);
+    if (unknownVersion) throw invalid(`consent of ${unknownVersion.employeeId} names manifest version ${unknownVersion.version}, which does not exist`);
+    await recordConsents(trx, consents);
+    const implied = manifestInForce > 0 ? await consentEnrolledWithoutConsent(trx, manifestInForce, employees.map((e) => e.employeeId)) : 0;
     const keyless = await employeesWithoutDataKey(trx, employees.map((e) => e.employeeId));
     const keys = await Promise.all(keyless.map((id) => deps.keyRing.createDataKey(id, 1)));
     await insertDataKeys(trx, keys);
@@ -71,8 +120,16 @@ export async function upsertRoster(deps: { database: VaultDatabase; keyRing: Key
       decision: 'allow',
       actor,
       recordCount: employees.length,
-      details: { upserted: employees.length, created: created.length, enrolled, not_enrolled: employees.length - enrolled },
+      details: {
+        upserted: employees.length,
+        created: created.length,
+        enrolled,
+        not_enrolled: employees.length - enrolled,
+        consents_recorded: consents.length,
+        consents_by_enrolment: implied,
+        manifest_version: manifestInForce,
+      },
     });
-    return { upserted: employees.length, created: created.length, keys_created: keys.length };
+    return { upserted: employees.length, created: created.length, keys_created: keys.length, consents_recorded: consents.length + implied };
   });
 }

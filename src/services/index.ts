@@ -1,5 +1,6 @@
 import type { AccessGate } from '../access/index.js';
 import type { AuditEventInput, AuditScope, AuditTrail } from '../audit/index.js';
+import type { CollectionControls } from '../collection/index.js';
 import type { AccessReports, DatasetRequests, DatasetStreams } from '../datasets/index.js';
 import type { RecordIngestor, RosterService } from '../ingest/index.js';
 import type { PolicyAdmin } from '../policy-admin/index.js';
@@ -40,6 +41,10 @@ export interface AdapterSettings {
   readonly logLevel: string;
   readonly maxBodyBytes: number;
   readonly maxBatchRecords: number;
+  /** The record kinds the vault knows (the manifest's schema names them). */
+  readonly recordKinds: readonly string[];
+  /** How often an agent's event stream gets a heartbeat comment. */
+  readonly sseHeartbeatMs: number;
 }
 
 /**
@@ -65,6 +70,25 @@ export interface VaultServices {
   readonly edgeAudit: EdgeAudit;
   readonly ingest: Pick<RecordIngestor, 'ingest'>;
   readonly roster: RosterService;
+  readonly collection: Pick<
+    CollectionControls,
+    | 'manifest'
+    | 'putManifest'
+    | 'pauseEmployee'
+    | 'endEmployeePause'
+    | 'optOut'
+    | 'optIn'
+    | 'pauseProgram'
+    | 'resumeProgram'
+    | 'programStatus'
+    | 'consent'
+    | 'captureStatus'
+    | 'permitKeys'
+    | 'eventFeed'
+    | 'eventsAfter'
+    | 'lastEventId'
+    | 'subscribe'
+  >;
   readonly datasets: Pick<DatasetRequests, 'request'> & Pick<DatasetStreams, 'openStream'> & Pick<AccessReports, 'accessReport'>;
   readonly policyAdmin: Pick<PolicyAdmin, 'stage' | 'approve' | 'activate' | 'list' | 'diff'>;
   readonly auditTrail: Pick<AuditTrail, 'query' | 'verify' | 'checkpoints' | 'signCheckpoint'>;

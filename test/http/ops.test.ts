@@ -16,11 +16,11 @@ describe(`operations endpoints (${STORE})`, () => {
   });
   after(() => t.close());
 
-  it('answers liveness and readiness with the state of database, keys, policy and audit log', async () => {
+  it('answers liveness and readiness with the state of database, keys, policy, collection controls and audit log', async () => {
     assert.deepEqual((await t.app.inject('/healthz')).json(), { status: 'ok' });
     const ready = await t.app.inject('/readyz');
     assert.equal(ready.statusCode, 200);
-    assert.deepEqual(ready.json(), { ready: true, checks: { database: { ok: true }, keys: { ok: true }, policy: { ok: true }, audit: { ok: true }, refusal_audit: { ok: true }, witness: { ok: true } } });
+    assert.deepEqual(ready.json(), { ready: true, checks: { database: { ok: true }, keys: { ok: true }, policy: { ok: true }, collection: { ok: true }, audit: { ok: true }, refusal_audit: { ok: true }, witness: { ok: true } } });
   });
 
   it('documents every route in OpenAPI 3 with its security and schemas', async () => {

@@ -56,9 +56,18 @@ export function datasetRoutes(services: VaultServices) {
         response: recordStreamResponses,
       },
       handler: async (request, reply) => {
-        const pages = await services.datasets.openStream(principalOf(request), (request.params as { id: string }).id, (request.query as { after?: string }).after);
+        const stream = await services.datasets.openStream(principalOf(request), (request.params as { id: string }).id, (request.query as { after?: string }).after);
         // One page ahead at most: a slow reader holds the server at one page of memory.
-        return reply.type('application/x-ndjson').send(Readable.from(pages, { objectMode: true, highWaterMark: 1 }));
+        const body = Readable.from(stream, { objectMode: true, highWaterMark: 1 });
+        // An export freeze cuts the connection at once with a reset: what the socket still buffers
+        // is discarded, not delivered, and the client cannot take the cut for the stream's end.
+        const cutNow = () => {
+          body.destroy(stream.cut.reason as Error);
+          reply.raw.socket?.resetAndDestroy();
+        };
+        stream.cut.addEventListener('abort', cutNow, { once: true });
+        reply.raw.once('close', () => stream.cut.removeEventListener('abort', cutNow));
+        return reply.type('application/x-ndjson').send(body);
       },
     });
 
