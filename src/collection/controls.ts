@@ -329,7 +329,15 @@ export class CollectionControls {
       const at = await databaseNow(trx);
       if (scope === 'exports' && open.resumeRequestedBy === null) {
         await requestProgramResume(trx, open.pauseId, actor.sub, reason, at);
-        await this.#deps.audit.append(trx, { action: 'program.resume_requested', decision: 'allow', severity: 'high', actor, recordCount: 0, details: { scope, reason, pause_id: open.pauseId } });
+        const eventId = await appendCollectionEvent(trx, 'exports_resume_requested', null, { scope, requested_by: actor.sub });
+        await this.#deps.audit.append(trx, {
+          action: 'program.resume_requested',
+          decision: 'allow',
+          severity: 'high',
+          actor,
+          recordCount: 0,
+          details: { scope, reason, pause_id: open.pauseId, collection_event: eventId },
+        });
         return false;
       }
       if (scope === 'exports' && open.resumeRequestedBy === actor.sub) {

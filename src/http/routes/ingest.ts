@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { MAX_PAYLOAD_DEPTH, MAX_ROSTER_BATCH } from '../../ingest/index.js';
-import { idSchemas, plainText, stringArray } from '../../model/index.js';
+import { idSchemas, plainText, stringArray, timestampSchema } from '../../model/index.js';
 import type { VaultServices } from '../../services/index.js';
 import { principalOf } from '../auth.js';
 import { bearerAuth, errorResponses } from '../errors.js';
@@ -24,6 +24,13 @@ const rosterBody = {
           org_unit: idSchemas.orgUnit,
           region: plainText(64, 1),
           enrolled: { type: 'boolean' },
+          consent: {
+            type: 'object',
+            description: 'The collection manifest version the employee consented to, and when (not in the future). Without it, enrolment is consent to the version in force.',
+            required: ['manifest_version', 'consented_at'],
+            additionalProperties: false,
+            properties: { manifest_version: { type: 'integer', minimum: 1, maximum: 2147483647 }, consented_at: timestampSchema },
+          },
         },
       },
     },
@@ -72,7 +79,7 @@ export function ingestRoutes(services: VaultServices, metrics: HttpMetrics) {
         response: {
           200: {
             type: 'object',
-            properties: { upserted: { type: 'integer' }, created: { type: 'integer' }, keys_created: { type: 'integer' } },
+            properties: { upserted: { type: 'integer' }, created: { type: 'integer' }, keys_created: { type: 'integer' }, consents_recorded: { type: 'integer' } },
           },
           ...errorResponses,
         },
