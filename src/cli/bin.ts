@@ -10,6 +10,7 @@ import { ingestNdjsonFile } from './ingest-file.js';
 import { emit, EXIT_OK, EXIT_REFUSED, EXIT_USAGE, fail, wantsJson } from './output.js';
 import { registerPolicyCommands } from './policy.js';
 import { registerAuditCommands } from './audit.js';
+import { registerCollectionCommands } from './collection.js';
 import { runDemo } from './demo.js';
 
 type Action = (...args: any[]) => Promise<number>;
@@ -137,6 +138,7 @@ program
 
 registerPolicyCommands(program, run, openLocalVault);
 registerAuditCommands(program, run);
+registerCollectionCommands(program, run);
 
 const token = program.command('token').description('development tokens');
 token

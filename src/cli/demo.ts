@@ -34,6 +34,8 @@ export interface DemoSummary {
   readonly foreignStream: { readonly status: number; readonly error: string };
   readonly auditEvents: number;
   readonly auditIntact: boolean;
+  /** The pause step: what the agent was told, and what became of records captured inside the pause. */
+  readonly pause: { readonly statusReason: string | null; readonly accepted: number; readonly dropped: readonly string[] };
 }
 
 function payloadFor(kind: string, i: number, marker: string): unknown {
@@ -108,6 +110,28 @@ export async function runDemo(openDemoVault: OpenDemoVault, options: DemoOptions
     const markerFoundInStore = await vault.services.leakProbe.rowsContaining(Buffer.from(marker));
     write(`${ingested} accepted. Every payload carries the string "${marker}";`);
     write(`rows of the records table that contain it: ${markerFoundInStore} (the store holds only ciphertext).`);
+
+    step('2b. An engineer pauses their capture; records their agent captured inside the pause arrive later and are dropped');
+    const paused = 'engineering-05';
+    const pausedState = await (await clientAs(paused, 'employee')).pauseEmployee(paused, 30);
+    write(`${paused} paused until ${pausedState.paused_until} (their own token; a privacy officer may too)`);
+    const agentStatus = await agent.collectionStatus(paused);
+    write(`their agent asks first: capture=${agentStatus.capture}, reason=${agentStatus.reason}, ask again at ${agentStatus.until}, permit: ${agentStatus.permit ? 'yes' : 'none'}`);
+    const pausedFrom = Date.parse(pausedState.paused_until!) - 30 * 60_000;
+    const buffered = [
+      { offsetMs: -1000, kind: 'keystroke', payload: { app: 'vscode', text: `just before the pause ${marker}` } },
+      { offsetMs: 1000, kind: 'keystroke', payload: { app: 'vscode', text: `inside the pause ${marker}` } },
+      { offsetMs: 10 * 60_000, kind: 'screenshot', payload: { app: 'desktop', png_base64: 'AAAA' } },
+      { offsetMs: 29 * 60_000, kind: 'click', payload: { app: 'browser', x: 1, y: 2 } },
+    ].map((b) => ({ event_id: randomUUID(), employee_id: paused, captured_at: new Date(pausedFrom + b.offsetMs).toISOString(), kind: b.kind, payload: b.payload }));
+    const chat = { event_id: randomUUID(), employee_id: 'engineering-06', captured_at: new Date(now - 60_000).toISOString(), kind: 'keystroke', payload: { app: 'WhatsApp', text: `see you at 7 ${marker}` } };
+    const late = await agent.ingestRecords([...buffered, chat]);
+    const droppedReasons = late.dropped.map((d) => d.reason);
+    write(`the agent sends what it buffered offline: ${late.accepted} accepted (captured before the pause), dropped: ${late.dropped.map((d) => `#${d.index} ${d.reason}`).join(', ')}`);
+    write('the decision is by captured_at, not arrival: a pause holds for records that arrive an hour later. A WhatsApp message is never captured at all (the manifest excludes it).');
+    await (await clientAs(paused, 'employee')).endEmployeePause(paused);
+    write(`${paused} ends the pause early; capture resumes from now.`);
+    records.push(buffered[0]!);
 
     step('3. team-autocomplete\'s training job requests keystrokes and prompts of the last week');
     const autocomplete = new VaultClient({ url, token: await token('job-autocomplete-42', 'training-job', { teams: ['team-autocomplete'], purpose: 'autocomplete-model' }) });
@@ -185,6 +209,7 @@ export async function runDemo(openDemoVault: OpenDemoVault, options: DemoOptions
       foreignStream,
       auditEvents: events.length,
       auditIntact: verify.ok,
+      pause: { statusReason: agentStatus.reason, accepted: late.accepted, dropped: droppedReasons },
     };
   } finally {
     await app.close();

@@ -6,7 +6,13 @@ import type {
   AuditCheckpoints,
   AuditEventsQuery,
   AuditPage,
+  CaptureStatus,
   Checkpoint,
+  ConsentView,
+  EmployeeCaptureState,
+  ManifestView,
+  ManifestWrite,
+  ProgramStatus,
   DatasetLease,
   DatasetRecord,
   DatasetRequestBody,
@@ -202,6 +208,54 @@ export class VaultClient {
   /** `GET /v1/policy/bundles`: staged revisions, who staged and activated them, which is active. */
   async policyBundles(): Promise<PolicyBundleListing> {
     return this.#call('GET', '/v1/policy/bundles');
+  }
+
+  /** `POST /v1/employees/{id}/pause`: no capture for `minutes` (1-120, default 30) from now. */
+  async pauseEmployee(employeeId: string, minutes?: number): Promise<EmployeeCaptureState> {
+    return this.#call('POST', `/v1/employees/${encodeURIComponent(employeeId)}/pause`, { json: minutes === undefined ? {} : { minutes } });
+  }
+
+  /** `DELETE /v1/employees/{id}/pause`: ends the running pause now. */
+  async endEmployeePause(employeeId: string): Promise<EmployeeCaptureState> {
+    return this.#call('DELETE', `/v1/employees/${encodeURIComponent(employeeId)}/pause`);
+  }
+
+  /** `POST /v1/employees/{id}/opt-out`, or `DELETE` it (`optedOut: false`) to opt back in. */
+  async setOptOut(employeeId: string, optedOut: boolean): Promise<EmployeeCaptureState> {
+    return this.#call(optedOut ? 'POST' : 'DELETE', `/v1/employees/${encodeURIComponent(employeeId)}/opt-out`);
+  }
+
+  /** `GET /v1/employees/{id}/consent`. */
+  async consent(employeeId: string): Promise<ConsentView> {
+    return this.#call('GET', `/v1/employees/${encodeURIComponent(employeeId)}/consent`);
+  }
+
+  /** `POST /v1/program/pause`: the kill switch (`collection`) or the export freeze (`exports`). */
+  async pauseProgram(reason: string, scope: 'collection' | 'exports' = 'collection'): Promise<ProgramStatus> {
+    return this.#call('POST', '/v1/program/pause', { json: { reason, scope } });
+  }
+
+  /** `POST /v1/program/resume`; for exports the first call only requests it (`resumed: false`) and a second person's completes it. */
+  async resumeProgram(reason: string, scope: 'collection' | 'exports' = 'collection'): Promise<ProgramStatus & { resumed: boolean }> {
+    return this.#call('POST', '/v1/program/resume', { json: { reason, scope } });
+  }
+
+  async programStatus(): Promise<ProgramStatus> {
+    return this.#call('GET', '/v1/program/status');
+  }
+
+  async collectionManifest(): Promise<ManifestView> {
+    return this.#call('GET', '/v1/collection/manifest');
+  }
+
+  /** `PUT /v1/collection/manifest`; with `base_version` in the document, refused (409) unless that version is in force. */
+  async putCollectionManifest(document: unknown): Promise<ManifestWrite> {
+    return this.#call('PUT', '/v1/collection/manifest', { json: document });
+  }
+
+  /** `GET /v1/collection/status`: capture now or not, and a 60 s permit while capture is allowed. */
+  async collectionStatus(employeeId: string): Promise<CaptureStatus> {
+    return this.#call('GET', '/v1/collection/status', { query: new URLSearchParams({ employee_id: employeeId }) });
   }
 
   #pause(attempt: number): Promise<void> {

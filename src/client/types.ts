@@ -3,6 +3,16 @@ import type { AccessReport, DatasetGrant } from '../datasets/index.js';
 import type { DatasetRequestJson } from '../model/index.js';
 import type { IngestResult, RosterEntry, RosterResult } from '../ingest/index.js';
 import type { ActivateResult, ApproveResult, StageResult } from '../policy-admin/index.js';
+import type { CaptureStatus, ConsentView, EmployeeCaptureState, ManifestDiff, ManifestView, ProgramStatus } from '../collection/index.js';
+
+export type { CaptureStatus, ConsentView, EmployeeCaptureState, ManifestView, ProgramStatus };
+
+/** `PUT /v1/collection/manifest`: the version in force after the write, and what changed. */
+export interface ManifestWrite {
+  readonly version: number;
+  readonly unchanged: boolean;
+  readonly diff: ManifestDiff | null;
+}
 
 export type { AccessReport, ActivateResult, ApproveResult, AuditPage, Checkpoint, IngestResult, RosterEntry, RosterResult, StageResult, VerifyResult };
 

@@ -10,6 +10,7 @@ describe('activity-vault demo', () => {
     assert.equal(run.code, 0, run.stderr);
     const summary = JSON.parse(run.stdout);
     assert.equal(summary.ingested, 4000);
+    assert.deepEqual(summary.pause, { statusReason: 'paused', accepted: 1, dropped: ['paused', 'paused', 'paused', 'excluded_context'] });
     assert.equal(summary.markerFoundInStore, 0);
     assert.deepEqual(summary.granted.org_units, ['engineering']);
     assert.equal(summary.granted.employee_count, 10);

@@ -39,7 +39,7 @@ describe(`pauses, opt-outs and the kill switch hold by captured_at (${STORE})`, 
   after(() => t.close());
 
   const call = async (method: 'POST' | 'DELETE' | 'GET', url: string, token: string, payload?: unknown) =>
-    t.app.inject({ method, url, headers: { authorization: `Bearer ${token}` }, ...(payload === undefined ? {} : { payload }) });
+    t.app.inject({ method, url, headers: { authorization: `Bearer ${token}` }, ...(payload === undefined ? {} : { payload: payload as object }) });
 
   it('drops a record captured 1 ms after a program pause even when it arrives after the resume, and keeps one captured 1 ms before', async () => {
     const paused = await call('POST', '/v1/program/pause', admin, { reason: 'suspected over-collection' });
@@ -62,7 +62,7 @@ describe(`pauses, opt-outs and the kill switch hold by captured_at (${STORE})`, 
     assert.equal(status.collection.paused, false);
 
     // The agent buffered offline and sends later: the decision is by captured_at, not arrival.
-    const [{ ends_at: endsAt }] = (await sql<{ ends_at: Date }>`select ends_at from program_pauses where scope = 'collection'`.execute(t.database.db)).rows;
+    const { ends_at: endsAt } = (await sql<{ ends_at: Date }>`select ends_at from program_pauses where scope = 'collection'`.execute(t.database.db)).rows[0]!;
     const end = endsAt.getTime();
     const late = [
       capturedAt('alice', since - 1),
@@ -95,7 +95,7 @@ describe(`pauses, opt-outs and the kill switch hold by captured_at (${STORE})`, 
     assert.equal(paused.statusCode, 200, paused.body);
     assert.equal(paused.json().paused, true);
     const until = Date.parse(paused.json().paused_until);
-    const [{ starts_at: startsAt }] = (await sql<{ starts_at: Date }>`select starts_at from employee_pauses where employee_id = 'alice' and kind = 'pause'`.execute(t.database.db)).rows;
+    const { starts_at: startsAt } = (await sql<{ starts_at: Date }>`select starts_at from employee_pauses where employee_id = 'alice' and kind = 'pause'`.execute(t.database.db)).rows[0]!;
     const from = startsAt.getTime();
     assert.equal(until - from, 30 * MINUTE, 'the default pause is 30 minutes');
 
@@ -126,9 +126,9 @@ describe(`pauses, opt-outs and the kill switch hold by captured_at (${STORE})`, 
     const ended = await call('DELETE', '/v1/employees/alice/pause', officer);
     assert.equal(ended.statusCode, 200, ended.body);
     assert.equal(ended.json().paused, false);
-    const [{ starts_at: startsAt, ends_at: endsAt }] = (
+    const { starts_at: startsAt, ends_at: endsAt } = (
       await sql<{ starts_at: Date; ends_at: Date }>`select starts_at, ends_at from employee_pauses where employee_id = 'alice' and kind = 'pause'`.execute(t.database.db)
-    ).rows;
+    ).rows[0]!;
     const records = [capturedAt('alice', startsAt.getTime() + 1), capturedAt('alice', endsAt.getTime()), capturedAt('alice', endsAt.getTime() + 15 * MINUTE)];
     const result = (await postRecords(t, records)).json();
     assert.deepEqual(result.dropped, [{ index: 0, reason: 'paused' }]);
@@ -140,7 +140,7 @@ describe(`pauses, opt-outs and the kill switch hold by captured_at (${STORE})`, 
     const out = await call('POST', '/v1/employees/bob/opt-out', bob);
     assert.equal(out.statusCode, 200, out.body);
     assert.equal(out.json().opted_out, true);
-    const [{ starts_at: startsAt }] = (await sql<{ starts_at: Date }>`select starts_at from employee_pauses where employee_id = 'bob' and kind = 'opt_out'`.execute(t.database.db)).rows;
+    const { starts_at: startsAt } = (await sql<{ starts_at: Date }>`select starts_at from employee_pauses where employee_id = 'bob' and kind = 'opt_out'`.execute(t.database.db)).rows[0]!;
     const from = startsAt.getTime();
     const first = (await postRecords(t, [capturedAt('bob', from - 1), capturedAt('bob', from + 1), capturedAt('bob', from + 20 * 3600_000)])).json();
     assert.deepEqual(first.dropped, [
@@ -149,7 +149,7 @@ describe(`pauses, opt-outs and the kill switch hold by captured_at (${STORE})`, 
     ]);
     const back = await call('DELETE', '/v1/employees/bob/opt-out', bob);
     assert.equal(back.json().opted_out, false);
-    const [{ ends_at: endsAt }] = (await sql<{ ends_at: Date }>`select ends_at from employee_pauses where employee_id = 'bob' and kind = 'opt_out'`.execute(t.database.db)).rows;
+    const { ends_at: endsAt } = (await sql<{ ends_at: Date }>`select ends_at from employee_pauses where employee_id = 'bob' and kind = 'opt_out'`.execute(t.database.db)).rows[0]!;
     const second = (await postRecords(t, [capturedAt('bob', endsAt.getTime() - 1), capturedAt('bob', endsAt.getTime() + 1)])).json();
     assert.deepEqual(second.dropped, [{ index: 0, reason: 'opted_out' }]);
     assert.equal(second.accepted, 1);

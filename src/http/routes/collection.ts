@@ -1,3 +1,4 @@
+import type { ServerResponse } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ROLES } from '../../auth/index.js';
 import {
@@ -134,6 +135,12 @@ const LAST_EVENT_ID = /^\d{1,15}$/;
 export function collectionRoutes(services: VaultServices, metrics: HttpMetrics) {
   const { collection } = services;
   return async (app: FastifyInstance): Promise<void> => {
+    // Event streams never end by themselves: a shutting-down server ends them (agents reconnect elsewhere).
+    const feeds = new Set<ServerResponse>();
+    app.addHook('preClose', async () => {
+      for (const raw of feeds) raw.end();
+    });
+
     app.get('/v1/collection/manifest', {
       config: { roles: [...ROLES] },
       schema: { tags: ['collection'], summary: 'The collection manifest in force, and in plain language', security: bearerAuth, response: { 200: manifestView, ...errorResponses } },
@@ -226,7 +233,11 @@ export function collectionRoutes(services: VaultServices, metrics: HttpMetrics) 
         headers: { type: 'object', properties: { 'last-event-id': { type: 'string', pattern: LAST_EVENT_ID.source } } },
         response: { 200: eventStreamResponse, ...errorResponses },
       },
-      handler: async (request, reply) => streamEvents(services, metrics, request, reply),
+      handler: async (request, reply) => {
+        feeds.add(reply.raw);
+        reply.raw.once('close', () => feeds.delete(reply.raw));
+        return streamEvents(services, metrics, request, reply);
+      },
     });
 
     app.get('/v1/program/status', {
