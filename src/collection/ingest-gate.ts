@@ -57,6 +57,7 @@ export class IngestGate {
     }
     const [windows, version] = [await controlWindows(trx, [...new Set(records.map((r) => r.employeeId))], from, to), await latestManifestVersion(trx)];
     if (windows.some((w) => w.kind === 'program' && w.endsAt === null)) throw programPausedError();
+    if (version === 0) throw new VaultError('ERR_UNAVAILABLE', 'no collection manifest is installed: nothing is accepted');
     const manifest = await this.#state.manifest(version, trx);
     const consentedTo = new Map<number, Awaited<ReturnType<ControlState['manifest']>>>();
     for (const state of consent.values()) {

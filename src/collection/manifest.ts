@@ -34,7 +34,7 @@ export const REGION_PATTERN = /^[A-Za-z0-9_*.-]{1,64}$/;
  * A host name, or `*.` and one (only its subdomains); without `*.` a rule also covers every
  * subdomain. Stored in lower case without a trailing dot.
  */
-export const DOMAIN_RULE = /^(?:\*\.)?(?=[^.])(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.){0,126}[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?$/;
+export const DOMAIN_RULE = /^(?:\*\.)?(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.){0,126}[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?$/;
 
 /** Shipped exclusions: personal messaging, tax, health and password managers, as apps, sites and titles. */
 export const DEFAULT_EXCLUDED_CONTEXTS: ContextRules = {

@@ -12,7 +12,7 @@ import { opsRoutes } from './routes/ops.js';
 import { policyRoutes } from './routes/policy.js';
 import { auditRoutes } from './routes/audit.js';
 import { datasetRoutes } from './routes/datasets.js';
-import { collectionRoutes } from './routes/collection.js';
+import { collectionRoutes, OPTIONAL_BODIES } from './routes/collection.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -75,6 +75,15 @@ export async function buildHttpServer(services: VaultServices, options: HttpServ
       openapi: '3.0.3',
       info: { title: 'activity-vault', version: '1', description: 'Encrypted, policy-gated, audited store of employee activity telemetry.' },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
+    },
+    transformObject: (document) => {
+      if (!('openapiObject' in document)) return document.swaggerObject;
+      const paths = document.openapiObject.paths as Record<string, Record<string, { requestBody?: { required?: boolean } }>> | undefined;
+      for (const [path, method] of OPTIONAL_BODIES) {
+        const body = paths?.[path]?.[method]?.requestBody;
+        if (body) body.required = false;
+      }
+      return document.openapiObject;
     },
   });
   await app.register(opsRoutes(services, metrics));

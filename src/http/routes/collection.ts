@@ -132,6 +132,9 @@ function sseFrame(e: CollectionEvent): string {
 
 const LAST_EVENT_ID = /^\d{1,15}$/;
 
+/** Operations whose body may be left out (fastify-swagger marks every declared body required). */
+export const OPTIONAL_BODIES: ReadonlyArray<readonly [path: string, method: 'post']> = [['/v1/employees/{id}/pause', 'post']];
+
 export function collectionRoutes(services: VaultServices, metrics: HttpMetrics) {
   const { collection } = services;
   return async (app: FastifyInstance): Promise<void> => {
