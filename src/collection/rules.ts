@@ -3,11 +3,40 @@ import { consentCovers, type ContextRules, type ManifestDocument } from './manif
 /** Why collection controls drop a record: nothing of it is stored. */
 export type ControlDrop = 'paused' | 'opted_out' | 'program_paused' | 'not_in_manifest' | 'excluded_context' | 'not_consented';
 
-/** `*` matches any run of characters; everything else literally, without regard to case. */
-function globsToRegExp(globs: readonly string[]): RegExp | undefined {
+/** The longest window title the rules look at: titles are short, and a matcher's work grows with the text. */
+const MAX_TITLE = 1024;
+
+/**
+ * Whether `text` matches `glob`, where `*` matches any run of characters and everything else
+ * matches itself. Greedy with one backtrack point (the last `*`), so at most
+ * O(|glob| x |text|) steps whatever the pattern: a regular expression of many `*` against a long
+ * title backtracks exponentially.
+ */
+export function globMatches(glob: string, text: string): boolean {
+  let [g, t, star, resume] = [0, 0, -1, 0];
+  while (t < text.length) {
+    if (g < glob.length && glob[g] === '*') {
+      star = g++;
+      resume = t;
+    } else if (g < glob.length && glob[g] === text[t]) {
+      g++;
+      t++;
+    } else if (star >= 0) {
+      g = star + 1;
+      t = ++resume;
+    } else {
+      return false;
+    }
+  }
+  while (g < glob.length && glob[g] === '*') g++;
+  return g === glob.length;
+}
+
+/** A set of globs matched without regard to case; undefined when there are none. */
+function globsMatcher(globs: readonly string[]): ((text: string) => boolean) | undefined {
   if (globs.length === 0) return undefined;
-  const alternatives = globs.map((g) => g.toLowerCase().split('*').map((part) => part.replace(/[\\^$.|?+()[\]{}]/g, '\\$&')).join('[\\s\\S]*'));
-  return new RegExp(`^(?:${alternatives.join('|')})$`);
+  const lower = globs.map((g) => g.toLowerCase());
+  return (text) => lower.some((g) => globMatches(g, text));
 }
 
 const normaliseName = (s: string) => s.normalize('NFKC').trim().toLowerCase();
@@ -51,18 +80,18 @@ export function captureContextOf(payload: unknown): CaptureContext {
   const p = payload as Record<string, unknown>;
   const app = textField(p, ['app', 'application']);
   const title = textField(p, ['window_title', 'title']);
-  return { app: app === undefined ? undefined : normaliseName(app), host: hostOf(p), title: title?.normalize('NFKC').toLowerCase() };
+  return { app: app === undefined ? undefined : normaliseName(app), host: hostOf(p), title: title?.slice(0, MAX_TITLE).normalize('NFKC').toLowerCase() };
 }
 
 class CompiledContextRules {
   readonly #apps: ReadonlySet<string>;
   readonly #domains: readonly string[];
-  readonly #titles: RegExp | undefined;
+  readonly #titles: ((title: string) => boolean) | undefined;
 
   constructor(rules: readonly ContextRules[]) {
     this.#apps = new Set(rules.flatMap((r) => r.apps.map(normaliseName)));
     this.#domains = rules.flatMap((r) => r.domains);
-    this.#titles = globsToRegExp(rules.flatMap((r) => r.titles));
+    this.#titles = globsMatcher(rules.flatMap((r) => r.titles));
   }
 
   excludes(context: CaptureContext): boolean {
@@ -73,13 +102,13 @@ class CompiledContextRules {
         if (d.startsWith('*.') ? host.endsWith(d.slice(1)) : host === d || host.endsWith(`.${d}`)) return true;
       }
     }
-    return context.title !== undefined && this.#titles !== undefined && this.#titles.test(context.title);
+    return context.title !== undefined && this.#titles !== undefined && this.#titles(context.title);
   }
 }
 
 interface CompiledKind {
   readonly contexts: CompiledContextRules;
-  readonly regions: RegExp | undefined;
+  readonly regions: ((region: string) => boolean) | undefined;
 }
 
 /** A manifest version made ready for the ingest path: per kind, its exclusions compiled once. */
@@ -96,7 +125,7 @@ export class CompiledManifest {
     for (const [kind, terms] of Object.entries(document.kinds)) {
       this.#kinds.set(kind, {
         contexts: new CompiledContextRules([document.excluded_contexts, terms.excluded_contexts]),
-        regions: globsToRegExp(terms.excluded_regions),
+        regions: globsMatcher(terms.excluded_regions),
       });
     }
   }
@@ -115,14 +144,14 @@ export class CompiledManifest {
   /** Whether this version lets `kind` be collected from an employee in `region`. */
   collectsFromRegion(kind: string, region: string): boolean {
     const compiled = this.#kinds.get(kind);
-    return compiled !== undefined && !(compiled.regions?.test(region.toLowerCase()) ?? false);
+    return compiled !== undefined && !(compiled.regions?.(region.toLowerCase()) ?? false);
   }
 
   /** Why this version does not let a record be stored, or undefined when it does. */
   judge(kind: string, region: string, payload: unknown, consented: CompiledManifest | undefined): ControlDrop | undefined {
     const compiled = this.#kinds.get(kind);
     if (!compiled) return 'not_in_manifest';
-    if (compiled.regions?.test(region.toLowerCase())) return 'excluded_context';
+    if (compiled.regions?.(region.toLowerCase())) return 'excluded_context';
     if (compiled.contexts.excludes(captureContextOf(payload))) return 'excluded_context';
     if (!this.kindsConsented(consented).has(kind)) return 'not_consented';
     return undefined;
