@@ -39,70 +39,96 @@ function globsMatcher(globs: readonly string[]): ((text: string) => boolean) | u
   return (text) => lower.some((g) => globMatches(g, text));
 }
 
-const normaliseName = (s: string) => s.normalize('NFKC').trim().toLowerCase();
+/** Characters that render as nothing (zero-width spaces and joiners, bidi marks): stripped before matching. */
+const INVISIBLE = /[\p{Cf}]/gu;
+/** How much of a URL or host field is read: a host sits at its start, and a padded URL must not hide it. */
+const MAX_LOCATION = 2048;
 
-/** The host a payload's `url` or `domain` names, lower case and without a trailing dot. */
-function hostOf(payload: Record<string, unknown>): string | undefined {
-  const url = payload.url;
-  if (typeof url === 'string' && url.length <= 8192) {
-    try {
-      return new URL(url).hostname.toLowerCase().replace(/\.$/, '') || undefined;
-    } catch {
-      // not a URL: maybe a bare host, read below
-    }
+const normalise = (s: string) => s.slice(0, MAX_TITLE).normalize('NFKC').replace(INVISIBLE, '').toLowerCase();
+
+/** An app name as words: `net.whatsapp.WhatsApp` is net, whatsapp, whatsapp; `H&R Block` is h, r, block. */
+const wordsOf = (name: string) => normalise(name).split(/[^\p{L}\p{N}]+/u).filter(Boolean);
+
+/** The host a URL-like text names, lower case and without a trailing dot; wrapped URLs (`blob:`, `view-source:`) are unwrapped. */
+function hostOfLocation(text: string): string | undefined {
+  let location = text.slice(0, MAX_LOCATION).normalize('NFKC').replace(INVISIBLE, '').trim();
+  for (let unwrap = 0; unwrap < 3; unwrap++) {
+    const inner = /^(?:blob|view-source):(.*)$/is.exec(location);
+    if (!inner) break;
+    location = inner[1]!.trim();
   }
-  for (const text of [payload.domain, payload.host, url]) {
-    if (typeof text === 'string' && text.length <= 2048) {
-      const host = text.trim().toLowerCase().replace(/^[a-z][a-z0-9+.-]*:\/\//, '').split(/[/:?#]/, 1)[0]!.replace(/\.$/, '');
-      if (host) return host;
-    }
+  try {
+    const host = new URL(location.startsWith('//') ? `https:${location}` : location).hostname;
+    if (host) return host.toLowerCase().replace(/\.$/, '');
+  } catch {
+    // not a URL: a bare host, read below
   }
-  return undefined;
+  const host = location.toLowerCase().replace(/^[a-z][a-z0-9+.-]*:\/\//, '').replace(/^\/\//, '').split(/[/:?#\s]/, 1)[0]!.replace(/\.$/, '');
+  return host || undefined;
 }
 
-const textField = (payload: Record<string, unknown>, names: readonly string[]): string | undefined => {
-  for (const name of names) {
-    const value = payload[name];
-    if (typeof value === 'string') return value;
-  }
-  return undefined;
-};
-
-/** Where a record was captured, as its payload says: `app`, `url` (or `domain`, `host`), `window_title` (or `title`). */
-interface CaptureContext {
-  readonly app: string | undefined;
-  readonly host: string | undefined;
-  readonly title: string | undefined;
+/** Where a record was captured, as its payload says. Every field an agent may use is read. */
+export interface CaptureContext {
+  /** Each app name given (`app`, `application`), as words. */
+  readonly apps: readonly (readonly string[])[];
+  /** Each host given (`url`, `domain`, `host`). */
+  readonly hosts: readonly string[];
+  /** Each window title given (`window_title`, `title`), normalised, at most 1,024 characters. */
+  readonly titles: readonly string[];
+  /** A context field that is present but not text (or a list of texts): it cannot be checked. */
+  readonly unreadable: boolean;
 }
+
+const NO_CONTEXT: CaptureContext = { apps: [], hosts: [], titles: [], unreadable: false };
 
 export function captureContextOf(payload: unknown): CaptureContext {
-  if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) return { app: undefined, host: undefined, title: undefined };
+  if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) return NO_CONTEXT;
   const p = payload as Record<string, unknown>;
-  const app = textField(p, ['app', 'application']);
-  const title = textField(p, ['window_title', 'title']);
-  return { app: app === undefined ? undefined : normaliseName(app), host: hostOf(p), title: title?.slice(0, MAX_TITLE).normalize('NFKC').toLowerCase() };
+  let unreadable = false;
+  const texts = (names: readonly string[]): string[] => {
+    const found: string[] = [];
+    for (const name of names) {
+      const value = p[name];
+      if (value === undefined || value === null) continue;
+      if (typeof value === 'string') found.push(value);
+      else if (Array.isArray(value) && value.length <= 16 && value.every((v) => typeof v === 'string')) found.push(...(value as string[]));
+      else unreadable = true;
+    }
+    return found;
+  };
+  const apps = texts(['app', 'application']).map(wordsOf);
+  const hosts = texts(['url', 'domain', 'host']).flatMap((t) => hostOfLocation(t) ?? []);
+  const titles = texts(['window_title', 'title']).map(normalise);
+  return { apps, hosts, titles, unreadable };
+}
+
+/** Whether `words` holds `rule` as a run of whole words (`whatsapp` in `whatsapp beta`, not in `notwhatsapp`). */
+function containsWords(words: readonly string[], rule: readonly string[]): boolean {
+  if (rule.length === 0) return false;
+  for (let i = 0; i + rule.length <= words.length; i++) if (rule.every((w, k) => words[i + k] === w)) return true;
+  return false;
 }
 
 class CompiledContextRules {
-  readonly #apps: ReadonlySet<string>;
+  readonly #apps: readonly (readonly string[])[];
   readonly #domains: readonly string[];
   readonly #titles: ((title: string) => boolean) | undefined;
 
   constructor(rules: readonly ContextRules[]) {
-    this.#apps = new Set(rules.flatMap((r) => r.apps.map(normaliseName)));
+    this.#apps = rules.flatMap((r) => r.apps.map(wordsOf)).filter((words) => words.length > 0);
     this.#domains = rules.flatMap((r) => r.domains);
     this.#titles = globsMatcher(rules.flatMap((r) => r.titles));
   }
 
   excludes(context: CaptureContext): boolean {
-    if (context.app !== undefined && this.#apps.has(context.app)) return true;
-    const host = context.host;
-    if (host !== undefined) {
+    if (context.unreadable) return true;
+    if (context.apps.some((words) => this.#apps.some((rule) => containsWords(words, rule)))) return true;
+    for (const host of context.hosts) {
       for (const d of this.#domains) {
         if (d.startsWith('*.') ? host.endsWith(d.slice(1)) : host === d || host.endsWith(`.${d}`)) return true;
       }
     }
-    return context.title !== undefined && this.#titles !== undefined && this.#titles(context.title);
+    return this.#titles !== undefined && context.titles.some(this.#titles);
   }
 }
 

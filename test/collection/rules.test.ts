@@ -29,12 +29,23 @@ describe('collection rules: globs and capture context', () => {
     assert.ok(Number(process.hrtime.bigint() - started) / 1e6 < 200);
   });
 
-  it('reads the context from the payload fields an agent sends, and nothing else', () => {
-    assert.deepEqual(captureContextOf({ app: ' ＷhatsApp ', url: 'https://Web.WhatsApp.com./x', window_title: 'Chat' }), { app: 'whatsapp', host: 'web.whatsapp.com', title: 'chat' });
-    assert.deepEqual(captureContextOf({ application: 'Signal', domain: 'signal.org:443/path', title: 'T' }), { app: 'signal', host: 'signal.org', title: 't' });
-    assert.deepEqual(captureContextOf({ url: 'not a url' }), { app: undefined, host: 'not a url', title: undefined });
-    assert.deepEqual(captureContextOf(['app', 'WhatsApp']), { app: undefined, host: undefined, title: undefined });
-    assert.deepEqual(captureContextOf({ app: 42, url: { host: 'x' } }), { app: undefined, host: undefined, title: undefined });
-    assert.equal(captureContextOf({ title: 'x'.repeat(5000) }).title!.length, 1024);
+  it('reads every context field an agent may send, fails closed on one it cannot read, and nothing else', () => {
+    assert.deepEqual(captureContextOf({ app: ' ＷhatsApp ', url: 'https://Web.WhatsApp.com./x', window_title: 'Chat' }), { apps: [['whatsapp']], hosts: ['web.whatsapp.com'], titles: ['chat'], unreadable: false });
+    assert.deepEqual(captureContextOf({ app: 'Chrome', application: 'Signal', domain: 'signal.org:443/path', title: 'T', window_title: 'U' }), {
+      apps: [['chrome'], ['signal']],
+      hosts: ['signal.org'],
+      titles: ['u', 't'],
+      unreadable: false,
+    });
+    assert.deepEqual(captureContextOf({ url: 'blob:https://web.whatsapp.com/1234' }).hosts, ['web.whatsapp.com']);
+    assert.deepEqual(captureContextOf({ url: 'view-source:https://irs.gov/x' }).hosts, ['irs.gov']);
+    assert.deepEqual(captureContextOf({ url: '//web.whatsapp.com/x' }).hosts, ['web.whatsapp.com']);
+    assert.deepEqual(captureContextOf({ url: `https://web.whatsapp.com/?q=${'x'.repeat(9000)}` }).hosts, ['web.whatsapp.com']);
+    assert.deepEqual(captureContextOf({ app: 'Sig\u200bnal.exe' }).apps, [['signal', 'exe']]);
+    assert.deepEqual(captureContextOf({ app: ['Slack', 'Signal'] }).apps, [['slack'], ['signal']]);
+    assert.equal(captureContextOf({ app: { name: 'Signal' } }).unreadable, true);
+    assert.equal(captureContextOf({ url: 42 }).unreadable, true);
+    assert.deepEqual(captureContextOf(['app', 'WhatsApp']), { apps: [], hosts: [], titles: [], unreadable: false });
+    assert.equal(captureContextOf({ title: 'x'.repeat(5000) }).titles[0]!.length, 1024);
   });
 });
