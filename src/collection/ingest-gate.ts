@@ -1,4 +1,4 @@
-import { controlWindows, latestManifestVersion, lockCollectionControls, type ConsentState, type ControlWindow, type Db } from '../db/index.js';
+import { controlWindows, lockCollectionControls, manifestVersionNow, type ConsentState, type ControlWindow, type Db } from '../db/index.js';
 import { VaultError } from '../errors/index.js';
 import type { ControlDrop } from './rules.js';
 import type { ControlState } from './state.js';
@@ -55,7 +55,12 @@ export class IngestGate {
       if (r.capturedAt < from) from = r.capturedAt;
       if (r.capturedAt > to) to = r.capturedAt;
     }
-    const [windows, version] = [await controlWindows(trx, [...new Set(records.map((r) => r.employeeId))], from, to), await latestManifestVersion(trx)];
+    const { version, now } = await manifestVersionNow(trx);
+    // A record stamped later than it arrived is also judged at its arrival: a pause open now holds
+    // for it, so a clock running fast (or a forged stamp) cannot step over a pause.
+    if (now < from) from = now;
+    if (now > to) to = now;
+    const windows = await controlWindows(trx, [...new Set(records.map((r) => r.employeeId))], from, to);
     if (windows.some((w) => w.kind === 'program' && w.endsAt === null)) throw programPausedError();
     if (version === 0) throw new VaultError('ERR_UNAVAILABLE', 'no collection manifest is installed: nothing is accepted');
     const manifest = await this.#state.manifest(version, trx);
@@ -70,10 +75,11 @@ export class IngestGate {
     for (const r of records) {
       const own = byEmployee.get(r.employeeId) ?? [];
       const state = consent.get(r.employeeId);
+      const holds = (w: ControlWindow) => inWindow(w, r.capturedAt) || (r.capturedAt > now && inWindow(w, now));
       let reason: ControlDrop | undefined;
-      if (program.some((w) => inWindow(w, r.capturedAt))) reason = 'program_paused';
-      else if (own.some((w) => w.kind === 'opt_out' && inWindow(w, r.capturedAt))) reason = 'opted_out';
-      else if (own.some((w) => w.kind === 'pause' && inWindow(w, r.capturedAt))) reason = 'paused';
+      if (program.some(holds)) reason = 'program_paused';
+      else if (own.some((w) => w.kind === 'opt_out' && holds(w))) reason = 'opted_out';
+      else if (own.some((w) => w.kind === 'pause' && holds(w))) reason = 'paused';
       else if (state) {
         const consented = state.consentedVersion === null ? undefined : consentedTo.get(state.consentedVersion);
         reason = manifest.judge(r.kind, state.region, r.payload, consented);

@@ -35,10 +35,15 @@ export async function latestManifest(db: Db): Promise<StoredManifest | undefined
   return row && manifestOf(row);
 }
 
+/** The version in force (0 before any manifest is installed), and the database's clock now. */
+export async function manifestVersionNow(db: Db): Promise<{ version: number; now: Date }> {
+  const { rows } = await sql<{ version: number; now: Date }>`select coalesce(max(version), 0) as version, clock_timestamp() as now from collection_manifests`.execute(db);
+  return rows[0]!;
+}
+
 /** The version in force; 0 before any manifest is installed. */
 export async function latestManifestVersion(db: Db): Promise<number> {
-  const row = await db.selectFrom('collection_manifests').select(sql<number>`coalesce(max(version), 0)`.as('version')).executeTakeFirstOrThrow();
-  return row.version;
+  return (await manifestVersionNow(db)).version;
 }
 
 export async function manifestVersion(db: Db, version: number): Promise<StoredManifest | undefined> {

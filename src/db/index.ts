@@ -85,6 +85,7 @@ export {
   lockCollectionControls,
   latestManifest,
   latestManifestVersion,
+  manifestVersionNow,
   manifestVersion,
   insertManifest,
   consentEnrolledWithoutConsent,

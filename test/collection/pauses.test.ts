@@ -108,18 +108,40 @@ describe(`pauses, opt-outs and the kill switch hold by captured_at (${STORE})`, 
       capturedAt('bob', from + 1),
     ];
     const result = (await postRecords(t, records)).json();
+    // Stamped after the pause but arriving while it runs: a clock running fast (or a forged stamp)
+    // does not step over a pause, so those are held too.
     assert.deepEqual(result.dropped, [
       { index: 1, reason: 'paused' },
       { index: 2, reason: 'paused' },
+      { index: 3, reason: 'paused' },
+      { index: 4, reason: 'paused' },
     ]);
-    assert.equal(result.accepted, 4);
+    assert.equal(result.accepted, 2);
     const stored = await storedIds(t, records.map((r) => r.event_id));
-    assert.deepEqual([...records.keys()].filter((i) => stored.has(records[i]!.event_id)), [0, 3, 4, 5]);
+    assert.deepEqual([...records.keys()].filter((i) => stored.has(records[i]!.event_id)), [0, 5]);
 
     // "Was alice paused at this instant?" has an answer after the fact.
     const at = new Date(from + 5 * MINUTE);
     const { rows } = await sql<{ n: number }>`select count(*)::int as n from employee_pauses where employee_id = 'alice' and starts_at <= ${at} and (ends_at is null or ends_at > ${at})`.execute(t.database.db);
     assert.equal(rows[0]!.n, 1);
+  });
+
+  it('ends a 30-minute pause by itself: 31 minutes on, records captured after it are kept and the agent may capture', async () => {
+    // The window a default pause requested 31 minutes ago leaves behind (the database clock cannot be moved).
+    const { now } = (await sql<{ now: Date }>`select clock_timestamp() as now`.execute(t.database.db)).rows[0]!;
+    const [from, until] = [now.getTime() - 31 * MINUTE, now.getTime() - MINUTE];
+    await sql`insert into employee_pauses (employee_id, kind, starts_at, ends_at, requested_until, started_by)
+              values ('carol', 'pause', ${new Date(from)}, ${new Date(until)}, ${new Date(until)}, 'carol')`.execute(t.database.db);
+    const records = [capturedAt('carol', from + 1), capturedAt('carol', until - 1), capturedAt('carol', until), capturedAt('carol', now.getTime() + 5 * MINUTE)];
+    const result = (await postRecords(t, records)).json();
+    assert.deepEqual(result.dropped, [
+      { index: 0, reason: 'paused' },
+      { index: 1, reason: 'paused' },
+    ]);
+    assert.equal(result.accepted, 2);
+    const status = await call('GET', '/v1/collection/status?employee_id=carol', await t.token('ingest-agent'));
+    assert.equal(status.json().capture, true);
+    assert.ok(status.json().permit);
   });
 
   it('ends a pause early on DELETE; what was captured inside it stays dropped', async () => {
