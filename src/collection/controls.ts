@@ -11,6 +11,7 @@ import {
   endProgramPause,
   inTransaction,
   insertEmployeePause,
+  lastCollectionEventId,
   insertManifest,
   insertProgramPause,
   latestManifest,
@@ -25,7 +26,7 @@ import {
 } from '../db/index.js';
 import { VaultError } from '../errors/index.js';
 import { isEmployeeId, isPlainText } from '../model/index.js';
-import { diffManifests, parseManifest, plainLanguage, type ContextRules, type ManifestDiff, type ManifestDocument } from './manifest.js';
+import { diffManifests, parseManifest, parseStoredManifest, plainLanguage, type ContextRules, type ManifestDiff, type ManifestDocument } from './manifest.js';
 import type { PermitSigner } from './permit.js';
 import type { ChangeListener, ControlState } from './state.js';
 
@@ -33,6 +34,8 @@ export const MIN_PAUSE_MINUTES = 1;
 export const MAX_PAUSE_MINUTES = 120;
 export const DEFAULT_PAUSE_MINUTES = 30;
 const MAX_REASON = 500;
+/** The most changes a reconnecting agent is sent again; further behind, it is told to start over. */
+export const MAX_REPLAY = 1000;
 
 export interface ManifestView {
   readonly version: number;
@@ -192,9 +195,12 @@ export class CollectionControls {
       if (base !== undefined && base !== current.version) {
         throw new VaultError('ERR_CONFLICT', `the manifest in force is version ${current.version}, not ${base}`, { details: { version: current.version } });
       }
-      if (current.sha256 === sha256(text)) return { version: current.version, unchanged: true, diff: null };
+      if (current.sha256 === sha256(text)) {
+        await this.#deps.audit.append(trx, { action: 'collection.manifest', decision: 'info', actor, recordCount: 0, details: { version: current.version, unchanged: true } });
+        return { version: current.version, unchanged: true, diff: null };
+      }
       const version = current.version + 1;
-      const previous = parseManifest(current.document, this.#deps.knownKinds);
+      const previous = parseStoredManifest(current.document);
       const diff = diffManifests(previous, document);
       await insertManifest(trx, { version, document, sha256: sha256(text), createdBy: actor.sub });
       const eventId = await appendCollectionEvent(trx, 'manifest', null, { version, needs_fresh_consent: diff.needs_fresh_consent });
@@ -379,6 +385,7 @@ export class CollectionControls {
     const consented = facts.consented_version === null ? undefined : await this.#deps.state.manifest(facts.consented_version);
     const covered = inForce.kindsConsented(consented);
     const kinds = Object.keys(inForce.document.kinds);
+    await this.#deps.audit.appendAlone({ action: 'employee.consent', decision: 'allow', actor, employeeId, recordCount: 0, details: { consented_version: facts.consented_version, manifest_version: inForce.version } });
     return {
       employee_id: employeeId,
       enrolled: facts.enrolled,
@@ -449,18 +456,24 @@ export class CollectionControls {
     return this.#deps.permits.jwks();
   }
 
-  /** Opens an agent's feed: audited, and the first page of changes after `lastEventId`. */
-  async eventFeed(actor: Principal, lastEventId: number, employeeId: string | undefined): Promise<CollectionEventRow[]> {
-    const backlog = await this.eventsAfter(lastEventId);
+  /**
+   * Opens an agent's feed, audited: the changes after `lastEventId`, or, when the agent is more
+   * than 1,000 changes behind or names an event that never was, `resetTo` the newest change (the
+   * agent asks for its status again instead of replaying history).
+   */
+  async eventFeed(actor: Principal, lastEventId: number, employeeId: string | undefined): Promise<{ backlog: CollectionEventRow[]; resetTo?: number }> {
+    const newest = await lastCollectionEventId(this.#deps.database.db);
+    const backlog = lastEventId > newest ? [] : await this.eventsAfter(lastEventId, MAX_REPLAY + 1);
+    const reset = lastEventId > newest || backlog.length > MAX_REPLAY;
     await this.#deps.audit.appendAlone({
       action: 'collection.events',
       decision: 'allow',
       actor,
       ...(employeeId ? { employeeId } : {}),
       recordCount: 0,
-      details: { after: lastEventId, backlog: backlog.length },
+      details: { after: lastEventId, ...(reset ? { reset_to: newest } : { backlog: backlog.length }) },
     });
-    return backlog;
+    return reset ? { backlog: [], resetTo: newest } : { backlog };
   }
 
   /** Changes after `lastEventId`, oldest first (the agents' feed; `Last-Event-ID` resumes it). */

@@ -18,6 +18,11 @@ export function programPausedError(): VaultError {
   return new VaultError('ERR_PROGRAM_PAUSED', 'the capture program is paused; nothing is accepted until it resumes', { details: { retry_after_seconds: RETRY_AFTER_PAUSED_SECONDS } });
 }
 
+/** Refused while exports are frozen: no dataset is `granted` or `streamed`. */
+export function exportsFrozenError(what: 'granted' | 'streamed'): VaultError {
+  return new VaultError('ERR_EXPORTS_FROZEN', `exports are frozen; no dataset is ${what} until they resume`, { details: { retry_after_seconds: RETRY_AFTER_PAUSED_SECONDS } });
+}
+
 const inWindow = (w: ControlWindow, at: Date) => w.startsAt <= at && (w.endsAt === null || at < w.endsAt);
 
 /**
@@ -40,7 +45,7 @@ export class IngestGate {
 
   /** Takes the controls lock for the write; first in its transaction, before any row lock. */
   lock(trx: Db): Promise<void> {
-    return lockCollectionControls(trx, 'ingest');
+    return lockCollectionControls(trx, 'share');
   }
 
   /**

@@ -123,6 +123,17 @@ export function parseManifest(body: unknown, knownKinds: ReadonlySet<string>): M
   return { kinds: terms, excluded_contexts: parseContextRules(doc.excluded_contexts, 'excluded_contexts') };
 }
 
+/**
+ * A stored version, read back. It was checked when it was written; a kind since removed from
+ * VAULT_RECORD_KINDS is still read (its records are refused at ingest as an unknown kind), so the
+ * controls keep working and the next version can drop it.
+ */
+export function parseStoredManifest(document: unknown): ManifestDocument {
+  const kinds = (document as { kinds?: unknown } | null)?.kinds;
+  const names = typeof kinds === 'object' && kinds !== null ? Object.keys(kinds).filter(isKind) : [];
+  return parseManifest(document, new Set(names));
+}
+
 /** What a new version takes that consent to `consented` does not cover, per kind; empty when nothing. */
 export function widenedKinds(consented: ManifestDocument | undefined, next: ManifestDocument): string[] {
   return Object.keys(next.kinds).filter((kind) => !consentCovers(consented, next, kind));

@@ -1,4 +1,5 @@
 import {
+  lockCollectionControls,
   collectionEventsAfter,
   COLLECTION_CHANNEL,
   lastCollectionEventId,
@@ -13,7 +14,8 @@ import {
   type VaultDatabase,
 } from '../db/index.js';
 import { VaultError } from '../errors/index.js';
-import { parseManifest } from './manifest.js';
+import { exportsFrozenError } from './ingest-gate.js';
+import { parseStoredManifest } from './manifest.js';
 import { CompiledManifest } from './rules.js';
 
 export type ChangeListener = (events: readonly CollectionEventRow[]) => void;
@@ -37,6 +39,7 @@ export class ControlState {
   #programPauses: ReadonlyMap<ProgramScope, ProgramPauseRow> = new Map();
   #lastEventId = 0;
   #refresh: Promise<void> = Promise.resolve();
+  #pending: Promise<void> | undefined;
   #timer: NodeJS.Timeout | undefined;
   #unlisten: (() => Promise<void>) | undefined;
   #failing: string | undefined = 'not loaded yet';
@@ -61,12 +64,23 @@ export class ControlState {
     this.#listeners.clear();
   }
 
-  /** Reads changes since the last one seen; calls are serialised. */
+  /**
+   * Reads changes since the last one seen. Calls are serialised, and calls made while one waits
+   * share it: a slow database gets one pass at a time, not a queue of them.
+   */
   refresh(): Promise<void> {
-    this.#refresh = this.#refresh.then(() => this.#catchUp()).catch((err: unknown) => {
-      this.#failing = (err as Error).message;
-    });
-    return this.#refresh;
+    if (this.#pending) return this.#pending;
+    const run = this.#refresh
+      .then(() => {
+        this.#pending = undefined;
+        return this.#catchUp();
+      })
+      .catch(() => {
+        this.#failing = 'the collection controls cannot be read from the database';
+      });
+    this.#pending = run;
+    this.#refresh = run;
+    return run;
   }
 
   async #catchUp(): Promise<void> {
@@ -78,7 +92,13 @@ export class ControlState {
       }
       await this.#load();
       this.#lastEventId = events.at(-1)!.id;
-      for (const listener of this.#listeners) listener(events);
+      for (const listener of this.#listeners) {
+        try {
+          listener(events);
+        } catch {
+          // One listener's failure (a closed socket) must not keep the change from the others.
+        }
+      }
       if (events.length < EVENT_PAGE) return;
     }
   }
@@ -99,7 +119,7 @@ export class ControlState {
     if (!compiled) {
       const stored = await manifestVersion(db, version);
       if (!stored) throw new VaultError('ERR_NOT_FOUND', `no collection manifest version ${version}`);
-      compiled = new CompiledManifest(version, parseManifest(stored.document, this.#knownKinds));
+      compiled = new CompiledManifest(version, parseStoredManifest(stored.document));
       this.#manifests.set(version, compiled);
     }
     return compiled;
@@ -132,6 +152,15 @@ export class ControlState {
   /** Exports are frozen (as this instance last read). */
   frozen(): boolean {
     return this.#programPauses.has('exports');
+  }
+
+  /**
+   * Throws `ERR_EXPORTS_FROZEN` when exports are frozen as `trx` reads it, under the shared controls
+   * lock: a grant committed after a freeze saw it, whatever this instance has cached.
+   */
+  async assertExportsOpen(trx: Db): Promise<void> {
+    await lockCollectionControls(trx, 'share');
+    if ((await openProgramPauses(trx)).some((p) => p.scope === 'exports')) throw exportsFrozenError('granted');
   }
 
   /** Calls `listener` when an export freeze is learned of. */

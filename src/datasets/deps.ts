@@ -1,11 +1,14 @@
 import type { AuditLog } from '../audit/index.js';
 import type { KeyRing } from '../crypto/index.js';
-import type { VaultDatabase } from '../db/index.js';
+import type { Db, VaultDatabase } from '../db/index.js';
 import type { PolicyEngine } from '../policy/index.js';
 
 /** The export freeze as the dataset services see it (the program's `exports` pause). */
 export interface ExportSwitch {
+  /** As this instance last learned (within a second): refuses early. */
   frozen(): boolean;
+  /** Throws `ERR_EXPORTS_FROZEN` when exports are frozen as this transaction reads it. */
+  assertExportsOpen(trx: Db): Promise<void>;
   /** Calls `listener` when exports are frozen; returns the function that stops listening. */
   onFreeze(listener: () => void): () => void;
 }

@@ -49,7 +49,7 @@ export class DatasetRequests {
     };
 
     if (this.#deps.exports.frozen()) {
-      await this.#deps.audit.appendAlone({ action: 'policy.decision', decision: 'deny', actor: principal, decisionId, recordCount: 0, details: { request: policyRequest, reasons: ['exports_frozen'] } });
+      await this.#refuseFrozen(principal, decisionId, policyRequest, null);
       throw new VaultError('ERR_EXPORTS_FROZEN', 'exports are frozen; no dataset is granted until they resume', { details: { decision_id: decisionId } });
     }
     const { decision, revision, grants } = await this.#decide(principal, policyRequest, decisionId);
@@ -97,6 +97,18 @@ export class DatasetRequests {
    * employees it reaches (as the RLS-confined reader), re-checks that reach, and audits the allow,
    * all in one transaction.
    */
+  #refuseFrozen(principal: Principal, decisionId: string, policyRequest: Record<string, unknown>, revision: string | null) {
+    return this.#deps.audit.appendAlone({
+      action: 'policy.decision',
+      decision: 'deny',
+      actor: principal,
+      decisionId,
+      policyRevision: revision,
+      recordCount: 0,
+      details: { request: policyRequest, reasons: ['exports_frozen'] },
+    });
+  }
+
   async #grantLease(
     principal: Principal,
     request: DatasetRequest,
@@ -130,6 +142,7 @@ export class DatasetRequests {
     };
     let recordsBreach: InvariantBreach | undefined;
     const { counted, expiresAt } = await inTransaction(database, async (trx) => {
+      await this.#deps.exports.assertExportsOpen(trx);
       const frozen = await freezeLeaseSnapshot(trx);
       const expiresAt = new Date(frozen.frozenAt.getTime() + LEASE_HOURS * 3600_000);
       const lease: LeaseRow = { ...unfrozen, ...frozen, createdAt: frozen.frozenAt, expiresAt, revokedAt: null, revokedRevision: null };
@@ -155,8 +168,9 @@ export class DatasetRequests {
         },
       });
       return { counted, expiresAt };
-    }).catch((err: unknown) => {
+    }).catch(async (err: unknown) => {
       if (recordsBreach) return decided.breachOf(recordsBreach);
+      if (isVaultError(err, 'ERR_EXPORTS_FROZEN')) await this.#refuseFrozen(principal, decisionId, decided.policyRequest, revision);
       throw err;
     });
     return {

@@ -13,6 +13,17 @@ type StreamRefusal = 'ERR_NOT_FOUND' | 'ERR_FORBIDDEN' | 'ERR_LEASE_EXPIRED' | '
 /** A dataset's pages, and the signal that fires when the stream must be cut at once (an export freeze). */
 export interface RecordStream extends AsyncIterable<Buffer> {
   readonly cut: AbortSignal;
+  /** Releases the stream's keys and listeners; the adapter calls it when the connection closes. Idempotent. */
+  close(): void;
+}
+
+function once(action: () => void): () => void {
+  let done = false;
+  return () => {
+    if (done) return;
+    done = true;
+    action();
+  };
 }
 
 const frozenError = () => new VaultError('ERR_EXPORTS_FROZEN', 'exports are frozen; no dataset is streamed until they resume');
@@ -79,10 +90,15 @@ export class DatasetStreams {
         return await refuse('ERR_INVALID_REQUEST', forged ? 'cursor_not_of_this_dataset' : 'malformed_cursor', 'after is not a cursor of this dataset', forged ? 'high' : 'info');
       }
       const cut = new AbortController();
-      const stopListening = this.#deps.exports.onFreeze(() => {
+      let stopListening = () => {};
+      const release = once(() => {
+        stopListening();
+        keys.forget();
+      });
+      stopListening = this.#deps.exports.onFreeze(() => {
         if (cut.signal.aborted) return;
         cut.abort(frozenError());
-        void this.#deps.audit
+        this.#deps.audit
           .appendAlone({
             action: 'dataset.stream',
             decision: 'deny',
@@ -93,7 +109,7 @@ export class DatasetStreams {
             recordCount: 0,
             details: { dataset_id: lease.datasetId, reason: 'exports_frozen', cut: true },
           })
-          .catch(() => {});
+          .catch((err: unknown) => this.#deps.log?.({ alarm: 'audit_unavailable', dataset_id: lease.datasetId, error: (err as Error).message }, 'a stream cut by an export freeze was not audited'));
       });
       let pages: AsyncGenerator<Buffer>;
       let first: IteratorResult<Buffer>;
@@ -101,8 +117,9 @@ export class DatasetStreams {
         if (this.#deps.exports.frozen()) throw frozenError();
         pages = this.#pages(principal, lease, keys, start, cut.signal);
         first = await pages.next();
+        if (cut.signal.aborted) throw frozenError();
       } catch (err) {
-        stopListening();
+        release();
         throw err;
       }
       async function* all(): AsyncGenerator<Buffer> {
@@ -110,11 +127,11 @@ export class DatasetStreams {
           if (!first.done) yield first.value;
           yield* pages;
         } finally {
-          stopListening();
-          keys.forget();
+          release();
         }
       }
-      return Object.assign(all(), { cut: cut.signal });
+      // `close` releases the keys even when the stream is dropped before its first read.
+      return Object.assign(all(), { cut: cut.signal, close: release });
     } catch (err) {
       keys.forget();
       throw err;
@@ -127,10 +144,10 @@ export class DatasetStreams {
     return {
       subjectOf: pseudonymizer(secret),
       cursors,
-      forget: () => {
+      forget: once(() => {
         secret.fill(0);
         cursors.destroy();
-      },
+      }),
     };
   }
 

@@ -7,12 +7,12 @@ export const COLLECTION_CHANNEL = 'vault_collection';
 
 /**
  * Collection controls and the writes they govern exclude each other: a change (a pause, a
- * manifest) takes this lock exclusively, an ingest shares it. An ingest that commits after a
- * pause therefore read the pause, and one that committed before it had nothing to read.
+ * manifest) takes this lock exclusively, an ingest (or a dataset grant) shares it. An ingest that
+ * commits after a pause therefore read the pause, and one that committed before it had nothing to read.
  */
 const CONTROLS_LOCK = sql`hashtext('vault_collection_controls')`;
 
-export async function lockCollectionControls(trx: Db, mode: 'change' | 'ingest'): Promise<void> {
+export async function lockCollectionControls(trx: Db, mode: 'change' | 'share'): Promise<void> {
   await (mode === 'change' ? sql`select pg_advisory_xact_lock(${CONTROLS_LOCK})` : sql`select pg_advisory_xact_lock_shared(${CONTROLS_LOCK})`).execute(trx);
 }
 

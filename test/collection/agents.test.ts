@@ -183,6 +183,17 @@ describe(`what capture agents ask: status, permit and the change feed (${STORE})
     assert.equal(refused.status, 403);
     const bad = await fetch(`${url}/v1/collection/events`, { headers: { authorization: `Bearer ${agent}`, 'last-event-id': 'not-a-number' } });
     assert.equal(bad.status, 400);
+    // An id that never was (another vault's, or forged) is not waited for: the agent is told to start over.
+    const future = openFeed(`${url}/v1/collection/events`, agent, '999999999999');
+    try {
+      const reset = await future.waitFor((f) => f.event === 'reset');
+      assert.ok(Number(reset.id) < 999999999999);
+      await call('POST', '/v1/employees/alice/pause', officer, { minutes: 1 });
+      await future.waitFor((f) => f.event === 'pause');
+      await call('DELETE', '/v1/employees/alice/pause', officer);
+    } finally {
+      await future.close();
+    }
   });
 
   it('a second instance on the same database refuses ingest and tells its agents within a second of a pause on the first', async () => {
@@ -238,7 +249,7 @@ describe(`what capture agents ask: status, permit and the change feed (${STORE})
     } catch {
       cutAfter = Date.now() - frozenAt;
     }
-    console.log(`# export freeze: stream cut ${cutAfter} ms after the freeze was acknowledged, ${lines} of 5000 lines delivered`);
+    console.log(`# export freeze: stream cut ${cutAfter} ms after the freeze was requested, ${lines} of 5000 lines delivered`);
     assert.ok(cutAfter !== undefined, 'the stream ended cleanly instead of being cut: a client would take it for complete');
     assert.ok(cutAfter < 1000, `cut ${cutAfter} ms after the freeze`);
     assert.ok(lines < 5000, `all ${lines} lines arrived`);

@@ -120,8 +120,8 @@ const pauseBody = {
 
 const eventStreamResponse = {
   description:
-    'text/event-stream: one event per change (pause, resume, opt_out, opt_in, program_pause, program_resume, exports_freeze, exports_resume, manifest), ' +
-    'each with its id; a comment line every heartbeat; send Last-Event-ID to resume after the last event seen',
+    'text/event-stream: one event per change (pause, resume, opt_out, opt_in, program_pause, program_resume, exports_freeze, exports_resume_requested, exports_resume, manifest), ' +
+    'each with its id; a comment line every heartbeat; send Last-Event-ID to resume after the last event seen (a reset event when more than 1,000 behind)',
   content: { 'text/event-stream': { schema: { type: 'string' } } },
 } as const;
 
@@ -131,6 +131,8 @@ function sseFrame(e: CollectionEvent): string {
 }
 
 const LAST_EVENT_ID = /^\d{1,15}$/;
+/** What an agent may leave unread on its event stream before it is disconnected. */
+const MAX_UNREAD_BYTES = 1024 * 1024;
 
 /** Operations whose body may be left out (fastify-swagger marks every declared body required). */
 export const OPTIONAL_BODIES: ReadonlyArray<readonly [path: string, method: 'post']> = [['/v1/employees/{id}/pause', 'post']];
@@ -141,7 +143,7 @@ export function collectionRoutes(services: VaultServices, metrics: HttpMetrics) 
     // Event streams never end by themselves: a shutting-down server ends them (agents reconnect elsewhere).
     const feeds = new Set<ServerResponse>();
     app.addHook('preClose', async () => {
-      for (const raw of feeds) raw.end();
+      for (const raw of feeds) if (!raw.writableEnded) raw.end();
     });
 
     app.get('/v1/collection/manifest', {
@@ -350,10 +352,16 @@ async function streamEvents(services: VaultServices, metrics: HttpMetrics, reque
   const live: CollectionEvent[] = [];
   let replaying = true;
   const raw = reply.raw;
+  const write = (frame: string) => {
+    if (raw.writableEnded || raw.destroyed) return;
+    // An agent that stops reading is dropped, not buffered for: it reconnects with Last-Event-ID.
+    if (raw.writableLength > MAX_UNREAD_BYTES) raw.destroy();
+    else raw.write(frame);
+  };
   const send = (e: CollectionEvent) => {
     if (e.id <= sent) return;
     sent = e.id;
-    if (only === undefined || e.employeeId === null || e.employeeId === only) raw.write(sseFrame(e));
+    if (only === undefined || e.employeeId === null || e.employeeId === only) write(sseFrame(e));
   };
   const unsubscribe = collection.subscribe((events) => (replaying ? live.push(...events) : events.forEach(send)));
   let heartbeat: NodeJS.Timeout | undefined;
@@ -365,16 +373,21 @@ async function streamEvents(services: VaultServices, metrics: HttpMetrics, reque
     counted = false;
   };
   try {
-    const backlog = await collection.eventFeed(principal, sent, only);
+    const { backlog, resetTo } = await collection.eventFeed(principal, sent, only);
     reply.hijack();
     metrics.eventStreams.inc();
     counted = true;
     raw.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-accel-buffering': 'no' });
     raw.write(`retry: 1000\n: connected\n\n`);
-    heartbeat = setInterval(() => raw.write(': heartbeat\n\n'), services.settings.sseHeartbeatMs);
+    heartbeat = setInterval(() => write(': heartbeat\n\n'), services.settings.sseHeartbeatMs);
     raw.once('close', stop);
     if (raw.destroyed) return stop();
-    for (let page = backlog; page.length > 0; page = page.length < 1000 ? [] : await collection.eventsAfter(sent)) page.forEach(send);
+    if (resetTo !== undefined) {
+      // Too far behind, or an id that never was: start from now, and ask for the status again.
+      sent = resetTo;
+      write(`id: ${resetTo}\nevent: reset\ndata: ${JSON.stringify({ type: 'reset', reason: 'ask GET /v1/collection/status again: changes were missed' })}\n\n`);
+    }
+    backlog.forEach(send);
     replaying = false;
     live.forEach(send);
   } catch (err) {

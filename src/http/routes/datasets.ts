@@ -66,7 +66,11 @@ export function datasetRoutes(services: VaultServices) {
           reply.raw.socket?.resetAndDestroy();
         };
         stream.cut.addEventListener('abort', cutNow, { once: true });
-        reply.raw.once('close', () => stream.cut.removeEventListener('abort', cutNow));
+        reply.raw.once('close', () => {
+          stream.cut.removeEventListener('abort', cutNow);
+          stream.close();
+        });
+        if (stream.cut.aborted) cutNow();
         return reply.type('application/x-ndjson').send(body);
       },
     });
