@@ -14,7 +14,7 @@ const LEVEL_4: Array<[string, Record<string, unknown>, string]> = [
   ['a cloud key', { app: 'terminal', text: 'export AWS_ACCESS_KEY_ID=AKIAQ3EGRTYXWZ7PLM4N' }, 'credential'],
   ['a diagnosis', { app: 'notes', text: 'diagnosed with type 2 diabetes, starting metformin 500 mg twice daily' }, 'health'],
   ['a tax form', { app: 'chrome', text: 'finishing my Form 1040 and the W-2 from my employer' }, 'tax'],
-  ['a personal chat', { app: 'Google Messages', text: 'see you at 7' }, 'private_conversation'],
+  ['a personal chat', { app: 'Snapchat', text: 'see you at 7' }, 'private_conversation'],
 ];
 const MARKER = `sensitive-marker-${randomUUID()}`;
 const WINDOW = { from: '2026-11-01T00:00:00.000Z', to: '2026-11-30T00:00:00.000Z' };

@@ -35,7 +35,7 @@ describe(`the classifier's lists travel with the policy bundle (${STORE})`, () =
     const inForce = t.vault.policy.classifierInForce();
     assert.equal(inForce.lists, 'bundle');
     assert.equal(inForce.revision, t.vault.policy.revision);
-    const result = (await postRecords(t, [record('WhatsApp')])).json();
+    const result = (await postRecords(t, [record('Kik')])).json();
     assert.deepEqual(result.dropped, [{ index: 0, reason: 'sensitive_content', categories: ['private_conversation'] }]);
     const event = await lastIngestEvent(t);
     assert.equal(event.policy_revision, t.vault.policy.revision);
@@ -100,7 +100,7 @@ describe(`the classifier's lists travel with the policy bundle (${STORE})`, () =
     assert.equal(staged.statusCode, 201, staged.body);
     assert.deepEqual(staged.json().diff.classification, { lists: 'builtin', changed: [] });
     assert.equal((await activateBundle(t, 'rev-no-lists')).statusCode, 200);
-    assert.equal((await postRecords(t, [record('WhatsApp')])).json().dropped[0].reason, 'sensitive_content');
+    assert.equal((await postRecords(t, [record('Kik')])).json().dropped[0].reason, 'sensitive_content');
     const event = await lastIngestEvent(t);
     assert.equal(event.policy_revision, 'rev-no-lists');
     assert.equal(event.details.classifier_lists, 'builtin');
