@@ -108,7 +108,7 @@ export async function openVault(config: VaultConfig, opened: OpenVaultOptions = 
     }, config.auditCheckpointSeconds * 1000);
     checkpoints.unref();
     const knownKinds = new Set(config.recordKinds.keys());
-    const controls = new ControlState(db, knownKinds);
+    const controls = new ControlState(db);
     openedControls = controls;
     await controls.start();
     const collection = new CollectionControls({ database: db, audit, state: controls, permits: await PermitSigner.open(db, keyRing, config.jwt.issuer), knownKinds });

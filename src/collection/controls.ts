@@ -463,7 +463,7 @@ export class CollectionControls {
    */
   async eventFeed(actor: Principal, lastEventId: number, employeeId: string | undefined): Promise<{ backlog: CollectionEventRow[]; resetTo?: number }> {
     const newest = await lastCollectionEventId(this.#deps.database.db);
-    const backlog = lastEventId > newest ? [] : await this.eventsAfter(lastEventId, MAX_REPLAY + 1);
+    const backlog = lastEventId > newest ? [] : await collectionEventsAfter(this.#deps.database.db, lastEventId, MAX_REPLAY + 1);
     const reset = lastEventId > newest || backlog.length > MAX_REPLAY;
     await this.#deps.audit.appendAlone({
       action: 'collection.events',
@@ -474,11 +474,6 @@ export class CollectionControls {
       details: { after: lastEventId, ...(reset ? { reset_to: newest } : { backlog: backlog.length }) },
     });
     return reset ? { backlog: [], resetTo: newest } : { backlog };
-  }
-
-  /** Changes after `lastEventId`, oldest first (the agents' feed; `Last-Event-ID` resumes it). */
-  eventsAfter(lastEventId: number, limit = 1000): Promise<CollectionEventRow[]> {
-    return collectionEventsAfter(this.#deps.database.db, lastEventId, limit);
   }
 
   get lastEventId(): number {

@@ -31,7 +31,6 @@ const EVENT_PAGE = 1000;
  */
 export class ControlState {
   readonly #database: VaultDatabase;
-  readonly #knownKinds: ReadonlySet<string>;
   readonly #manifests = new Map<number, CompiledManifest>();
   readonly #listeners = new Set<ChangeListener>();
   #inForce: CompiledManifest | undefined;
@@ -44,9 +43,8 @@ export class ControlState {
   #unlisten: (() => Promise<void>) | undefined;
   #failing: string | undefined = 'not loaded yet';
 
-  constructor(database: VaultDatabase, knownKinds: ReadonlySet<string>) {
+  constructor(database: VaultDatabase) {
     this.#database = database;
-    this.#knownKinds = knownKinds;
   }
 
   async start(): Promise<void> {

@@ -85,7 +85,6 @@ export interface VaultServices {
     | 'captureStatus'
     | 'permitKeys'
     | 'eventFeed'
-    | 'eventsAfter'
     | 'lastEventId'
     | 'subscribe'
   >;
