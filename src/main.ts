@@ -13,6 +13,7 @@ import { RecordIngestor, upsertRoster } from './ingest/index.js';
 import { loadTrustedBundleKeys, PolicyEngine } from './policy/index.js';
 import { PolicyAdmin } from './policy-admin/index.js';
 import type { ReadinessCheck, VaultServices } from './services/index.js';
+import { Erasures, ExposureReports, OwnRecords } from './subject-rights/index.js';
 
 /**
  * One vault instance: the services the HTTP API and the CLI call, and the parts under them. Only
@@ -27,6 +28,8 @@ export interface Vault {
   readonly policy: PolicyEngine;
   /** What ingest asks of the collection controls (benchmarks build their own ingestors with it). */
   readonly ingestGate: IngestGate;
+  /** Erasure, and the background deletion of erased rows (tests and benchmarks run it on demand). */
+  readonly erasures: Erasures;
   close(): Promise<void>;
 }
 
@@ -117,6 +120,16 @@ export async function openVault(config: VaultConfig, opened: OpenVaultOptions = 
     const datasetDeps: DatasetDeps = { database: db, keyRing, audit, policy, maxScopeFraction: config.maxScopeFraction, exports: controls, log: options.log };
     const [requests, streams, reports] = [new DatasetRequests(datasetDeps), new DatasetStreams(datasetDeps), new AccessReports(datasetDeps)];
     const access = new AccessGate(tokens, audit, { database: db, log: options.log });
+    const erasures = new Erasures({ database: db, audit, forgetKeys: (employeeId) => keyRing.forgetEmployee(employeeId), log: options.log });
+    // Another instance's erasure reaches this one's key cache with the change event (NOTIFY, or the 250 ms poll).
+    const unsubscribeErasures = controls.subscribe((events) => {
+      for (const e of events) if (e.type === 'erased' && e.employeeId) keyRing.forgetEmployee(e.employeeId);
+    });
+    erasures.deleteInBackground();
+    const maintenance = setInterval(() => erasures.deleteInBackground(), config.maintenanceSeconds * 1000);
+    maintenance.unref();
+    const ownRecords = new OwnRecords({ database: db, keyRing, audit });
+    const exposure = new ExposureReports({ database: db, audit, policy, requests, kinds: [...knownKinds] });
     const services: VaultServices = {
       settings: {
         host: config.host,
@@ -150,6 +163,11 @@ export async function openVault(config: VaultConfig, opened: OpenVaultOptions = 
         openStream: (principal, datasetId, after) => streams.openStream(principal, datasetId, after),
         accessReport: (principal, employeeId) => reports.accessReport(principal, employeeId),
       },
+      subjectRights: {
+        erase: (principal, employeeId) => erasures.erase(principal, employeeId),
+        open: (principal, employeeId, query) => ownRecords.open(principal, employeeId, query),
+        exposure: (principal, employeeId) => exposure.exposure(principal, employeeId),
+      },
       policyAdmin: new PolicyAdmin(db, trustedKeys, policy, audit, { kinds: [...config.recordKinds.keys()], maxScopeFraction: config.maxScopeFraction, log: options.log }),
       auditTrail: new AuditTrail(audit, { log: options.log }),
       keys: { status: async () => ({ kek_id: keyRing.kekId, aead: keyRing.aeadName, ...(await countDataKeys(db.db)) }) },
@@ -176,8 +194,12 @@ export async function openVault(config: VaultConfig, opened: OpenVaultOptions = 
       audit,
       policy,
       ingestGate,
+      erasures,
       async close() {
         clearInterval(checkpoints);
+        clearInterval(maintenance);
+        unsubscribeErasures();
+        await erasures.settled();
         await controls.stop();
         await access.close();
         await policy.stop();

@@ -190,6 +190,18 @@ export class AuditLog {
     return this.#sequencer.drain();
   }
 
+  /**
+   * Signs a statement the vault attests to (an erasure receipt) with the checkpoint key, so anyone
+   * holding the public key checks it as they check a checkpoint (Ed25519, `openssl pkeyutl -verify`).
+   */
+  signStatement(statement: Uint8Array): { key_id: string; signature: string; public_key_pem: string } {
+    return {
+      key_id: this.keyId,
+      signature: sign(null, statement, this.#signingKey).toString('base64'),
+      public_key_pem: this.publicKey.export({ type: 'spki', format: 'pem' }) as string,
+    };
+  }
+
   /** The keyed hash that stands for an employee id in the log. */
   employeeRef(employeeId: string): string {
     return createHmac('sha256', this.#macKey).update('activity-vault/audit-employee/v1').update(employeeId).digest('hex').slice(0, 32);

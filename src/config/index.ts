@@ -33,6 +33,8 @@ export interface VaultConfig {
   readonly auditCheckpointSeconds: number;
   /** VAULT_SSE_HEARTBEAT_SECONDS: the heartbeat of capture agents' event streams. */
   readonly sseHeartbeatSeconds: number;
+  /** How often the background upkeep runs: deleting erased employees' rows (and retention). */
+  readonly maintenanceSeconds: number;
   /** VAULT_AUDIT_WITNESS: a directory or `.jsonl` file outside the database where every checkpoint is also appended. */
   readonly auditWitness: string;
   /** Declared record kinds and the lowest sensitivity each may carry. */
@@ -139,6 +141,7 @@ export function loadConfig(env: Env = process.env): VaultConfig {
     opaBin: env.VAULT_OPA_BIN || undefined,
     auditCheckpointSeconds: parseSeconds(env.VAULT_AUDIT_CHECKPOINT_SECONDS ?? '300'),
     sseHeartbeatSeconds: parseSeconds(env.VAULT_SSE_HEARTBEAT_SECONDS ?? '15'),
+    maintenanceSeconds: parseSeconds(env.VAULT_MAINTENANCE_SECONDS ?? '60'),
     auditWitness: path.resolve(env.VAULT_AUDIT_WITNESS || path.join(dataDir, 'audit-witness')),
     recordKinds: parseRecordKinds(env.VAULT_RECORD_KINDS ?? DEFAULT_RECORD_KINDS),
     ingest: { maxBatchRecords: 5000, maxBodyBytes: 10 * 1024 * 1024 },

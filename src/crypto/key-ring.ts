@@ -212,6 +212,17 @@ export class KeyRing {
     return this.#provider.unwrapSecret(name, wrapped);
   }
 
+  /** Zeroes and drops every cached key of the employee (after their keys were destroyed); returns how many. */
+  forgetEmployee(employeeId: string): number {
+    let forgotten = 0;
+    for (const [id, entry] of [...this.#cache]) {
+      if (entry.key.employeeId !== employeeId) continue;
+      this.#evict(id);
+      forgotten++;
+    }
+    return forgotten;
+  }
+
   #evict(id: string): void {
     this.#cache.get(id)?.key.destroy();
     this.#cache.delete(id);

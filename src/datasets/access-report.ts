@@ -1,10 +1,18 @@
 import type { AuditLog } from '../audit/index.js';
 import type { Principal } from '../auth/index.js';
-import { datasetsReachingEmployee, employeeExists, type VaultDatabase } from '../db/index.js';
+import { datasetsReachingEmployee, employeeExists, employeeRecordSummary, type RecordSummaryRow, type VaultDatabase } from '../db/index.js';
 import { VaultError } from '../errors/index.js';
 
 export interface AccessReport {
   readonly employee_id: string;
+  /** What is stored about the employee: records per month and kind, and how many datasets used them. */
+  readonly summary: {
+    readonly records: number;
+    /** Of them, records whose key was destroyed (erased or expired): stored until deleted, never readable. */
+    readonly unreadable: number;
+    readonly by_month_and_kind: RecordSummaryRow[];
+    readonly datasets: number;
+  };
   readonly datasets: Array<{
     dataset_id: string;
     decision_id: string;
@@ -41,10 +49,16 @@ export class AccessReports {
       return refuse(new VaultError('ERR_FORBIDDEN', 'an employee may read only their own access report'), 'not_own_report', 'high');
     }
     if (!(await employeeExists(database.db, employeeId))) return refuse(new VaultError('ERR_NOT_FOUND', 'no such employee'), 'no_such_employee', 'info');
-    const datasets = await datasetsReachingEmployee(database.db, employeeId);
+    const [datasets, stored] = await Promise.all([datasetsReachingEmployee(database.db, employeeId), employeeRecordSummary(database.db, employeeId)]);
     const streams = await audit.streamSummaries(datasets.map((d) => d.decisionId));
     const report: AccessReport = {
       employee_id: employeeId,
+      summary: {
+        records: stored.reduce((n, r) => n + r.records, 0),
+        unreadable: stored.reduce((n, r) => n + r.unreadable, 0),
+        by_month_and_kind: stored,
+        datasets: datasets.length,
+      },
       datasets: datasets.map((d) => ({
         dataset_id: d.datasetId,
         decision_id: d.decisionId,

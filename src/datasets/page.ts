@@ -63,16 +63,21 @@ function joinLines(prefixes: readonly string[], payloads: readonly Buffer[]): Bu
  * Opens a page's records and writes them as NDJSON. Each line is an ASCII prefix, the decrypted
  * payload's bytes as they are, and `}\n`: written once into the page's buffer, never decoded to a
  * string and encoded back; the plaintext buffers are zeroed as they are copied (or on failure).
- * A record of an employee no longer enrolled, whose keys were destroyed, or that fails
- * authentication is skipped and counted.
+ * A record whose key was destroyed (erased, or its month expired), of an employee no longer
+ * enrolled (when the line asks), or that fails authentication is skipped and counted.
  */
 export async function encodePage(
   keyRing: KeyRing,
   rows: readonly StreamRow[],
   states: ReadonlyMap<string, EmployeeKeyState>,
-  lineOf: { readonly subjectOf: (employeeId: string) => string; readonly cursorOf: (row: StreamRow) => string },
+  line: {
+    /** A line up to its payload: an ASCII JSON object opened, ending in `"payload":`. */
+    readonly prefixOf: (row: StreamRow) => string;
+    /** False for the employee's own copy: un-enrolment stops collection, not their access to what was kept. */
+    readonly requireEnrolled: boolean;
+  },
 ): Promise<EncodedPage> {
-  const { subjectOf, cursorOf } = lineOf;
+  const { prefixOf, requireEnrolled } = line;
   const skipped: SkippedRecords = { not_enrolled: 0, erased: 0, failed_authentication: 0 };
   const prefixes: string[] = [];
   const payloads: Buffer[] = [];
@@ -80,12 +85,12 @@ export async function encodePage(
     .withDataKeys(keysOfPage(rows, states), async (keys) => {
       for (const row of rows) {
         const key = keys.get(dataKeyId(row.employee_id, row.dek_version));
-        if (!states.get(row.employee_id)?.enrolled) {
-          skipped.not_enrolled++;
-          continue;
-        }
         if (!key) {
           skipped.erased++;
+          continue;
+        }
+        if (requireEnrolled && !states.get(row.employee_id)?.enrolled) {
+          skipped.not_enrolled++;
           continue;
         }
         try {
@@ -94,7 +99,7 @@ export async function encodePage(
             { eventId: row.event_id, employeeId: row.employee_id, orgUnit: row.org_unit, kind: row.kind, capturedAt: row.captured_at, sensitivity: row.sensitivity, dekVersion: row.dek_version, categories: row.categories },
             row.envelope,
           );
-          prefixes.push(`{"cursor":"${cursorOf(row)}","subject":"${subjectOf(row.employee_id)}","captured_at":"${row.captured_at.toISOString()}","kind":"${row.kind}","sensitivity":${row.sensitivity},"payload":`);
+          prefixes.push(prefixOf(row));
           payloads.push(plaintext);
         } catch (err) {
           if (!isVaultError(err, 'ERR_DECRYPT_FAILED')) throw err;

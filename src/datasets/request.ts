@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type { Principal } from '../auth/index.js';
 import { countEnrolledByOrgUnit, freezeLeaseSnapshot, inTransaction, insertLease, recordDatasetReach, setLeaseReach, type LeaseRow } from '../db/index.js';
 import { isVaultError, VaultError } from '../errors/index.js';
-import { breachError, findInvariantBreach, findRecordsReachBreach, type BlastRadiusLimits, type InvariantBreach } from '../guard/index.js';
+import { breachError, findInvariantBreach, findRecordsReachBreach, type BlastRadiusLimits, type InvariantBreach, type RosterReach } from '../guard/index.js';
 import { isEmptyScope, narrowScope, policyRequestOf, scopeToJson, type DatasetRequest, type Scope, type ScopeJson } from '../model/index.js';
 import type { RevisionedDecision } from '../policy/index.js';
 import { LEASE_HOURS, nowOf, type DatasetDeps } from './deps.js';
@@ -18,6 +18,11 @@ export interface DatasetGrant {
   readonly policy_revision: string;
   readonly decision_id: string;
 }
+
+type Judged =
+  | { readonly outcome: 'deny'; readonly reasons: string[]; readonly revision: string; readonly extra: Record<string, unknown> }
+  | { readonly outcome: 'breach'; readonly breach: InvariantBreach; readonly granted: Scope; readonly revision: string; readonly limits: BlastRadiusLimits }
+  | { readonly outcome: 'allow'; readonly scope: Scope; readonly granted: Scope; readonly revision: string; readonly reasons: string[]; readonly limits: BlastRadiusLimits };
 
 /**
  * A training job's request becomes a policy decision, the decision passes the vault's invariants,
@@ -52,28 +57,50 @@ export class DatasetRequests {
       await this.#refuseFrozen(principal, decisionId, policyRequest, null);
       throw new VaultError('ERR_EXPORTS_FROZEN', 'exports are frozen; no dataset is granted until they resume', { details: { decision_id: decisionId } });
     }
-    const { decision, revision, grants } = await this.#decide(principal, policyRequest, decisionId);
-    if (!decision.allow || !decision.scope) return deny(decision.reasons, revision, decision.fault ? { fault: decision.fault } : {});
-
-    // The vault's own invariants, on what the policy tried to grant: a breach is a deny and an alarm.
-    const granted = decision.scope;
-    const limits: BlastRadiusLimits = { grants, roster: await countEnrolledByOrgUnit(this.#deps.database.db), maxScopeFraction: this.#deps.maxScopeFraction, requestPurpose: request.purpose };
+    const decided = await this.#decide(principal, policyRequest, decisionId);
+    const judged = this.#judge(principal, request, decided, await countEnrolledByOrgUnit(this.#deps.database.db));
+    if (judged.outcome === 'deny') return deny(judged.reasons, judged.revision, judged.extra);
+    const { revision, limits } = judged;
     const breachOf = (found: InvariantBreach): Promise<never> =>
       refuseBreach(this.#deps, found, 'SECURITY ALARM: a dataset decision breached a vault invariant and was denied', {
         action: 'policy.decision',
         actor: principal,
         decisionId,
         policyRevision: revision,
-        details: { request: policyRequest, reasons: [found.reason], policy_scope: scopeToJson(granted) },
+        details: { request: policyRequest, reasons: [found.reason], policy_scope: scopeToJson(judged.granted) },
       });
-    const policyBreach = findInvariantBreach(principal, granted, limits);
-    if (policyBreach) return breachOf(policyBreach);
+    if (judged.outcome === 'breach') return breachOf(judged.breach);
+    return this.#grantLease(principal, request, judged.scope, { decisionId, revision, reasons: judged.reasons, policyRequest, limits, breachOf });
+  }
 
+  /**
+   * What `principal` would be granted for `request` under the policy in force, judged exactly as a
+   * real request is (policy, invariants, narrowing), with nothing written or audited: the caller
+   * audits the question it answers with it. The records-reach check at grant time is not run.
+   */
+  async wouldGrant(principal: Principal, request: DatasetRequest, roster: RosterReach): Promise<Scope | undefined> {
+    const decided = await this.#deps.policy.decide({
+      subject: { sub: principal.sub, roles: principal.roles, teams: principal.teams, purpose: principal.purpose },
+      action: 'dataset.request',
+      request: policyRequestOf(request),
+      now: nowOf(this.#deps).toISOString(),
+    });
+    const judged = this.#judge(principal, request, decided, roster);
+    return judged.outcome === 'allow' ? judged.scope : undefined;
+  }
+
+  /** The policy's decision, then the vault's invariants on what it tried to grant, then the scope narrowed to the request. */
+  #judge(principal: Principal, request: DatasetRequest, { decision, revision, grants }: RevisionedDecision, roster: RosterReach): Judged {
+    if (!decision.allow || !decision.scope) return { outcome: 'deny', reasons: decision.reasons, revision, extra: decision.fault ? { fault: decision.fault } : {} };
+    const granted = decision.scope;
+    const limits: BlastRadiusLimits = { grants, roster, maxScopeFraction: this.#deps.maxScopeFraction, requestPurpose: request.purpose };
+    const policyBreach = findInvariantBreach(principal, granted, limits);
+    if (policyBreach) return { outcome: 'breach', breach: policyBreach, granted, revision, limits };
     const scope = narrowScope(granted, request);
-    if (isEmptyScope(scope)) return deny(['empty_scope'], revision, { policy_scope: scopeToJson(granted) });
+    if (isEmptyScope(scope)) return { outcome: 'deny', reasons: ['empty_scope'], revision, extra: { policy_scope: scopeToJson(granted) } };
     const finalBreach = findInvariantBreach(principal, scope, limits);
-    if (finalBreach) return breachOf(finalBreach);
-    return this.#grantLease(principal, request, scope, { decisionId, revision, reasons: decision.reasons, policyRequest, limits, breachOf });
+    if (finalBreach) return { outcome: 'breach', breach: finalBreach, granted, revision, limits };
+    return { outcome: 'allow', scope, granted, revision, reasons: decision.reasons, limits };
   }
 
   async #decide(principal: Principal, policyRequest: Record<string, unknown>, decisionId: string): Promise<RevisionedDecision> {

@@ -172,7 +172,9 @@ export class DatasetStreams {
       const rows = await readScopePage(trx, lease, lease.orgUnits[unit]!, position, PAGE_RECORDS);
       const states = await employeeKeyStates(trx, [...new Set(rows.map((r) => r.employee_id))]);
       const cursorOf = keys.cursors.sealPage(rows, (row: StreamRow) => ({ unit, capturedAtMs: row.captured_at.getTime(), eventId: row.event_id }));
-      const { body, records, skipped } = await encodePage(keyRing, rows, states, { subjectOf: keys.subjectOf, cursorOf });
+      const prefixOf = (row: StreamRow) =>
+        `{"cursor":"${cursorOf(row)}","subject":"${keys.subjectOf(row.employee_id)}","captured_at":"${row.captured_at.toISOString()}","kind":"${row.kind}","sensitivity":${row.sensitivity},"payload":`;
+      const { body, records, skipped } = await encodePage(keyRing, rows, states, { prefixOf, requireEnrolled: true });
       const done = rows.length < PAGE_RECORDS;
       await audit.append(trx, {
         action: 'dataset.stream',

@@ -273,6 +273,7 @@ export interface AccessReportRow {
   readonly policyRevision: string;
   readonly createdAt: Date;
   readonly expiresAt: Date;
+  readonly revokedAt: Date | null;
   readonly employeeRecords: number;
 }
 
@@ -280,7 +281,7 @@ export async function datasetsReachingEmployee(db: Db, employeeId: string): Prom
   const rows = await db
     .selectFrom('dataset_employees as d')
     .innerJoin('dataset_leases as l', 'l.dataset_id', 'd.dataset_id')
-    .select(['l.dataset_id', 'l.decision_id', 'l.requester', 'l.teams', 'l.purpose', 'l.policy_revision', 'l.created_at', 'l.expires_at', 'd.record_count'])
+    .select(['l.dataset_id', 'l.decision_id', 'l.requester', 'l.teams', 'l.purpose', 'l.policy_revision', 'l.created_at', 'l.expires_at', 'l.revoked_at', 'd.record_count'])
     .where('d.employee_id', '=', employeeId)
     .orderBy('l.created_at', 'desc')
     .execute();
@@ -293,6 +294,7 @@ export async function datasetsReachingEmployee(db: Db, employeeId: string): Prom
     policyRevision: r.policy_revision,
     createdAt: r.created_at,
     expiresAt: r.expires_at,
+    revokedAt: r.revoked_at,
     employeeRecords: Number(r.record_count),
   }));
 }

@@ -41,18 +41,36 @@ export async function upsertEmployees(db: Db, employees: readonly EmployeeRow[])
   return rows.filter((r) => r.inserted).map((r) => r.employee_id);
 }
 
-/** Ids among `employeeIds` that have no data key row at all (new to the vault). */
-export async function employeesWithoutDataKey(db: Db, employeeIds: readonly string[]): Promise<string[]> {
+/**
+ * Among `employeeIds`, those who need a data key: enrolled, or new to the vault, and without a
+ * live one. Each gets the version after the newest it ever had, so a key destroyed by erasure is
+ * never replaced under its old version.
+ */
+export async function employeesNeedingDataKey(db: Db, employeeIds: readonly string[]): Promise<Array<{ employeeId: string; dekVersion: number }>> {
   if (employeeIds.length === 0) return [];
-  const rows = await db
-    .selectFrom('employees as e')
-    .select('e.employee_id')
-    .where('e.employee_id', 'in', employeeIds)
-    .where(({ not, exists, selectFrom }) =>
-      not(exists(selectFrom('employee_data_keys as k').select('k.dek_version').whereRef('k.employee_id', '=', 'e.employee_id'))),
-    )
-    .execute();
-  return rows.map((r) => r.employee_id);
+  const rows = await sql<{ employee_id: string; next: number }>`
+    select e.employee_id, coalesce(max(k.dek_version), 0) + 1 as next
+      from employees e left join employee_data_keys k on k.employee_id = e.employee_id
+     where e.employee_id = ${anyOf(employeeIds, 'text')}
+     group by e.employee_id, e.enrolled
+    having count(k.wrapped_key) = 0 and (e.enrolled or count(k.dek_version) = 0)`.execute(db);
+  return rows.rows.map((r) => ({ employeeId: r.employee_id, dekVersion: Number(r.next) }));
+}
+
+/**
+ * Keeps un-enrolled whoever among `employeeIds` was erased after their last consent: a roster
+ * sync that still lists an erased employee as enrolled does not restart their collection. A
+ * consent dated after the erasure re-enrols them. Returns the ids held back.
+ */
+export async function holdBackErased(trx: Db, employeeIds: readonly string[]): Promise<string[]> {
+  if (employeeIds.length === 0) return [];
+  const rows = await sql<{ employee_id: string }>`
+    update employees e set enrolled = false
+     where e.employee_id = ${anyOf(employeeIds, 'text')} and e.enrolled
+       and exists (select 1 from employee_erasures x
+                    where x.employee_id = e.employee_id and x.erased_at >= coalesce(e.consented_at, '-infinity'::timestamptz))
+    returning e.employee_id`.execute(trx);
+  return rows.rows.map((r) => r.employee_id).sort();
 }
 
 export async function insertDataKeys(db: Db, keys: ReadonlyArray<LiveDataKeyRow & { kekId: string }>): Promise<void> {

@@ -5,7 +5,8 @@ export type { VaultSchema } from './schema.js';
 export type { RecordRow } from './copy-binary.js';
 export {
   upsertEmployees,
-  employeesWithoutDataKey,
+  employeesNeedingDataKey,
+  holdBackErased,
   insertDataKeys,
   findEmployeesForIngest,
   countDataKeys,
@@ -110,3 +111,19 @@ export {
   type ProgramPauseRow,
   type CollectionEventRow,
 } from './collection.js';
+export {
+  tallyRecords,
+  talliedRecords,
+  lockEmployeeForErasure,
+  destroyEmployeeKeys,
+  insertErasure,
+  pendingErasures,
+  deleteShreddedRecords,
+  finishErasure,
+  countErasureProgress,
+  readEmployeePage,
+  employeeRecordSummary,
+  employeeOrgUnits,
+  type ErasureRow,
+  type RecordSummaryRow,
+} from './subject-rights.js';

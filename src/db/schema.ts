@@ -208,6 +208,23 @@ export interface CollectionEventsTable {
   data: ColumnType<unknown, string, never>;
 }
 
+export interface RecordTalliesTable {
+  employee_id: string;
+  dek_version: number;
+  records: Int8;
+}
+
+export interface EmployeeErasuresTable {
+  erasure_id: string;
+  employee_id: string;
+  erased_at: Date;
+  erased_by: string;
+  key_versions: number[];
+  records_unreadable: Int8;
+  rows_deleted: ColumnType<string | number, string | number | undefined, string | number>;
+  rows_deleted_at: Date | null;
+}
+
 export interface VaultSchema {
   employees: EmployeesTable;
   employee_data_keys: EmployeeDataKeysTable;
@@ -226,4 +243,6 @@ export interface VaultSchema {
   employee_pauses: EmployeePausesTable;
   program_pauses: ProgramPausesTable;
   collection_events: CollectionEventsTable;
+  record_tallies: RecordTalliesTable;
+  employee_erasures: EmployeeErasuresTable;
 }

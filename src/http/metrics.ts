@@ -11,6 +11,8 @@ export interface HttpMetrics {
   readonly recordsSensitive: Counter<'category'>;
   readonly collectionChanges: Counter<'change'>;
   readonly eventStreams: Gauge;
+  readonly erasures: Counter;
+  readonly keysDestroyed: Counter<'cause'>;
 }
 
 /** Read when /metrics is scraped: the program's pauses as this instance knows them. */
@@ -43,6 +45,8 @@ export function createMetrics(collection?: CollectionGauges): HttpMetrics {
       registers: [registry],
     }),
     eventStreams: new Gauge({ name: 'vault_collection_event_streams', help: "Capture agents' open event streams on this instance", registers: [registry] }),
+    erasures: new Counter({ name: 'vault_erasures_total', help: 'Employees erased (crypto-shredded) through this instance', registers: [registry] }),
+    keysDestroyed: new Counter({ name: 'vault_data_keys_destroyed_total', help: 'Data-key versions destroyed through this instance, by cause (erasure, retention)', labelNames: ['cause'], registers: [registry] }),
   };
   if (collection) {
     new Gauge({

@@ -13,6 +13,7 @@ import { policyRoutes } from './routes/policy.js';
 import { auditRoutes } from './routes/audit.js';
 import { datasetRoutes } from './routes/datasets.js';
 import { collectionRoutes, OPTIONAL_BODIES } from './routes/collection.js';
+import { subjectRightsRoutes, SUBJECT_RIGHTS_OPTIONAL_BODIES } from './routes/subject-rights.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -79,7 +80,7 @@ export async function buildHttpServer(services: VaultServices, options: HttpServ
     transformObject: (document) => {
       if (!('openapiObject' in document)) return document.swaggerObject;
       const paths = document.openapiObject.paths as Record<string, Record<string, { requestBody?: { required?: boolean } }>> | undefined;
-      for (const [path, method] of OPTIONAL_BODIES) {
+      for (const [path, method] of [...OPTIONAL_BODIES, ...SUBJECT_RIGHTS_OPTIONAL_BODIES]) {
         const body = paths?.[path]?.[method]?.requestBody;
         if (body) body.required = false;
       }
@@ -92,6 +93,7 @@ export async function buildHttpServer(services: VaultServices, options: HttpServ
   await app.register(auditRoutes(services));
   await app.register(datasetRoutes(services));
   await app.register(collectionRoutes(services, metrics));
+  await app.register(subjectRightsRoutes(services, metrics));
   return app;
 }
 

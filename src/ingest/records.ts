@@ -11,6 +11,7 @@ import {
   isRetryableConflict,
   lockConsentState,
   recordKey,
+  tallyRecords,
   recordMonth,
   type LiveDataKeyRow,
   type RecordRow,
@@ -300,6 +301,7 @@ export class RecordIngestor {
         return !reason;
       });
       let written = 0;
+      const tallies = new Map<string, { employeeId: string; dekVersion: number; records: number }>();
       function* sealedChunks(): Generator<RecordRow[]> {
         for (let start = 0; start < writable.length; start += COPY_CHUNK) {
           const chunk: Candidate[] = [];
@@ -311,6 +313,10 @@ export class RecordIngestor {
               continue;
             }
             chunk.push(c);
+            const id = dataKeyId(c.record.employeeId, c.key.dekVersion);
+            const tally = tallies.get(id);
+            if (tally) tally.records++;
+            else tallies.set(id, { employeeId: c.record.employeeId, dekVersion: c.key.dekVersion, records: 1 });
             bindings.push({
               eventId: c.record.eventId,
               employeeId: c.record.employeeId,
@@ -330,6 +336,7 @@ export class RecordIngestor {
         }
       }
       if (writable.length > 0) await copyRecords(trx, sealedChunks());
+      await tallyRecords(trx, [...tallies.values()]);
       // Last in the transaction: the audit head's lock is held only until the commit.
       await audit.append(trx, event(written, lateDrops));
       return { accepted: written, lateDrops };

@@ -3,7 +3,8 @@ import type { Principal } from '../auth/index.js';
 import type { KeyRing } from '../crypto/index.js';
 import {
   consentEnrolledWithoutConsent,
-  employeesWithoutDataKey,
+  employeesNeedingDataKey,
+  holdBackErased,
   inTransaction,
   insertDataKeys,
   latestManifestVersion,
@@ -32,6 +33,8 @@ export interface RosterResult {
   readonly keys_created: number;
   /** Consents recorded: those the request carried, and enrolments without one (consent to the manifest in force). */
   readonly consents_recorded: number;
+  /** Listed as enrolled but erased since their last consent: kept un-enrolled until a consent dated after the erasure comes. */
+  readonly erased_not_reenrolled: string[];
 }
 
 /** Consent a roster entry carries. */
@@ -101,18 +104,21 @@ export async function upsertRoster(deps: { database: VaultDatabase; keyRing: Key
     const unknownVersion = consents.find((c) => c.version > manifestInForce);
     if (unknownVersion) throw invalid(`consent of ${unknownVersion.employeeId} names manifest version ${unknownVersion.version}, which does not exist`);
     await recordConsents(trx, consents);
-    const implied = manifestInForce > 0 ? await consentEnrolledWithoutConsent(trx, manifestInForce, employees.map((e) => e.employeeId)) : 0;
-    const keyless = await employeesWithoutDataKey(trx, employees.map((e) => e.employeeId));
-    const keys = await Promise.all(keyless.map((id) => deps.keyRing.createDataKey(id, 1)));
+    const ids = employees.map((e) => e.employeeId);
+    const heldBack = await holdBackErased(trx, ids);
+    const implied = manifestInForce > 0 ? await consentEnrolledWithoutConsent(trx, manifestInForce, ids) : 0;
+    const needed = await employeesNeedingDataKey(trx, ids);
+    const keys = await Promise.all(needed.map((k) => deps.keyRing.createDataKey(k.employeeId, k.dekVersion)));
     await insertDataKeys(trx, keys);
-    const enrolled = employees.filter((e) => e.enrolled).length;
+    const enrolled = employees.filter((e) => e.enrolled).length - heldBack.length;
     if (keys.length > 0) {
+      const renewed = needed.filter((k) => k.dekVersion > 1).length;
       await deps.audit.append(trx, {
         action: 'key.create',
         decision: 'info',
         actor,
         recordCount: keys.length,
-        details: { data_keys_created: keys.length, dek_version: 1, kek_id: deps.keyRing.kekId },
+        details: { data_keys_created: keys.length, first_keys: keys.length - renewed, keys_after_erasure: renewed, kek_id: deps.keyRing.kekId },
       });
     }
     await deps.audit.append(trx, {
@@ -128,8 +134,9 @@ export async function upsertRoster(deps: { database: VaultDatabase; keyRing: Key
         consents_recorded: consents.length,
         consents_by_enrolment: implied,
         manifest_version: manifestInForce,
+        ...(heldBack.length > 0 ? { erased_not_reenrolled: heldBack.length } : {}),
       },
     });
-    return { upserted: employees.length, created: created.length, keys_created: keys.length, consents_recorded: consents.length + implied };
+    return { upserted: employees.length, created: created.length, keys_created: keys.length, consents_recorded: consents.length + implied, erased_not_reenrolled: heldBack };
   });
 }

@@ -4,6 +4,7 @@ import type { CollectionControls } from '../collection/index.js';
 import type { AccessReports, DatasetRequests, DatasetStreams } from '../datasets/index.js';
 import type { RecordIngestor, RosterService } from '../ingest/index.js';
 import type { PolicyAdmin } from '../policy-admin/index.js';
+import type { Erasures, ExposureReports, OwnRecords } from '../subject-rights/index.js';
 
 export interface ReadinessCheck {
   readonly ok: boolean;
@@ -89,6 +90,8 @@ export interface VaultServices {
     | 'subscribe'
   >;
   readonly datasets: Pick<DatasetRequests, 'request'> & Pick<DatasetStreams, 'openStream'> & Pick<AccessReports, 'accessReport'>;
+  /** The employees' rights: erasure, their own copy, and who could read them now. */
+  readonly subjectRights: Pick<Erasures, 'erase'> & Pick<OwnRecords, 'open'> & Pick<ExposureReports, 'exposure'>;
   readonly policyAdmin: Pick<PolicyAdmin, 'stage' | 'approve' | 'activate' | 'list' | 'diff'>;
   readonly auditTrail: Pick<AuditTrail, 'query' | 'verify' | 'checkpoints' | 'signCheckpoint'>;
   readonly keys: { status(): Promise<KeyStatus> };

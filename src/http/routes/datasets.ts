@@ -87,6 +87,18 @@ export function datasetRoutes(services: VaultServices) {
             type: 'object',
             properties: {
               employee_id: { type: 'string' },
+              summary: {
+                type: 'object',
+                properties: {
+                  records: { type: 'integer' },
+                  unreadable: { type: 'integer' },
+                  datasets: { type: 'integer' },
+                  by_month_and_kind: {
+                    type: 'array',
+                    items: { type: 'object', properties: { month: { type: 'string' }, kind: { type: 'string' }, records: { type: 'integer' }, unreadable: { type: 'integer' } } },
+                  },
+                },
+              },
               datasets: {
                 type: 'array',
                 items: {
