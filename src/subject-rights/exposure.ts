@@ -56,7 +56,7 @@ const sorted = (s: Iterable<string>) => [...new Set(s)].sort();
 /**
  * "Who could read me now": for every team a grant names or the log has seen, and every purpose a
  * grant names, the vault asks itself the dataset requests that team could make for the employee's
- * org units (each unit with all kinds, each kind, each level) and judges them exactly as a real request is judged
+ * org units (each unit, with all kinds and each kind, at each level) and judges them exactly as a real request is judged
  * (policy in force, invariants, narrowing), writing nothing. The answer is audited.
  */
 export class ExposureReports {
@@ -142,9 +142,13 @@ export class ExposureReports {
     const { kinds } = this.#deps;
     const questions: DatasetRequest[] = [];
     for (const unit of orgUnits) {
-      const ask = (kindsAsked: readonly string[], maxSensitivity: number): DatasetRequest => ({ purpose, kinds: kindsAsked, orgUnits: [unit], ...window, maxSensitivity });
-      questions.push(ask(kinds, NEVER_EXPORTED_SENSITIVITY - 1), ...kinds.map((k) => ask([k], NEVER_EXPORTED_SENSITIVITY - 1)));
-      for (let level = 0; level < NEVER_EXPORTED_SENSITIVITY - 1; level++) questions.push(ask(kinds, level));
+      const ask = (kindsAsked: readonly string[], maxSensitivity: number | undefined): DatasetRequest => ({ purpose, kinds: kindsAsked, orgUnits: [unit], ...window, maxSensitivity });
+      // A policy may refuse a question wider than a grant rather than narrow it: each kind and each
+      // level is asked on its own too, and the request without a level takes the grant's own.
+      for (const asked of [kinds, ...kinds.map((k) => [k])]) {
+        questions.push(ask(asked, undefined));
+        for (let level = 0; level < NEVER_EXPORTED_SENSITIVITY; level++) questions.push(ask(asked, level));
+      }
     }
     const units = new Set<string>();
     const kindsGranted = new Set<string>();
