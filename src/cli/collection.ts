@@ -4,6 +4,7 @@ import type { EmployeeCaptureState, ProgramStatus } from '../client/index.js';
 import { VaultError } from '../errors/index.js';
 import { emit, EXIT_OK, type Run, wantsJson } from './output.js';
 import { vaultClient } from './server.js';
+import { registerSubjectRightsCommands } from './subject-rights.js';
 
 const connection = (group: Command, role: string): Command =>
   group.option('--url <url>', 'vault base URL (default: VAULT_URL or http://127.0.0.1:8080)').option('--token <jwt>', `${role} token (default: VAULT_TOKEN)`);
@@ -26,9 +27,13 @@ function minutesOf(text: string | undefined): number | undefined {
   return Number(text);
 }
 
-/** `employee pause|resume|opt-out|opt-in`, `program pause|freeze|resume|status`, `collection manifest show|push`. */
+/** `employee pause|resume|opt-out|opt-in|consent` (and the rights commands), `program pause|freeze|resume|status`, `collection manifest show|push`. */
 export function registerCollectionCommands(program: Command, run: Run): void {
-  const employee = connection(program.command('employee').description("an employee's capture: pauses and opt-out (the employee's own token, or a privacy officer's)"), 'employee or privacy-officer');
+  const employee = connection(
+    program.command('employee').description("an employee's capture (pauses, opt-out, consent) and rights (erasure, their own copy, exposure): the employee's own token, or a privacy officer's"),
+    'employee or privacy-officer',
+  );
+  registerSubjectRightsCommands(employee, run);
 
   employee
     .command('pause')

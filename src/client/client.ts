@@ -10,6 +10,8 @@ import type {
   Checkpoint,
   ConsentView,
   EmployeeCaptureState,
+  ErasureReceipt,
+  Exposure,
   ManifestView,
   ManifestWrite,
   ProgramStatus,
@@ -17,6 +19,7 @@ import type {
   DatasetRecord,
   DatasetRequestBody,
   IngestResult,
+  OwnRecord,
   PolicyBundleListing,
   RecordSubmission,
   RosterEntry,
@@ -125,25 +128,13 @@ export class VaultClient {
         continue;
       }
       if (response.status !== 200 || !response.body) throw await refusalOf(response);
-      const decoder = new TextDecoder();
-      let pending = '';
       try {
-        for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
-          pending += decoder.decode(chunk, { stream: true });
-          let start = 0;
-          for (let newline = pending.indexOf('\n'); newline !== -1; newline = pending.indexOf('\n', start)) {
-            const line = pending.slice(start, newline);
-            start = newline + 1;
-            if (line === '') continue;
-            const record = JSON.parse(line) as DatasetRecord<P>;
-            cursor = record.cursor;
-            failures = 0;
-            yield record;
-          }
-          pending = pending.slice(start);
+        for await (const record of ndjsonLines<DatasetRecord<P>>(response.body)) {
+          cursor = record.cursor;
+          failures = 0;
+          yield record;
         }
-        if (pending === '') return;
-        throw new TypeError('the stream ended inside a record');
+        return;
       } catch (err) {
         if (err instanceof SyntaxError) throw err;
         if (++failures > maxRetries) throw unreachable(this.#options.url, err);
@@ -155,6 +146,30 @@ export class VaultClient {
   /** `GET /v1/employees/{id}/access-report`: every dataset that reached the employee's records. */
   async accessReport<R = AccessReport>(employeeId: string): Promise<R> {
     return this.#call('GET', `/v1/employees/${encodeURIComponent(employeeId)}/access-report`);
+  }
+
+  /** `POST /v1/employees/{id}/erase` (privacy officer): crypto-shredding; answers the signed receipt. Erasing twice is harmless. */
+  async eraseEmployee(employeeId: string): Promise<ErasureReceipt> {
+    return this.#call('POST', `/v1/employees/${encodeURIComponent(employeeId)}/erase`);
+  }
+
+  /** `GET /v1/employees/{id}/records`: the employee's own records, decrypted, oldest first, optionally within [from, to). */
+  async *ownRecords<P = unknown>(employeeId: string, window: { from?: string; to?: string } = {}): AsyncGenerator<OwnRecord<P>> {
+    const url = new URL(`/v1/employees/${encodeURIComponent(employeeId)}/records`, this.#options.url);
+    for (const [name, value] of Object.entries(window)) if (value !== undefined) url.searchParams.set(name, value);
+    const response = await this.#send('GET', url, await this.#headers());
+    if (response.status !== 200 || !response.body) throw await refusalOf(response);
+    try {
+      yield* ndjsonLines<OwnRecord<P>>(response.body);
+    } catch (err) {
+      if (err instanceof SyntaxError || err instanceof TypeError) throw err;
+      throw unreachable(this.#options.url, err);
+    }
+  }
+
+  /** `GET /v1/employees/{id}/exposure`: which teams could be granted the employee's records now, and the open leases that hold them. */
+  async exposure(employeeId: string): Promise<Exposure> {
+    return this.#call('GET', `/v1/employees/${encodeURIComponent(employeeId)}/exposure`);
   }
 
   /** `PUT /v1/employees`: enrols or updates employees; one bad entry refuses the whole batch. */
@@ -261,4 +276,21 @@ export class VaultClient {
   #pause(attempt: number): Promise<void> {
     return new Promise((resolve) => setTimeout(resolve, (this.#options.retryDelayMs ?? 200) * 2 ** (attempt - 1)));
   }
+}
+
+/** Parsed NDJSON lines of a response body; a body that ends inside a line is a `TypeError`. */
+async function* ndjsonLines<T>(body: ReadableStream<Uint8Array>): AsyncGenerator<T> {
+  const decoder = new TextDecoder();
+  let pending = '';
+  for await (const chunk of body as unknown as AsyncIterable<Uint8Array>) {
+    pending += decoder.decode(chunk, { stream: true });
+    let start = 0;
+    for (let newline = pending.indexOf('\n'); newline !== -1; newline = pending.indexOf('\n', start)) {
+      const line = pending.slice(start, newline);
+      start = newline + 1;
+      if (line !== '') yield JSON.parse(line) as T;
+    }
+    pending = pending.slice(start);
+  }
+  if (pending !== '') throw new TypeError('the stream ended inside a record');
 }

@@ -4,8 +4,9 @@ import type { DatasetRequestJson } from '../model/index.js';
 import type { IngestResult, RosterEntry, RosterResult } from '../ingest/index.js';
 import type { ActivateResult, ApproveResult, StageResult } from '../policy-admin/index.js';
 import type { CaptureStatus, ConsentView, EmployeeCaptureState, ManifestDiff, ManifestView, ProgramStatus } from '../collection/index.js';
+import type { ErasureReceipt, Exposure } from '../subject-rights/index.js';
 
-export type { CaptureStatus, ConsentView, EmployeeCaptureState, ManifestView, ProgramStatus };
+export type { CaptureStatus, ConsentView, EmployeeCaptureState, ManifestView, ProgramStatus, ErasureReceipt, Exposure };
 
 /** `PUT /v1/collection/manifest`: the version in force after the write, and what changed. */
 export interface ManifestWrite {
@@ -28,6 +29,16 @@ export interface DatasetRecord<P = unknown> {
   readonly captured_at: string;
   readonly kind: string;
   readonly sensitivity: number;
+  readonly payload: P;
+}
+
+/** One of the employee's own records (`GET /v1/employees/{id}/records`), decrypted. */
+export interface OwnRecord<P = unknown> {
+  readonly event_id: string;
+  readonly captured_at: string;
+  readonly kind: string;
+  readonly sensitivity: number;
+  readonly categories?: string[];
   readonly payload: P;
 }
 
