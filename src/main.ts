@@ -5,8 +5,18 @@ import { CollectionControls, ControlState, defaultManifest, IngestGate, PermitSi
 import { createTokenVerifier, loadDevSigningKey, readJwksFile, type TokenVerifier } from './auth/index.js';
 import type { VaultConfig } from './config/index.js';
 import { policyPaths } from './config/paths.js';
-import { KeyRing, loadAead, openLocalKeyProvider, type Aead } from './crypto/index.js';
-import { countDataKeys, countEnvelopesContaining, migrateDatabase, openDatabase, pendingMigrations, type VaultDatabase } from './db/index.js';
+import { KeyRing, loadAead, MonthKeys, openLocalKeyProvider, type Aead, type RatchetAnchorStore } from './crypto/index.js';
+import {
+  advanceRatchetAnchor,
+  claimRatchetAnchor,
+  countDataKeys,
+  countEnvelopesContaining,
+  migrateDatabase,
+  openDatabase,
+  pendingMigrations,
+  readRatchetAnchor,
+  type VaultDatabase,
+} from './db/index.js';
 import { AccessReports, DatasetRequests, DatasetStreams, type DatasetDeps } from './datasets/index.js';
 import { VaultError } from './errors/index.js';
 import { RecordIngestor, upsertRoster } from './ingest/index.js';
@@ -14,6 +24,7 @@ import { loadTrustedBundleKeys, PolicyEngine } from './policy/index.js';
 import { PolicyAdmin } from './policy-admin/index.js';
 import type { ReadinessCheck, VaultServices } from './services/index.js';
 import { Erasures, ExposureReports, OwnRecords } from './subject-rights/index.js';
+import { RetentionJob } from './retention/index.js';
 
 /**
  * One vault instance: the services the HTTP API and the CLI call, and the parts under them. Only
@@ -30,6 +41,8 @@ export interface Vault {
   readonly ingestGate: IngestGate;
   /** Erasure, and the background deletion of erased rows (tests and benchmarks run it on demand). */
   readonly erasures: Erasures;
+  /** The retention job (it also runs every VAULT_MAINTENANCE_SECONDS). */
+  readonly retention: RetentionJob;
   close(): Promise<void>;
 }
 
@@ -80,12 +93,24 @@ async function assertMigrated(database: VaultDatabase): Promise<void> {
   }
 }
 
+/** Records are accepted from 2000-01-01 on (src/ingest/validate.ts): a new store's month ratchet starts there. */
+const FIRST_CAPTURE_MONTH = '2000-01';
+
+/** The month ratchet's anchor lives in the database; the ratchet itself beside the KEK. */
+function ratchetAnchors(database: VaultDatabase): RatchetAnchorStore {
+  return {
+    read: () => readRatchetAnchor(database.db),
+    claim: (anchor) => claimRatchetAnchor(database.db, anchor),
+    advance: (anchor) => advanceRatchetAnchor(database.db, anchor),
+  };
+}
+
 /** Builds a vault from configuration: keys, store, token verification, services. Fails closed on any of them. */
 export async function openVault(config: VaultConfig, opened: OpenVaultOptions = {}): Promise<Vault> {
   const options = { ...opened, log: opened.log ?? alarmsToStderr };
   const aead = options.aead ?? (await loadAead());
   const provider = await openLocalKeyProvider({ file: config.kekFile, createIfMissing: config.env === 'development', aead });
-  const keyRing = new KeyRing(aead, provider);
+  let openedKeyRing: KeyRing | undefined;
   let database: VaultDatabase | undefined;
   let auditLog: AuditLog | undefined;
   let openedControls: ControlState | undefined;
@@ -95,6 +120,10 @@ export async function openVault(config: VaultConfig, opened: OpenVaultOptions = 
     database = options.database ?? (await openConfiguredDatabase(config));
     const ownsDatabase = options.database === undefined;
     const db = database;
+    const anchors = ratchetAnchors(db);
+    const months = await MonthKeys.open(aead, provider, anchors, FIRST_CAPTURE_MONTH);
+    const keyRing = new KeyRing(aead, provider, { months });
+    openedKeyRing = keyRing;
     const audit = await AuditLog.open(db, keyRing, { witness: config.auditWitness, log: options.log });
     auditLog = audit;
     const trustedKeys = await loadTrustedBundleKeys(config);
@@ -115,7 +144,7 @@ export async function openVault(config: VaultConfig, opened: OpenVaultOptions = 
     openedControls = controls;
     await controls.start();
     const collection = new CollectionControls({ database: db, audit, state: controls, permits: await PermitSigner.open(db, keyRing, config.jwt.issuer), knownKinds });
-    await collection.installDefaultManifest(defaultManifest(knownKinds));
+    await collection.installDefaultManifest(defaultManifest(knownKinds, config.recordRetentionDays));
     const ingestGate = new IngestGate(controls);
     const datasetDeps: DatasetDeps = { database: db, keyRing, audit, policy, maxScopeFraction: config.maxScopeFraction, exports: controls, log: options.log };
     const [requests, streams, reports] = [new DatasetRequests(datasetDeps), new DatasetStreams(datasetDeps), new AccessReports(datasetDeps)];
@@ -125,8 +154,21 @@ export async function openVault(config: VaultConfig, opened: OpenVaultOptions = 
     const unsubscribeErasures = controls.subscribe((events) => {
       for (const e of events) if (e.type === 'erased' && e.employeeId) keyRing.forgetEmployee(e.employeeId);
     });
-    erasures.deleteInBackground();
-    const maintenance = setInterval(() => erasures.deleteInBackground(), config.maintenanceSeconds * 1000);
+    const retention = new RetentionJob({ database: db, audit, keyRing, anchors, manifest: () => controls.inForce().document, log: options.log });
+    // Another instance's retention run moved the month ratchet: this one forgets those months too.
+    const unsubscribeMonths = controls.subscribe((events) => {
+      if (!events.some((e) => e.type === 'months_expired')) return;
+      void months
+        .reload(anchors)
+        .then(() => keyRing.forgetMonthsBefore(months.base))
+        .catch((err: unknown) => options.log({ alarm: 'month_keys_reload_failed', error: (err as Error).message }, 'expired months not reloaded'));
+    });
+    const upkeep = () => {
+      erasures.deleteInBackground();
+      retention.run().catch((err: unknown) => options.log({ alarm: 'retention_failed', error: (err as Error).message }, 'retention run failed'));
+    };
+    upkeep();
+    const maintenance = setInterval(upkeep, config.maintenanceSeconds * 1000);
     maintenance.unref();
     const ownRecords = new OwnRecords({ database: db, keyRing, audit });
     const exposure = new ExposureReports({ database: db, audit, policy, requests, kinds: [...knownKinds] });
@@ -157,7 +199,7 @@ export async function openVault(config: VaultConfig, opened: OpenVaultOptions = 
         collection: ingestGate,
       }),
       collection,
-      roster: { upsert: (actor, body) => upsertRoster({ database: db, keyRing, audit }, actor, body) },
+      roster: { upsert: (actor, body) => upsertRoster({ database: db, audit }, actor, body) },
       datasets: {
         request: (principal, body) => requests.request(principal, body),
         openStream: (principal, datasetId, after) => streams.openStream(principal, datasetId, after),
@@ -171,6 +213,7 @@ export async function openVault(config: VaultConfig, opened: OpenVaultOptions = 
       policyAdmin: new PolicyAdmin(db, trustedKeys, policy, audit, { kinds: [...config.recordKinds.keys()], maxScopeFraction: config.maxScopeFraction, log: options.log }),
       auditTrail: new AuditTrail(audit, { log: options.log }),
       keys: { status: async () => ({ kek_id: keyRing.kekId, aead: keyRing.aeadName, ...(await countDataKeys(db.db)) }) },
+      retention: { totals: () => retention.totals(), run: () => retention.run() },
       leakProbe: { rowsContaining: (bytes) => countEnvelopesContaining(db.db, bytes) },
       async readiness() {
         const checks: Record<string, ReadinessCheck> = {
@@ -195,10 +238,13 @@ export async function openVault(config: VaultConfig, opened: OpenVaultOptions = 
       policy,
       ingestGate,
       erasures,
+      retention,
       async close() {
         clearInterval(checkpoints);
         clearInterval(maintenance);
         unsubscribeErasures();
+        unsubscribeMonths();
+        await retention.settled();
         await erasures.settled();
         await controls.stop();
         await access.close();
@@ -211,7 +257,8 @@ export async function openVault(config: VaultConfig, opened: OpenVaultOptions = 
   } catch (err) {
     await openedControls?.stop();
     await auditLog?.close();
-    keyRing.close();
+    if (openedKeyRing) openedKeyRing.close();
+    else provider.close();
     if (database && !options.database) await database.close();
     throw err;
   }

@@ -1,6 +1,6 @@
 import { controlWindows, lockCollectionControls, manifestVersionNow, type ConsentState, type ControlWindow, type Db } from '../db/index.js';
 import { VaultError } from '../errors/index.js';
-import type { ControlDrop } from './rules.js';
+import type { CompiledManifest, ControlDrop } from './rules.js';
 import type { ControlState } from './state.js';
 
 /** A record as the collection controls judge it. */
@@ -21,6 +21,12 @@ export function programPausedError(): VaultError {
 /** Refused while exports are frozen: no dataset is `granted` or `streamed`. */
 export function exportsFrozenError(what: 'granted' | 'streamed'): VaultError {
   return new VaultError('ERR_EXPORTS_FROZEN', `exports are frozen; no dataset is ${what} until they resume`, { details: { retry_after_seconds: RETRY_AFTER_PAUSED_SECONDS } });
+}
+
+/** Past its kind's retention on arrival: the retention job would delete it at once. */
+function expiredAt(manifest: CompiledManifest, r: ControlledRecord, now: Date): boolean {
+  const days = manifest.document.kinds[r.kind]?.retention_days;
+  return days !== undefined && r.capturedAt.getTime() <= now.getTime() - days * 86_400_000;
 }
 
 const inWindow = (w: ControlWindow, at: Date) => w.startsAt <= at && (w.endsAt === null || at < w.endsAt);
@@ -85,6 +91,7 @@ export class IngestGate {
       if (program.some(holds)) reason = 'program_paused';
       else if (own.some((w) => w.kind === 'opt_out' && holds(w))) reason = 'opted_out';
       else if (own.some((w) => w.kind === 'pause' && holds(w))) reason = 'paused';
+      else if (expiredAt(manifest, r, now)) reason = 'expired';
       else if (state) {
         const consented = state.consentedVersion === null ? undefined : consentedTo.get(state.consentedVersion);
         reason = manifest.judge(r.kind, state.region, r.payload, consented);

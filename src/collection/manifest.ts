@@ -55,10 +55,10 @@ export const DEFAULT_PURPOSE = 'ai-agent-training';
 export const DEFAULT_RETENTION_DAYS = 180;
 
 /** The manifest installed before a privacy officer stores one: every configured kind, the shipped exclusions. */
-export function defaultManifest(kinds: Iterable<string>): ManifestDocument {
+export function defaultManifest(kinds: Iterable<string>, retentionDays: ReadonlyMap<string, number> = new Map()): ManifestDocument {
   const terms: Record<string, KindTerms> = {};
   for (const kind of [...kinds].sort()) {
-    terms[kind] = { purposes: [DEFAULT_PURPOSE], retention_days: DEFAULT_RETENTION_DAYS, excluded_contexts: { apps: [], domains: [], titles: [] }, excluded_regions: [] };
+    terms[kind] = { purposes: [DEFAULT_PURPOSE], retention_days: retentionDays.get(kind) ?? DEFAULT_RETENTION_DAYS, excluded_contexts: { apps: [], domains: [], titles: [] }, excluded_regions: [] };
   }
   return { kinds: terms, excluded_contexts: DEFAULT_EXCLUDED_CONTEXTS };
 }

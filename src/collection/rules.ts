@@ -1,7 +1,7 @@
 import { consentCovers, type ContextRules, type ManifestDocument } from './manifest.js';
 
 /** Why collection controls drop a record: nothing of it is stored. */
-export type ControlDrop = 'paused' | 'opted_out' | 'program_paused' | 'not_in_manifest' | 'excluded_context' | 'not_consented';
+export type ControlDrop = 'paused' | 'opted_out' | 'program_paused' | 'not_in_manifest' | 'excluded_context' | 'not_consented' | 'expired';
 
 /** The longest window title the rules look at: titles are short, and a matcher's work grows with the text. */
 const MAX_TITLE = 1024;

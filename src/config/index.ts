@@ -39,6 +39,8 @@ export interface VaultConfig {
   readonly auditWitness: string;
   /** Declared record kinds and the lowest sensitivity each may carry. */
   readonly recordKinds: ReadonlyMap<string, number>;
+  /** Each kind's retention in days until a collection manifest says otherwise (the default manifest takes it). */
+  readonly recordRetentionDays: ReadonlyMap<string, number>;
   readonly ingest: { readonly maxBatchRecords: number; readonly maxBodyBytes: number };
   readonly logLevel: string;
 }
@@ -91,14 +93,28 @@ function parseDurationSeconds(name: string, raw: string): number {
   return seconds;
 }
 
+/** Kinds written `name[:floor[:retention_days]]`, comma-separated; retention defaults to 180 days. */
 export function parseRecordKinds(raw: string): Map<string, number> {
-  const kinds = new Map<string, number>();
+  return new Map([...parseKindTerms(raw)].map(([kind, t]) => [kind, t.floor]));
+}
+
+export function parseKindRetention(raw: string): Map<string, number> {
+  return new Map([...parseKindTerms(raw)].map(([kind, t]) => [kind, t.retentionDays]));
+}
+
+const DEFAULT_KIND_RETENTION_DAYS = 180;
+const MAX_KIND_RETENTION_DAYS = 3650;
+
+function parseKindTerms(raw: string): Map<string, { floor: number; retentionDays: number }> {
+  const kinds = new Map<string, { floor: number; retentionDays: number }>();
   for (const entry of raw.split(',').map((s) => s.trim()).filter(Boolean)) {
-    const [name, floor = '0'] = entry.split(':');
-    if (!name || !KIND.test(name)) fail(`VAULT_RECORD_KINDS: "${name}" is not a kind name (a-z, 0-9, _)`);
+    const [name, floor = '0', days = String(DEFAULT_KIND_RETENTION_DAYS), ...rest] = entry.split(':');
+    if (!name || !KIND.test(name) || rest.length > 0) fail(`VAULT_RECORD_KINDS: "${entry}" is not name[:floor[:retention_days]] (a-z, 0-9, _)`);
     const level = Number(floor);
     if (!Number.isInteger(level) || level < 0 || level > MAX_SENSITIVITY) fail(`VAULT_RECORD_KINDS: sensitivity of "${name}" must be 0-${MAX_SENSITIVITY}`);
-    kinds.set(name, level);
+    const retentionDays = Number(days);
+    if (!Number.isInteger(retentionDays) || retentionDays < 1 || retentionDays > MAX_KIND_RETENTION_DAYS) fail(`VAULT_RECORD_KINDS: retention of "${name}" must be 1-${MAX_KIND_RETENTION_DAYS} days`);
+    kinds.set(name, { floor: level, retentionDays });
   }
   if (kinds.size === 0) fail('VAULT_RECORD_KINDS declares no kind');
   return kinds;
@@ -144,6 +160,7 @@ export function loadConfig(env: Env = process.env): VaultConfig {
     maintenanceSeconds: parseSeconds(env.VAULT_MAINTENANCE_SECONDS ?? '60'),
     auditWitness: path.resolve(env.VAULT_AUDIT_WITNESS || path.join(dataDir, 'audit-witness')),
     recordKinds: parseRecordKinds(env.VAULT_RECORD_KINDS ?? DEFAULT_RECORD_KINDS),
+    recordRetentionDays: parseKindRetention(env.VAULT_RECORD_KINDS ?? DEFAULT_RECORD_KINDS),
     ingest: { maxBatchRecords: 5000, maxBodyBytes: 10 * 1024 * 1024 },
     logLevel: env.VAULT_LOG_LEVEL ?? 'info',
   };

@@ -1,116 +1,47 @@
-import { createHash, randomFillSync } from 'node:crypto';
-import { constants as fsConstants } from 'node:fs';
-import fs from 'node:fs/promises';
-import path from 'node:path';
-import { VaultError } from '../errors/index.js';
-import { KEY_BYTES, type Aead } from './aead.js';
-import { envelopeKekFingerprint, KEK_FINGERPRINT_BYTES, openEnvelope, sealEnvelope } from './envelope.js';
-
 export interface DataKeyContext {
   readonly employeeId: string;
   readonly dekVersion: number;
 }
 
 /**
- * The root of the key hierarchy. A provider wraps and unwraps data keys; the KEK itself never
- * leaves it, so an HSM or cloud KMS provider implements the same two calls remotely.
+ * The root of the key hierarchy. A provider wraps and unwraps data keys and the vault's secrets
+ * under a key-encryption key (KEK) that never leaves it, so an HSM or a cloud KMS implements the
+ * same calls remotely. It may hold several KEKs during a rotation: new wraps use the active one,
+ * and a wrapped blob names the KEK that wrapped it, so unwrapping finds it whichever it is.
  */
 export interface KeyProvider {
-  /** Stable identifier of the KEK, e.g. `local:3f2a9c1b0d4e5f60`. */
+  /** Stable identifier of the active KEK, e.g. `local:3f2a9c1b0d4e5f60` or `pkcs11:vault-kek:0a1b...`. */
   readonly kekId: string;
-  /** The 8 bytes written into envelope headers. */
+  /** The 8 bytes that name the active KEK (record envelope headers carry them). */
   readonly kekFingerprint: Buffer;
+  /** Every KEK this provider can unwrap with, the active one first. */
+  kekIds(): string[];
+  /** Which KEK wrapped `wrapped` (read from the blob; nothing is unwrapped); `ERR_DECRYPT_FAILED` when malformed. */
+  kekOf(wrapped: Uint8Array): string;
+  /** Wraps up to 1 KiB of key material under the active KEK, bound to `context` (employee and version). */
   wrapDataKey(dek: Uint8Array, context: DataKeyContext): Promise<Buffer>;
+  /** Unwraps with whichever KEK wrapped it: `ERR_KEY_UNAVAILABLE` when this provider does not hold that KEK, `ERR_DECRYPT_FAILED` when the blob or its context was altered. */
   unwrapDataKey(wrapped: Uint8Array, context: DataKeyContext): Promise<Buffer>;
   /** Wraps one of the vault's own secrets (audit MAC key, checkpoint signing key), bound to its name. */
   wrapSecret(name: string, secret: Uint8Array): Promise<Buffer>;
   unwrapSecret(name: string, wrapped: Uint8Array): Promise<Buffer>;
+  /**
+   * Rotation: creates a new KEK and makes it the active one; the others stay for unwrapping.
+   * Returns its id. Crash-safe: a KEK is durable before it wraps anything.
+   */
+  createKek(): Promise<string>;
+  /** Reloads the KEKs from where they are kept (another instance rotated). */
+  refresh(): Promise<void>;
+  /** Destroys a KEK that is not the active one and that nothing references any more. */
+  retireKek(kekId: string): Promise<void>;
+  /**
+   * The month-key ratchet's state, kept outside the database (a file beside the KEK, or an object
+   * in the HSM token): undefined before the first write. The bytes are opaque here (the vault
+   * seals them with `wrapSecret` before writing).
+   */
+  readMonthRatchet(): Promise<Uint8Array | undefined>;
+  /** Replaces the ratchet's state durably (fsync, or the token's own persistence) before resolving. */
+  writeMonthRatchet(state: Uint8Array): Promise<void>;
   /** Zeroes key material held in memory; later calls fail with `ERR_KEY_UNAVAILABLE`. */
   close(): void;
-}
-
-export function dataKeyWrapContext(kekId: string, context: DataKeyContext): string {
-  return JSON.stringify(['activity-vault/dek/v1', context.employeeId, context.dekVersion, kekId]);
-}
-
-function secretWrapContext(kekId: string, name: string): string {
-  return JSON.stringify(['activity-vault/secret/v1', name, kekId]);
-}
-
-function fingerprint(kek: Uint8Array): Buffer {
-  return createHash('sha256').update('activity-vault/kek-fingerprint/v1').update(kek).digest().subarray(0, KEK_FINGERPRINT_BYTES);
-}
-
-async function readOrCreateKek(file: string, createIfMissing: boolean): Promise<Buffer> {
-  try {
-    const stat = await fs.stat(file);
-    if ((stat.mode & 0o077) !== 0) {
-      throw new VaultError('ERR_CONFIG', `KEK file ${file} is readable by group or others; run: chmod 600 ${file}`);
-    }
-    const kek = await fs.readFile(file);
-    if (kek.length !== KEY_BYTES) {
-      kek.fill(0);
-      throw new VaultError('ERR_CONFIG', `KEK file ${file} must hold exactly ${KEY_BYTES} bytes`);
-    }
-    return kek;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    if (!createIfMissing) throw new VaultError('ERR_KEY_UNAVAILABLE', `KEK file ${file} does not exist`);
-  }
-  await fs.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
-  const kek = randomFillSync(Buffer.alloc(KEY_BYTES));
-  const handle = await fs.open(file, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, 0o600);
-  try {
-    await handle.writeFile(kek);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  return kek;
-}
-
-/**
- * The local provider: a 32-byte KEK in a file of mode 0600, created on first run when allowed.
- * A file readable by group or others is refused, as ssh refuses a loose private key.
- */
-export async function openLocalKeyProvider(options: { file: string; createIfMissing: boolean; aead: Aead }): Promise<KeyProvider> {
-  const { aead } = options;
-  let kek: Buffer | undefined = await readOrCreateKek(options.file, options.createIfMissing);
-  const kekFingerprint = fingerprint(kek);
-  const kekId = `local:${kekFingerprint.toString('hex')}`;
-  const liveKek = (): Buffer => {
-    if (!kek) throw new VaultError('ERR_KEY_UNAVAILABLE', 'key provider is closed');
-    return kek;
-  };
-  // Names the cause when a store's keys were wrapped under another KEK (a wrong VAULT_KEK_FILE),
-  // instead of letting it surface as a failed authentication. Fingerprints are public.
-  const assertOurKek = (wrapped: Uint8Array): void => {
-    const found = envelopeKekFingerprint(wrapped);
-    if (!kekFingerprint.equals(found)) {
-      const other = Buffer.from(found).toString('hex');
-      throw new VaultError('ERR_KEY_UNAVAILABLE', `this key was wrapped under another KEK (local:${other}); the KEK in use is ${kekId}: point VAULT_KEK_FILE at the KEK this store was created with`);
-    }
-  };
-  return {
-    kekId,
-    kekFingerprint,
-    async wrapDataKey(dek, context) {
-      return sealEnvelope(aead, liveKek(), kekFingerprint, context.dekVersion, dataKeyWrapContext(kekId, context), dek);
-    },
-    async unwrapDataKey(wrapped, context) {
-      assertOurKek(wrapped);
-      return openEnvelope(aead, liveKek(), wrapped, dataKeyWrapContext(kekId, context), context.dekVersion);
-    },
-    async wrapSecret(name, secret) {
-      return sealEnvelope(aead, liveKek(), kekFingerprint, 1, secretWrapContext(kekId, name), secret);
-    },
-    async unwrapSecret(name, wrapped) {
-      assertOurKek(wrapped);
-      return openEnvelope(aead, liveKek(), wrapped, secretWrapContext(kekId, name), 1);
-    },
-    close() {
-      if (kek) aead.memzero(kek);
-      kek = undefined;
-    },
-  };
 }

@@ -4,6 +4,7 @@ import { VaultError } from '../errors/index.js';
 import { KEY_BYTES, NONCE_BYTES, type Aead } from './aead.js';
 import { freshNonces, openEnvelope, sealEnvelope } from './envelope.js';
 import type { KeyProvider } from './key-provider.js';
+import { compareMonths, type Month, type MonthKeys } from './month-keys.js';
 
 /** What a record's ciphertext is bound to: moving it to another row or editing a column breaks it. */
 export interface RecordBinding {
@@ -82,6 +83,8 @@ export interface StoredDataKey {
   readonly employeeId: string;
   readonly dekVersion: number;
   readonly wrappedKey: Uint8Array;
+  /** The month whose key seals this data key inside the KEK's wrap; null for keys from before month keys. */
+  readonly month?: Month | null;
 }
 
 export interface KeyRingOptions {
@@ -90,6 +93,8 @@ export interface KeyRingOptions {
   /** An unwrapped key is zeroed this long after it was unwrapped, used or not. */
   readonly maxKeyAgeMs?: number;
   readonly now?: () => number;
+  /** Month keys: data keys created with a month are sealed under its key before the KEK wraps them. */
+  readonly months?: MonthKeys;
 }
 
 /**
@@ -99,16 +104,18 @@ export interface KeyRingOptions {
 export class KeyRing {
   readonly #aead: Aead;
   readonly #provider: KeyProvider;
-  readonly #cache = new Map<string, { key: DataKey; unwrappedAt: number }>();
+  readonly #cache = new Map<string, { key: DataKey; unwrappedAt: number; month: Month | null }>();
   readonly #pending = new Map<string, Promise<DataKey>>();
   readonly #sweeper: NodeJS.Timeout;
   readonly #maxCachedKeys: number;
   readonly #maxKeyAgeMs: number;
   readonly #now: () => number;
+  readonly #months: MonthKeys | undefined;
 
   constructor(aead: Aead, provider: KeyProvider, options: KeyRingOptions = {}) {
     this.#aead = aead;
     this.#provider = provider;
+    this.#months = options.months;
     this.#maxCachedKeys = options.maxCachedKeys ?? 10_000;
     this.#maxKeyAgeMs = options.maxKeyAgeMs ?? 10 * 60_000;
     this.#now = options.now ?? Date.now;
@@ -128,14 +135,59 @@ export class KeyRing {
     return this.#cache.size;
   }
 
-  /** Draws a fresh random data key and returns it wrapped for storage. */
-  async createDataKey(employeeId: string, dekVersion: number): Promise<StoredDataKey & { kekId: string }> {
+  /**
+   * Draws a fresh random data key and returns it wrapped for storage: sealed under `month`'s key
+   * (when given) and wrapped under the active KEK.
+   */
+  async createDataKey(employeeId: string, dekVersion: number, month?: Month): Promise<StoredDataKey & { kekId: string }> {
     const bytes = randomFillSync(Buffer.alloc(KEY_BYTES));
+    const context = { employeeId, dekVersion };
+    let inner: Buffer | undefined;
     try {
-      const wrappedKey = await this.#provider.wrapDataKey(bytes, { employeeId, dekVersion });
-      return { employeeId, dekVersion, wrappedKey, kekId: this.#provider.kekId };
+      inner = month === undefined ? undefined : this.#monthKeys().seal(month, context, bytes);
+      const wrappedKey = await this.#provider.wrapDataKey(inner ?? bytes, context);
+      return { employeeId, dekVersion, wrappedKey, kekId: this.#provider.kekId, month: month ?? null };
     } finally {
       this.#aead.memzero(bytes);
+    }
+  }
+
+  #monthKeys(): MonthKeys {
+    if (!this.#months) throw new VaultError('ERR_KEY_UNAVAILABLE', 'this key ring has no month keys');
+    return this.#months;
+  }
+
+  /** The month keys behind this ring (retention moves them; rotation rewraps their ratchet). */
+  get months(): MonthKeys {
+    return this.#monthKeys();
+  }
+
+  /** The KEK that wrapped a stored key (read from the blob). */
+  kekOf(wrappedKey: Uint8Array): string {
+    return this.#provider.kekOf(wrappedKey);
+  }
+
+  /**
+   * Unwraps a stored key's outer layer with whichever KEK wrapped it and wraps it again under the
+   * active one (KEK rotation); the month layer inside is not opened.
+   */
+  async rewrapDataKey(stored: StoredDataKey): Promise<{ wrappedKey: Buffer; kekId: string }> {
+    const context = { employeeId: stored.employeeId, dekVersion: stored.dekVersion };
+    const inner = await this.#provider.unwrapDataKey(stored.wrappedKey, context);
+    try {
+      return { wrappedKey: await this.#provider.wrapDataKey(inner, context), kekId: this.#provider.kekId };
+    } finally {
+      this.#aead.memzero(inner);
+    }
+  }
+
+  /** Unwraps a vault secret with whichever KEK wrapped it and wraps it under the active one. */
+  async rewrapVaultSecret(name: string, wrapped: Uint8Array): Promise<{ wrapped: Buffer; kekId: string }> {
+    const secret = await this.#provider.unwrapSecret(name, wrapped);
+    try {
+      return { wrapped: await this.#provider.wrapSecret(name, secret), kekId: this.#provider.kekId };
+    } finally {
+      this.#aead.memzero(secret);
     }
   }
 
@@ -173,11 +225,21 @@ export class KeyRing {
     // Concurrent misses share one unwrap, so no second copy escapes the cache unzeroed.
     let pending = this.#pending.get(id);
     if (!pending) {
+      const context = { employeeId: stored.employeeId, dekVersion: stored.dekVersion };
+      const month = stored.month ?? null;
       pending = this.#provider
-        .unwrapDataKey(stored.wrappedKey, { employeeId: stored.employeeId, dekVersion: stored.dekVersion })
-        .then((bytes) => {
+        .unwrapDataKey(stored.wrappedKey, context)
+        .then((unwrapped) => {
+          let bytes = unwrapped;
+          if (month !== null) {
+            try {
+              bytes = this.#monthKeys().open(month, context, unwrapped);
+            } finally {
+              this.#aead.memzero(unwrapped);
+            }
+          }
           const key = new DataKey(stored.employeeId, stored.dekVersion, bytes, (b) => this.#aead.memzero(b));
-          this.#cache.set(id, { key, unwrappedAt: this.#now() });
+          this.#cache.set(id, { key, unwrappedAt: this.#now(), month });
           while (this.#cache.size > this.#maxCachedKeys) this.#evict(this.#cache.keys().next().value as string);
           return key;
         })
@@ -210,6 +272,17 @@ export class KeyRing {
 
   unwrapVaultSecret(name: string, wrapped: Uint8Array): Promise<Buffer> {
     return this.#provider.unwrapSecret(name, wrapped);
+  }
+
+  /** Zeroes and drops every cached key of a month before `month` (they expired). */
+  forgetMonthsBefore(month: Month): number {
+    let forgotten = 0;
+    for (const [id, entry] of [...this.#cache]) {
+      if (entry.month === null || compareMonths(entry.month, month) >= 0) continue;
+      this.#evict(id);
+      forgotten++;
+    }
+    return forgotten;
   }
 
   /** Zeroes and drops every cached key of the employee (after their keys were destroyed); returns how many. */
@@ -259,6 +332,7 @@ export class KeyRing {
   close(): void {
     clearInterval(this.#sweeper);
     for (const id of [...this.#cache.keys()]) this.#evict(id);
+    this.#months?.close();
     this.#provider.close();
   }
 }

@@ -36,10 +36,10 @@ function keysOfPage(rows: readonly StreamRow[], states: ReadonlyMap<string, Empl
   const needed = new Set<string>();
   for (const row of rows) {
     const id = dataKeyId(row.employee_id, row.dek_version);
-    const wrappedKey = states.get(row.employee_id)?.keys.get(row.dek_version);
-    if (!wrappedKey || needed.has(id)) continue;
+    const key = states.get(row.employee_id)?.keys.get(row.dek_version);
+    if (!key || needed.has(id)) continue;
     needed.add(id);
-    stored.push({ employeeId: row.employee_id, dekVersion: row.dek_version, wrappedKey });
+    stored.push({ employeeId: row.employee_id, dekVersion: row.dek_version, wrappedKey: key.wrappedKey, month: key.month });
   }
   return stored;
 }

@@ -244,21 +244,21 @@ export async function readScopePage(
 
 export interface EmployeeKeyState {
   readonly enrolled: boolean;
-  /** Live wrapped keys by version; a destroyed version is absent. */
-  readonly keys: ReadonlyMap<number, Uint8Array>;
+  /** Live wrapped keys by version, with the month whose key seals each (null: a key from before month keys); a destroyed version is absent. */
+  readonly keys: ReadonlyMap<number, { readonly wrappedKey: Uint8Array; readonly month: string | null }>;
 }
 
 export async function employeeKeyStates(db: Db, employeeIds: readonly string[]): Promise<Map<string, EmployeeKeyState>> {
   const rows = await db
     .selectFrom('employees as e')
     .leftJoin('employee_data_keys as k', (join) => join.onRef('k.employee_id', '=', 'e.employee_id').on('k.wrapped_key', 'is not', null))
-    .select(['e.employee_id', 'e.enrolled', 'k.dek_version', 'k.wrapped_key'])
+    .select(['e.employee_id', 'e.enrolled', 'k.dek_version', 'k.wrapped_key', 'k.key_month'])
     .where('e.employee_id', '=', anyOf(employeeIds, 'text'))
     .execute();
-  const states = new Map<string, { enrolled: boolean; keys: Map<number, Uint8Array> }>();
+  const states = new Map<string, { enrolled: boolean; keys: Map<number, { wrappedKey: Uint8Array; month: string | null }> }>();
   for (const r of rows) {
     const state = states.get(r.employee_id) ?? { enrolled: r.enrolled, keys: new Map() };
-    if (r.dek_version !== null && r.wrapped_key !== null) state.keys.set(r.dek_version, r.wrapped_key);
+    if (r.dek_version !== null && r.wrapped_key !== null) state.keys.set(r.dek_version, { wrappedKey: r.wrapped_key, month: r.key_month });
     states.set(r.employee_id, state);
   }
   return states;

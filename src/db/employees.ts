@@ -9,19 +9,6 @@ export interface EmployeeRow {
   readonly enrolled: boolean;
 }
 
-export interface LiveDataKeyRow {
-  readonly employeeId: string;
-  readonly dekVersion: number;
-  readonly wrappedKey: Uint8Array;
-}
-
-export interface EmployeeForIngest {
-  readonly orgUnit: string;
-  readonly enrolled: boolean;
-  /** The newest live data key, or null when the employee's keys were destroyed. */
-  readonly key: LiveDataKeyRow | null;
-}
-
 /** Inserts or updates roster rows; returns the ids that were new. */
 export async function upsertEmployees(db: Db, employees: readonly EmployeeRow[]): Promise<string[]> {
   if (employees.length === 0) return [];
@@ -42,22 +29,6 @@ export async function upsertEmployees(db: Db, employees: readonly EmployeeRow[])
 }
 
 /**
- * Among `employeeIds`, those who need a data key: enrolled, or new to the vault, and without a
- * live one. Each gets the version after the newest it ever had, so a key destroyed by erasure is
- * never replaced under its old version.
- */
-export async function employeesNeedingDataKey(db: Db, employeeIds: readonly string[]): Promise<Array<{ employeeId: string; dekVersion: number }>> {
-  if (employeeIds.length === 0) return [];
-  const rows = await sql<{ employee_id: string; next: number }>`
-    select e.employee_id, coalesce(max(k.dek_version), 0) + 1 as next
-      from employees e left join employee_data_keys k on k.employee_id = e.employee_id
-     where e.employee_id = ${anyOf(employeeIds, 'text')}
-     group by e.employee_id, e.enrolled
-    having count(k.wrapped_key) = 0 and (e.enrolled or count(k.dek_version) = 0)`.execute(db);
-  return rows.rows.map((r) => ({ employeeId: r.employee_id, dekVersion: Number(r.next) }));
-}
-
-/**
  * Keeps un-enrolled whoever among `employeeIds` was erased after their last consent: a roster
  * sync that still lists an erased employee as enrolled does not restart their collection. A
  * consent dated after the erasure re-enrols them. Returns the ids held back.
@@ -73,45 +44,17 @@ export async function holdBackErased(trx: Db, employeeIds: readonly string[]): P
   return rows.rows.map((r) => r.employee_id).sort();
 }
 
-export async function insertDataKeys(db: Db, keys: ReadonlyArray<LiveDataKeyRow & { kekId: string }>): Promise<void> {
-  if (keys.length === 0) return;
-  await db
-    .insertInto('employee_data_keys')
-    .values(keys.map((k) => ({ employee_id: k.employeeId, dek_version: k.dekVersion, kek_id: k.kekId, wrapped_key: k.wrappedKey })))
-    .execute();
+export interface EmployeeForIngest {
+  readonly orgUnit: string;
+  readonly enrolled: boolean;
 }
 
-/** Roster facts and the newest live data key of each known employee among `employeeIds`. */
+/** Roster facts of each known employee among `employeeIds`. */
 export async function findEmployeesForIngest(db: Db, employeeIds: readonly string[]): Promise<Map<string, EmployeeForIngest>> {
   const found = new Map<string, EmployeeForIngest>();
   if (employeeIds.length === 0) return found;
-  const rows = await db
-    .selectFrom('employees as e')
-    .leftJoinLateral(
-      (eb) =>
-        eb
-          .selectFrom('employee_data_keys as k')
-          .select(['k.dek_version', 'k.wrapped_key'])
-          .whereRef('k.employee_id', '=', 'e.employee_id')
-          .where('k.wrapped_key', 'is not', null)
-          .orderBy('k.dek_version', 'desc')
-          .limit(1)
-          .as('k'),
-      (join) => join.onTrue(),
-    )
-    .select(['e.employee_id', 'e.org_unit', 'e.enrolled', 'k.dek_version', 'k.wrapped_key'])
-    .where('e.employee_id', '=', anyOf(employeeIds, 'text'))
-    .execute();
-  for (const r of rows) {
-    found.set(r.employee_id, {
-      orgUnit: r.org_unit,
-      enrolled: r.enrolled,
-      key:
-        r.dek_version != null && r.wrapped_key != null
-          ? { employeeId: r.employee_id, dekVersion: r.dek_version, wrappedKey: r.wrapped_key }
-          : null,
-    });
-  }
+  const rows = await db.selectFrom('employees').select(['employee_id', 'org_unit', 'enrolled']).where('employee_id', '=', anyOf(employeeIds, 'text')).execute();
+  for (const r of rows) found.set(r.employee_id, { orgUnit: r.org_unit, enrolled: r.enrolled });
   return found;
 }
 

@@ -5,9 +5,7 @@ export type { VaultSchema } from './schema.js';
 export type { RecordRow } from './copy-binary.js';
 export {
   upsertEmployees,
-  employeesNeedingDataKey,
   holdBackErased,
-  insertDataKeys,
   findEmployeesForIngest,
   countDataKeys,
   lockConsentState,
@@ -16,7 +14,6 @@ export {
   type DataKeyCounts,
   type EmployeeRow,
   type EmployeeForIngest,
-  type LiveDataKeyRow,
 } from './employees.js';
 export { ensureRecordPartitions, findStoredRecordKeys, copyRecords, recordMonth, recordKey, isUniqueViolation, isRetryableConflict } from './records.js';
 export {
@@ -127,3 +124,22 @@ export {
   type ErasureRow,
   type RecordSummaryRow,
 } from './subject-rights.js';
+export {
+  liveMonthKeys,
+  nextDataKeyVersions,
+  insertMonthKeys,
+  readRatchetAnchor,
+  claimRatchetAnchor,
+  advanceRatchetAnchor,
+  destroyMonthKeysBefore,
+  type MonthKeyRow,
+} from './month-keys.js';
+export {
+  withRetentionLock,
+  recordPartitions,
+  dropRecordPartition,
+  deleteExpiredRecords,
+  kindsInPartition,
+  destroyUnusedLegacyKeys,
+  compactRecordTallies,
+} from './retention.js';

@@ -31,6 +31,15 @@ export interface EmployeeDataKeysTable {
   wrapped_key: Uint8Array | null;
   created_at: Generated<Date>;
   destroyed_at: Date | null;
+  /** `YYYY-MM` of the records the key seals; NULL for keys from before month keys. */
+  key_month: ColumnType<string | null, string | null | undefined, string | null>;
+}
+
+export interface MonthRatchetAnchorTable {
+  singleton: Generated<boolean>;
+  base: string;
+  check_value: string;
+  moved_at: Generated<Date>;
 }
 
 export interface ActivityRecordsTable {
@@ -245,4 +254,5 @@ export interface VaultSchema {
   collection_events: CollectionEventsTable;
   record_tallies: RecordTalliesTable;
   employee_erasures: EmployeeErasuresTable;
+  month_ratchet_anchor: MonthRatchetAnchorTable;
 }

@@ -15,9 +15,10 @@ export interface HttpMetrics {
   readonly keysDestroyed: Counter<'cause'>;
 }
 
-/** Read when /metrics is scraped: the program's pauses as this instance knows them. */
+/** Read when /metrics is scraped: the program's pauses and the retention job's totals, as this instance knows them. */
 export interface CollectionGauges {
   programPaused(): { collection: boolean; exports: boolean };
+  retention?(): { runs: number; recordsDeleted: Readonly<Record<string, number>>; partitionsDropped: number; keysDestroyed: number; lastRunAt: Date | undefined };
 }
 
 export function createMetrics(collection?: CollectionGauges): HttpMetrics {
@@ -58,6 +59,46 @@ export function createMetrics(collection?: CollectionGauges): HttpMetrics {
         const paused = collection.programPaused();
         this.set({ scope: 'collection' }, paused.collection ? 1 : 0);
         this.set({ scope: 'exports' }, paused.exports ? 1 : 0);
+      },
+    });
+  }
+  const retention = collection?.retention?.bind(collection);
+  if (retention) {
+    // Counters whose value lives in the job: each scrape sets them to its totals.
+    new Counter({
+      name: 'vault_retention_records_deleted_total',
+      help: 'Records deleted by retention on this instance, by kind ("(whole months)": partitions dropped)',
+      labelNames: ['kind'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [kind, n] of Object.entries(retention().recordsDeleted)) this.inc({ kind }, n);
+      },
+    });
+    new Counter({
+      name: 'vault_retention_partitions_dropped_total',
+      help: 'Monthly record partitions dropped by retention on this instance',
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(retention().partitionsDropped);
+      },
+    });
+    new Counter({
+      name: 'vault_retention_keys_destroyed_total',
+      help: 'Data keys destroyed by retention on this instance (expired months, and old keys nothing uses)',
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(retention().keysDestroyed);
+      },
+    });
+    new Gauge({
+      name: 'vault_retention_last_run_timestamp_seconds',
+      help: 'When retention last ran on this instance (0: not yet)',
+      registers: [registry],
+      collect() {
+        this.set((retention().lastRunAt?.getTime() ?? 0) / 1000);
       },
     });
   }

@@ -44,6 +44,7 @@ export async function buildHttpServer(services: VaultServices, options: HttpServ
       const status = services.collection.programStatus();
       return { collection: status.collection.paused, exports: status.exports.paused };
     },
+    retention: () => services.retention.totals(),
   });
   app.addSchema(errorBodySchema);
   app.setErrorHandler(errorHandler(services.edgeAudit));

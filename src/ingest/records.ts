@@ -1,19 +1,21 @@
 import type { AuditEventInput, AuditLog } from '../audit/index.js';
 import type { Principal } from '../auth/index.js';
-import { dataKeyId, type DataKey, type KeyRing } from '../crypto/index.js';
+import { dataKeyId, type DataKey, type KeyRing, type StoredDataKey } from '../crypto/index.js';
 import {
   copyRecords,
   ensureRecordPartitions,
   findEmployeesForIngest,
   findStoredRecordKeys,
   inTransaction,
+  insertMonthKeys,
   isUniqueViolation,
   isRetryableConflict,
+  liveMonthKeys,
   lockConsentState,
+  nextDataKeyVersions,
   recordKey,
   tallyRecords,
   recordMonth,
-  type LiveDataKeyRow,
   type RecordRow,
   type VaultDatabase,
 } from '../db/index.js';
@@ -64,7 +66,7 @@ export interface BatchClassifier {
 interface Candidate {
   readonly record: ParsedRecord;
   readonly orgUnit: string;
-  readonly key: LiveDataKeyRow;
+  readonly key: StoredDataKey;
   /** Set when the record is first classified, inside the write; a retried write reuses it. */
   found?: Classification;
 }
@@ -131,7 +133,7 @@ export class RecordIngestor {
     });
 
     const roster = await rosterLookup;
-    const candidates: Candidate[] = [];
+    const admitted: Array<{ record: ParsedRecord; orgUnit: string; month: string }> = [];
     const inBatch = new Set<string>();
     let duplicates = 0;
     for (const record of parsed) {
@@ -140,17 +142,29 @@ export class RecordIngestor {
         rejected.push({ index: record.index, error: 'unknown_employee', message: 'employee_id is not on the roster' });
       } else if (!employee.enrolled) {
         dropped.push({ index: record.index, reason: 'not_enrolled' });
-      } else if (!employee.key) {
-        dropped.push({ index: record.index, reason: 'keys_destroyed' });
       } else {
+        const month = recordMonth(record.capturedAt);
+        // A month whose keys were destroyed (expired for every kind) takes no record.
+        if (!this.#deps.keyRing.months.holds(month)) {
+          dropped.push({ index: record.index, reason: 'expired' });
+          continue;
+        }
         const key = recordKey(record.eventId, record.capturedAt);
         if (inBatch.has(key)) {
           duplicates++;
           continue;
         }
         inBatch.add(key);
-        candidates.push({ record, orgUnit: employee.orgUnit, key: employee.key });
+        admitted.push({ record, orgUnit: employee.orgUnit, month });
       }
+    }
+    const { keys: monthKeys, created: keysCreated } = await this.#monthKeys(admitted);
+    const candidates: Candidate[] = [];
+    for (const a of admitted) {
+      const key = monthKeys.get(`${a.record.employeeId}\u0000${a.month}`);
+      // No key: the employee was un-enrolled or erased, or the month expired, since the roster was read.
+      if (!key) dropped.push({ index: a.record.index, reason: 'keys_destroyed' });
+      else candidates.push({ record: a.record, orgUnit: a.orgUnit, key });
     }
     rejected.sort((a, b) => a.index - b.index);
     dropped.sort((a, b) => a.index - b.index);
@@ -170,6 +184,7 @@ export class RecordIngestor {
           dropped: all.length,
           ...(all.length > 0 ? { dropped_by_reason: countByReason(all) } : {}),
           rejected: rejected.length,
+          ...(keysCreated > 0 ? { data_keys_created: keysCreated } : {}),
           ...(all.some((d) => d.reason === 'sensitive_content') ? { sensitive_content: sensitiveCounts(all) } : {}),
         },
       };
@@ -192,6 +207,41 @@ export class RecordIngestor {
           })),
       ),
     );
+  }
+
+  /**
+   * The live data key of each employee and month the batch needs, creating the missing ones: a
+   * fresh random key sealed under the month's key and wrapped under the KEK. Two instances creating
+   * the same key at once store one; the other reads it back.
+   */
+  async #monthKeys(admitted: ReadonlyArray<{ record: ParsedRecord; month: string }>): Promise<{ keys: Map<string, StoredDataKey>; created: number }> {
+    const { database, keyRing } = this.#deps;
+    const wanted = new Map<string, { employeeId: string; month: string }>();
+    for (const a of admitted) wanted.set(`${a.record.employeeId}\u0000${a.month}`, { employeeId: a.record.employeeId, month: a.month });
+    const keys = new Map<string, StoredDataKey>();
+    const read = async (pairs: ReadonlyArray<{ employeeId: string; month: string }>) => {
+      const rows = await liveMonthKeys(database.db, [...new Set(pairs.map((p) => p.employeeId))], [...new Set(pairs.map((p) => p.month))]);
+      for (const k of rows) keys.set(`${k.employeeId}\u0000${k.month}`, { employeeId: k.employeeId, dekVersion: k.dekVersion, wrappedKey: k.wrappedKey, month: k.month });
+    };
+    let created = 0;
+    await read([...wanted.values()]);
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const missing = [...wanted].filter(([id]) => !keys.has(id)).map(([, pair]) => pair);
+      if (missing.length === 0) break;
+      const next = await nextDataKeyVersions(database.db, [...new Set(missing.map((m) => m.employeeId))]);
+      const fresh = await Promise.all(
+        missing.map((m) => {
+          const version = next.get(m.employeeId)!;
+          next.set(m.employeeId, version + 1);
+          return keyRing.createDataKey(m.employeeId, version, m.month);
+        }),
+      );
+      await insertMonthKeys(database.db, fresh.map((k) => ({ employeeId: k.employeeId, month: k.month!, dekVersion: k.dekVersion, wrappedKey: k.wrappedKey, kekId: k.kekId })));
+      const before = keys.size;
+      await read(missing);
+      created += keys.size - before;
+    }
+    return { keys, created };
   }
 
   /** A batch refused because the program is paused (known here, or found in the write) is audited as a deny. */

@@ -1,12 +1,9 @@
 import type { AuditLog } from '../audit/index.js';
 import type { Principal } from '../auth/index.js';
-import type { KeyRing } from '../crypto/index.js';
 import {
   consentEnrolledWithoutConsent,
-  employeesNeedingDataKey,
   holdBackErased,
   inTransaction,
-  insertDataKeys,
   latestManifestVersion,
   recordConsents,
   upsertEmployees,
@@ -30,7 +27,6 @@ export interface RosterEntry {
 export interface RosterResult {
   readonly upserted: number;
   readonly created: number;
-  readonly keys_created: number;
   /** Consents recorded: those the request carried, and enrolments without one (consent to the manifest in force). */
   readonly consents_recorded: number;
   /** Listed as enrolled but erased since their last consent: kept un-enrolled until a consent dated after the erasure comes. */
@@ -95,8 +91,8 @@ export interface RosterService {
   upsert(actor: Principal, body: unknown): Promise<RosterResult>;
 }
 
-/** Upserts the roster and gives every new employee a fresh random data key, audited, in one transaction. */
-export async function upsertRoster(deps: { database: VaultDatabase; keyRing: KeyRing; audit: AuditLog }, actor: Principal, body: unknown): Promise<RosterResult> {
+/** Upserts the roster, audited, in one transaction. Data keys come with an employee's first record of each month (ingest). */
+export async function upsertRoster(deps: { database: VaultDatabase; audit: AuditLog }, actor: Principal, body: unknown): Promise<RosterResult> {
   const { employees, consents } = parseRoster(body);
   return inTransaction(deps.database, async (trx) => {
     const created = await upsertEmployees(trx, employees);
@@ -107,20 +103,7 @@ export async function upsertRoster(deps: { database: VaultDatabase; keyRing: Key
     const ids = employees.map((e) => e.employeeId);
     const heldBack = await holdBackErased(trx, ids);
     const implied = manifestInForce > 0 ? await consentEnrolledWithoutConsent(trx, manifestInForce, ids) : 0;
-    const needed = await employeesNeedingDataKey(trx, ids);
-    const keys = await Promise.all(needed.map((k) => deps.keyRing.createDataKey(k.employeeId, k.dekVersion)));
-    await insertDataKeys(trx, keys);
     const enrolled = employees.filter((e) => e.enrolled).length - heldBack.length;
-    if (keys.length > 0) {
-      const renewed = needed.filter((k) => k.dekVersion > 1).length;
-      await deps.audit.append(trx, {
-        action: 'key.create',
-        decision: 'info',
-        actor,
-        recordCount: keys.length,
-        details: { data_keys_created: keys.length, first_keys: keys.length - renewed, keys_after_erasure: renewed, kek_id: deps.keyRing.kekId },
-      });
-    }
     await deps.audit.append(trx, {
       action: 'roster.upsert',
       decision: 'allow',
@@ -137,6 +120,6 @@ export async function upsertRoster(deps: { database: VaultDatabase; keyRing: Key
         ...(heldBack.length > 0 ? { erased_not_reenrolled: heldBack.length } : {}),
       },
     });
-    return { upserted: employees.length, created: created.length, keys_created: keys.length, consents_recorded: consents.length + implied, erased_not_reenrolled: heldBack };
+    return { upserted: employees.length, created: created.length, consents_recorded: consents.length + implied, erased_not_reenrolled: heldBack };
   });
 }

@@ -5,6 +5,7 @@ import type { AccessReports, DatasetRequests, DatasetStreams } from '../datasets
 import type { RecordIngestor, RosterService } from '../ingest/index.js';
 import type { PolicyAdmin } from '../policy-admin/index.js';
 import type { Erasures, ExposureReports, OwnRecords } from '../subject-rights/index.js';
+import type { RetentionJob } from '../retention/index.js';
 
 export interface ReadinessCheck {
   readonly ok: boolean;
@@ -95,6 +96,8 @@ export interface VaultServices {
   readonly policyAdmin: Pick<PolicyAdmin, 'stage' | 'approve' | 'activate' | 'list' | 'diff'>;
   readonly auditTrail: Pick<AuditTrail, 'query' | 'verify' | 'checkpoints' | 'signCheckpoint'>;
   readonly keys: { status(): Promise<KeyStatus> };
+  /** The retention job: its totals since start (for /metrics), and a run now (the CLI). */
+  readonly retention: Pick<RetentionJob, 'totals' | 'run'>;
   /** Rows of the record store whose ciphertext contains these bytes: a plaintext-leak probe that must find none. */
   readonly leakProbe: { rowsContaining(bytes: Uint8Array): Promise<number> };
   readiness(): Promise<Readiness>;

@@ -149,7 +149,14 @@ describe('key hierarchy', () => {
     const aead = await loadAead();
     const provider = await openLocalKeyProvider({ file: path.join(await tempDir('vault-kek-'), 'k'), createIfMissing: true, aead });
     let unwraps = 0;
-    const counting = { ...provider, unwrapDataKey: (w: Uint8Array, c: { employeeId: string; dekVersion: number }) => (unwraps++, provider.unwrapDataKey(w, c)) };
+    const countUnwrap = (w: Uint8Array, c: { employeeId: string; dekVersion: number }) => (unwraps++, provider.unwrapDataKey(w, c));
+    const counting = new Proxy(provider, {
+      get: (target, prop) => {
+        if (prop === 'unwrapDataKey') return countUnwrap;
+        const value: unknown = Reflect.get(target, prop, target);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
     const keyRing = new KeyRing(aead, counting, { maxKeyAgeMs: 30 });
     const stored = await keyRing.createDataKey('emp-1', 1);
     const copies = await Promise.all(Array.from({ length: 10 }, () => keyRing.unwrapDataKey(stored)));

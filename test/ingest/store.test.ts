@@ -242,11 +242,17 @@ describe(`consent and classification at ingest (${STORE})`, () => {
     }
   });
 
-  it('gives each new employee one random data key, stored only wrapped', async () => {
+  it("gives each employee one random data key per month of their records, stored only wrapped", async () => {
     const keys = await t.database.db.selectFrom('employee_data_keys').selectAll().execute();
-    const employees = await t.database.db.selectFrom('employees').select('employee_id').execute();
-    assert.deepEqual(keys.map((k) => k.employee_id).sort(), employees.map((e) => e.employee_id).sort());
+    const months = await sql<{ employee_id: string; month: string }>`
+      select distinct employee_id, to_char(captured_at at time zone 'UTC', 'YYYY-MM') as month from activity_records`.execute(t.database.db);
+    assert.ok(months.rows.length > 0);
+    assert.deepEqual(keys.map((k) => `${k.employee_id} ${k.key_month}`).sort(), months.rows.map((r) => `${r.employee_id} ${r.month}`).sort());
     assert.equal(new Set(keys.map((k) => Buffer.from(k.wrapped_key!).toString('hex'))).size, keys.length);
-    assert.ok(keys.every((k) => k.kek_id === t.vault.keyRing.kekId && k.dek_version === 1));
+    assert.ok(keys.every((k) => k.kek_id === t.vault.keyRing.kekId));
+    // Versions are per employee, never reused.
+    const versions = new Map<string, number[]>();
+    for (const k of keys) versions.set(k.employee_id, [...(versions.get(k.employee_id) ?? []), k.dek_version]);
+    for (const v of versions.values()) assert.equal(new Set(v).size, v.length);
   });
 });

@@ -19,7 +19,7 @@ export async function decryptStored(vault: Vault, eventIds: string[]): Promise<M
   const rows = await vault.database.db
     .selectFrom('activity_records as r')
     .innerJoin('employee_data_keys as k', (j) => j.onRef('k.employee_id', '=', 'r.employee_id').onRef('k.dek_version', '=', 'r.dek_version'))
-    .select(['r.event_id', 'r.employee_id', 'r.org_unit', 'r.kind', 'r.captured_at', 'r.sensitivity', 'r.dek_version', 'r.envelope', 'r.categories', 'k.wrapped_key'])
+    .select(['r.event_id', 'r.employee_id', 'r.org_unit', 'r.kind', 'r.captured_at', 'r.sensitivity', 'r.dek_version', 'r.envelope', 'r.categories', 'k.wrapped_key', 'k.key_month'])
     .where('r.event_id', 'in', eventIds)
     .execute();
   const out = new Map<string, string | Error>();
@@ -35,7 +35,7 @@ export async function decryptStored(vault: Vault, eventIds: string[]): Promise<M
       categories: r.categories,
     };
     try {
-      const key = await vault.keyRing.unwrapDataKey({ employeeId: r.employee_id, dekVersion: r.dek_version, wrappedKey: r.wrapped_key! });
+      const key = await vault.keyRing.unwrapDataKey({ employeeId: r.employee_id, dekVersion: r.dek_version, wrappedKey: r.wrapped_key!, month: r.key_month });
       out.set(r.event_id, vault.keyRing.decryptRecord(key, binding, r.envelope).toString());
     } catch (err) {
       out.set(r.event_id, err as Error);

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { TEST_RECORD_KINDS } from './vault.js';
 
 export interface ServerProcess {
   readonly child: ChildProcess;
@@ -20,7 +21,7 @@ export interface ServerProcess {
  */
 export function startServerProcess(env: Record<string, string>): Promise<ServerProcess> {
   const child = spawn(process.execPath, [path.resolve('dist/src/cli/bin.js'), 'serve'], {
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, VAULT_PORT: '0', VAULT_LOG_LEVEL: 'info', ...env },
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, VAULT_PORT: '0', VAULT_LOG_LEVEL: 'info', VAULT_RECORD_KINDS: TEST_RECORD_KINDS, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const errorLines: string[] = [];

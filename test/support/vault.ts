@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { loadDevSigningKey, type Role } from '../../src/auth/index.js';
-import { loadConfig, type VaultConfig } from '../../src/config/index.js';
+import { DEFAULT_RECORD_KINDS, loadConfig, type VaultConfig } from '../../src/config/index.js';
 import type { VaultDatabase } from '../../src/db/index.js';
 import { buildHttpServer } from '../../src/http/index.js';
 import { openVault, type Vault } from '../../src/main.js';
@@ -23,6 +23,12 @@ export interface TestVault {
   close(): Promise<void>;
 }
 
+/**
+ * The default kinds, kept ten years: tests send records at fixed dates, and the default manifest's
+ * 180 days would expire them as the calendar moves on. Retention tests set their own manifest.
+ */
+export const TEST_RECORD_KINDS = DEFAULT_RECORD_KINDS.split(',').map((k) => `${k}:3650`).join(',');
+
 export async function tempDir(prefix = 'vault-test-'): Promise<string> {
   return fs.mkdtemp(path.join(os.tmpdir(), prefix));
 }
@@ -35,7 +41,7 @@ export async function startTestVault(
   options: { database?: VaultDatabase; env?: Record<string, string>; noDefaultBundle?: boolean; dataDir?: string } = {},
 ): Promise<TestVault> {
   const dataDir = options.dataDir ?? (await tempDir());
-  const config = loadConfig({ VAULT_DATA_DIR: dataDir, ...options.env });
+  const config = loadConfig({ VAULT_DATA_DIR: dataDir, VAULT_RECORD_KINDS: TEST_RECORD_KINDS, ...options.env });
   const fresh = options.database ? undefined : await freshDatabase();
   const database = options.database ?? fresh!.database;
   const logs: string[] = [];

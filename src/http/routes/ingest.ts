@@ -79,7 +79,7 @@ export function ingestRoutes(services: VaultServices, metrics: HttpMetrics) {
         response: {
           200: {
             type: 'object',
-            properties: { upserted: { type: 'integer' }, created: { type: 'integer' }, keys_created: { type: 'integer' }, consents_recorded: { type: 'integer' }, erased_not_reenrolled: stringArray },
+            properties: { upserted: { type: 'integer' }, created: { type: 'integer' }, consents_recorded: { type: 'integer' }, erased_not_reenrolled: stringArray },
           },
           ...errorResponses,
         },

@@ -1,0 +1,1 @@
+export { RetentionJob, type RetentionReport, type RetentionTotals, type RetentionDeps } from './retention.js';

@@ -1,0 +1,176 @@
+import type { AuditLog } from '../audit/index.js';
+import type { ManifestDocument } from '../collection/index.js';
+import { compareMonths, type KeyRing, type Month, type RatchetAnchorStore } from '../crypto/index.js';
+import {
+  appendCollectionEvent,
+  compactRecordTallies,
+  databaseNow,
+  deleteExpiredRecords,
+  destroyMonthKeysBefore,
+  destroyUnusedLegacyKeys,
+  dropRecordPartition,
+  inTransaction,
+  kindsInPartition,
+  recordMonth,
+  recordPartitions,
+  withRetentionLock,
+  type VaultDatabase,
+} from '../db/index.js';
+
+/** What one retention run did; `ran` is false when another instance held the lock. */
+export interface RetentionReport {
+  readonly ran: boolean;
+  /** Months before this have expired for every kind: their keys cannot be derived any more. */
+  readonly months_kept_from: Month;
+  readonly month_keys_destroyed: number;
+  readonly legacy_keys_destroyed: number;
+  readonly partitions_dropped: Month[];
+  /** Rows deleted by kind (whole partitions dropped are counted under `partitions`). */
+  readonly records_deleted: Record<string, number>;
+  readonly partition_records_dropped: number;
+  readonly duration_ms: number;
+}
+
+export interface RetentionTotals {
+  readonly runs: number;
+  readonly recordsDeleted: Readonly<Record<string, number>>;
+  readonly partitionsDropped: number;
+  readonly keysDestroyed: number;
+  readonly lastRunAt: Date | undefined;
+}
+
+export interface RetentionDeps {
+  readonly database: VaultDatabase;
+  readonly audit: AuditLog;
+  readonly keyRing: KeyRing;
+  readonly anchors: RatchetAnchorStore;
+  /** The manifest in force: each kind's retention_days. */
+  readonly manifest: () => ManifestDocument;
+  readonly log?: (event: Record<string, unknown>, message: string) => void;
+}
+
+const DAY_MS = 86_400_000;
+const SYSTEM = { sub: 'activity-vault/retention', roles: [], teams: [], purpose: undefined } as const;
+
+/**
+ * Keeps records no longer than the manifest says. A run moves the month ratchet past every month
+ * that has expired for every kind (so those months' keys cannot be derived, even to open a backup),
+ * destroys those months' data keys, drops their partitions, and deletes the records of each kind
+ * older than its own retention in the months still kept. One instance runs it at a time (advisory
+ * lock); every run is audited with its counts.
+ */
+export class RetentionJob {
+  readonly #deps: RetentionDeps;
+  #running: Promise<RetentionReport> | undefined;
+  #totals: { runs: number; recordsDeleted: Record<string, number>; partitionsDropped: number; keysDestroyed: number; lastRunAt: Date | undefined } = {
+    runs: 0,
+    recordsDeleted: {},
+    partitionsDropped: 0,
+    keysDestroyed: 0,
+    lastRunAt: undefined,
+  };
+
+  constructor(deps: RetentionDeps) {
+    this.#deps = deps;
+  }
+
+  /** Runs once now (a run already going in this process is joined). */
+  run(): Promise<RetentionReport> {
+    this.#running ??= this.#run().finally(() => {
+      this.#running = undefined;
+    });
+    return this.#running;
+  }
+
+  /** Resolves once the run in flight (if any) ends. */
+  async settled(): Promise<void> {
+    await this.#running?.catch(() => undefined);
+  }
+
+  totals(): RetentionTotals {
+    return { ...this.#totals, recordsDeleted: { ...this.#totals.recordsDeleted } };
+  }
+
+  async #run(): Promise<RetentionReport> {
+    const started = Date.now();
+    const { database, keyRing } = this.#deps;
+    const report = await withRetentionLock(database, async () => {
+      const conn = database.db;
+      const now = await databaseNow(conn);
+      const days = retentionDays(this.#deps.manifest());
+      const longest = Math.max(...Object.values(days));
+      const keepFrom = recordMonth(new Date(now.getTime() - longest * DAY_MS));
+      const moved = await keyRing.months.expireBefore(keepFrom, this.#deps.anchors);
+      const monthKeys = await inTransaction(conn, async (trx) => {
+        const destroyed = await destroyMonthKeysBefore(trx, keyRing.months.base);
+        if (moved || destroyed.length > 0) await appendCollectionEvent(trx, 'months_expired', null, { before: keyRing.months.base });
+        return destroyed.length;
+      });
+      keyRing.forgetMonthsBefore(keyRing.months.base);
+
+      const dropped: Month[] = [];
+      let partitionRecords = 0;
+      const deleted: Record<string, number> = {};
+      for (const month of await recordPartitions(conn)) {
+        if (compareMonths(month, keyRing.months.base) < 0) {
+          const rows = await inTransaction(conn, (trx) => dropRecordPartition(trx, month));
+          if (rows !== undefined) {
+            dropped.push(month);
+            partitionRecords += rows;
+          }
+          continue;
+        }
+        for (const kind of await kindsInPartition(conn, month)) {
+          const cutoff = new Date(now.getTime() - (days[kind] ?? longest) * DAY_MS);
+          if (compareMonths(month, recordMonth(cutoff)) > 0) continue;
+          const n = await inTransaction(conn, (trx) => deleteExpiredRecords(trx, month, kind, cutoff));
+          if (n > 0) deleted[kind] = (deleted[kind] ?? 0) + n;
+        }
+      }
+      const legacy = await inTransaction(conn, async (trx) => {
+        const n = await destroyUnusedLegacyKeys(trx);
+        await compactRecordTallies(trx);
+        return n;
+      });
+      const result: RetentionReport = {
+        ran: true,
+        months_kept_from: keyRing.months.base,
+        month_keys_destroyed: monthKeys,
+        legacy_keys_destroyed: legacy,
+        partitions_dropped: dropped,
+        records_deleted: deleted,
+        partition_records_dropped: partitionRecords,
+        duration_ms: Date.now() - started,
+      };
+      await this.#deps.audit.appendAlone({
+        action: 'retention.run',
+        decision: 'info',
+        actor: SYSTEM,
+        recordCount: partitionRecords + Object.values(deleted).reduce((a, b) => a + b, 0),
+        details: { ...result, retention_days: days },
+      });
+      return result;
+    });
+    if (!report) {
+      return { ran: false, months_kept_from: keyRing.months.base, month_keys_destroyed: 0, legacy_keys_destroyed: 0, partitions_dropped: [], records_deleted: {}, partition_records_dropped: 0, duration_ms: Date.now() - started };
+    }
+    this.#count(report);
+    return report;
+  }
+
+  #count(report: RetentionReport): void {
+    const t = this.#totals;
+    t.runs++;
+    t.partitionsDropped += report.partitions_dropped.length;
+    t.keysDestroyed += report.month_keys_destroyed + report.legacy_keys_destroyed;
+    for (const [kind, n] of Object.entries(report.records_deleted)) t.recordsDeleted[kind] = (t.recordsDeleted[kind] ?? 0) + n;
+    if (report.partition_records_dropped > 0) t.recordsDeleted['(whole months)'] = (t.recordsDeleted['(whole months)'] ?? 0) + report.partition_records_dropped;
+    t.lastRunAt = new Date();
+  }
+}
+
+/** Each declared kind's retention in days. */
+function retentionDays(manifest: ManifestDocument): Record<string, number> {
+  return Object.fromEntries(Object.entries(manifest.kinds).map(([kind, terms]) => [kind, terms.retention_days]));
+}
+
