@@ -1,13 +1,14 @@
 import { AccessGate } from './access/index.js';
 import { AuditLog, AuditTrail, runInAuditScope } from './audit/index.js';
 import { loadClassifierLists } from './classify/index.js';
-import { CollectionControls, ControlState, defaultManifest, IngestGate, PermitSigner } from './collection/index.js';
+import { CollectionControls, ControlState, defaultManifest, IngestGate, MAX_RETENTION_DAYS, PermitSigner } from './collection/index.js';
 import { createTokenVerifier, loadDevSigningKey, readJwksFile, type TokenVerifier } from './auth/index.js';
 import type { VaultConfig } from './config/index.js';
 import { policyPaths } from './config/paths.js';
-import { KeyRing, loadAead, MonthKeys, openLocalKeyProvider, type Aead, type RatchetAnchorStore } from './crypto/index.js';
+import { KeyRing, loadAead, MonthKeys, openLocalKeyProvider, type Aead, type KeyProvider, type RatchetAnchorStore } from './crypto/index.js';
 import {
   advanceRatchetAnchor,
+  anyVaultSecret,
   claimRatchetAnchor,
   countDataKeys,
   countEnvelopesContaining,
@@ -15,6 +16,7 @@ import {
   openDatabase,
   pendingMigrations,
   readRatchetAnchor,
+  recordMonth,
   type VaultDatabase,
 } from './db/index.js';
 import { AccessReports, DatasetRequests, DatasetStreams, type DatasetDeps } from './datasets/index.js';
@@ -93,8 +95,8 @@ async function assertMigrated(database: VaultDatabase): Promise<void> {
   }
 }
 
-/** Records are accepted from 2000-01-01 on (src/ingest/validate.ts): a new store's month ratchet starts there. */
-const FIRST_CAPTURE_MONTH = '2000-01';
+/** A new store's month ratchet starts at the oldest month any manifest may keep (MAX_RETENTION_DAYS back). */
+const firstKeptMonth = (): string => recordMonth(new Date(Date.now() - MAX_RETENTION_DAYS * 86_400_000));
 
 /** The month ratchet's anchor lives in the database; the ratchet itself beside the KEK. */
 function ratchetAnchors(database: VaultDatabase): RatchetAnchorStore {
@@ -103,6 +105,12 @@ function ratchetAnchors(database: VaultDatabase): RatchetAnchorStore {
     claim: (anchor) => claimRatchetAnchor(database.db, anchor),
     advance: (anchor) => advanceRatchetAnchor(database.db, anchor),
   };
+}
+
+/** Fails with the provider's own words (a wrong VAULT_KEK_FILE, say) when the store's secrets are under a KEK it does not hold. */
+async function assertStoreKek(database: VaultDatabase, provider: KeyProvider): Promise<void> {
+  const secret = await anyVaultSecret(database.db);
+  if (secret) (await provider.unwrapSecret(secret.name, secret.wrapped)).fill(0);
 }
 
 /** Builds a vault from configuration: keys, store, token verification, services. Fails closed on any of them. */
@@ -120,8 +128,9 @@ export async function openVault(config: VaultConfig, opened: OpenVaultOptions = 
     database = options.database ?? (await openConfiguredDatabase(config));
     const ownsDatabase = options.database === undefined;
     const db = database;
+    await assertStoreKek(db, provider);
     const anchors = ratchetAnchors(db);
-    const months = await MonthKeys.open(aead, provider, anchors, FIRST_CAPTURE_MONTH);
+    const months = await MonthKeys.open(aead, provider, anchors, firstKeptMonth());
     const keyRing = new KeyRing(aead, provider, { months });
     openedKeyRing = keyRing;
     const audit = await AuditLog.open(db, keyRing, { witness: config.auditWitness, log: options.log });

@@ -153,7 +153,9 @@ class LocalKeyProvider implements KeyProvider {
     const fp = Buffer.from(envelopeKekFingerprint(wrapped)).toString('hex');
     const kek = this.#keks.get(fp);
     if (!kek) {
-      throw new VaultError('ERR_KEY_UNAVAILABLE', `this key was wrapped under another KEK (local:${fp}); the KEKs in use are ${this.kekIds().join(', ')}: point VAULT_KEK_FILE at the KEK this store was created with`);
+      const held = this.kekIds();
+      const inUse = held.length === 1 ? `the KEK in use is ${held[0]}` : `the KEKs in use are ${held.join(', ')}`;
+      throw new VaultError('ERR_KEY_UNAVAILABLE', `this key was wrapped under another KEK (local:${fp}); ${inUse}: point VAULT_KEK_FILE at the KEK this store was created with`);
     }
     return { kek, id: `local:${fp}` };
   }

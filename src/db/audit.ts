@@ -64,6 +64,11 @@ export async function findSecret(db: Db, name: string): Promise<Uint8Array | und
   return row?.wrapped;
 }
 
+/** One stored vault secret, any: opening it proves the KEK in hand is the store's. */
+export async function anyVaultSecret(db: Db): Promise<{ name: string; wrapped: Uint8Array } | undefined> {
+  return db.selectFrom('vault_secrets').select(['name', 'wrapped']).orderBy('name').limit(1).executeTakeFirst();
+}
+
 /** Stores a wrapped secret unless another instance stored one first; returns the one that won. */
 export async function storeSecretOnce(db: Db, name: string, kekId: string, wrapped: Uint8Array): Promise<Uint8Array> {
   await db

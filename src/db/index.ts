@@ -32,6 +32,7 @@ export {
 } from './policy.js';
 export {
   findSecret,
+  anyVaultSecret,
   storeSecretOnce,
   loadOrCreateSecret,
   type SecretSealer,
@@ -143,3 +144,18 @@ export {
   destroyUnusedLegacyKeys,
   compactRecordTallies,
 } from './retention.js';
+export {
+  openKekRotation,
+  lastKekRotation,
+  startKekRotation,
+  finishKekRotation,
+  countRotationProgress,
+  dataKeysNotUnder,
+  replaceWrappedKeys,
+  vaultSecretsNotUnder,
+  replaceVaultSecret,
+  leaseSecrets,
+  replaceLeaseSecret,
+  dataKeysPerKek,
+  type KekRotationRow,
+} from './key-rotation.js';

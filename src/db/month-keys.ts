@@ -35,9 +35,9 @@ export async function nextDataKeyVersions(db: Db, employeeIds: readonly string[]
  * Stores new month keys of enrolled employees for months not expired. A key another instance
  * stored first for the same employee and month (or version) wins: this one is simply not stored.
  */
-export async function insertMonthKeys(db: Db, keys: ReadonlyArray<MonthKeyRow & { kekId: string }>): Promise<void> {
-  if (keys.length === 0) return;
-  await sql`
+export async function insertMonthKeys(db: Db, keys: ReadonlyArray<MonthKeyRow & { kekId: string }>): Promise<number> {
+  if (keys.length === 0) return 0;
+  const result = await sql`
     insert into employee_data_keys (employee_id, dek_version, kek_id, wrapped_key, key_month)
     select k.employee_id, k.dek_version, k.kek_id, k.wrapped_key, k.key_month
       from unnest(${keys.map((k) => k.employeeId)}::text[], ${keys.map((k) => k.dekVersion)}::int[], ${keys.map((k) => k.kekId)}::text[],
@@ -46,6 +46,7 @@ export async function insertMonthKeys(db: Db, keys: ReadonlyArray<MonthKeyRow & 
       join employees e on e.employee_id = k.employee_id and e.enrolled
      where k.key_month >= coalesce((select base from month_ratchet_anchor), '0000-01')
     on conflict do nothing`.execute(db);
+  return Number(result.numAffectedRows ?? 0);
 }
 
 export async function readRatchetAnchor(db: Db): Promise<{ base: string; check: string } | undefined> {

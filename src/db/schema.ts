@@ -234,6 +234,17 @@ export interface EmployeeErasuresTable {
   rows_deleted_at: Date | null;
 }
 
+export interface KekRotationsTable {
+  rotation_id: string;
+  to_kek: string;
+  from_keks: string[];
+  started_at: Generated<Date>;
+  started_by: string;
+  keys_rewrapped: ColumnType<string | number, string | number | undefined, string | number>;
+  secrets_rewrapped: ColumnType<string | number, string | number | undefined, string | number>;
+  finished_at: Date | null;
+}
+
 export interface VaultSchema {
   employees: EmployeesTable;
   employee_data_keys: EmployeeDataKeysTable;
@@ -255,4 +266,5 @@ export interface VaultSchema {
   record_tallies: RecordTalliesTable;
   employee_erasures: EmployeeErasuresTable;
   month_ratchet_anchor: MonthRatchetAnchorTable;
+  kek_rotations: KekRotationsTable;
 }

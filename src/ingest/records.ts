@@ -158,7 +158,7 @@ export class RecordIngestor {
         admitted.push({ record, orgUnit: employee.orgUnit, month });
       }
     }
-    const { keys: monthKeys, created: keysCreated } = await this.#monthKeys(admitted);
+    const monthKeys = await this.#monthKeys(actor, admitted);
     const candidates: Candidate[] = [];
     for (const a of admitted) {
       const key = monthKeys.get(`${a.record.employeeId}\u0000${a.month}`);
@@ -184,7 +184,6 @@ export class RecordIngestor {
           dropped: all.length,
           ...(all.length > 0 ? { dropped_by_reason: countByReason(all) } : {}),
           rejected: rejected.length,
-          ...(keysCreated > 0 ? { data_keys_created: keysCreated } : {}),
           ...(all.some((d) => d.reason === 'sensitive_content') ? { sensitive_content: sensitiveCounts(all) } : {}),
         },
       };
@@ -214,8 +213,8 @@ export class RecordIngestor {
    * fresh random key sealed under the month's key and wrapped under the KEK. Two instances creating
    * the same key at once store one; the other reads it back.
    */
-  async #monthKeys(admitted: ReadonlyArray<{ record: ParsedRecord; month: string }>): Promise<{ keys: Map<string, StoredDataKey>; created: number }> {
-    const { database, keyRing } = this.#deps;
+  async #monthKeys(actor: Principal, admitted: ReadonlyArray<{ record: ParsedRecord; month: string }>): Promise<Map<string, StoredDataKey>> {
+    const { database, keyRing, audit } = this.#deps;
     const wanted = new Map<string, { employeeId: string; month: string }>();
     for (const a of admitted) wanted.set(`${a.record.employeeId}\u0000${a.month}`, { employeeId: a.record.employeeId, month: a.month });
     const keys = new Map<string, StoredDataKey>();
@@ -223,7 +222,6 @@ export class RecordIngestor {
       const rows = await liveMonthKeys(database.db, [...new Set(pairs.map((p) => p.employeeId))], [...new Set(pairs.map((p) => p.month))]);
       for (const k of rows) keys.set(`${k.employeeId}\u0000${k.month}`, { employeeId: k.employeeId, dekVersion: k.dekVersion, wrappedKey: k.wrappedKey, month: k.month });
     };
-    let created = 0;
     await read([...wanted.values()]);
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const missing = [...wanted].filter(([id]) => !keys.has(id)).map(([, pair]) => pair);
@@ -236,12 +234,22 @@ export class RecordIngestor {
           return keyRing.createDataKey(m.employeeId, version, m.month);
         }),
       );
-      await insertMonthKeys(database.db, fresh.map((k) => ({ employeeId: k.employeeId, month: k.month!, dekVersion: k.dekVersion, wrappedKey: k.wrappedKey, kekId: k.kekId })));
-      const before = keys.size;
+      // Stored with its audit event or not at all: no key exists that the log does not know of.
+      await inTransaction(database, async (trx) => {
+        const stored = await insertMonthKeys(trx, fresh.map((k) => ({ employeeId: k.employeeId, month: k.month!, dekVersion: k.dekVersion, wrappedKey: k.wrappedKey, kekId: k.kekId })));
+        if (stored > 0) {
+          await audit.append(trx, {
+            action: 'key.create',
+            decision: 'info',
+            actor,
+            recordCount: stored,
+            details: { data_keys_created: stored, months: [...new Set(missing.map((m) => m.month))].sort(), kek_id: keyRing.kekId },
+          });
+        }
+      });
       await read(missing);
-      created += keys.size - before;
     }
-    return { keys, created };
+    return keys;
   }
 
   /** A batch refused because the program is paused (known here, or found in the write) is audited as a deny. */

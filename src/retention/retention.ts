@@ -17,7 +17,7 @@ import {
   type VaultDatabase,
 } from '../db/index.js';
 
-/** What one retention run did; `ran` is false when another instance held the lock. */
+/** What one retention run did; `ran` is false when another instance held the lock. Runs that change something are audited. */
 export interface RetentionReport {
   readonly ran: boolean;
   /** Months before this have expired for every kind: their keys cannot be derived any more. */
@@ -142,7 +142,9 @@ export class RetentionJob {
         partition_records_dropped: partitionRecords,
         duration_ms: Date.now() - started,
       };
-      await this.#deps.audit.appendAlone({
+      const changed = moved || monthKeys > 0 || legacy > 0 || dropped.length > 0 || Object.keys(deleted).length > 0;
+      // A run that found nothing to do leaves no event: it runs every minute.
+      if (changed) await this.#deps.audit.appendAlone({
         action: 'retention.run',
         decision: 'info',
         actor: SYSTEM,

@@ -9,6 +9,8 @@ describe(`concurrent appends (${STORE})`, () => {
     const t = await startTestVault();
     try {
       await putRoster(t, [{ employee_id: 'cw-1', org_unit: 'u1' }]);
+      // The employee's first record of the month creates their month key (a key.create event of its own).
+      await t.vault.services.ingest.ingest(makeRecords(1, ['cw-1'], 'first'), { sub: 'warm-up', roles: ['ingest-agent'], teams: [], purpose: undefined, jti: undefined });
       await t.vault.audit.sequenced();
       const before = (await sql<{ n: number }>`select count(*)::int as n from audit_events`.execute(t.database.db)).rows[0]!.n;
       const deadline = Date.now() + 10_000;

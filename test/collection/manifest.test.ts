@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { sql } from 'kysely';
+import { DEFAULT_RECORD_KINDS } from '../../src/config/index.js';
 import { STORE } from '../support/database.js';
 import { dumpAllTablesAsText } from '../support/records.js';
 import { postRecords, putRoster, startTestVault, type TestVault } from '../support/vault.js';
@@ -65,7 +66,8 @@ describe(`the collection manifest decides what is stored (${STORE})`, () => {
   let officer: string;
 
   before(async () => {
-    t = await startTestVault();
+    // Version 1 (the default manifest) keeps every kind 1,000 days, so a version keeping keystrokes 3,650 widens it.
+    t = await startTestVault({ env: { VAULT_RECORD_KINDS: DEFAULT_RECORD_KINDS.split(',').map((k) => `${k}:1000`).join(',') } });
     await putRoster(t, [
       { employee_id: 'eu-1', org_unit: 'engineering', region: 'eu-west' },
       { employee_id: 'us-1', org_unit: 'engineering', region: 'us-east' },
@@ -144,7 +146,7 @@ describe(`the collection manifest decides what is stored (${STORE})`, () => {
       ...MANIFEST,
       kinds: {
         ...MANIFEST.kinds,
-        keystroke: terms({ retention_days: 365, excluded_contexts: { titles: ['*payroll*'] } }),
+        keystroke: terms({ retention_days: 3650, excluded_contexts: { titles: ['*payroll*'] } }),
         click: terms({ purposes: ['ai-agent-training', 'productivity-analytics'] }),
         prompt: terms(),
         screenshot: terms({ retention_days: 30, excluded_regions: ['eu-*'] }),
