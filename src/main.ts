@@ -10,7 +10,6 @@ import {
   advanceRatchetAnchor,
   anyVaultSecret,
   claimRatchetAnchor,
-  countDataKeys,
   countEnvelopesContaining,
   migrateDatabase,
   openDatabase,
@@ -27,6 +26,7 @@ import { PolicyAdmin } from './policy-admin/index.js';
 import type { ReadinessCheck, VaultServices } from './services/index.js';
 import { Erasures, ExposureReports, OwnRecords } from './subject-rights/index.js';
 import { RetentionJob } from './retention/index.js';
+import { KekRotation } from './key-lifecycle/index.js';
 
 /**
  * One vault instance: the services the HTTP API and the CLI call, and the parts under them. Only
@@ -172,6 +172,12 @@ export async function openVault(config: VaultConfig, opened: OpenVaultOptions = 
         .then(() => keyRing.forgetMonthsBefore(months.base))
         .catch((err: unknown) => options.log({ alarm: 'month_keys_reload_failed', error: (err as Error).message }, 'expired months not reloaded'));
     });
+    const rotation = new KekRotation({ database: db, keyRing, audit, batchSize: config.keyRotationBatch });
+    // A rotation started or finished elsewhere: load the new KEK, or let the retired one go.
+    const unsubscribeKeks = controls.subscribe((events) => {
+      if (!events.some((e) => e.type === 'kek_rotation' || e.type === 'kek_retired')) return;
+      keyRing.refreshKeks().catch((err: unknown) => options.log({ alarm: 'kek_refresh_failed', error: (err as Error).message }, 'KEKs not reloaded after a rotation'));
+    });
     const upkeep = () => {
       erasures.deleteInBackground();
       retention.run().catch((err: unknown) => options.log({ alarm: 'retention_failed', error: (err as Error).message }, 'retention run failed'));
@@ -221,7 +227,7 @@ export async function openVault(config: VaultConfig, opened: OpenVaultOptions = 
       },
       policyAdmin: new PolicyAdmin(db, trustedKeys, policy, audit, { kinds: [...config.recordKinds.keys()], maxScopeFraction: config.maxScopeFraction, log: options.log }),
       auditTrail: new AuditTrail(audit, { log: options.log }),
-      keys: { status: async () => ({ kek_id: keyRing.kekId, aead: keyRing.aeadName, ...(await countDataKeys(db.db)) }) },
+      keys: rotation,
       retention: { totals: () => retention.totals(), run: () => retention.run() },
       leakProbe: { rowsContaining: (bytes) => countEnvelopesContaining(db.db, bytes) },
       async readiness() {
@@ -253,6 +259,7 @@ export async function openVault(config: VaultConfig, opened: OpenVaultOptions = 
         clearInterval(maintenance);
         unsubscribeErasures();
         unsubscribeMonths();
+        unsubscribeKeks();
         await retention.settled();
         await erasures.settled();
         await controls.stop();

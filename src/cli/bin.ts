@@ -7,7 +7,7 @@ import { buildHttpServer } from '../http/index.js';
 import { migrateConfiguredStore, openVault } from '../main.js';
 import { withLocalVault, type OpenLocalVault } from './vault.js';
 import { ingestNdjsonFile } from './ingest-file.js';
-import { emit, EXIT_OK, EXIT_REFUSED, EXIT_USAGE, fail, wantsJson } from './output.js';
+import { localOperator, emit, EXIT_OK, EXIT_REFUSED, EXIT_USAGE, fail, wantsJson } from './output.js';
 import { registerPolicyCommands } from './policy.js';
 import { registerAuditCommands } from './audit.js';
 import { registerCollectionCommands } from './collection.js';
@@ -99,18 +99,46 @@ program
     }),
   );
 
-const keys = program.command('keys').description('key hierarchy');
+const keys = program.command('keys').description('key hierarchy: KEKs, data keys, rotation');
 keys
   .command('status')
-  .description('KEK in use, AEAD binding, data keys live and destroyed')
+  .description('KEKs held and active, data keys live and destroyed per KEK, month keys kept, the rotation running or last run')
   .action(
     run(async (_opts, command: Command) =>
       withLocalVault(openLocalVault, async (services) => {
-        const status = await services.keys.status();
+        const s = await services.keys.status();
+        const rotation = s.rotation
+          ? s.rotation.finished_at
+            ? `last rotation ${s.rotation.rotation_id} to ${s.rotation.to_kek} finished ${s.rotation.finished_at} (${s.rotation.keys_rewrapped} keys, ${s.rotation.secrets_rewrapped} secrets rewrapped)`
+            : `ROTATION RUNNING ${s.rotation.rotation_id} since ${s.rotation.started_at} to ${s.rotation.to_kek}: ${s.rotation.keys_rewrapped} keys rewrapped, ${s.rotation.keys_remaining} to go; run \`activity-vault keys rotate\` to resume it`
+          : 'no rotation yet';
+        const perKek = Object.entries(s.live_keys_by_kek).map(([kek, n]) => `  ${kek}: ${n} live data keys`);
         emit(
           wantsJson(command),
-          status,
-          `KEK ${status.kek_id} (${status.aead} libsodium)\nemployees ${status.employees}, data keys live ${status.liveKeys}, destroyed ${status.destroyedKeys}`,
+          s,
+          [
+            `KEK ${s.kek_id} (${s.aead} libsodium)${s.keks_held.length > 1 ? `; also held: ${s.keks_held.slice(1).join(', ')}` : ''}`,
+            `employees ${s.employees}, data keys live ${s.live_keys}, destroyed ${s.destroyed_keys}`,
+            ...perKek,
+            `month keys from ${s.month_keys_from} (earlier months expired)`,
+            rotation,
+          ].join('\n'),
+        );
+        return EXIT_OK;
+      }),
+    ),
+  );
+keys
+  .command('rotate')
+  .description('create a new KEK and rewrap every data key and vault secret under it while the vault serves; resumes a rotation that was cut; the old KEK is retired at the end')
+  .action(
+    run(async (_opts, command: Command) =>
+      withLocalVault(openLocalVault, async (services) => {
+        const r = await services.keys.rotate(localOperator('security-admin'), (n) => process.stderr.write(`rewrapped ${n} data keys\n`));
+        emit(
+          wantsJson(command),
+          r,
+          `rotated to ${r.to_kek} in ${(r.duration_ms / 1000).toFixed(1)} s: ${r.keys_rewrapped} data keys, ${r.secrets_rewrapped} vault secrets, ${r.leases_rewrapped} dataset secrets rewrapped; retired ${r.from_keks.join(', ') || 'none'}`,
         );
         return EXIT_OK;
       }),

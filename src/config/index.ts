@@ -35,6 +35,8 @@ export interface VaultConfig {
   readonly sseHeartbeatSeconds: number;
   /** How often the background upkeep runs: deleting erased employees' rows (and retention). */
   readonly maintenanceSeconds: number;
+  /** Data keys a KEK rotation rewraps per transaction (VAULT_KEY_ROTATION_BATCH). */
+  readonly keyRotationBatch: number;
   /** VAULT_AUDIT_WITNESS: a directory or `.jsonl` file outside the database where every checkpoint is also appended. */
   readonly auditWitness: string;
   /** Declared record kinds and the lowest sensitivity each may carry. */
@@ -52,6 +54,12 @@ type Env = Readonly<Record<string, string | undefined>>;
 
 function fail(message: string): never {
   throw new VaultError('ERR_CONFIG', message);
+}
+
+function parseBatch(raw: string): number {
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw) || n < 1 || n > 100_000) fail(`VAULT_KEY_ROTATION_BATCH must be an integer 1-100000, got "${raw}"`);
+  return n;
 }
 
 function parsePort(raw: string): number {
@@ -158,6 +166,7 @@ export function loadConfig(env: Env = process.env): VaultConfig {
     auditCheckpointSeconds: parseSeconds(env.VAULT_AUDIT_CHECKPOINT_SECONDS ?? '300'),
     sseHeartbeatSeconds: parseSeconds(env.VAULT_SSE_HEARTBEAT_SECONDS ?? '15'),
     maintenanceSeconds: parseSeconds(env.VAULT_MAINTENANCE_SECONDS ?? '60'),
+    keyRotationBatch: parseBatch(env.VAULT_KEY_ROTATION_BATCH ?? '1000'),
     auditWitness: path.resolve(env.VAULT_AUDIT_WITNESS || path.join(dataDir, 'audit-witness')),
     recordKinds: parseRecordKinds(env.VAULT_RECORD_KINDS ?? DEFAULT_RECORD_KINDS),
     recordRetentionDays: parseKindRetention(env.VAULT_RECORD_KINDS ?? DEFAULT_RECORD_KINDS),

@@ -162,6 +162,26 @@ export class KeyRing {
     return this.#monthKeys();
   }
 
+  /** Every KEK the provider holds, the active one first. */
+  kekIds(): string[] {
+    return this.#provider.kekIds();
+  }
+
+  /** Rotation: a new KEK, active from now on in this instance (others `refreshKeks` on the change event). */
+  createKek(): Promise<string> {
+    return this.#provider.createKek();
+  }
+
+  /** Destroys a KEK nothing references any more (never the active one). */
+  retireKek(kekId: string): Promise<void> {
+    return this.#provider.retireKek(kekId);
+  }
+
+  /** Reloads the provider's KEKs (another instance rotated or retired one). */
+  refreshKeks(): Promise<void> {
+    return this.#provider.refresh();
+  }
+
   /** The KEK that wrapped a stored key (read from the blob). */
   kekOf(wrappedKey: Uint8Array): string {
     return this.#provider.kekOf(wrappedKey);

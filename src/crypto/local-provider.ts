@@ -216,7 +216,12 @@ class LocalKeyProvider implements KeyProvider {
       throw new VaultError('ERR_CONFLICT', `KEK ${kekId} is not the one in ${this.#file}`);
     }
     current.fill(0);
-    await fs.rename(this.#next, this.#file);
+    try {
+      await fs.rename(this.#next, this.#file);
+    } catch (err) {
+      // Another process retired it first.
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
     const dir = await fs.open(path.dirname(this.#file), 'r');
     try {
       await dir.sync();

@@ -14,6 +14,7 @@ import { auditRoutes } from './routes/audit.js';
 import { datasetRoutes } from './routes/datasets.js';
 import { collectionRoutes, OPTIONAL_BODIES } from './routes/collection.js';
 import { subjectRightsRoutes, SUBJECT_RIGHTS_OPTIONAL_BODIES } from './routes/subject-rights.js';
+import { keyRoutes } from './routes/keys.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -95,6 +96,7 @@ export async function buildHttpServer(services: VaultServices, options: HttpServ
   await app.register(datasetRoutes(services));
   await app.register(collectionRoutes(services, metrics));
   await app.register(subjectRightsRoutes(services, metrics));
+  await app.register(keyRoutes(services));
   return app;
 }
 

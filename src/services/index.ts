@@ -6,6 +6,7 @@ import type { RecordIngestor, RosterService } from '../ingest/index.js';
 import type { PolicyAdmin } from '../policy-admin/index.js';
 import type { Erasures, ExposureReports, OwnRecords } from '../subject-rights/index.js';
 import type { RetentionJob } from '../retention/index.js';
+import type { KekRotation } from '../key-lifecycle/index.js';
 
 export interface ReadinessCheck {
   readonly ok: boolean;
@@ -15,15 +16,6 @@ export interface ReadinessCheck {
 export interface Readiness {
   readonly ready: boolean;
   readonly checks: Record<string, ReadinessCheck>;
-}
-
-export interface KeyStatus {
-  readonly kek_id: string;
-  readonly aead: string;
-  readonly employees: number;
-  readonly liveKeys: number;
-  readonly destroyedKeys: number;
-  readonly kekIds: string[];
 }
 
 /** What an operator sees of a running instance: never a key, a token or a connection string. */
@@ -95,7 +87,8 @@ export interface VaultServices {
   readonly subjectRights: Pick<Erasures, 'erase'> & Pick<OwnRecords, 'open'> & Pick<ExposureReports, 'exposure'>;
   readonly policyAdmin: Pick<PolicyAdmin, 'stage' | 'approve' | 'activate' | 'list' | 'diff'>;
   readonly auditTrail: Pick<AuditTrail, 'query' | 'verify' | 'checkpoints' | 'signCheckpoint'>;
-  readonly keys: { status(): Promise<KeyStatus> };
+  /** The key hierarchy: KEKs, counts, and rotation (run to the end, or started in the background). */
+  readonly keys: Pick<KekRotation, 'status' | 'rotate' | 'rotating'>;
   /** The retention job: its totals since start (for /metrics), and a run now (the CLI). */
   readonly retention: Pick<RetentionJob, 'totals' | 'run'>;
   /** Rows of the record store whose ciphertext contains these bytes: a plaintext-leak probe that must find none. */

@@ -1,0 +1,1 @@
+export { KekRotation, type KeyStatus, type RotationReport, type RotationView, type RotationDeps } from './rotation.js';
