@@ -4,7 +4,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { sql } from 'kysely';
-import { loadConfig, type VaultConfig } from '../src/config/index.js';
+import { DEFAULT_RECORD_KINDS, loadConfig, type VaultConfig } from '../src/config/index.js';
 import { migrateDatabase, openDatabase, type VaultDatabase } from '../src/db/index.js';
 import { openVault, type Vault } from '../src/main.js';
 import { scratchPostgresDatabase } from '../test/support/database.js';
@@ -84,7 +84,11 @@ export async function openBenchVault(): Promise<BenchVault> {
   const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'vault-bench-'));
   const database = await openDatabase({ url: scratch.url });
   await migrateDatabase(database);
-  const config = loadConfig({ VAULT_DATA_DIR: dataDir, VAULT_LOG_LEVEL: 'warn' });
+  // The key provider comes from the environment (VAULT_KEY_PROVIDER, VAULT_PKCS11_*); records are
+  // kept ten years so the fixed dates of synthetic records never expire.
+  const providerEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => k === 'VAULT_KEY_PROVIDER' || k.startsWith('VAULT_PKCS11_')));
+  const kinds = DEFAULT_RECORD_KINDS.split(',').map((k) => `${k}:3650`).join(',');
+  const config = loadConfig({ VAULT_DATA_DIR: dataDir, VAULT_LOG_LEVEL: 'warn', VAULT_RECORD_KINDS: kinds, VAULT_MAINTENANCE_SECONDS: '86400', ...providerEnv });
   const vault = await openVault(config, { database });
   await vault.services.roster.upsert(BENCH_ACTOR, { employees: BENCH_EMPLOYEES.map((id, i) => ({ employee_id: id, org_unit: `unit-${i % 10}`, region: 'eu', enrolled: true })) });
   return {

@@ -5,7 +5,7 @@ import { CollectionControls, ControlState, defaultManifest, IngestGate, MAX_RETE
 import { createTokenVerifier, loadDevSigningKey, readJwksFile, type TokenVerifier } from './auth/index.js';
 import type { VaultConfig } from './config/index.js';
 import { policyPaths } from './config/paths.js';
-import { KeyRing, loadAead, MonthKeys, openLocalKeyProvider, type Aead, type KeyProvider, type RatchetAnchorStore } from './crypto/index.js';
+import { KeyRing, loadAead, MonthKeys, openLocalKeyProvider, openPkcs11KeyProvider, type Aead, type KeyProvider, type RatchetAnchorStore } from './crypto/index.js';
 import {
   advanceRatchetAnchor,
   anyVaultSecret,
@@ -107,6 +107,17 @@ function ratchetAnchors(database: VaultDatabase): RatchetAnchorStore {
   };
 }
 
+/**
+ * The KEK's home. Development creates key material on first run (a KEK file, or a KEK in the
+ * token); production never does: the KEK must exist before the vault starts.
+ */
+async function openKeyProvider(config: VaultConfig, aead: Aead): Promise<KeyProvider> {
+  const createIfMissing = config.env === 'development';
+  const p = config.keyProvider;
+  if (p.kind === 'local') return openLocalKeyProvider({ file: config.kekFile, createIfMissing, aead });
+  return openPkcs11KeyProvider({ module: p.module, pinFile: p.pinFile, keyLabel: p.keyLabel, createIfMissing, ...(p.slot !== undefined ? { slot: p.slot } : {}), ...(p.tokenLabel ? { tokenLabel: p.tokenLabel } : {}) });
+}
+
 /** Fails with the provider's own words (a wrong VAULT_KEK_FILE, say) when the store's secrets are under a KEK it does not hold. */
 async function assertStoreKek(database: VaultDatabase, provider: KeyProvider): Promise<void> {
   const secret = await anyVaultSecret(database.db);
@@ -117,7 +128,7 @@ async function assertStoreKek(database: VaultDatabase, provider: KeyProvider): P
 export async function openVault(config: VaultConfig, opened: OpenVaultOptions = {}): Promise<Vault> {
   const options = { ...opened, log: opened.log ?? alarmsToStderr };
   const aead = options.aead ?? (await loadAead());
-  const provider = await openLocalKeyProvider({ file: config.kekFile, createIfMissing: config.env === 'development', aead });
+  const provider = await openKeyProvider(config, aead);
   let openedKeyRing: KeyRing | undefined;
   let database: VaultDatabase | undefined;
   let auditLog: AuditLog | undefined;

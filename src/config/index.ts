@@ -14,6 +14,8 @@ export interface VaultConfig {
   readonly kekFile: string;
   /** True when the operator named the KEK file; production refuses to create key material itself. */
   readonly kekFileConfigured: boolean;
+  /** Where the KEK lives: the local file (`kekFile`), or a PKCS#11 token (an HSM, or a cloud KMS's PKCS#11 library). */
+  readonly keyProvider: { readonly kind: 'local' } | Pkcs11Config;
   readonly maxScopeFraction: number;
   /** VAULT_STORE_LEVEL_4: keep level-4 records (encrypted, never exportable) instead of dropping them at ingest. */
   readonly storeLevel4: boolean;
@@ -128,6 +130,34 @@ function parseKindTerms(raw: string): Map<string, { floor: number; retentionDays
   return kinds;
 }
 
+export interface Pkcs11Config {
+  readonly kind: 'pkcs11';
+  /** VAULT_PKCS11_MODULE: the vendor's PKCS#11 library. */
+  readonly module: string;
+  /** VAULT_PKCS11_SLOT and/or VAULT_PKCS11_TOKEN_LABEL: which token. */
+  readonly slot: number | undefined;
+  readonly tokenLabel: string | undefined;
+  /** VAULT_PKCS11_PIN_FILE: the user PIN, in a file of mode 0600. */
+  readonly pinFile: string;
+  /** VAULT_PKCS11_KEY_LABEL: the KEK's label in the token (default `activity-vault-kek`). */
+  readonly keyLabel: string;
+}
+
+function parseKeyProvider(env: Env): VaultConfig['keyProvider'] {
+  const kind = env.VAULT_KEY_PROVIDER ?? 'local';
+  if (kind === 'local') return { kind };
+  if (kind !== 'pkcs11') fail(`VAULT_KEY_PROVIDER must be local or pkcs11, got "${kind}"`);
+  const module = env.VAULT_PKCS11_MODULE;
+  const pinFile = env.VAULT_PKCS11_PIN_FILE;
+  if (!module) fail('VAULT_KEY_PROVIDER=pkcs11 needs VAULT_PKCS11_MODULE (the PKCS#11 library)');
+  if (!pinFile) fail('VAULT_KEY_PROVIDER=pkcs11 needs VAULT_PKCS11_PIN_FILE (a file holding the user PIN)');
+  const slotText = env.VAULT_PKCS11_SLOT;
+  if (slotText !== undefined && !/^\d{1,10}$/.test(slotText)) fail(`VAULT_PKCS11_SLOT must be a slot number, got "${slotText}"`);
+  const tokenLabel = env.VAULT_PKCS11_TOKEN_LABEL || undefined;
+  if (slotText === undefined && !tokenLabel) fail('VAULT_KEY_PROVIDER=pkcs11 needs VAULT_PKCS11_SLOT or VAULT_PKCS11_TOKEN_LABEL');
+  return { kind, module: path.resolve(module), slot: slotText === undefined ? undefined : Number(slotText), tokenLabel, pinFile: path.resolve(pinFile), keyLabel: env.VAULT_PKCS11_KEY_LABEL || 'activity-vault-kek' };
+}
+
 /** Reads and validates the environment once, at start. Throws `ERR_CONFIG` with the variable at fault. */
 export function loadConfig(env: Env = process.env): VaultConfig {
   const vaultEnv = env.VAULT_ENV ?? 'development';
@@ -140,7 +170,7 @@ export function loadConfig(env: Env = process.env): VaultConfig {
   if (vaultEnv === 'production') {
     if (!jwksFile && !jwksUrl) fail('production needs VAULT_JWKS_FILE or VAULT_JWKS_URL: development signing keys are refused');
     if (!env.VAULT_JWT_ISSUER) fail('production needs VAULT_JWT_ISSUER');
-    if (!env.VAULT_KEK_FILE) fail('production needs VAULT_KEK_FILE: key material is never created implicitly');
+    if (!env.VAULT_KEK_FILE && (env.VAULT_KEY_PROVIDER ?? 'local') === 'local') fail('production needs VAULT_KEK_FILE (or VAULT_KEY_PROVIDER=pkcs11): key material is never created implicitly');
     if (jwksUrl && !jwksUrl.startsWith('https://')) fail('production fetches VAULT_JWKS_URL over https only: whoever can alter the key set can sign tokens');
     if (!env.VAULT_BUNDLE_KEYS_FILE) fail('production needs VAULT_BUNDLE_KEYS_FILE: the keys that may sign policy bundles');
   }
@@ -152,6 +182,7 @@ export function loadConfig(env: Env = process.env): VaultConfig {
     port: parsePort(env.VAULT_PORT ?? '8080'),
     kekFile: path.resolve(env.VAULT_KEK_FILE ?? path.join(dataDir, 'kek.bin')),
     kekFileConfigured: Boolean(env.VAULT_KEK_FILE),
+    keyProvider: parseKeyProvider(env),
     maxScopeFraction: parseFraction(env.VAULT_MAX_SCOPE_FRACTION ?? '0.2'),
     storeLevel4: parseBoolean('VAULT_STORE_LEVEL_4', env.VAULT_STORE_LEVEL_4 ?? 'false'),
     jwt: {

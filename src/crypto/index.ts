@@ -5,3 +5,4 @@ export { openLocalKeyProvider } from './local-provider.js';
 export { KeyRing, DataKey, dataKeyId, type RecordBinding, type StoredDataKey, type KeyRingOptions } from './key-ring.js';
 export { FixedLengthSiv } from './siv.js';
 export { MonthKeys, compareMonths, nextMonth, type Month, type RatchetAnchor, type RatchetAnchorStore } from './month-keys.js';
+export { openPkcs11KeyProvider, type Pkcs11KeyProviderOptions } from './pkcs11-provider.js';
