@@ -99,13 +99,16 @@ field() { node -e 'const v = JSON.parse(process.argv[1])[process.argv[2]]; proce
 # - PUT /v1/employees: an employee_id may appear once per batch (a 400; `uniqueItems` compares
 #   whole entries, not one field of them);
 # - POST /v1/policy/bundles: the body must be a gzipped bundle (400) signed by a trusted key (422).
-# - GET /v1/collection/status, the employee routes of the collection controls: an employee id that
-#   is not on the roster is a 404;
+# - GET /v1/collection/status, the employee routes of the collection controls and of subject rights
+#   (erase, records, exposure): an employee id that is not on the roster is a 404, and a window of
+#   the employee's copy whose `from` is not before `to` is a 400;
 # - PUT /v1/collection/manifest: `base_version` that is not the version in force is a 409.
-# Three operations are not fuzzed, on purpose: POST /v1/program/pause and /resume (a valid request
+# Four operations are not fuzzed, on purpose: POST /v1/program/pause and /resume (a valid request
 # pauses collection or freezes exports, and from then every ingest or dataset answer is, by design,
 # a 503 the run would count as a failure; test/collection/pauses.test.ts holds their input checks),
-# and GET /v1/collection/events (an event stream never ends; test/collection/agents.test.ts).
+# GET /v1/collection/events (an event stream never ends; test/collection/agents.test.ts), and
+# POST /v1/keys/rotate (it takes no input, and each valid call rotates the KEK in the background;
+# test/key-lifecycle/rotation.test.ts).
 # And one narrower still: POST /v1/records takes any JSON payload, but a `__proto__` key (or
 # `constructor.prototype`) at any depth refuses the whole body with a 400, fastify's guard against
 # prototype poisoning. `hooks = scripts/fuzz-hooks.py` drops just those generated bodies.
@@ -174,6 +177,16 @@ parameters = { "path.id" = { dictionary = "employees", probability = 0.5 } }
 checks = { positive_data_acceptance = { expected-statuses = ["2xx", 400, 401, 403, 404] } }
 
 [[operations]]
+include-path-regex = '^/v1/employees/[{]id[}]/(erase|records|exposure)$'
+headers = { Authorization = "Bearer \${FUZZ_TOKEN_PRIVACY_OFFICER}" }
+parameters = { "path.id" = { dictionary = "employees", probability = 0.5 } }
+checks = { positive_data_acceptance = { expected-statuses = ["2xx", 400, 401, 403, 404] } }
+
+[[operations]]
+include-path = "/v1/keys/status"
+headers = { Authorization = "Bearer \${FUZZ_TOKEN_AUDITOR}" }
+
+[[operations]]
 include-path = "/v1/collection/manifest"
 headers = { Authorization = "Bearer \${FUZZ_TOKEN_PRIVACY_OFFICER}" }
 checks = { positive_data_acceptance = { expected-statuses = ["2xx", 400, 401, 403, 404, 409] } }
@@ -226,7 +239,7 @@ status=0
   --checks all \
   --max-time "$budget" \
   --suppress-health-check filter_too_much \
-  --exclude-path /v1/program/pause --exclude-path /v1/program/resume --exclude-path /v1/collection/events \
+  --exclude-path /v1/program/pause --exclude-path /v1/program/resume --exclude-path /v1/collection/events --exclude-path /v1/keys/rotate \
   --request-timeout 30 \
   --workers 1 \
   --no-color \

@@ -29,6 +29,17 @@ export interface TestVault {
  */
 export const TEST_RECORD_KINDS = DEFAULT_RECORD_KINDS.split(',').map((k) => `${k}:3650`).join(',');
 
+/**
+ * The key provider the environment asks for: CI runs the key-hierarchy, erasure, rotation and
+ * retention suites a second time against SoftHSM2 (`VAULT_KEY_PROVIDER=pkcs11`). Each vault gets a
+ * KEK label of its own (from its data directory), so vaults sharing the token never share a KEK.
+ */
+export function keyProviderEnv(dataDir: string): Record<string, string> {
+  if (process.env.VAULT_KEY_PROVIDER !== 'pkcs11') return {};
+  const passed = Object.entries(process.env).filter(([k, v]) => v !== undefined && (k === 'VAULT_KEY_PROVIDER' || k === 'SOFTHSM2_CONF' || k.startsWith('VAULT_PKCS11_')));
+  return { ...(Object.fromEntries(passed) as Record<string, string>), VAULT_PKCS11_KEY_LABEL: `vault-test-${path.basename(dataDir)}` };
+}
+
 export async function tempDir(prefix = 'vault-test-'): Promise<string> {
   return fs.mkdtemp(path.join(os.tmpdir(), prefix));
 }
@@ -41,7 +52,7 @@ export async function startTestVault(
   options: { database?: VaultDatabase; env?: Record<string, string>; noDefaultBundle?: boolean; dataDir?: string } = {},
 ): Promise<TestVault> {
   const dataDir = options.dataDir ?? (await tempDir());
-  const config = loadConfig({ VAULT_DATA_DIR: dataDir, VAULT_RECORD_KINDS: TEST_RECORD_KINDS, ...options.env });
+  const config = loadConfig({ VAULT_DATA_DIR: dataDir, VAULT_RECORD_KINDS: TEST_RECORD_KINDS, ...keyProviderEnv(dataDir), ...options.env });
   const fresh = options.database ? undefined : await freshDatabase();
   const database = options.database ?? fresh!.database;
   const logs: string[] = [];
