@@ -1,7 +1,34 @@
 import type { AuditLog } from '../audit/index.js';
 import type { Principal } from '../auth/index.js';
-import { datasetsReachingEmployee, employeeExists, employeeRecordSummary, type RecordSummaryRow, type VaultDatabase } from '../db/index.js';
+import { datasetsReachingEmployee, employeeExists, employeeRecordSummary, type AccessReportRow, type RecordSummaryRow, type VaultDatabase } from '../db/index.js';
 import { VaultError } from '../errors/index.js';
+
+/** A lease that reached an employee's records, as the employee's reports show it. */
+export interface LeaseOfEmployee {
+  readonly dataset_id: string;
+  readonly decision_id: string;
+  readonly requested_by: string;
+  readonly teams: string[];
+  readonly purpose: string;
+  readonly policy_revision: string;
+  readonly granted_at: string;
+  readonly expires_at: string;
+  readonly records_of_employee: number;
+}
+
+export function leaseOfEmployee(d: AccessReportRow): LeaseOfEmployee {
+  return {
+    dataset_id: d.datasetId,
+    decision_id: d.decisionId,
+    requested_by: d.requester,
+    teams: d.teams,
+    purpose: d.purpose,
+    policy_revision: d.policyRevision,
+    granted_at: d.createdAt.toISOString(),
+    expires_at: d.expiresAt.toISOString(),
+    records_of_employee: d.employeeRecords,
+  };
+}
 
 export interface AccessReport {
   readonly employee_id: string;
@@ -13,18 +40,7 @@ export interface AccessReport {
     readonly by_month_and_kind: RecordSummaryRow[];
     readonly datasets: number;
   };
-  readonly datasets: Array<{
-    dataset_id: string;
-    decision_id: string;
-    requested_by: string;
-    teams: string[];
-    purpose: string;
-    policy_revision: string;
-    granted_at: string;
-    expires_at: string;
-    records_of_employee: number;
-    streamed: { pages: number; records_served: number; first_at: string | null; last_at: string | null };
-  }>;
+  readonly datasets: Array<LeaseOfEmployee & { streamed: { pages: number; records_served: number; first_at: string | null; last_at: string | null } }>;
 }
 
 const NOT_STREAMED = { pages: 0, records_served: 0, first_at: null, last_at: null } as const;
@@ -59,18 +75,7 @@ export class AccessReports {
         by_month_and_kind: stored,
         datasets: datasets.length,
       },
-      datasets: datasets.map((d) => ({
-        dataset_id: d.datasetId,
-        decision_id: d.decisionId,
-        requested_by: d.requester,
-        teams: d.teams,
-        purpose: d.purpose,
-        policy_revision: d.policyRevision,
-        granted_at: d.createdAt.toISOString(),
-        expires_at: d.expiresAt.toISOString(),
-        records_of_employee: d.employeeRecords,
-        streamed: { ...(streams.get(d.decisionId) ?? NOT_STREAMED) },
-      })),
+      datasets: datasets.map((d) => ({ ...leaseOfEmployee(d), streamed: { ...(streams.get(d.decisionId) ?? NOT_STREAMED) } })),
     };
     await audit.appendAlone({ action: 'employee.access_report', decision: 'allow', actor: principal, employeeId, recordCount: report.datasets.length, details: { datasets: report.datasets.length } });
     return report;

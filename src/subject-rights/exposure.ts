@@ -1,7 +1,7 @@
 import type { AuditLog } from '../audit/index.js';
 import type { Principal } from '../auth/index.js';
 import { countEnrolledByOrgUnit, datasetsReachingEmployee, employeeOrgUnits, type VaultDatabase } from '../db/index.js';
-import type { DatasetRequests } from '../datasets/index.js';
+import { leaseOfEmployee, type DatasetRequests, type LeaseOfEmployee } from '../datasets/index.js';
 import { VaultError } from '../errors/index.js';
 import { grantsOf } from '../guard/index.js';
 import { NEVER_EXPORTED_SENSITIVITY, type DatasetRequest } from '../model/index.js';
@@ -24,17 +24,7 @@ export interface Exposure {
   /** Teams a dataset request could be granted this employee's records today, per purpose. */
   readonly teams: Array<{ team: string; paths: ExposurePath[] }>;
   /** Leases open now whose frozen scope holds records of the employee. */
-  readonly open_leases: Array<{
-    dataset_id: string;
-    decision_id: string;
-    requested_by: string;
-    teams: string[];
-    purpose: string;
-    policy_revision: string;
-    granted_at: string;
-    expires_at: string;
-    records_of_employee: number;
-  }>;
+  readonly open_leases: LeaseOfEmployee[];
 }
 
 export interface ExposureDeps {
@@ -102,17 +92,7 @@ export class ExposureReports {
       computed_at: now.toISOString(),
       org_units: orgUnits,
       teams: reached,
-      open_leases: leases.map((d) => ({
-        dataset_id: d.datasetId,
-        decision_id: d.decisionId,
-        requested_by: d.requester,
-        teams: d.teams,
-        purpose: d.purpose,
-        policy_revision: d.policyRevision,
-        granted_at: d.createdAt.toISOString(),
-        expires_at: d.expiresAt.toISOString(),
-        records_of_employee: d.employeeRecords,
-      })),
+      open_leases: leases.map(leaseOfEmployee),
     };
     await audit.appendAlone({
       action: 'employee.exposure',

@@ -17,6 +17,19 @@ const recordStreamResponses = {
   '5xx': errorJson('failed: the error body with an error_id'),
 } as const;
 
+/** A lease that reached an employee's records (`LeaseOfEmployee`): the access report's datasets, exposure's open leases. */
+export const leaseOfEmployeeProperties = {
+  dataset_id: { type: 'string' },
+  decision_id: { type: 'string' },
+  requested_by: { type: 'string' },
+  teams: stringArray,
+  purpose: { type: 'string' },
+  policy_revision: { type: 'string' },
+  granted_at: { type: 'string' },
+  expires_at: { type: 'string' },
+  records_of_employee: { type: 'integer' },
+} as const;
+
 export function datasetRoutes(services: VaultServices) {
   return async (app: FastifyInstance): Promise<void> => {
     app.post('/v1/datasets', {
@@ -104,15 +117,7 @@ export function datasetRoutes(services: VaultServices) {
                 items: {
                   type: 'object',
                   properties: {
-                    dataset_id: { type: 'string' },
-                    decision_id: { type: 'string' },
-                    requested_by: { type: 'string' },
-                    teams: stringArray,
-                    purpose: { type: 'string' },
-                    policy_revision: { type: 'string' },
-                    granted_at: { type: 'string' },
-                    expires_at: { type: 'string' },
-                    records_of_employee: { type: 'integer' },
+                    ...leaseOfEmployeeProperties,
                     streamed: {
                       type: 'object',
                       properties: {

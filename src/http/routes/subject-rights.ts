@@ -5,6 +5,7 @@ import type { VaultServices } from '../../services/index.js';
 import { principalOf } from '../auth.js';
 import { bearerAuth, errorResponses } from '../errors.js';
 import type { HttpMetrics } from '../metrics.js';
+import { leaseOfEmployeeProperties } from './datasets.js';
 
 const employeeParams = { type: 'object', required: ['id'], properties: { id: idSchemas.employeeId } } as const;
 const integerList = { type: 'array', items: { type: 'integer' } } as const;
@@ -47,23 +48,7 @@ const exposureView = {
     computed_at: { type: 'string' },
     org_units: stringArray,
     teams: { type: 'array', items: { type: 'object', properties: { team: { type: 'string' }, paths: { type: 'array', items: pathView } } } },
-    open_leases: {
-      type: 'array',
-      items: {
-        type: 'object',
-        properties: {
-          dataset_id: { type: 'string' },
-          decision_id: { type: 'string' },
-          requested_by: { type: 'string' },
-          teams: stringArray,
-          purpose: { type: 'string' },
-          policy_revision: { type: 'string' },
-          granted_at: { type: 'string' },
-          expires_at: { type: 'string' },
-          records_of_employee: { type: 'integer' },
-        },
-      },
-    },
+    open_leases: { type: 'array', items: { type: 'object', properties: leaseOfEmployeeProperties } },
   },
 } as const;
 
