@@ -8,7 +8,7 @@ function receiptText(r: ErasureReceipt, savedTo: string | undefined): string {
   const destroyed = r.receipt.key_versions_destroyed;
   const lines = [
     destroyed.length > 0
-      ? `${r.employee_id}: erased at ${r.receipt.erased_at}; key versions ${destroyed.join(', ')} destroyed, ${r.receipt.records_unreadable} records can never be opened again`
+      ? `${r.employee_id}: erased at ${r.receipt.erased_at}; key versions ${destroyed.join(', ')} destroyed, ${r.receipt.records_unreadable} ${r.receipt.records_unreadable === 1 ? 'record' : 'records'} can never be opened again`
       : `${r.employee_id}: already erased (key versions ${r.receipt.key_versions_destroyed_before.join(', ') || 'none'}); nothing new to destroy`,
     `receipt ${r.receipt.erasure_id}, audit event ${r.receipt.audit_event_id}, signed by ${r.key_id}`,
   ];

@@ -47,7 +47,7 @@ export function createMetrics(collection?: CollectionGauges): HttpMetrics {
     }),
     eventStreams: new Gauge({ name: 'vault_collection_event_streams', help: "Capture agents' open event streams on this instance", registers: [registry] }),
     erasures: new Counter({ name: 'vault_erasures_total', help: 'Employees erased (crypto-shredded) through this instance', registers: [registry] }),
-    keysDestroyed: new Counter({ name: 'vault_data_keys_destroyed_total', help: 'Data-key versions destroyed through this instance, by cause (erasure, retention)', labelNames: ['cause'], registers: [registry] }),
+    keysDestroyed: new Counter({ name: 'vault_data_keys_destroyed_total', help: 'Data-key versions destroyed through this instance by erasure (retention counts its own: vault_retention_keys_destroyed_total)', labelNames: ['cause'], registers: [registry] }),
   };
   if (collection) {
     new Gauge({
