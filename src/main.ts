@@ -16,6 +16,7 @@ import {
   pendingMigrations,
   readRatchetAnchor,
   recordMonth,
+  replaceUnusedRatchetAnchor,
   type VaultDatabase,
 } from './db/index.js';
 import { AccessReports, DatasetRequests, DatasetStreams, type DatasetDeps } from './datasets/index.js';
@@ -104,6 +105,7 @@ function ratchetAnchors(database: VaultDatabase): RatchetAnchorStore {
     read: () => readRatchetAnchor(database.db),
     claim: (anchor) => claimRatchetAnchor(database.db, anchor),
     advance: (anchor) => advanceRatchetAnchor(database.db, anchor),
+    replaceIfUnused: (expected, next) => replaceUnusedRatchetAnchor(database.db, expected, next),
   };
 }
 
@@ -183,7 +185,7 @@ export async function openVault(config: VaultConfig, opened: OpenVaultOptions = 
         .then(() => keyRing.forgetMonthsBefore(months.base))
         .catch((err: unknown) => options.log({ alarm: 'month_keys_reload_failed', error: (err as Error).message }, 'expired months not reloaded'));
     });
-    const rotation = new KekRotation({ database: db, keyRing, audit, batchSize: config.keyRotationBatch });
+    const rotation = new KekRotation({ database: db, keyRing, audit, anchors, batchSize: config.keyRotationBatch });
     // A rotation started or finished elsewhere: load the new KEK, or let the retired one go.
     const unsubscribeKeks = controls.subscribe((events) => {
       if (!events.some((e) => e.type === 'kek_rotation' || e.type === 'kek_retired')) return;

@@ -106,7 +106,7 @@ keys
   .action(
     run(async (_opts, command: Command) =>
       withLocalVault(openLocalVault, async (services) => {
-        const s = await services.keys.status();
+        const s = await services.keys.status(localOperator('security-admin'));
         const rotation = s.rotation
           ? s.rotation.finished_at
             ? `last rotation ${s.rotation.rotation_id} to ${s.rotation.to_kek} finished ${s.rotation.finished_at} (${s.rotation.keys_rewrapped} keys, ${s.rotation.secrets_rewrapped} secrets rewrapped)`

@@ -4,6 +4,22 @@ import type { ErasureReceipt, Exposure } from '../client/index.js';
 import { emit, EXIT_OK, type Run, wantsJson } from './output.js';
 import { vaultClient } from './server.js';
 
+/** Opens `file` for writing, readable by its owner only: also a file that existed with a looser mode. */
+async function openPrivate(file: string): Promise<fs.FileHandle> {
+  const handle = await fs.open(file, 'w', 0o600);
+  await handle.chmod(0o600);
+  return handle;
+}
+
+async function writePrivate(file: string, text: string): Promise<void> {
+  const handle = await openPrivate(file);
+  try {
+    await handle.writeFile(text);
+  } finally {
+    await handle.close();
+  }
+}
+
 function receiptText(r: ErasureReceipt, savedTo: string | undefined): string {
   const destroyed = r.receipt.key_versions_destroyed;
   const lines = [
@@ -37,7 +53,7 @@ export function registerSubjectRightsCommands(employee: Command, run: Run): void
     .action(
       run(async (employeeId: string, opts: { receipt?: string }, command: Command) => {
         const receipt = await vaultClient(command).eraseEmployee(employeeId);
-        if (opts.receipt) await fs.writeFile(opts.receipt, `${JSON.stringify(receipt, null, 2)}\n`, { mode: 0o600 });
+        if (opts.receipt) await writePrivate(opts.receipt, `${JSON.stringify(receipt, null, 2)}\n`);
         emit(wantsJson(command), receipt, receiptText(receipt, opts.receipt));
         return EXIT_OK;
       }),
@@ -53,7 +69,7 @@ export function registerSubjectRightsCommands(employee: Command, run: Run): void
     .action(
       run(async (employeeId: string, opts: { from?: string; to?: string; out?: string }, command: Command) => {
         const records = vaultClient(command).ownRecords(employeeId, { from: opts.from, to: opts.to });
-        const out = opts.out ? await fs.open(opts.out, 'w', 0o600) : undefined;
+        const out = opts.out ? await openPrivate(opts.out) : undefined;
         let count = 0;
         try {
           for await (const record of records) {

@@ -111,6 +111,8 @@ export class KeyRing {
   readonly #maxKeyAgeMs: number;
   readonly #now: () => number;
   readonly #months: MonthKeys | undefined;
+  /** Counts `forget*` calls: an unwrap that straddles one does not put its key in the cache. */
+  #forgets = 0;
 
   constructor(aead: Aead, provider: KeyProvider, options: KeyRingOptions = {}) {
     this.#aead = aead;
@@ -182,6 +184,12 @@ export class KeyRing {
     return this.#provider.refresh();
   }
 
+  /** The KEK that wraps the month ratchet as the provider stores it now; undefined when there is none. */
+  async ratchetKek(): Promise<string | undefined> {
+    const stored = await this.#provider.readMonthRatchet();
+    return stored && this.#provider.kekOf(stored);
+  }
+
   /** The KEK that wrapped a stored key (read from the blob). */
   kekOf(wrappedKey: Uint8Array): string {
     return this.#provider.kekOf(wrappedKey);
@@ -247,6 +255,7 @@ export class KeyRing {
     if (!pending) {
       const context = { employeeId: stored.employeeId, dekVersion: stored.dekVersion };
       const month = stored.month ?? null;
+      const forgetsBefore = this.#forgets;
       pending = this.#provider
         .unwrapDataKey(stored.wrappedKey, context)
         .then((unwrapped) => {
@@ -259,6 +268,12 @@ export class KeyRing {
             }
           }
           const key = new DataKey(stored.employeeId, stored.dekVersion, bytes, (b) => this.#aead.memzero(b));
+          if (this.#forgets !== forgetsBefore) {
+            // Keys were forgotten while this unwrap ran (an erasure, an expiry): hand the callers
+            // their copies, but keep nothing.
+            setImmediate(() => key.destroy());
+            return key;
+          }
           this.#cache.set(id, { key, unwrappedAt: this.#now(), month });
           while (this.#cache.size > this.#maxCachedKeys) this.#evict(this.#cache.keys().next().value as string);
           return key;
@@ -296,6 +311,7 @@ export class KeyRing {
 
   /** Zeroes and drops every cached key of a month before `month` (they expired). */
   forgetMonthsBefore(month: Month): number {
+    this.#forgets++;
     let forgotten = 0;
     for (const [id, entry] of [...this.#cache]) {
       if (entry.month === null || compareMonths(entry.month, month) >= 0) continue;
@@ -307,6 +323,7 @@ export class KeyRing {
 
   /** Zeroes and drops every cached key of the employee (after their keys were destroyed); returns how many. */
   forgetEmployee(employeeId: string): number {
+    this.#forgets++;
     let forgotten = 0;
     for (const [id, entry] of [...this.#cache]) {
       if (entry.key.employeeId !== employeeId) continue;

@@ -9,6 +9,8 @@ export type Month = string;
 
 const MONTH = /^(\d{4})-(0[1-9]|1[0-2])$/;
 const RATCHET_SECRET = 'month-ratchet';
+/** How long (in 100 ms steps) an instance waits for the ratchet of the instance whose claim won. */
+const CLAIM_WAITS = 50;
 
 /** Months since year 0: consecutive months differ by one. */
 function monthIndex(month: Month): number {
@@ -48,6 +50,11 @@ export interface RatchetAnchorStore {
   claim(anchor: RatchetAnchor): Promise<RatchetAnchor>;
   /** Moves the anchor forward (called before the ratchet itself moves, so a crash between is repaired forward). */
   advance(anchor: RatchetAnchor): Promise<void>;
+  /**
+   * Replaces `expected` with `next` only while no data key sealed under a month key exists (the
+   * instance that claimed the store died before writing its ratchet); returns whether it did.
+   */
+  replaceIfUnused(expected: RatchetAnchor, next: RatchetAnchor): Promise<boolean>;
 }
 
 function checkOf(base: Month, seed: Uint8Array): string {
@@ -74,6 +81,7 @@ export class MonthKeys {
   /** Seeds of months at or after the base, derived on demand. */
   readonly #seeds = new Map<number, Buffer>();
   readonly #keys = new Map<number, Buffer>();
+  #writes: Promise<void> = Promise.resolve();
 
   private constructor(aead: Aead, provider: KeyProvider, base: Month, seed: Buffer) {
     this.#aead = aead;
@@ -84,24 +92,48 @@ export class MonthKeys {
 
   /**
    * Loads the ratchet from the provider and checks it against the anchor in the database; on a
-   * store that has none, creates both. Fails closed (`ERR_KEY_UNAVAILABLE`) when the ratchet is
-   * missing or is not the one the store was sealed under.
+   * store that has none, creates both. The anchor decides between instances starting together:
+   * only the one whose claim wins writes its ratchet, the others wait for it. Fails closed
+   * (`ERR_KEY_UNAVAILABLE`) when the ratchet is missing or is not the one the store was sealed under.
    */
   static async open(aead: Aead, provider: KeyProvider, anchors: RatchetAnchorStore, firstMonth: Month): Promise<MonthKeys> {
-    const loaded = await MonthKeys.#load(provider);
-    let anchor = await anchors.read();
-    if (!anchor) {
-      const state = loaded ?? (await MonthKeys.#create(provider, firstMonth));
-      anchor = await anchors.claim({ base: state.base, check: checkOf(state.base, state.seed) });
-      if (!loaded && anchor.check !== checkOf(state.base, state.seed)) {
-        // Another instance claimed the store first with its own ratchet: use that one.
-        state.seed.fill(0);
-        return MonthKeys.open(aead, provider, anchors, firstMonth);
+    for (let attempt = 0; ; attempt++) {
+      const loaded = await MonthKeys.#load(provider);
+      const anchor = await anchors.read();
+      if (anchor && loaded) return MonthKeys.#checked(aead, provider, loaded, anchor);
+      if (anchor) {
+        // Another instance claimed the store and is writing its ratchet, or died before it did.
+        if (attempt < CLAIM_WAITS) {
+          await new Promise((resolve) => setTimeout(resolve, 100));
+          continue;
+        }
+        const fresh = MonthKeys.#fresh(firstMonth);
+        if (!(await anchors.replaceIfUnused(anchor, fresh.anchor))) {
+          fresh.seed.fill(0);
+          throw new VaultError('ERR_KEY_UNAVAILABLE', `the month-key ratchet is missing (this store's starts at ${anchor.base}): restore it beside the KEK, or no data key can be opened`);
+        }
+        return MonthKeys.#install(aead, provider, fresh);
       }
-      return MonthKeys.#checked(aead, provider, state, anchor);
+      if (loaded) {
+        const claimed = await anchors.claim({ base: loaded.base, check: checkOf(loaded.base, loaded.seed) });
+        return MonthKeys.#checked(aead, provider, loaded, claimed);
+      }
+      const fresh = MonthKeys.#fresh(firstMonth);
+      const claimed = await anchors.claim(fresh.anchor);
+      if (claimed.check === fresh.anchor.check) return MonthKeys.#install(aead, provider, fresh);
+      fresh.seed.fill(0);
     }
-    if (!loaded) throw new VaultError('ERR_KEY_UNAVAILABLE', `the month-key ratchet is missing (this store's starts at ${anchor.base}): restore it beside the KEK, or no data key can be opened`);
-    return MonthKeys.#checked(aead, provider, loaded, anchor);
+  }
+
+  static #fresh(base: Month): { base: Month; seed: Buffer; anchor: RatchetAnchor } {
+    const seed = randomFillSync(Buffer.alloc(KEY_BYTES));
+    return { base, seed, anchor: { base, check: checkOf(base, seed) } };
+  }
+
+  /** Writes the ratchet whose anchor this instance claimed. */
+  static async #install(aead: Aead, provider: KeyProvider, state: { base: Month; seed: Buffer }): Promise<MonthKeys> {
+    await provider.writeMonthRatchet(await provider.wrapSecret(RATCHET_SECRET, encodeState(state.base, state.seed)));
+    return new MonthKeys(aead, provider, state.base, state.seed);
   }
 
   static async #load(provider: KeyProvider): Promise<{ base: Month; seed: Buffer } | undefined> {
@@ -112,16 +144,10 @@ export class MonthKeys {
     return { base: state.subarray(0, 7).toString('ascii'), seed: Buffer.from(state.subarray(7)) };
   }
 
-  static async #create(provider: KeyProvider, base: Month): Promise<{ base: Month; seed: Buffer }> {
-    const seed = randomFillSync(Buffer.alloc(KEY_BYTES));
-    await provider.writeMonthRatchet(await provider.wrapSecret(RATCHET_SECRET, encodeState(base, seed)));
-    return { base, seed };
-  }
-
   /** The ratchet behind the anchor is moved forward to it (a crash between the two writes); ahead of it, or another ratchet, fails closed. */
   static async #checked(aead: Aead, provider: KeyProvider, state: { base: Month; seed: Buffer }, anchor: RatchetAnchor): Promise<MonthKeys> {
     const keys = new MonthKeys(aead, provider, state.base, state.seed);
-    if (compareMonths(state.base, anchor.base) < 0) await keys.#moveTo(anchor.base);
+    if (compareMonths(state.base, anchor.base) < 0) await keys.#persist(anchor.base, Buffer.from(keys.#seedOf(anchor.base)));
     if (keys.#base !== anchor.base || checkOf(keys.#base, keys.#seed) !== anchor.check) {
       keys.close();
       throw new VaultError('ERR_KEY_UNAVAILABLE', `the month-key ratchet beside the KEK is not the one this store was sealed under (store: from ${anchor.base})`);
@@ -170,35 +196,69 @@ export class MonthKeys {
    * Forgets every month before `month`: the anchor moves first, then the ratchet beside the KEK,
    * then this instance's seeds and keys are zeroed. Returns whether anything moved.
    */
-  async expireBefore(month: Month, anchors: RatchetAnchorStore): Promise<boolean> {
-    if (compareMonths(month, this.#base) <= 0) return false;
-    const seed = this.#seedOf(month);
-    await anchors.advance({ base: month, check: checkOf(month, seed) });
-    await this.#moveTo(month);
-    return true;
+  expireBefore(month: Month, anchors: RatchetAnchorStore): Promise<boolean> {
+    return this.#serial(async () => {
+      if (compareMonths(month, this.#base) <= 0) return false;
+      const seed = this.#seedOf(month);
+      await anchors.advance({ base: month, check: checkOf(month, seed) });
+      await this.#persist(month, seed);
+      return true;
+    });
   }
 
   /** Another instance moved the ratchet: reload it (and move it forward to the anchor if it lags). */
-  async reload(anchors: RatchetAnchorStore): Promise<void> {
-    const anchor = await anchors.read();
-    if (!anchor || compareMonths(anchor.base, this.#base) <= 0) return;
-    const loaded = await MonthKeys.#load(this.#provider);
-    if (loaded && compareMonths(loaded.base, this.#base) > 0) {
-      this.#replace(loaded.base, loaded.seed);
+  reload(anchors: RatchetAnchorStore): Promise<void> {
+    return this.#serial(async () => {
+      const anchor = await anchors.read();
+      if (!anchor || compareMonths(anchor.base, this.#base) <= 0) return;
+      await this.#persist(anchor.base, Buffer.from(this.#seedOf(anchor.base)));
+    });
+  }
+
+  /** Rewraps the ratchet's state under the provider's active KEK (KEK rotation). */
+  rewrap(): Promise<void> {
+    return this.#serial(() => this.#persist(this.#base, Buffer.from(this.#seed)));
+  }
+
+  /** Writes of the ratchet one at a time in this process: a rewrap never lands after a move it read before. */
+  #serial<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.#writes.then(work);
+    this.#writes = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  /**
+   * Makes (base, seed) the state beside the KEK and in memory, under the KEK active now, but never
+   * moves the ratchet back: a state stored further on (another instance moved it) of the same
+   * chain is taken instead; one of another chain fails closed.
+   */
+  async #persist(base: Month, seed: Buffer): Promise<void> {
+    await this.#provider.refresh();
+    const stored = await MonthKeys.#load(this.#provider);
+    let [toBase, toSeed] = [base, seed];
+    if (stored && compareMonths(stored.base, base) > 0) {
+      const ours = this.#seedOf(stored.base);
+      if (!ours.equals(stored.seed)) {
+        stored.seed.fill(0);
+        throw new VaultError('ERR_KEY_UNAVAILABLE', 'the month-key ratchet beside the KEK is not this store\'s');
+      }
+      seed.fill(0);
+      [toBase, toSeed] = [stored.base, stored.seed];
+    } else {
+      stored?.seed.fill(0);
     }
-    if (compareMonths(this.#base, anchor.base) < 0) await this.#moveTo(anchor.base);
+    await this.#provider.writeMonthRatchet(await this.#provider.wrapSecret(RATCHET_SECRET, encodeState(toBase, toSeed)));
+    if (toBase !== this.#base || !toSeed.equals(this.#seed)) this.#replace(toBase, toSeed);
+    else toSeed.fill(0);
   }
 
   #seedOf(month: Month): Buffer {
     let seed = this.#seed;
     for (let i = monthIndex(this.#base); i < monthIndex(month); i++) seed = step(seed);
     return seed;
-  }
-
-  async #moveTo(month: Month): Promise<void> {
-    const seed = Buffer.from(this.#seedOf(month));
-    await this.#provider.writeMonthRatchet(await this.#provider.wrapSecret(RATCHET_SECRET, encodeState(month, seed)));
-    this.#replace(month, seed);
   }
 
   #replace(base: Month, seed: Buffer): void {
@@ -213,11 +273,6 @@ export class MonthKeys {
     for (const k of this.#keys.values()) k.fill(0);
     this.#seeds.clear();
     this.#keys.clear();
-  }
-
-  /** Rewraps the ratchet's state under the provider's active KEK (KEK rotation). */
-  async rewrap(): Promise<void> {
-    await this.#provider.writeMonthRatchet(await this.#provider.wrapSecret(RATCHET_SECRET, encodeState(this.#base, this.#seed)));
   }
 
   close(): void {

@@ -154,7 +154,7 @@ export class DatasetRequests {
     const view = scopeToJson(scope);
     const datasetId = randomUUID();
     const secret = randomBytes(32);
-    const { wrapped } = await keyRing.wrapVaultSecret(`dataset:${datasetId}`, secret).finally(() => secret.fill(0));
+    const { wrapped, kekId } = await keyRing.wrapVaultSecret(`dataset:${datasetId}`, secret).finally(() => secret.fill(0));
     const unfrozen = {
       ...scope,
       datasetId,
@@ -166,6 +166,7 @@ export class DatasetRequests {
       recordCount: 0,
       employeeCount: 0,
       pseudonymKey: wrapped,
+      pseudonymKek: kekId,
     };
     let recordsBreach: InvariantBreach | undefined;
     const { counted, expiresAt } = await inTransaction(database, async (trx) => {

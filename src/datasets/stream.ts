@@ -1,5 +1,5 @@
 import type { Principal } from '../auth/index.js';
-import { employeeKeyStates, findLease, inTransaction, readScopePage, type LeaseRow, type StreamRow } from '../db/index.js';
+import { employeeKeyStates, findLease, inTransaction, keysUsedBy, readScopePage, type LeaseRow, type StreamRow } from '../db/index.js';
 import { VaultError } from '../errors/index.js';
 import { isUuid } from '../model/index.js';
 import { CursorSeal, type StreamPosition } from './cursor.js';
@@ -170,7 +170,7 @@ export class DatasetStreams {
     const { audit, database, keyRing } = this.#deps;
     return inTransaction(database, async (trx) => {
       const rows = await readScopePage(trx, lease, lease.orgUnits[unit]!, position, PAGE_RECORDS);
-      const states = await employeeKeyStates(trx, [...new Set(rows.map((r) => r.employee_id))]);
+      const states = await employeeKeyStates(trx, keysUsedBy(rows));
       const cursorOf = keys.cursors.sealPage(rows, (row: StreamRow) => ({ unit, capturedAtMs: row.captured_at.getTime(), eventId: row.event_id }));
       const prefixOf = (row: StreamRow) =>
         `{"cursor":"${cursorOf(row)}","subject":"${keys.subjectOf(row.employee_id)}","captured_at":"${row.captured_at.toISOString()}","kind":"${row.kind}","sensitivity":${row.sensitivity},"payload":`;

@@ -20,6 +20,8 @@ export interface LeaseRow extends DatasetScope {
   readonly recordCount: number;
   readonly employeeCount: number;
   readonly pseudonymKey: Uint8Array;
+  /** The KEK that wraps the pseudonym secret (null: a lease from before KEK rotation). */
+  readonly pseudonymKek: string | null;
   readonly createdAt: Date;
   readonly expiresAt: Date;
   /** Set once the policy in force no longer granted the lease; it is never streamed again. */
@@ -178,6 +180,7 @@ export async function insertLease(db: Db, lease: LeaseRow): Promise<void> {
       record_count: lease.recordCount,
       employee_count: lease.employeeCount,
       pseudonym_key: lease.pseudonymKey,
+      pseudonym_kek: lease.pseudonymKek,
       created_at: lease.createdAt,
       expires_at: lease.expiresAt,
     })
@@ -212,6 +215,7 @@ export async function findLease(db: Db, datasetId: string): Promise<LeaseRow | u
     recordCount: Number(r.record_count),
     employeeCount: r.employee_count,
     pseudonymKey: r.pseudonym_key,
+    pseudonymKek: r.pseudonym_kek,
     createdAt: r.created_at,
     expiresAt: r.expires_at,
     revokedAt: r.revoked_at,
@@ -248,20 +252,36 @@ export interface EmployeeKeyState {
   readonly keys: ReadonlyMap<number, { readonly wrappedKey: Uint8Array; readonly month: string | null }>;
 }
 
-export async function employeeKeyStates(db: Db, employeeIds: readonly string[]): Promise<Map<string, EmployeeKeyState>> {
-  const rows = await db
-    .selectFrom('employees as e')
-    .leftJoin('employee_data_keys as k', (join) => join.onRef('k.employee_id', '=', 'e.employee_id').on('k.wrapped_key', 'is not', null))
-    .select(['e.employee_id', 'e.enrolled', 'k.dek_version', 'k.wrapped_key', 'k.key_month'])
-    .where('e.employee_id', '=', anyOf(employeeIds, 'text'))
-    .execute();
+/**
+ * Enrolment and the live keys among `used` (the key versions a page's records name) of their
+ * employees. Takes the employees' rows FOR KEY SHARE until the transaction ends: an erasure
+ * (which locks the row FOR UPDATE) waits for a page already reading, and a page that starts after
+ * an erasure sees its keys gone. Nothing is decrypted after an erasure's commit.
+ */
+export async function employeeKeyStates(db: Db, used: ReadonlyArray<{ employeeId: string; dekVersion: number }>): Promise<Map<string, EmployeeKeyState>> {
   const states = new Map<string, { enrolled: boolean; keys: Map<number, { wrappedKey: Uint8Array; month: string | null }> }>();
-  for (const r of rows) {
-    const state = states.get(r.employee_id) ?? { enrolled: r.enrolled, keys: new Map() };
-    if (r.dek_version !== null && r.wrapped_key !== null) state.keys.set(r.dek_version, { wrappedKey: r.wrapped_key, month: r.key_month });
-    states.set(r.employee_id, state);
-  }
+  if (used.length === 0) return states;
+  const employees = await db
+    .selectFrom('employees')
+    .select(['employee_id', 'enrolled'])
+    .where('employee_id', '=', anyOf([...new Set(used.map((u) => u.employeeId))], 'text'))
+    .forKeyShare()
+    .execute();
+  for (const e of employees) states.set(e.employee_id, { enrolled: e.enrolled, keys: new Map() });
+  const keys = await sql<{ employee_id: string; dek_version: number; wrapped_key: Uint8Array; key_month: string | null }>`
+    select k.employee_id, k.dek_version, k.wrapped_key, k.key_month
+      from employee_data_keys k join unnest(${used.map((u) => u.employeeId)}::text[], ${used.map((u) => u.dekVersion)}::int[]) as u(employee_id, dek_version)
+        on k.employee_id = u.employee_id and k.dek_version = u.dek_version
+     where k.wrapped_key is not null`.execute(db);
+  for (const k of keys.rows) states.get(k.employee_id)?.keys.set(k.dek_version, { wrappedKey: k.wrapped_key, month: k.key_month });
   return states;
+}
+
+/** The distinct (employee, key version) pairs a page's rows were sealed under. */
+export function keysUsedBy(rows: ReadonlyArray<{ employee_id: string; dek_version: number }>): Array<{ employeeId: string; dekVersion: number }> {
+  const seen = new Map<string, { employeeId: string; dekVersion: number }>();
+  for (const r of rows) seen.set(`${r.employee_id}\u0000${r.dek_version}`, { employeeId: r.employee_id, dekVersion: r.dek_version });
+  return [...seen.values()];
 }
 
 export interface AccessReportRow {

@@ -85,29 +85,30 @@ export interface ConsentState {
   readonly region: string;
   /** The collection manifest version the employee consented to; null when none. */
   readonly consentedVersion: number | null;
+  /** Of the key versions the batch asked about, those still live. */
   readonly liveKeyVersions: ReadonlySet<number>;
 }
 
 /**
- * Enrollment and live key versions of `employeeIds`, with their rows locked FOR SHARE until the
+ * Enrollment of `employeeIds` and which of the key versions in `used` are live, with their rows locked FOR SHARE until the
  * transaction ends: an un-enrolment or an erasure either waits for this write or is seen by it.
  */
-export async function lockConsentState(db: Db, employeeIds: readonly string[]): Promise<Map<string, ConsentState>> {
+export async function lockConsentState(db: Db, employeeIds: readonly string[], used: ReadonlyArray<{ employeeId: string; dekVersion: number }>): Promise<Map<string, ConsentState>> {
   const employees = await db
     .selectFrom('employees')
     .select(['employee_id', 'enrolled', 'region', 'consented_version'])
     .where('employee_id', '=', anyOf(employeeIds, 'text'))
     .forShare()
     .execute();
-  const keys = await db
-    .selectFrom('employee_data_keys')
-    .select(['employee_id', 'dek_version'])
-    .where('employee_id', '=', anyOf(employeeIds, 'text'))
-    .where('wrapped_key', 'is not', null)
-    .forShare()
-    .execute();
+  // Only the key versions the batch seals under: an employee has a key per month.
+  const keys = await sql<{ employee_id: string; dek_version: number }>`
+    select k.employee_id, k.dek_version
+      from employee_data_keys k join unnest(${used.map((u) => u.employeeId)}::text[], ${used.map((u) => u.dekVersion)}::int[]) as u(employee_id, dek_version)
+        on k.employee_id = u.employee_id and k.dek_version = u.dek_version
+     where k.wrapped_key is not null
+       for share of k`.execute(db);
   const live = new Map<string, Set<number>>();
-  for (const k of keys) live.set(k.employee_id, (live.get(k.employee_id) ?? new Set()).add(k.dek_version));
+  for (const k of keys.rows) live.set(k.employee_id, (live.get(k.employee_id) ?? new Set()).add(k.dek_version));
   return new Map(
     employees.map((e) => [e.employee_id, { enrolled: e.enrolled, region: e.region, consentedVersion: e.consented_version, liveKeyVersions: live.get(e.employee_id) ?? new Set() }]),
   );

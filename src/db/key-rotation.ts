@@ -103,14 +103,23 @@ export async function replaceVaultSecret(db: Db, name: string, before: Uint8Arra
   return Number(result.numUpdatedRows);
 }
 
-/** Every lease's wrapped pseudonym secret (leases are few: one per granted dataset). */
-export async function leaseSecrets(db: Db): Promise<Array<{ datasetId: string; wrapped: Uint8Array }>> {
-  const rows = await db.selectFrom('dataset_leases').select(['dataset_id', 'pseudonym_key']).execute();
+/** Leases whose pseudonym secret is not known to be wrapped under `kekId` (leases are few: one per granted dataset). */
+export async function leaseSecretsNotUnder(db: Db, kekId: string): Promise<Array<{ datasetId: string; wrapped: Uint8Array }>> {
+  const rows = await db
+    .selectFrom('dataset_leases')
+    .select(['dataset_id', 'pseudonym_key'])
+    .where((eb) => eb.or([eb('pseudonym_kek', 'is', null), eb('pseudonym_kek', '<>', kekId)]))
+    .execute();
   return rows.map((r) => ({ datasetId: r.dataset_id, wrapped: r.pseudonym_key }));
 }
 
-export async function replaceLeaseSecret(db: Db, datasetId: string, before: Uint8Array, after: Uint8Array): Promise<number> {
-  const result = await db.updateTable('dataset_leases').set({ pseudonym_key: after }).where('dataset_id', '=', datasetId).where('pseudonym_key', '=', before).executeTakeFirst();
+export async function replaceLeaseSecret(db: Db, datasetId: string, before: Uint8Array, after: Uint8Array, kekId: string): Promise<number> {
+  const result = await db
+    .updateTable('dataset_leases')
+    .set({ pseudonym_key: after, pseudonym_kek: kekId })
+    .where('dataset_id', '=', datasetId)
+    .where('pseudonym_key', '=', before)
+    .executeTakeFirst();
   return Number(result.numUpdatedRows);
 }
 

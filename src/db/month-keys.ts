@@ -32,11 +32,14 @@ export async function nextDataKeyVersions(db: Db, employeeIds: readonly string[]
 }
 
 /**
- * Stores new month keys of enrolled employees for months not expired. A key another instance
+ * Stores new month keys of enrolled employees for months not expired; run it in a transaction. A key another instance
  * stored first for the same employee and month (or version) wins: this one is simply not stored.
  */
 export async function insertMonthKeys(db: Db, keys: ReadonlyArray<MonthKeyRow & { kekId: string }>): Promise<number> {
   if (keys.length === 0) return 0;
+  // The enrolled rows, locked until the keys commit: an erasure either waits for them (and destroys
+  // them too) or has un-enrolled the employee before, and no key is stored.
+  await sql`select employee_id from employees where employee_id = ${anyOf([...new Set(keys.map((k) => k.employeeId))], 'text')} and enrolled for share`.execute(db);
   const result = await sql`
     insert into employee_data_keys (employee_id, dek_version, kek_id, wrapped_key, key_month)
     select k.employee_id, k.dek_version, k.kek_id, k.wrapped_key, k.key_month
@@ -78,4 +81,13 @@ export async function destroyMonthKeysBefore(trx: Db, month: string): Promise<Ar
     .returning(['employee_id', 'dek_version', 'key_month'])
     .execute();
   return rows.map((r) => ({ employeeId: r.employee_id, dekVersion: r.dek_version, month: r.key_month! }));
+}
+
+/** Replaces the anchor `expected` with `next` while no month-keyed data key exists; returns whether it did. */
+export async function replaceUnusedRatchetAnchor(db: Db, expected: { base: string; check: string }, next: { base: string; check: string }): Promise<boolean> {
+  const result = await sql`
+    update month_ratchet_anchor set base = ${next.base}, check_value = ${next.check}, moved_at = now()
+     where check_value = ${expected.check}
+       and not exists (select 1 from employee_data_keys where key_month is not null)`.execute(db);
+  return Number(result.numAffectedRows ?? 0) === 1;
 }

@@ -33,14 +33,15 @@ export async function recordPartitions(db: Db): Promise<string[]> {
 
 /**
  * Drops a whole month partition: its rows are first taken off the record tallies, then the
- * partition is detached and dropped. Waits at most 2 s for the parent's lock (a long read holds
- * it); returns the rows dropped, or undefined when the lock was not had (the next run retries).
+ * partition is detached and dropped. Waits at most 200 ms for the parent's lock (a long read holds
+ * it, and ingest and export queue behind the wait); returns the rows dropped, or undefined when the
+ * lock was not had (the next run retries).
  */
 export async function dropRecordPartition(trx: Db, month: string): Promise<number | undefined> {
   const name = `activity_records_${month.replace('-', '_')}`;
   if (!/^activity_records_\d{4}_\d{2}$/.test(name)) throw new TypeError(`not a month: ${month}`);
   const table = sql.table(name);
-  await sql`set local lock_timeout = '2s'`.execute(trx);
+  await sql`set local lock_timeout = '200ms'`.execute(trx);
   try {
     const tallied = await sql<{ n: number }>`
       with counted as (select employee_id, dek_version, count(*) as n from ${table} group by 1, 2),
@@ -55,20 +56,27 @@ export async function dropRecordPartition(trx: Db, month: string): Promise<numbe
   }
 }
 
-/** Deletes a kind's records captured at or before `cutoff` in one month's partition; returns how many. */
-export async function deleteExpiredRecords(trx: Db, month: string, kind: string, cutoff: Date): Promise<number> {
-  const table = sql.table(`activity_records_${month.replace('-', '_')}`);
+/** Deletes a kind's records captured after `after` (when given) and at or before `cutoff`; returns how many. */
+export async function deleteExpiredRecords(trx: Db, kind: string, after: Date | undefined, cutoff: Date): Promise<number> {
+  const from = after ? sql`and captured_at > ${after}` : sql``;
   const deleted = await sql<{ n: number }>`
-    with d as (delete from ${table} where kind = ${kind} and captured_at <= ${cutoff} returning employee_id, dek_version),
+    with d as (delete from activity_records where kind = ${kind} and captured_at <= ${cutoff} ${from} returning employee_id, dek_version),
          ins as (insert into record_tallies (employee_id, dek_version, records) select employee_id, dek_version, -count(*) from d group by 1, 2 returning records)
     select coalesce(sum(-records), 0)::float8 as n from ins`.execute(trx);
   return deleted.rows[0]!.n;
 }
 
-/** Kinds stored in a month's partition. */
-export async function kindsInPartition(db: Db, month: string): Promise<string[]> {
-  const rows = await sql<{ kind: string }>`select distinct kind from ${sql.table(`activity_records_${month.replace('-', '_')}`)}`.execute(db);
-  return rows.rows.map((r) => r.kind);
+export async function retentionWatermarks(db: Db): Promise<Map<string, Date>> {
+  const rows = await db.selectFrom('retention_watermarks').select(['kind', 'done_through']).execute();
+  return new Map(rows.map((r) => [r.kind, r.done_through]));
+}
+
+export async function setRetentionWatermark(trx: Db, kind: string, doneThrough: Date): Promise<void> {
+  await trx
+    .insertInto('retention_watermarks')
+    .values({ kind, done_through: doneThrough })
+    .onConflict((oc) => oc.column('kind').doUpdateSet({ done_through: doneThrough }))
+    .execute();
 }
 
 /** Destroys keys from before month keys that no stored record uses any more; returns how many. */
@@ -80,10 +88,20 @@ export async function destroyUnusedLegacyKeys(trx: Db): Promise<number> {
   return Number(rows.numAffectedRows ?? 0);
 }
 
-/** Drops the tallies of destroyed keys and folds the rest into one row per key. */
+/**
+ * Folds the tallies of each key that has more than one row into one, and drops those of destroyed
+ * keys. Only those rows are rewritten: a quiet minute costs one scan of the table, not a rewrite.
+ */
 export async function compactRecordTallies(trx: Db): Promise<void> {
   await sql`
-    with gone as (delete from record_tallies returning employee_id, dek_version, records)
+    with todo as (
+      select t.employee_id, t.dek_version from record_tallies t
+        left join employee_data_keys k on k.employee_id = t.employee_id and k.dek_version = t.dek_version
+       group by 1, 2 having count(*) > 1 or bool_or(k.wrapped_key is null)),
+    gone as (
+      delete from record_tallies t using todo
+       where t.employee_id = todo.employee_id and t.dek_version = todo.dek_version
+      returning t.employee_id, t.dek_version, t.records)
     insert into record_tallies (employee_id, dek_version, records)
     select g.employee_id, g.dek_version, sum(g.records) from gone g
       join employee_data_keys k on k.employee_id = g.employee_id and k.dek_version = g.dek_version and k.wrapped_key is not null

@@ -162,6 +162,8 @@ export interface DatasetLeasesTable {
   record_count: Int8;
   employee_count: number;
   pseudonym_key: Uint8Array;
+  /** The KEK that wraps `pseudonym_key`; NULL for leases from before KEK rotation. */
+  pseudonym_kek: ColumnType<string | null, string | null | undefined, string | null>;
   created_at: Generated<Date>;
   expires_at: Date;
   /** `pg_snapshot` text: the records the lease was counted under (migration 20261203T1200). */
@@ -245,6 +247,11 @@ export interface KekRotationsTable {
   finished_at: Date | null;
 }
 
+export interface RetentionWatermarksTable {
+  kind: string;
+  done_through: Date;
+}
+
 export interface VaultSchema {
   employees: EmployeesTable;
   employee_data_keys: EmployeeDataKeysTable;
@@ -267,4 +274,5 @@ export interface VaultSchema {
   employee_erasures: EmployeeErasuresTable;
   month_ratchet_anchor: MonthRatchetAnchorTable;
   kek_rotations: KekRotationsTable;
+  retention_watermarks: RetentionWatermarksTable;
 }

@@ -86,6 +86,8 @@ function toVaultError(err: FastifyError | Error): VaultError | undefined {
   }
   const mapped = fe.code ? FRAMEWORK_ERRORS[fe.code] : undefined;
   if (mapped) return new VaultError(mapped[0], mapped[1]);
+  // The rotation fence (migration 20261203T1700): this instance has not loaded the new KEK yet.
+  if (fe.code === 'VK001') return new VaultError('ERR_UNAVAILABLE', 'a KEK rotation is starting; retry in a second', { internal: { sqlstate: fe.code } });
   if (typeof fe.code === 'string' && STORE_REFUSED_VALUE.has(fe.code)) {
     return new VaultError('ERR_INVALID_REQUEST', 'the request holds a value the store cannot keep (a control character, or a date outside 0001-9999)', {
       internal: { sqlstate: fe.code, alarm: 'edge_validation_gap' },

@@ -11,6 +11,7 @@ import {
   isUniqueViolation,
   isRetryableConflict,
   liveMonthKeys,
+  keysUsedBy,
   lockConsentState,
   nextDataKeyVersions,
   recordKey,
@@ -345,7 +346,7 @@ export class RecordIngestor {
     const classify = (c: Candidate) => this.#classify(c, classifier);
     return inTransaction(database, async (trx) => {
       await collection.lock(trx);
-      const consent = await lockConsentState(trx, [...new Set(candidates.map((c) => c.record.employeeId))]);
+      const consent = await lockConsentState(trx, [...new Set(candidates.map((c) => c.record.employeeId))], keysUsedBy(candidates.map((c) => ({ employee_id: c.record.employeeId, dek_version: c.key.dekVersion }))));
       const controlled = await collection.judge(trx, candidates.map((c) => c.record), consent);
       const lateDrops: IngestResult['dropped'] = [];
       const writable = candidates.filter((c) => {

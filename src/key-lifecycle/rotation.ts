@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { AuditLog } from '../audit/index.js';
 import type { Principal } from '../auth/index.js';
-import type { KeyRing, Month } from '../crypto/index.js';
+import type { KeyRing, Month, RatchetAnchorStore } from '../crypto/index.js';
 import {
   appendCollectionEvent,
   countDataKeys,
@@ -11,13 +11,14 @@ import {
   finishKekRotation,
   inTransaction,
   lastKekRotation,
-  leaseSecrets,
+  leaseSecretsNotUnder,
   openKekRotation,
   replaceLeaseSecret,
   replaceVaultSecret,
   replaceWrappedKeys,
   startKekRotation,
   vaultSecretsNotUnder,
+  withRetentionLock,
   type KekRotationRow,
   type VaultDatabase,
 } from '../db/index.js';
@@ -57,6 +58,8 @@ export interface RotationDeps {
   readonly database: VaultDatabase;
   readonly keyRing: KeyRing;
   readonly audit: AuditLog;
+  /** The month ratchet's anchor: a rotation catches up with a move made elsewhere before it rewraps the ratchet. */
+  readonly anchors: RatchetAnchorStore;
   /** Keys rewrapped per transaction. */
   readonly batchSize?: number;
   /** How long other instances get to hear of a new KEK before the last sweep and the retirement (ms). */
@@ -88,10 +91,12 @@ export class KekRotation {
     this.#deps = deps;
   }
 
-  async status(): Promise<KeyStatus> {
-    const { database, keyRing } = this.#deps;
+  /** The key status, for `actor` (audited: who looked at the key hierarchy, and when). */
+  async status(actor: Principal): Promise<KeyStatus> {
+    const { database, keyRing, audit } = this.#deps;
     const [counts, byKek, rotation] = await Promise.all([countDataKeys(database.db), dataKeysPerKek(database.db), lastKekRotation(database.db)]);
     const remaining = rotation && !rotation.finishedAt ? Object.entries(byKek).reduce((n, [kek, c]) => (kek === rotation.toKek ? n : n + c), 0) : 0;
+    await audit.appendAlone({ action: 'keys.status', decision: 'allow', actor, recordCount: 0, details: { kek_id: keyRing.kekId, rotation_open: Boolean(rotation && !rotation.finishedAt) } });
     return {
       kek_id: keyRing.kekId,
       keks_held: keyRing.kekIds(),
@@ -107,7 +112,15 @@ export class KekRotation {
 
   /** Starts a rotation, or resumes the one running, and takes it to the end (a call while this instance rotates joins it). */
   rotate(actor: Principal, onProgress?: (keysRewrapped: number) => void): Promise<RotationReport> {
-    this.#running ??= this.#rotate(actor, onProgress ?? (() => {})).finally(() => {
+    this.#running ??= this.#rotate(actor, onProgress ?? (() => {}))
+      .catch(async (err: unknown) => {
+        // A rotation that stops is on the record too (it resumes when run again).
+        await this.#deps.audit
+          .appendAlone({ action: 'keys.rotate', decision: 'error', severity: 'high', actor, details: { step: 'failed', error: err instanceof VaultError ? err.code : 'ERR_INTERNAL' } })
+          .catch(() => undefined);
+        throw err;
+      })
+      .finally(() => {
       this.#running = undefined;
     });
     return this.#running;
@@ -127,6 +140,7 @@ export class KekRotation {
       if (keyRing.kekId !== rotation.toKek) {
         throw new VaultError('ERR_KEY_UNAVAILABLE', `the rotation running targets ${rotation.toKek}, which this instance's key provider does not hold as its active KEK`);
       }
+      await audit.appendAlone({ action: 'keys.rotate', decision: 'info', severity: 'high', actor, details: { step: 'resumed', rotation_id: rotation.rotationId, to_kek: rotation.toKek, keys_rewrapped: rotation.keysRewrapped } });
     } else {
       const to = await keyRing.createKek();
       const from = keyRing.kekIds().filter((id) => id !== to);
@@ -153,7 +167,10 @@ export class KekRotation {
       else if (k + s + l === 0) break;
       if (pass >= 10) throw new VaultError('ERR_UNAVAILABLE', 'keys under an old KEK keep appearing: an instance does not hear of the rotation');
     }
-    await keyRing.months.rewrap();
+    await this.#rewrapRatchet(toKek);
+    // Nothing may reference a KEK when it is destroyed: count again, now that the ratchet is done.
+    const left = [await dataKeysNotUnder(database.db, toKek, 1), await vaultSecretsNotUnder(database.db, toKek), await leaseSecretsNotUnder(database.db, toKek)];
+    if (left.some((rows) => rows.length > 0)) throw new VaultError('ERR_UNAVAILABLE', 'keys under an old KEK appeared after the last sweep; run the rotation again');
     for (const old of keyRing.kekIds().filter((id) => id !== toKek)) await keyRing.retireKek(old);
     const finished = await inTransaction(database, async (trx) => {
       await finishKekRotation(trx, rotationId);
@@ -207,11 +224,29 @@ export class KekRotation {
   async #rewrapLeases(toKek: string): Promise<number> {
     const { database, keyRing } = this.#deps;
     let total = 0;
-    for (const lease of await leaseSecrets(database.db)) {
-      if (keyRing.kekOf(lease.wrapped) === toKek) continue;
+    for (const lease of await leaseSecretsNotUnder(database.db, toKek)) {
       const { wrapped } = await keyRing.rewrapVaultSecret(`dataset:${lease.datasetId}`, lease.wrapped);
-      total += await replaceLeaseSecret(database.db, lease.datasetId, lease.wrapped, wrapped);
+      total += await replaceLeaseSecret(database.db, lease.datasetId, lease.wrapped, wrapped, toKek);
     }
     return total;
+  }
+
+  /**
+   * Rewraps the month ratchet under the new KEK while holding the retention lock (no expiry moves
+   * it meanwhile), after catching up with any move made elsewhere; then reads it back and checks
+   * which KEK wraps it.
+   */
+  async #rewrapRatchet(toKek: string): Promise<void> {
+    const { database, keyRing, anchors } = this.#deps;
+    for (let attempt = 0; ; attempt++) {
+      const done = await withRetentionLock(database, async () => {
+        await keyRing.months.reload(anchors);
+        await keyRing.months.rewrap();
+        return true;
+      });
+      if (done && (await keyRing.ratchetKek()) === toKek) return;
+      if (attempt >= 20) throw new VaultError('ERR_UNAVAILABLE', 'the month ratchet could not be rewrapped under the new KEK (the retention lock stays held); run the rotation again');
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
   }
 }

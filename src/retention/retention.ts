@@ -10,10 +10,13 @@ import {
   destroyUnusedLegacyKeys,
   dropRecordPartition,
   inTransaction,
-  kindsInPartition,
+  retentionWatermarks,
+  setRetentionWatermark,
+  advanceRatchetAnchor,
   recordMonth,
   recordPartitions,
   withRetentionLock,
+  type Db,
   type VaultDatabase,
 } from '../db/index.js';
 
@@ -100,32 +103,49 @@ export class RetentionJob {
       const days = retentionDays(this.#deps.manifest());
       const longest = Math.max(...Object.values(days));
       const keepFrom = recordMonth(new Date(now.getTime() - longest * DAY_MS));
-      const moved = await keyRing.months.expireBefore(keepFrom, this.#deps.anchors);
+      // Each irreversible step commits with its own audit event: a run cut short is on the record
+      // as far as it went. The ratchet's move is recorded with the anchor's, before the ratchet moves.
+      const moved = await keyRing.months.expireBefore(keepFrom, this.#auditedAnchors());
       const monthKeys = await inTransaction(conn, async (trx) => {
         const destroyed = await destroyMonthKeysBefore(trx, keyRing.months.base);
         if (moved || destroyed.length > 0) await appendCollectionEvent(trx, 'months_expired', null, { before: keyRing.months.base });
+        if (destroyed.length > 0) await this.#step(trx, 'month_keys_destroyed', destroyed.length, { before: keyRing.months.base, months: [...new Set(destroyed.map((d) => d.month))].sort() });
         return destroyed.length;
       });
       keyRing.forgetMonthsBefore(keyRing.months.base);
 
       const dropped: Month[] = [];
       let partitionRecords = 0;
-      const deleted: Record<string, number> = {};
       for (const month of await recordPartitions(conn)) {
-        if (compareMonths(month, keyRing.months.base) < 0) {
-          const rows = await inTransaction(conn, (trx) => dropRecordPartition(trx, month));
-          if (rows !== undefined) {
-            dropped.push(month);
-            partitionRecords += rows;
-          }
+        if (compareMonths(month, keyRing.months.base) >= 0) continue;
+        const rows = await inTransaction(conn, async (trx) => {
+          const n = await dropRecordPartition(trx, month);
+          if (n !== undefined) await this.#step(trx, 'partition_dropped', n, { month });
+          return n;
+        });
+        if (rows !== undefined) {
+          dropped.push(month);
+          partitionRecords += rows;
+        }
+      }
+      // Per kind, only (done_through, cutoff] is deleted: the partitions around the cutoff, not every month kept.
+      const deleted: Record<string, number> = {};
+      const watermarks = await retentionWatermarks(conn);
+      for (const [kind, kept] of Object.entries(days)) {
+        const cutoff = new Date(now.getTime() - kept * DAY_MS);
+        const doneThrough = watermarks.get(kind);
+        if (doneThrough && cutoff <= doneThrough) {
+          // A longer retention than before: later records are kept, and the mark moves back with it.
+          if (cutoff < doneThrough) await inTransaction(conn, (trx) => setRetentionWatermark(trx, kind, cutoff));
           continue;
         }
-        for (const kind of await kindsInPartition(conn, month)) {
-          const cutoff = new Date(now.getTime() - (days[kind] ?? longest) * DAY_MS);
-          if (compareMonths(month, recordMonth(cutoff)) > 0) continue;
-          const n = await inTransaction(conn, (trx) => deleteExpiredRecords(trx, month, kind, cutoff));
-          if (n > 0) deleted[kind] = (deleted[kind] ?? 0) + n;
-        }
+        const n = await inTransaction(conn, async (trx) => {
+          const count = await deleteExpiredRecords(trx, kind, doneThrough, cutoff);
+          await setRetentionWatermark(trx, kind, cutoff);
+          if (count > 0) await this.#step(trx, 'records_deleted', count, { kind, captured_through: cutoff.toISOString(), retention_days: kept });
+          return count;
+        });
+        if (n > 0) deleted[kind] = n;
       }
       const legacy = await inTransaction(conn, async (trx) => {
         const n = await destroyUnusedLegacyKeys(trx);
@@ -158,6 +178,24 @@ export class RetentionJob {
     }
     this.#count(report);
     return report;
+  }
+
+  /** One irreversible step, audited in the step's own transaction. */
+  #step(trx: Db, step: string, count: number, details: Record<string, unknown>): Promise<unknown> {
+    return this.#deps.audit.append(trx, { action: 'retention.step', decision: 'info', actor: SYSTEM, recordCount: count, details: { step, ...details } });
+  }
+
+  /** The anchor store, with the anchor's move recorded in its own transaction. */
+  #auditedAnchors(): RatchetAnchorStore {
+    const { anchors, database } = this.#deps;
+    return {
+      ...anchors,
+      advance: (anchor) =>
+        inTransaction(database, async (trx) => {
+          await advanceRatchetAnchor(trx, anchor);
+          await this.#step(trx, 'months_expired', 0, { before: anchor.base });
+        }),
+    };
   }
 
   #count(report: RetentionReport): void {

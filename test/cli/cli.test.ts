@@ -81,7 +81,10 @@ describe(`activity-vault CLI (${STORE})`, () => {
     assert.equal(run.code, 0, run.stderr);
     const status = JSON.parse(run.stdout);
     assert.match(status.kek_id, /^local:[0-9a-f]{16}$/);
-    assert.equal(status.liveKeys, 1);
+    assert.deepEqual(status.keks_held, [status.kek_id]);
+    assert.ok(status.live_keys >= 1, 'a key per month of the employee\'s records');
+    assert.deepEqual(Object.keys(status.live_keys_by_kek), [status.kek_id]);
+    assert.equal(status.rotation, null);
   });
 
   it('refuses to start with a KEK other than the one the store was created with, and says so', async () => {

@@ -116,13 +116,27 @@ describe(`KEK rotation while the vault serves (${STORE})`, () => {
     assert.deepEqual(steps, ['finished', 'started']);
   });
 
-  it('refuses a key wrapped under any other KEK while a rotation runs', async () => {
+  it('refuses a key, a vault secret or a lease secret wrapped under any other KEK while a rotation runs', async () => {
     await t.database.db.insertInto('kek_rotations').values({ rotation_id: randomUUID(), to_kek: 'local:0000000000000000', from_keks: [], started_by: 'test' }).execute();
     try {
       await assert.rejects(
         sql`update employee_data_keys set kek_id = 'local:1111111111111111' where employee_id = 'r0'`.execute(t.database.db),
         /a KEK rotation to local:0000000000000000 is running/,
       );
+      // An instance that has not heard of the rotation: its lease secret is refused, the request is a 503 and no lease is stored.
+      const job = await t.token('training-job', { sub: 'job-fence', teams: ['team-autocomplete'], purpose: 'autocomplete-model' });
+      const leasesBefore = (await t.database.db.selectFrom('dataset_leases').select('dataset_id').execute()).length;
+      const refused = await t.app.inject({
+        method: 'POST',
+        url: '/v1/datasets',
+        headers: { authorization: `Bearer ${job}` },
+        payload: { purpose: 'autocomplete-model', kinds: ['keystroke'], org_units: ['engineering'], from: '2026-08-01T00:00:00Z', to: '2026-12-01T00:00:00Z' },
+      });
+      assert.equal(refused.statusCode, 503, refused.body);
+      assert.equal((await t.database.db.selectFrom('dataset_leases').select('dataset_id').execute()).length, leasesBefore);
+      // And a record of a new month, whose key would be new, waits for the rotation too.
+      const late = await postRecords(t, [{ event_id: randomUUID(), employee_id: 'r5', captured_at: '2025-12-15T12:00:00.000Z', kind: 'keystroke', payload: { text: 'x' } }]);
+      assert.equal(late.statusCode, 503, late.body);
     } finally {
       await sql`update kek_rotations set finished_at = now() where to_kek = 'local:0000000000000000'`.execute(t.database.db);
     }

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { sql } from 'kysely';
+import { employeeKeyStates, inTransaction } from '../../src/db/index.js';
 import { STORE } from '../support/database.js';
 import { decryptStored, dumpAllTablesAsText } from '../support/records.js';
 import { makeRecords, postRecords, putRoster, startTestVault, tempDir, type TestVault } from '../support/vault.js';
@@ -224,5 +225,29 @@ describe(`erasure by crypto-shredding (${STORE})`, () => {
     assert.ok([...opened.values()].every((v) => typeof v === 'string' && v.includes('after re-enrolment')));
     const mine = await call('GET', '/v1/employees/alice/records', await t.token('employee', { sub: 'alice' }));
     assert.equal(mine.body.split('\n').filter(Boolean).length, 5);
+  });
+
+  it("waits for a page reading the employee's keys, and a page after it finds none", async () => {
+    const [key] = await t.database.db.selectFrom('employee_data_keys').select('dek_version').where('employee_id', '=', 'bob').where('wrapped_key', 'is not', null).execute();
+    const used = [{ employeeId: 'bob', dekVersion: key!.dek_version }];
+    let release: () => void = () => {};
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let keysSeen = -1;
+    // A page in flight: it has read bob's key and not committed yet.
+    const page = inTransaction(t.database, async (trx) => {
+      keysSeen = (await employeeKeyStates(trx, used)).get('bob')!.keys.size;
+      await held;
+    });
+    while (keysSeen < 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    let erased = false;
+    const erasure = call('POST', '/v1/employees/bob/erase', officer).then((r) => ((erased = true), r));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal(erased, false, 'the erasure waits for the page to finish');
+    release();
+    await page;
+    assert.equal((await erasure).statusCode, 200);
+    assert.equal(keysSeen, 1);
+    const after = await inTransaction(t.database, (trx) => employeeKeyStates(trx, used));
+    assert.equal(after.get('bob')!.keys.size, 0, 'a page after the erasure finds no key');
   });
 });

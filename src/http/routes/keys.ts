@@ -41,7 +41,7 @@ export function keyRoutes(services: VaultServices) {
     app.get('/v1/keys/status', {
       config: { roles: ['security-admin', 'auditor'] },
       schema: { tags: ['keys'], summary: 'KEKs held, data keys per KEK, month keys kept, and the rotation running or last run', security: bearerAuth, response: { 200: keyStatusView, ...errorResponses } },
-      handler: async () => ({ ...(await keys.status()), rotating_here: keys.rotating }),
+      handler: async (request) => ({ ...(await keys.status(principalOf(request))), rotating_here: keys.rotating }),
     });
 
     app.post('/v1/keys/rotate', {
@@ -54,7 +54,7 @@ export function keyRoutes(services: VaultServices) {
       },
       handler: async (request, reply) => {
         keys.rotate(principalOf(request)).catch((err: unknown) => app.log.error({ alarm: 'kek_rotation_failed', error: (err as Error).message }, 'KEK rotation stopped; run it again to resume'));
-        return reply.status(202).send({ ...(await keys.status()), rotating_here: true });
+        return reply.status(202).send({ ...(await keys.status(principalOf(request))), rotating_here: true });
       },
     });
   };
