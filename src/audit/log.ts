@@ -275,6 +275,15 @@ export class AuditLog {
   }
 
   /**
+   * A refusal that concerns one employee: its deny event is appended (the precise `reason` goes
+   * to the log only), then `error` is thrown for the caller.
+   */
+  async refuse(error: VaultError, event: { action: string; actor: AuditActor; employeeId: string; reason: string; severity: 'info' | 'high' }): Promise<never> {
+    await this.appendAlone({ action: event.action, decision: 'deny', severity: event.severity, actor: event.actor, employeeId: event.employeeId, recordCount: 0, details: { reason: event.reason } });
+    throw error;
+  }
+
+  /**
    * Runs `work` and appends the event describing its result in one transaction, the append last:
    * if the event cannot be written, the work rolls back and its result is never returned.
    */

@@ -57,10 +57,7 @@ export class AccessReports {
 
   async accessReport(principal: Principal, employeeId: string): Promise<AccessReport> {
     const { database, audit } = this.deps;
-    const refuse = async (error: VaultError, reason: string, severity: 'info' | 'high'): Promise<never> => {
-      await audit.appendAlone({ action: 'employee.access_report', decision: 'deny', severity, actor: principal, employeeId, recordCount: 0, details: { reason } });
-      throw error;
-    };
+    const refuse = (error: VaultError, reason: string, severity: 'info' | 'high'): Promise<never> => audit.refuse(error, { action: 'employee.access_report', actor: principal, employeeId, reason, severity });
     if (!mayReadAccessReport(principal, employeeId)) {
       return refuse(new VaultError('ERR_FORBIDDEN', 'an employee may read only their own access report'), 'not_own_report', 'high');
     }

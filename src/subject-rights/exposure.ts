@@ -58,10 +58,7 @@ export class ExposureReports {
 
   async exposure(actor: Principal, employeeId: string): Promise<Exposure> {
     const { audit, database } = this.#deps;
-    const refuse = async (error: VaultError, reason: string, severity: 'info' | 'high'): Promise<never> => {
-      await audit.appendAlone({ action: 'employee.exposure', decision: 'deny', severity, actor, employeeId, recordCount: 0, details: { reason } });
-      throw error;
-    };
+    const refuse = (error: VaultError, reason: string, severity: 'info' | 'high'): Promise<never> => audit.refuse(error, { action: 'employee.exposure', actor: actor, employeeId, reason, severity });
     const self = actor.roles.includes('employee') && actor.sub === employeeId;
     if (!self && !actor.roles.some((r) => r === 'auditor' || r === 'privacy-officer')) {
       return refuse(new VaultError('ERR_FORBIDDEN', "an employee may read only their own exposure"), 'not_own_exposure', 'high');

@@ -54,10 +54,7 @@ export class OwnRecords {
   async open(actor: Principal, employeeId: string, query: OwnRecordsQuery = {}): Promise<OwnRecordStream> {
     const { audit, database } = this.#deps;
     const self = actor.roles.includes('employee') && actor.sub === employeeId;
-    const refuse = async (error: VaultError, reason: string, severity: 'info' | 'high'): Promise<never> => {
-      await audit.appendAlone({ action: 'employee.export', decision: 'deny', severity, actor, employeeId, recordCount: 0, details: { reason } });
-      throw error;
-    };
+    const refuse = (error: VaultError, reason: string, severity: 'info' | 'high'): Promise<never> => audit.refuse(error, { action: 'employee.export', actor: actor, employeeId, reason, severity });
     if (!self && !actor.roles.includes('privacy-officer')) {
       return refuse(new VaultError('ERR_FORBIDDEN', 'an employee may read only their own records'), 'not_own_records', 'high');
     }
