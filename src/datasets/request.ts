@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Principal } from '../auth/index.js';
-import { countEnrolledByOrgUnit, freezeLeaseSnapshot, inTransaction, insertLease, recordDatasetReach, setLeaseReach, type LeaseRow } from '../db/index.js';
+import { countEnrolledByOrgUnit, freezeLeaseSnapshot, inTransaction, insertLease, isRotationFence, recordDatasetReach, setLeaseReach, type LeaseRow } from '../db/index.js';
 import { isVaultError, VaultError } from '../errors/index.js';
 import { breachError, findInvariantBreach, findRecordsReachBreach, type BlastRadiusLimits, type InvariantBreach, type RosterReach } from '../guard/index.js';
 import { isEmptyScope, narrowScope, policyRequestOf, scopeToJson, type DatasetRequest, type Scope, type ScopeJson } from '../model/index.js';
@@ -70,7 +70,13 @@ export class DatasetRequests {
         details: { request: policyRequest, reasons: [found.reason], policy_scope: scopeToJson(judged.granted) },
       });
     if (judged.outcome === 'breach') return breachOf(judged.breach);
-    return this.#grantLease(principal, request, judged.scope, { decisionId, revision, reasons: judged.reasons, policyRequest, limits, breachOf });
+    const grant = () => this.#grantLease(principal, request, judged.scope, { decisionId, revision, reasons: judged.reasons, policyRequest, limits, breachOf });
+    return grant().catch(async (err: unknown) => {
+      // A KEK rotation began elsewhere and this instance has not loaded the new KEK: load it, wrap again, once.
+      if (!isRotationFence(err)) throw err;
+      await this.#deps.keyRing.refreshKeks();
+      return grant();
+    });
   }
 
   /**

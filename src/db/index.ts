@@ -15,7 +15,7 @@ export {
   type EmployeeRow,
   type EmployeeForIngest,
 } from './employees.js';
-export { ensureRecordPartitions, findStoredRecordKeys, copyRecords, recordMonth, recordKey, isUniqueViolation, isRetryableConflict } from './records.js';
+export { ensureRecordPartitions, findStoredRecordKeys, copyRecords, recordMonth, recordKey, isUniqueViolation, isRetryableConflict, isRotationFence } from './records.js';
 export {
   insertBundle,
   findBundle,

@@ -60,6 +60,14 @@ export function isUniqueViolation(err: unknown): boolean {
   return sqlState(err) === '23505';
 }
 
+/**
+ * The KEK-rotation fence refused a write (migration 20261203T1700): this instance wrapped under a
+ * KEK other than the rotation's target; reload the KEKs and wrap again.
+ */
+export function isRotationFence(err: unknown): boolean {
+  return sqlState(err) === 'VK001';
+}
+
 /** A deadlock or serialization failure: the transaction may simply be run again. */
 export function isRetryableConflict(err: unknown): boolean {
   const state = sqlState(err);

@@ -10,6 +10,7 @@ import {
   insertMonthKeys,
   isUniqueViolation,
   isRetryableConflict,
+  isRotationFence,
   liveMonthKeys,
   keysUsedBy,
   lockConsentState,
@@ -236,18 +237,25 @@ export class RecordIngestor {
         }),
       );
       // Stored with its audit event or not at all: no key exists that the log does not know of.
-      await inTransaction(database, async (trx) => {
-        const stored = await insertMonthKeys(trx, fresh.map((k) => ({ employeeId: k.employeeId, month: k.month!, dekVersion: k.dekVersion, wrappedKey: k.wrappedKey, kekId: k.kekId })));
-        if (stored > 0) {
-          await audit.append(trx, {
-            action: 'key.create',
-            decision: 'info',
-            actor,
-            recordCount: stored,
-            details: { data_keys_created: stored, months: [...new Set(missing.map((m) => m.month))].sort(), kek_id: keyRing.kekId },
-          });
-        }
-      });
+      try {
+        await inTransaction(database, async (trx) => {
+          const stored = await insertMonthKeys(trx, fresh.map((k) => ({ employeeId: k.employeeId, month: k.month!, dekVersion: k.dekVersion, wrappedKey: k.wrappedKey, kekId: k.kekId })));
+          if (stored > 0) {
+            await audit.append(trx, {
+              action: 'key.create',
+              decision: 'info',
+              actor,
+              recordCount: stored,
+              details: { data_keys_created: stored, months: [...new Set(missing.map((m) => m.month))].sort(), kek_id: keyRing.kekId },
+            });
+          }
+        });
+      } catch (err) {
+        // A KEK rotation began on another instance and this one has not loaded the new KEK yet: load it and wrap again.
+        if (!isRotationFence(err) || attempt >= MAX_ATTEMPTS - 1) throw err;
+        await keyRing.refreshKeks();
+        continue;
+      }
       await read(missing);
     }
     return keys;
