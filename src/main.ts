@@ -172,28 +172,25 @@ export async function openVault(config: VaultConfig, opened: OpenVaultOptions = 
     const [requests, streams, reports] = [new DatasetRequests(datasetDeps), new DatasetStreams(datasetDeps), new AccessReports(datasetDeps)];
     const access = new AccessGate(tokens, audit, { database: db, log: options.log });
     const erasures = new Erasures({ database: db, audit, forgetKeys: (employeeId) => keyRing.forgetEmployee(employeeId), log: options.log });
-    // Another instance's erasure reaches this one's key cache with the change event (NOTIFY, or the 250 ms poll).
-    const unsubscribeErasures = controls.subscribe((events) => {
-      for (const e of events) if (e.type === 'erased' && e.employeeId) keyRing.forgetEmployee(e.employeeId);
-    });
     const retention = new RetentionJob({ database: db, audit, keyRing, anchors, manifest: () => controls.inForce().document, log: options.log });
-    // Another instance's retention run moved the month ratchet: this one forgets those months too.
-    const unsubscribeMonths = controls.subscribe((events) => {
-      if (!events.some((e) => e.type === 'months_expired')) return;
-      void months
-        .reload(anchors)
-        .then(() => keyRing.forgetMonthsBefore(months.base))
-        .catch((err: unknown) => options.log({ alarm: 'month_keys_reload_failed', error: (err as Error).message }, 'expired months not reloaded'));
-    });
     const rotation = new KekRotation({ database: db, keyRing, audit, anchors, batchSize: config.keyRotationBatch });
-    // A rotation started or finished elsewhere: load the new KEK, or let the retired one go.
-    const unsubscribeKeks = controls.subscribe((events) => {
-      if (!events.some((e) => e.type === 'kek_rotation' || e.type === 'kek_retired')) return;
-      keyRing.refreshKeks().catch((err: unknown) => options.log({ alarm: 'kek_refresh_failed', error: (err as Error).message }, 'KEKs not reloaded after a rotation'));
+    // What another instance did to the keys reaches this one's with the change event (NOTIFY, or
+    // the 250 ms poll): an erasure zeroes the employee's cached keys, an expiry the months', a
+    // rotation loads the new KEK (or lets the retired one go).
+    const alarm = (name: string, message: string) => (err: unknown) => options.log({ alarm: name, error: (err as Error).message }, message);
+    const unsubscribeKeys = controls.subscribe((events) => {
+      for (const e of events) if (e.type === 'erased' && e.employeeId) keyRing.forgetEmployee(e.employeeId);
+      if (events.some((e) => e.type === 'months_expired')) {
+        months
+          .reload(anchors)
+          .then(() => keyRing.forgetMonthsBefore(months.base))
+          .catch(alarm('month_keys_reload_failed', 'expired months not reloaded'));
+      }
+      if (events.some((e) => e.type === 'kek_rotation' || e.type === 'kek_retired')) keyRing.refreshKeks().catch(alarm('kek_refresh_failed', 'KEKs not reloaded after a rotation'));
     });
     const upkeep = () => {
       erasures.deleteInBackground();
-      retention.run().catch((err: unknown) => options.log({ alarm: 'retention_failed', error: (err as Error).message }, 'retention run failed'));
+      retention.run().catch(alarm('retention_failed', 'retention run failed'));
     };
     upkeep();
     const maintenance = setInterval(upkeep, config.maintenanceSeconds * 1000);
@@ -270,9 +267,7 @@ export async function openVault(config: VaultConfig, opened: OpenVaultOptions = 
       async close() {
         clearInterval(checkpoints);
         clearInterval(maintenance);
-        unsubscribeErasures();
-        unsubscribeMonths();
-        unsubscribeKeks();
+        unsubscribeKeys();
         await retention.settled();
         await erasures.settled();
         await controls.stop();

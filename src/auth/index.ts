@@ -1,4 +1,4 @@
-export { ROLES, hasRole, assertRole, type Role, type Principal } from './principal.js';
+export { ROLES, hasRole, assertRole, isEmployeeSelf, type Role, type Principal } from './principal.js';
 export {
   createTokenVerifier,
   readJwksFile,

@@ -12,6 +12,11 @@ export interface Principal {
   readonly jti: string | undefined;
 }
 
+/** Whether the principal is the employee `employeeId` acting for themself. */
+export function isEmployeeSelf(principal: Principal, employeeId: string): boolean {
+  return principal.roles.includes('employee') && principal.sub === employeeId;
+}
+
 export function hasRole(principal: Principal, role: Role): boolean {
   return principal.roles.includes(role);
 }

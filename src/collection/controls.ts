@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { AuditEventInput, AuditLog } from '../audit/index.js';
-import type { Principal } from '../auth/index.js';
+import { isEmployeeSelf, type Principal } from '../auth/index.js';
 import {
   appendCollectionEvent,
   collectionEventsAfter,
@@ -130,7 +130,7 @@ function onlyFields(body: unknown, fields: readonly string[]): void {
 
 /** Whether `principal` acts for `employeeId`'s capture: a privacy officer for anyone, an employee for themselves. */
 export function actsForEmployee(principal: Principal, employeeId: string): boolean {
-  return principal.roles.includes('privacy-officer') || (principal.roles.includes('employee') && principal.sub === employeeId);
+  return principal.roles.includes('privacy-officer') || isEmployeeSelf(principal, employeeId);
 }
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');

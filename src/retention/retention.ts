@@ -98,7 +98,7 @@ export class RetentionJob {
     const started = Date.now();
     const { database, keyRing } = this.#deps;
     const report = await withRetentionLock(database, async () => {
-      const conn = database.db;
+      const conn = database.db; // every step runs on the pool; the lock holds its own connection
       const now = await databaseNow(conn);
       const days = retentionDays(this.#deps.manifest());
       const longest = Math.max(...Object.values(days));

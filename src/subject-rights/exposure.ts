@@ -1,5 +1,5 @@
 import type { AuditLog } from '../audit/index.js';
-import type { Principal } from '../auth/index.js';
+import { isEmployeeSelf, type Principal } from '../auth/index.js';
 import { countEnrolledByOrgUnit, datasetsReachingEmployee, employeeOrgUnits, type VaultDatabase } from '../db/index.js';
 import { leaseOfEmployee, type DatasetRequests, type LeaseOfEmployee } from '../datasets/index.js';
 import { VaultError } from '../errors/index.js';
@@ -59,7 +59,7 @@ export class ExposureReports {
   async exposure(actor: Principal, employeeId: string): Promise<Exposure> {
     const { audit, database } = this.#deps;
     const refuse = (error: VaultError, reason: string, severity: 'info' | 'high'): Promise<never> => audit.refuse(error, { action: 'employee.exposure', actor: actor, employeeId, reason, severity });
-    const self = actor.roles.includes('employee') && actor.sub === employeeId;
+    const self = isEmployeeSelf(actor, employeeId);
     if (!self && !actor.roles.some((r) => r === 'auditor' || r === 'privacy-officer')) {
       return refuse(new VaultError('ERR_FORBIDDEN', "an employee may read only their own exposure"), 'not_own_exposure', 'high');
     }

@@ -1,5 +1,5 @@
 import type { AuditLog } from '../audit/index.js';
-import type { Principal } from '../auth/index.js';
+import { isEmployeeSelf, type Principal } from '../auth/index.js';
 import type { KeyRing } from '../crypto/index.js';
 import { employeeExists, employeeKeyStates, inTransaction, keysUsedBy, readEmployeePage, type StreamRow, type VaultDatabase } from '../db/index.js';
 import { encodePage, PAGE_RECORDS } from '../datasets/index.js';
@@ -53,7 +53,7 @@ export class OwnRecords {
 
   async open(actor: Principal, employeeId: string, query: OwnRecordsQuery = {}): Promise<OwnRecordStream> {
     const { audit, database } = this.#deps;
-    const self = actor.roles.includes('employee') && actor.sub === employeeId;
+    const self = isEmployeeSelf(actor, employeeId);
     const refuse = (error: VaultError, reason: string, severity: 'info' | 'high'): Promise<never> => audit.refuse(error, { action: 'employee.export', actor: actor, employeeId, reason, severity });
     if (!self && !actor.roles.includes('privacy-officer')) {
       return refuse(new VaultError('ERR_FORBIDDEN', 'an employee may read only their own records'), 'not_own_records', 'high');
