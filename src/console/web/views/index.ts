@@ -1,8 +1,11 @@
 import type { ConsoleView } from '../view.js';
 import { alarmsView } from './alarms.js';
 import { auditView } from './audit.js';
+import { meView } from './me.js';
 import { overviewView } from './overview.js';
 import { policyView } from './policy.js';
+import { privacyView } from './privacy.js';
+import { programView } from './program.js';
 import { reportView } from './report.js';
 import { verifyView } from './verify.js';
 
@@ -14,4 +17,7 @@ export const views: readonly ConsoleView[] = [
   reportView,
   policyView,
   alarmsView,
+  programView,
+  privacyView,
+  meView,
 ];
