@@ -227,7 +227,7 @@ export async function openVault(config: VaultConfig, opened: OpenVaultOptions = 
       roster: { upsert: (actor, body) => upsertRoster({ database: db, audit }, actor, body) },
       datasets: {
         request: (principal, body) => requests.request(principal, body),
-        openStream: (principal, datasetId, after) => streams.openStream(principal, datasetId, after),
+        openStream: (principal, datasetId, request) => streams.openStream(principal, datasetId, request),
         accessReport: (principal, employeeId) => reports.accessReport(principal, employeeId),
       },
       subjectRights: {

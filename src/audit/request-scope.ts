@@ -14,7 +14,7 @@ const scopes = new AsyncLocalStorage<AuditScope>();
  *
  * @example
  * const scope = { denyRecorded: false };
- * await runInAuditScope(scope, () => services.datasets.openStream(principal, id, after)).catch(...);
+ * await runInAuditScope(scope, () => services.datasets.openStream(principal, id, { after })).catch(...);
  * if (!scope.denyRecorded) await audit.appendAlone({ action: 'http.refused', ... });
  */
 export function runInAuditScope<T>(scope: AuditScope, work: () => T): T {

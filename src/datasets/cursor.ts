@@ -72,14 +72,19 @@ function readPosition(bytes: Buffer, unitCount: number): StreamPosition | undefi
  * the position (org unit, time, event id) under deterministic authenticated encryption (AES-256
  * SIV, see `FixedLengthSiv`) with two keys derived by HKDF from the dataset's wrapped secret and its
  * id. The raw event id never leaves, so two datasets holding the same record cannot be joined on
- * their cursors, and a cursor of another dataset, or a tampered one, does not open.
+ * their cursors, and a cursor of another dataset (or shard), or a tampered one, does not open.
  */
 export class CursorSeal {
   readonly #keys: Buffer;
   readonly #siv: FixedLengthSiv;
 
-  constructor(datasetSecret: Uint8Array, datasetId: string) {
-    this.#keys = Buffer.from(hkdfSync('sha256', datasetSecret, datasetId, CURSOR_KEYS_INFO, 64));
+  /**
+   * A shard of the stream (`of` > 1) has cursor keys of its own: a cursor resumes only the shard
+   * that sent it, since in another it would skip that shard's records or repeat the others'.
+   */
+  constructor(datasetSecret: Uint8Array, datasetId: string, shard?: { readonly index: number; readonly of: number }) {
+    const info = shard && shard.of > 1 ? `${CURSOR_KEYS_INFO} shard ${shard.index}/${shard.of}` : CURSOR_KEYS_INFO;
+    this.#keys = Buffer.from(hkdfSync('sha256', datasetSecret, datasetId, info, 64));
     this.#siv = new FixedLengthSiv(this.#keys.subarray(0, 32), this.#keys.subarray(32), POSITION_BYTES);
   }
 

@@ -1,5 +1,5 @@
 import type { Principal } from '../auth/index.js';
-import { employeeKeyStates, findLease, inTransaction, keysUsedBy, readScopePage, type LeaseRow, type StreamRow } from '../db/index.js';
+import { employeeKeyStates, findLease, inTransaction, keysUsedBy, readScopePage, shardEmployees, type LeaseRow, type LeaseShard, type StreamRow } from '../db/index.js';
 import { VaultError } from '../errors/index.js';
 import { isUuid } from '../model/index.js';
 import { CursorSeal, type StreamPosition } from './cursor.js';
@@ -34,6 +34,32 @@ const frozenError = () => new VaultError('ERR_EXPORTS_FROZEN', 'exports are froz
  */
 const isIssuedDatasetId = (id: string): boolean => isUuid(id) && id === id.toLowerCase();
 
+/** The most parts a lease may be streamed in at once. */
+export const MAX_SHARDS = 1024;
+
+/** Where a stream starts, and which part of the lease it is. */
+export interface StreamRequest {
+  /** A cursor of this dataset (and shard) to resume after. */
+  readonly after?: string | undefined;
+  /** `?shard=I&of=N`: both or neither, 0 <= I < N <= MAX_SHARDS. */
+  readonly shard?: { readonly index?: number | undefined; readonly of?: number | undefined } | undefined;
+}
+
+/** The shard asked for, undefined for the whole lease, or null when the request does not name one well. */
+function shardOf(request: StreamRequest): LeaseShard | undefined | null {
+  const { index, of } = request.shard ?? {};
+  if (index === undefined && of === undefined) return undefined;
+  if (index === undefined || of === undefined) return null;
+  if (!Number.isSafeInteger(index) || !Number.isSafeInteger(of) || of < 1 || of > MAX_SHARDS || index < 0 || index >= of) return null;
+  return { index, of };
+}
+
+/** The part of a lease one stream sends: a shard's employees, or all of them (`employees` undefined). */
+interface StreamPart {
+  readonly shard: LeaseShard | undefined;
+  readonly employees: readonly string[] | undefined;
+}
+
 /** What one stream writes into each line besides the payload; its keys are zeroed when the stream ends. */
 interface LineKeys {
   readonly subjectOf: (employeeId: string) => string;
@@ -59,7 +85,8 @@ export class DatasetStreams {
    * returning, so a refusal (or an audit log that cannot record the read) still becomes a status
    * code rather than a cut stream.
    */
-  async openStream(principal: Principal, datasetId: string, after: string | undefined): Promise<RecordStream> {
+  async openStream(principal: Principal, datasetId: string, request: StreamRequest = {}): Promise<RecordStream> {
+    const { after } = request;
     const lease = isIssuedDatasetId(datasetId) ? await findLease(this.#deps.database.db, datasetId) : undefined;
     const refuse = async (code: StreamRefusal, reason: string, message: string, severity: 'info' | 'high' = code === 'ERR_FORBIDDEN' ? 'high' : 'info'): Promise<never> => {
       await this.#deps.audit.appendAlone({
@@ -79,15 +106,24 @@ export class DatasetStreams {
     if (lease.requester !== principal.sub) return refuse('ERR_FORBIDDEN', 'not_the_requester', 'only the job that requested this dataset may read it');
     if (lease.revokedAt) return refuse('ERR_LEASE_REVOKED', 'lease_revoked', revokedError(lease).message);
     if (lease.expiresAt <= nowOf(this.#deps)) return refuse('ERR_LEASE_EXPIRED', 'lease_expired', 'this dataset lease has expired');
+    const shard = shardOf(request);
+    if (shard === null) return refuse('ERR_INVALID_REQUEST', 'malformed_shard', `shard and of go together, with 0 <= shard < of <= ${MAX_SHARDS}`);
     await assertLeaseNotRevoked(this.#deps, principal, lease);
     await assertLeaseStillGranted(this.#deps, principal, lease);
-    const keys = await this.#lineKeys(lease);
+    // A single shard is the whole lease: no employee filter, and the unsharded cursors.
+    const part: StreamPart = { shard, employees: shard && shard.of > 1 ? await shardEmployees(this.#deps.database.db, lease.datasetId, shard) : undefined };
+    const keys = await this.#lineKeys(lease, part);
     try {
       const start = after === undefined ? undefined : keys.cursors.open(after, lease.orgUnits.length);
       if (after !== undefined && !start) {
         // A cursor-shaped value that does not open was forged, altered or taken from another dataset.
         const forged = CursorSeal.looksLikeCursor(after);
-        return await refuse('ERR_INVALID_REQUEST', forged ? 'cursor_not_of_this_dataset' : 'malformed_cursor', 'after is not a cursor of this dataset', forged ? 'high' : 'info');
+        return await refuse(
+          'ERR_INVALID_REQUEST',
+          forged ? 'cursor_not_of_this_dataset' : 'malformed_cursor',
+          shard ? 'after is not a cursor of this dataset and shard' : 'after is not a cursor of this dataset',
+          forged ? 'high' : 'info',
+        );
       }
       const cut = new AbortController();
       let stopListening = () => {};
@@ -115,7 +151,7 @@ export class DatasetStreams {
       let first: IteratorResult<Buffer>;
       try {
         if (this.#deps.exports.frozen()) throw frozenError();
-        pages = this.#pages(principal, lease, keys, start, cut.signal);
+        pages = this.#pages(principal, lease, part, keys, start, cut.signal);
         first = await pages.next();
         if (cut.signal.aborted) throw frozenError();
       } catch (err) {
@@ -138,9 +174,9 @@ export class DatasetStreams {
     }
   }
 
-  async #lineKeys(lease: LeaseRow): Promise<LineKeys> {
+  async #lineKeys(lease: LeaseRow, part: StreamPart): Promise<LineKeys> {
     const secret = await this.#deps.keyRing.unwrapVaultSecret(`dataset:${lease.datasetId}`, lease.pseudonymKey);
-    const cursors = new CursorSeal(secret, lease.datasetId);
+    const cursors = new CursorSeal(secret, lease.datasetId, part.shard);
     return {
       subjectOf: pseudonymizer(secret),
       cursors,
@@ -151,13 +187,13 @@ export class DatasetStreams {
     };
   }
 
-  async *#pages(principal: Principal, lease: LeaseRow, keys: LineKeys, start: StreamPosition | undefined, cut: AbortSignal): AsyncGenerator<Buffer> {
+  async *#pages(principal: Principal, lease: LeaseRow, part: StreamPart, keys: LineKeys, start: StreamPosition | undefined, cut: AbortSignal): AsyncGenerator<Buffer> {
     for (let unit = start?.unit ?? 0; unit < lease.orgUnits.length; unit++) {
       let position = start && unit === start.unit ? { capturedAt: new Date(start.capturedAtMs), eventId: start.eventId } : undefined;
       for (;;) {
         if (lease.expiresAt <= nowOf(this.#deps)) return;
         if (cut.aborted || this.#deps.exports.frozen()) throw frozenError();
-        const page = await this.#page(principal, lease, unit, position, keys);
+        const page = await this.#page(principal, lease, part, unit, position, keys);
         if (page.body.length > 0) yield page.body;
         if (page.done || !page.last) break;
         position = { capturedAt: page.last.captured_at, eventId: page.last.event_id };
@@ -166,10 +202,10 @@ export class DatasetStreams {
   }
 
   /** One page of one org unit: read, opened, encoded and audited in one transaction. */
-  async #page(principal: Principal, lease: LeaseRow, unit: number, position: { capturedAt: Date; eventId: string } | undefined, keys: LineKeys) {
+  async #page(principal: Principal, lease: LeaseRow, part: StreamPart, unit: number, position: { capturedAt: Date; eventId: string } | undefined, keys: LineKeys) {
     const { audit, database, keyRing } = this.#deps;
     return inTransaction(database, async (trx) => {
-      const rows = await readScopePage(trx, lease, lease.orgUnits[unit]!, position, PAGE_RECORDS);
+      const rows = await readScopePage(trx, lease, lease.orgUnits[unit]!, position, PAGE_RECORDS, part.employees);
       const states = await employeeKeyStates(trx, keysUsedBy(rows));
       const cursorOf = keys.cursors.sealPage(rows, (row: StreamRow) => ({ unit, capturedAtMs: row.captured_at.getTime(), eventId: row.event_id }));
       const prefixOf = (row: StreamRow) =>
@@ -187,6 +223,7 @@ export class DatasetStreams {
         details: {
           dataset_id: lease.datasetId,
           org_unit: lease.orgUnits[unit],
+          ...(part.shard ? { shard: part.shard.index, of: part.shard.of } : {}),
           records,
           bytes: body.length,
           skipped,

@@ -151,8 +151,8 @@ export async function recordDatasetReach(db: Db, datasetId: string, scope: Datas
   );
   if (reached.length > 0) {
     // One statement of three parameters however many employees the lease reaches.
-    await sql`insert into dataset_employees (dataset_id, employee_id, record_count)
-      select ${datasetId}::uuid, e.employee_id, e.n
+    await sql`insert into dataset_employees (dataset_id, employee_id, record_count, shard_rank)
+      select ${datasetId}::uuid, e.employee_id, e.n, (row_number() over (order by random()) - 1)::integer
       from unnest(${reached.map((r) => r.employee_id)}::text[], ${reached.map((r) => r.n)}::bigint[]) as e (employee_id, n)`.execute(db);
   }
   return { records: reached.reduce((sum, r) => sum + Number(r.n), 0), employees: reached.length };
@@ -223,13 +223,34 @@ export async function findLease(db: Db, datasetId: string): Promise<LeaseRow | u
   };
 }
 
-/** One page of one org unit's in-scope records after the keyset position, in stream order. */
+/** One part of a lease split by subject: the employees whose shard rank is `index` modulo `of`. */
+export interface LeaseShard {
+  readonly index: number;
+  readonly of: number;
+}
+
+/** The employees of one shard of a lease (all of them for a single shard), frozen with the lease. */
+export async function shardEmployees(db: Db, datasetId: string, shard: LeaseShard): Promise<string[]> {
+  const rows = await db
+    .selectFrom('dataset_employees')
+    .select('employee_id')
+    .where('dataset_id', '=', datasetId)
+    .where(sql<boolean>`shard_rank % ${shard.of} = ${shard.index}`)
+    .execute();
+  return rows.map((r) => r.employee_id);
+}
+
+/**
+ * One page of one org unit's in-scope records after the keyset position, in stream order; only
+ * of `employees` when given (a shard of the lease).
+ */
 export async function readScopePage(
   db: Db,
   scope: DatasetScope,
   orgUnit: string,
   after: { capturedAt: Date; eventId: string } | undefined,
   limit: number,
+  employees?: readonly string[],
 ): Promise<StreamRow[]> {
   return withDatasetReader(db, scope, (reader) => {
     let page = reader
@@ -237,6 +258,7 @@ export async function readScopePage(
       .select(['r.event_id', 'r.captured_at', 'r.employee_id', 'r.org_unit', 'r.kind', 'r.sensitivity', 'r.dek_version', 'r.envelope', 'r.categories'])
       .where('r.org_unit', '=', orgUnit)
       .where(inScope(scope));
+    if (employees) page = page.where('r.employee_id', '=', anyOf(employees, 'text'));
     if (after) {
       page = page.where((eb) =>
         eb(eb.refTuple('r.captured_at', 'r.event_id'), '>', eb.tuple(after.capturedAt, eb.cast<string>(eb.val(after.eventId), 'uuid'))),

@@ -70,6 +70,7 @@ export {
   setLeaseReach,
   findLease,
   readScopePage,
+  shardEmployees,
   employeeKeyStates,
   keysUsedBy,
   datasetsReachingEmployee,
@@ -79,6 +80,7 @@ export {
   type StreamRow,
   type EmployeeKeyState,
   type AccessReportRow,
+  type LeaseShard,
 } from './datasets.js';
 export {
   COLLECTION_CHANNEL,

@@ -176,6 +176,8 @@ export interface DatasetEmployeesTable {
   dataset_id: string;
   employee_id: string;
   record_count: Int8;
+  /** The employee's place in the lease's random permutation: shard I of N holds ranks ≡ I (mod N). */
+  shard_rank: number;
 }
 
 export interface CollectionManifestsTable {

@@ -1,9 +1,15 @@
 import { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { datasetRequestSchema, idSchemas, scopeJsonSchema, stringArray } from '../../model/index.js';
+import { MAX_SHARDS } from '../../datasets/index.js';
 import type { VaultServices } from '../../services/index.js';
 import { principalOf } from '../auth.js';
 import { bearerAuth, errorResponses } from '../errors.js';
+
+// Decimal integers as the schema admits them; the stream refuses a shard outside 0..of-1 itself (400, audited).
+const SHARD_INDEX_PATTERN = '^(?:0|[1-9][0-9]{0,3})$';
+const SHARD_COUNT_PATTERN = '^(?:[1-9][0-9]{0,2}|10[01][0-9]|102[0-4])$';
+if (MAX_SHARDS !== 1024) throw new TypeError('SHARD_COUNT_PATTERN no longer matches MAX_SHARDS');
 
 const errorJson = (description: string) => ({ description, content: { 'application/json': { schema: { $ref: 'ErrorBody#' } } } });
 
@@ -62,14 +68,27 @@ export function datasetRoutes(services: VaultServices) {
       config: { roles: ['training-job'] },
       schema: {
         tags: ['datasets'],
-        summary: 'Stream the dataset as NDJSON ({cursor, subject, captured_at, kind, sensitivity, payload} a line); ?after=CURSOR resumes',
+        summary:
+          'Stream the dataset as NDJSON ({cursor, subject, captured_at, kind, sensitivity, payload} a line); ?after=CURSOR resumes; ?shard=I&of=N streams one of N disjoint parts, split by subject',
         security: bearerAuth,
         params: { type: 'object', required: ['id'], properties: { id: idSchemas.datasetId } },
-        querystring: { type: 'object', additionalProperties: false, properties: { after: { type: 'string', maxLength: 128 } } },
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            after: { type: 'string', maxLength: 128 },
+            shard: { type: 'string', pattern: SHARD_INDEX_PATTERN, description: `0 to of-1; with of` },
+            of: { type: 'string', pattern: SHARD_COUNT_PATTERN, description: `1-${MAX_SHARDS}; with shard` },
+          },
+        },
         response: recordStreamResponses,
       },
       handler: async (request, reply) => {
-        const stream = await services.datasets.openStream(principalOf(request), (request.params as { id: string }).id, (request.query as { after?: string }).after);
+        const query = request.query as { after?: string; shard?: string; of?: string };
+        const stream = await services.datasets.openStream(principalOf(request), (request.params as { id: string }).id, {
+          after: query.after,
+          shard: { index: query.shard === undefined ? undefined : Number(query.shard), of: query.of === undefined ? undefined : Number(query.of) },
+        });
         // One page ahead at most: a slow reader holds the server at one page of memory.
         const body = Readable.from(stream, { objectMode: true, highWaterMark: 1 });
         // An export freeze cuts the connection at once with a reset: what the socket still buffers
