@@ -1,6 +1,7 @@
 import { AccessGate } from './access/index.js';
 import { AuditLog, AuditTrail, runInAuditScope } from './audit/index.js';
 import { loadClassifierLists } from './classify/index.js';
+import { DevTokenMint } from './console/index.js';
 import { CollectionControls, ControlState, defaultManifest, IngestGate, MAX_RETENTION_DAYS, PermitSigner } from './collection/index.js';
 import { createTokenVerifier, loadDevSigningKey, readJwksFile, type TokenVerifier } from './auth/index.js';
 import type { VaultConfig } from './config/index.js';
@@ -239,6 +240,15 @@ export async function openVault(config: VaultConfig, opened: OpenVaultOptions = 
       auditTrail: new AuditTrail(audit, { log: options.log }),
       keys: rotation,
       retention: { totals: () => retention.totals(), run: () => retention.run() },
+      devTokens: new DevTokenMint({
+        env: config.env,
+        jwksConfigured: Boolean(config.jwt.jwksFile || config.jwt.jwksUrl),
+        dataDir: config.dataDir,
+        issuer: config.jwt.issuer,
+        audience: config.jwt.audience,
+        maxTtlSeconds: config.jwt.maxTtlSeconds,
+        audit,
+      }),
       leakProbe: { rowsContaining: (bytes) => countEnvelopesContaining(db.db, bytes) },
       async readiness() {
         const checks: Record<string, ReadinessCheck> = {

@@ -26,3 +26,8 @@ export function policyPaths(root = packageRoot()): { sources: string; capabiliti
     defaultBundle: path.join(dir, 'build', 'bundle.tar.gz'),
   };
 }
+
+/** The console's built browser assets (`npm run build:console`): index.html, app.css and the modules. */
+export function consoleAssetsDir(root = packageRoot()): string {
+  return path.join(root, 'dist', 'console');
+}

@@ -15,6 +15,7 @@ import { datasetRoutes } from './routes/datasets.js';
 import { collectionRoutes, OPTIONAL_BODIES } from './routes/collection.js';
 import { subjectRightsRoutes, SUBJECT_RIGHTS_OPTIONAL_BODIES } from './routes/subject-rights.js';
 import { keyRoutes } from './routes/keys.js';
+import { consoleRoutes } from './routes/console.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -97,6 +98,7 @@ export async function buildHttpServer(services: VaultServices, options: HttpServ
   await app.register(collectionRoutes(services, metrics));
   await app.register(subjectRightsRoutes(services, metrics));
   await app.register(keyRoutes(services));
+  await app.register(consoleRoutes(services));
   return app;
 }
 

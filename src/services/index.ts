@@ -1,6 +1,7 @@
 import type { AccessGate } from '../access/index.js';
 import type { AuditEventInput, AuditScope, AuditTrail } from '../audit/index.js';
 import type { CollectionControls } from '../collection/index.js';
+import type { DevTokenMint } from '../console/index.js';
 import type { AccessReports, DatasetRequests, DatasetStreams } from '../datasets/index.js';
 import type { RecordIngestor, RosterService } from '../ingest/index.js';
 import type { PolicyAdmin } from '../policy-admin/index.js';
@@ -91,6 +92,8 @@ export interface VaultServices {
   readonly keys: Pick<KekRotation, 'status' | 'rotate' | 'rotating'>;
   /** The retention job: its totals since start (for /metrics), and a run now (the CLI). */
   readonly retention: Pick<RetentionJob, 'totals' | 'run'>;
+  /** The web console's development sign-in (a token signed with the development key, from loopback only). */
+  readonly devTokens: Pick<DevTokenMint, 'available' | 'offeredTo' | 'admit' | 'mint'>;
   /** Rows of the record store whose ciphertext contains these bytes: a plaintext-leak probe that must find none. */
   readonly leakProbe: { rowsContaining(bytes: Uint8Array): Promise<number> };
   readiness(): Promise<Readiness>;

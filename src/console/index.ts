@@ -1,0 +1,1 @@
+export { DevTokenMint, isLoopbackAddress, type DevTokenMintOptions, type DevTokenRequest, type RequestOrigin } from './dev-tokens.js';
