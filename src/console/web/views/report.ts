@@ -82,7 +82,7 @@ export async function renderAccessReport(container: HTMLElement, api: Api, emplo
 export const reportView: ConsoleView = {
   id: 'report',
   title: 'Access report',
-  roles: ['auditor'],
+  roles: ['auditor', 'privacy-officer'],
   async render(root, api) {
     const out = el('div', { class: 'report-out' });
     const input = el('input', { id: 'report-employee', name: 'employee_id', type: 'text', placeholder: 'employee id', required: true, autocomplete: 'off' });
