@@ -12,6 +12,7 @@ export {
   type Checkpoint,
   type StreamSummary,
 } from './log.js';
+export { STATS_DEFAULT_DAYS, STATS_MAX_DAYS, type AuditStats, type AlarmView, type AlarmPage, type AlarmQuery } from './stats.js';
 export { AuditTrail, type AuditTrailOptions, type CheckpointKey } from './trail.js';
 export { canonicalEvent, chainHash, checkpointStatement, GENESIS_HASH } from './chain.js';
 export { WITNESS_FILE } from './witness.js';

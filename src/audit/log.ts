@@ -479,11 +479,7 @@ export class AuditLog {
   async query(q: AuditQuery, db?: Db): Promise<AuditPage> {
     if (db === undefined) await this.#sequencer.drain();
     const limit = Math.min(Math.max(q.limit ?? 100, 1), MAX_QUERY_LIMIT);
-    let beforeSeq: number | undefined;
-    if (q.cursor !== undefined) {
-      beforeSeq = Number(Buffer.from(q.cursor, 'base64url').toString().replace(/^seq:/, ''));
-      if (!Number.isSafeInteger(beforeSeq) || beforeSeq < 1) throw new VaultError('ERR_INVALID_REQUEST', 'cursor is not one this log issued');
-    }
+    const beforeSeq = q.cursor === undefined ? undefined : seqOfCursor(q.cursor);
     const rows = await queryAuditEvents(db ?? this.#database.db, {
       actor: q.actor,
       team: q.team,
@@ -496,9 +492,21 @@ export class AuditLog {
       limit: limit + 1,
     });
     const page = rows.slice(0, limit);
-    const next = rows.length > limit ? Buffer.from(`seq:${page.at(-1)!.seq}`).toString('base64url') : null;
+    const next = rows.length > limit ? cursorBefore(page.at(-1)!.seq) : null;
     return { events: page.map(viewOf), next_cursor: next };
   }
+}
+
+/** The keyset cursor of a newest-first page that ended at `seq`: opaque to callers. */
+export function cursorBefore(seq: number): string {
+  return Buffer.from(`seq:${seq}`).toString('base64url');
+}
+
+/** The sequence number a cursor from `cursorBefore` continues below; `ERR_INVALID_REQUEST` for any other text. */
+export function seqOfCursor(cursor: string): number {
+  const seq = Number(Buffer.from(cursor, 'base64url').toString().replace(/^seq:/, ''));
+  if (!Number.isSafeInteger(seq) || seq < 1) throw new VaultError('ERR_INVALID_REQUEST', 'cursor is not one this log issued');
+  return seq;
 }
 
 function chainBreak(broken: ChainBreak): VerifyResult {

@@ -1,4 +1,5 @@
 import { VaultError } from '../errors/index.js';
+import { readAlarmPage, readAuditStats, statsWindow, type AlarmPage, type AlarmQuery, type AuditStats } from './stats.js';
 import { MAX_QUERY_LIMIT, type AuditActor, type AuditLog, type AuditPage, type AuditQuery, type Checkpoint, type VerifyResult } from './log.js';
 
 export interface AuditTrailOptions {
@@ -48,6 +49,30 @@ export class AuditTrail {
         recordCount: page.events.length,
         details: { filters, by_employee: employeeId !== undefined },
       }),
+    );
+  }
+
+  /**
+   * Decisions per hour, records streamed per team and day, and alarms per hour over a window of at
+   * most 31 days (default: the last 7); the read and its `audit.stats` event commit together.
+   */
+  async stats(actor: AuditActor, window: { from?: Date; to?: Date }): Promise<AuditStats> {
+    const w = statsWindow(window.from, window.to);
+    await this.#audit.sequenced();
+    return this.#audit.runAudited(
+      (trx) => readAuditStats(trx, w),
+      () => ({ action: 'audit.stats', decision: 'allow', actor, details: { from: w.from.toISOString(), to: w.to.toISOString() } }),
+    );
+  }
+
+  /** One page of alarms (high-severity refusals and failures), newest first; recorded as `audit.alarms`. */
+  async alarms(actor: AuditActor, q: AlarmQuery): Promise<AlarmPage> {
+    const { from, to, ...rest } = q;
+    const filters = { ...rest, ...(from !== undefined ? { from: from.toISOString() } : {}), ...(to !== undefined ? { to: to.toISOString() } : {}) };
+    await this.#audit.sequenced();
+    return this.#audit.runAudited(
+      (trx) => readAlarmPage(trx, q),
+      (page) => ({ action: 'audit.alarms', decision: 'allow', actor, recordCount: page.alarms.length, details: { filters } }),
     );
   }
 

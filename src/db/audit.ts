@@ -1,6 +1,7 @@
-import { sql } from 'kysely';
+import { sql, type ExpressionBuilder } from 'kysely';
 import { anyOf } from './any-of.js';
 import type { Db } from './database.js';
+import type { VaultSchema } from './schema.js';
 
 export interface AuditRow {
   readonly seq: number;
@@ -332,4 +333,104 @@ export async function teamsInAuditSince(db: Db, since: Date): Promise<string[]> 
     .orderBy('team')
     .execute();
   return rows.map((r) => r.team);
+}
+
+/** A half-open window of time, `[from, to)`. */
+export interface AuditWindow {
+  readonly from: Date;
+  readonly to: Date;
+}
+
+export interface DecisionsInHour {
+  readonly hour: Date;
+  readonly allow: number;
+  readonly deny: number;
+}
+
+export interface RecordsOfTeamInDay {
+  /** `YYYY-MM-DD`, in UTC. */
+  readonly day: string;
+  readonly team: string;
+  readonly records: number;
+}
+
+export interface AlarmsInHour {
+  readonly hour: Date;
+  readonly alarms: number;
+}
+
+/** An alarm: a high-severity event that was refused or failed. */
+function isAlarm(eb: ExpressionBuilder<VaultSchema, 'audit_events'>) {
+  return eb.and([eb('severity', '=', 'high'), eb('decision', 'in', ['deny', 'error'])]);
+}
+
+const hourOf = sql<Date>`pg_catalog.date_trunc('hour', occurred_at, 'UTC')`;
+
+/** Allowed and denied decisions per UTC hour of `w`, oldest first; hours with none are left out. */
+export async function auditDecisionsPerHour(db: Db, w: AuditWindow): Promise<DecisionsInHour[]> {
+  return db
+    .selectFrom('audit_events')
+    .select([
+      hourOf.as('hour'),
+      sql<number>`(count(*) filter (where decision = 'allow'))::float8`.as('allow'),
+      sql<number>`(count(*) filter (where decision = 'deny'))::float8`.as('deny'),
+    ])
+    .where('occurred_at', '>=', w.from)
+    .where('occurred_at', '<', w.to)
+    .where('decision', 'in', ['allow', 'deny'])
+    .groupBy(hourOf)
+    .orderBy(hourOf)
+    .execute();
+}
+
+/**
+ * Records streamed per research team and UTC day of `w`: the allowed `dataset.stream` pages,
+ * counted for each team of the lease they were served under. Oldest day first, then by team.
+ */
+export async function recordsStreamedPerTeamDay(db: Db, w: AuditWindow): Promise<RecordsOfTeamInDay[]> {
+  const day = sql<string>`pg_catalog.to_char(e.occurred_at at time zone 'UTC', 'YYYY-MM-DD')`;
+  return db
+    .selectFrom('audit_events as e')
+    .innerJoin('dataset_leases as l', 'l.decision_id', 'e.decision_id')
+        // A function in FROM named `team` yields one column of that name: one row per team of the lease.
+    .innerJoin(sql<{ team: string }>`pg_catalog.unnest(l.teams)`.as('team'), (join) => join.onTrue())
+    .select([day.as('day'), 'team.team as team', sql<number>`coalesce(sum(e.record_count), 0)::float8`.as('records')])
+    .where('e.action', '=', 'dataset.stream')
+    .where('e.decision', '=', 'allow')
+    .where('e.occurred_at', '>=', w.from)
+    .where('e.occurred_at', '<', w.to)
+    .groupBy([day, 'team.team'])
+    .orderBy(day)
+    .orderBy('team.team')
+    .execute();
+}
+
+/** Alarms per UTC hour of `w`, oldest first; hours with none are left out. */
+export async function auditAlarmsPerHour(db: Db, w: AuditWindow): Promise<AlarmsInHour[]> {
+  return db
+    .selectFrom('audit_events')
+    .select([hourOf.as('hour'), sql<number>`count(*)::float8`.as('alarms')])
+    .where(isAlarm)
+    .where('occurred_at', '>=', w.from)
+    .where('occurred_at', '<', w.to)
+    .groupBy(hourOf)
+    .orderBy(hourOf)
+    .execute();
+}
+
+export interface AlarmFilter {
+  readonly from?: Date | undefined;
+  readonly to?: Date | undefined;
+  /** Only alarms older (smaller seq) than this: the keyset cursor. */
+  readonly beforeSeq?: number | undefined;
+  readonly limit: number;
+}
+
+/** Alarms, newest first. */
+export async function queryAuditAlarms(db: Db, f: AlarmFilter): Promise<AuditRow[]> {
+  let query = selectEvents(db).where(isAlarm);
+  if (f.from !== undefined) query = query.where('occurred_at', '>=', f.from);
+  if (f.to !== undefined) query = query.where('occurred_at', '<', f.to);
+  if (f.beforeSeq !== undefined) query = query.where('seq', '<', f.beforeSeq);
+  return query.orderBy('audit_events.seq', 'desc').limit(f.limit).execute();
 }

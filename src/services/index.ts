@@ -87,7 +87,7 @@ export interface VaultServices {
   /** The employees' rights: erasure, their own copy, and who could read them now. */
   readonly subjectRights: Pick<Erasures, 'erase'> & Pick<OwnRecords, 'open'> & Pick<ExposureReports, 'exposure'>;
   readonly policyAdmin: Pick<PolicyAdmin, 'stage' | 'approve' | 'activate' | 'list' | 'diff'>;
-  readonly auditTrail: Pick<AuditTrail, 'query' | 'verify' | 'checkpoints' | 'signCheckpoint'>;
+  readonly auditTrail: Pick<AuditTrail, 'query' | 'stats' | 'alarms' | 'verify' | 'checkpoints' | 'signCheckpoint'>;
   /** The key hierarchy: KEKs, counts, and rotation (run to the end, or started in the background). */
   readonly keys: Pick<KekRotation, 'status' | 'rotate' | 'rotating'>;
   /** The retention job: its totals since start (for /metrics), and a run now (the CLI). */

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { MAX_QUERY_LIMIT } from '../../audit/index.js';
+import { MAX_QUERY_LIMIT, STATS_DEFAULT_DAYS, STATS_MAX_DAYS } from '../../audit/index.js';
 import type { VaultServices } from '../../services/index.js';
 import { principalOf } from '../auth.js';
 import { VaultError } from '../../errors/index.js';
@@ -55,6 +55,70 @@ const query = {
   },
 } as const;
 
+const hourSchema = { type: 'string', format: 'date-time', description: 'UTC, truncated to the hour' } as const;
+
+const statsQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { from: timestampSchema, to: timestampSchema },
+} as const;
+
+const statsSchema = {
+  type: 'object',
+  required: ['from', 'to', 'decisions_per_hour', 'records_per_team_day', 'alarms_per_hour'],
+  properties: {
+    from: { type: 'string', format: 'date-time' },
+    to: { type: 'string', format: 'date-time' },
+    decisions_per_hour: {
+      type: 'array',
+      description: 'hours with at least one allow or deny, oldest first',
+      items: { type: 'object', required: ['hour', 'allow', 'deny'], properties: { hour: hourSchema, allow: { type: 'integer' }, deny: { type: 'integer' } } },
+    },
+    records_per_team_day: {
+      type: 'array',
+      description: 'records of allowed stream pages, per research team of the lease and UTC day',
+      items: {
+        type: 'object',
+        required: ['day', 'team', 'records'],
+        properties: { day: { type: 'string', format: 'date' }, team: { type: 'string' }, records: { type: 'integer' } },
+      },
+    },
+    alarms_per_hour: {
+      type: 'array',
+      description: 'hours with at least one alarm (a high-severity deny or error), oldest first',
+      items: { type: 'object', required: ['hour', 'alarms'], properties: { hour: hourSchema, alarms: { type: 'integer' } } },
+    },
+  },
+} as const;
+
+const alarmsQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    from: timestampSchema,
+    to: timestampSchema,
+    limit: { type: 'string', pattern: LIMIT_PATTERN, description: `1-${MAX_QUERY_LIMIT}` },
+    cursor: { type: 'string', maxLength: 64 },
+  },
+} as const;
+
+const alarmSchema = {
+  type: 'object',
+  required: ['seq', 'at', 'action', 'actor', 'teams', 'decision', 'reason', 'details', 'decision_id', 'policy_revision'],
+  properties: {
+    seq: { type: 'integer' },
+    at: { type: 'string', format: 'date-time' },
+    action: { type: 'string' },
+    actor: nullableString,
+    teams: stringArray,
+    decision: { type: 'string', enum: ['deny', 'error'] },
+    reason: nullableString,
+    details: { type: 'object', additionalProperties: true },
+    decision_id: nullableString,
+    policy_revision: nullableString,
+  },
+} as const;
+
 type AuditQueryString = Partial<Record<'actor' | 'team' | 'employee_id' | 'action' | 'decision' | 'from' | 'to' | 'limit' | 'cursor', string>>;
 
 /** A bound of the time filter; the schema's `date-time` admits instants (year 0, 10000 in UTC) the database cannot compare. */
@@ -83,6 +147,44 @@ export function auditRoutes(services: VaultServices) {
           ...(q.employee_id !== undefined ? { employeeId: q.employee_id } : {}),
           ...(q.action !== undefined ? { action: q.action } : {}),
           ...(q.decision !== undefined ? { decision: q.decision } : {}),
+          ...(q.from !== undefined ? { from: instant(q.from, 'from') } : {}),
+          ...(q.to !== undefined ? { to: instant(q.to, 'to') } : {}),
+          ...(q.limit !== undefined ? { limit: Number(q.limit) } : {}),
+          ...(q.cursor !== undefined ? { cursor: q.cursor } : {}),
+        });
+      },
+    });
+
+    app.get('/v1/audit/stats', {
+      config: { roles: ['auditor', 'security-admin'] },
+      schema: {
+        tags: ['audit'],
+        summary: `Decisions per hour (allow, deny), records streamed per team and day, alarms per hour: from the access log, over at most ${STATS_MAX_DAYS} days (default the last ${STATS_DEFAULT_DAYS})`,
+        security: bearerAuth,
+        querystring: statsQuery,
+        response: { 200: statsSchema, ...errorResponses },
+      },
+      handler: async (request) => {
+        const q = request.query as { from?: string; to?: string };
+        return services.auditTrail.stats(principalOf(request), {
+          ...(q.from !== undefined ? { from: instant(q.from, 'from') } : {}),
+          ...(q.to !== undefined ? { to: instant(q.to, 'to') } : {}),
+        });
+      },
+    });
+
+    app.get('/v1/audit/alarms', {
+      config: { roles: ['auditor', 'security-admin'] },
+      schema: {
+        tags: ['audit'],
+        summary: `Alarms (high-severity refusals and failures: scope breaches, refused activations, ...), newest first (at most ${MAX_QUERY_LIMIT} a page; next_cursor continues)`,
+        security: bearerAuth,
+        querystring: alarmsQuery,
+        response: { 200: { type: 'object', required: ['alarms', 'next_cursor'], properties: { alarms: { type: 'array', items: alarmSchema }, next_cursor: nullableString } }, ...errorResponses },
+      },
+      handler: async (request) => {
+        const q = request.query as { from?: string; to?: string; limit?: string; cursor?: string };
+        return services.auditTrail.alarms(principalOf(request), {
           ...(q.from !== undefined ? { from: instant(q.from, 'from') } : {}),
           ...(q.to !== undefined ? { to: instant(q.to, 'to') } : {}),
           ...(q.limit !== undefined ? { limit: Number(q.limit) } : {}),
