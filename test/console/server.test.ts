@@ -185,7 +185,13 @@ describe(`the console's server side (${STORE})`, () => {
     assert.ok(refused.some((e) => e.details.remote_address === '192.0.2.10'));
     assert.ok(refused.some((e) => e.details.host === 'evil.example:8080'));
 
-    for (const from of [{ remoteAddress: '::1' }, { remoteAddress: '::ffff:127.0.0.1' }, { remoteAddress: '127.8.9.10', headers: { host: 'localhost:8080', origin: 'http://localhost:8080' } }, { headers: { host: '[::1]:8080' } }]) {
+    const locals: Array<{ remoteAddress?: string; headers?: Record<string, string> }> = [
+      { remoteAddress: '::1' },
+      { remoteAddress: '::ffff:127.0.0.1' },
+      { remoteAddress: '127.8.9.10', headers: { host: 'localhost:8080', origin: 'http://localhost:8080' } },
+      { headers: { host: '[::1]:8080' } },
+    ];
+    for (const from of locals) {
       assert.equal((await mint({ role: 'employee', sub: 'eng-1' }, from)).statusCode, 200, JSON.stringify(from));
     }
   });
