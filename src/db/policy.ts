@@ -19,6 +19,10 @@ export interface BundleListing {
   readonly lastActivatedBy: string | null;
   readonly lastActivatedAt: Date | null;
   readonly active: boolean;
+  /** The newest second-admin approval of the revision, and whether an activation has used it. */
+  readonly approvedBy: string | null;
+  readonly approvedAt: Date | null;
+  readonly approvalUsed: boolean;
 }
 
 export interface Activation {
@@ -92,7 +96,18 @@ export async function listBundles(db: Db): Promise<BundleListing[]> {
           .as('a'),
       (join) => join.onTrue(),
     )
-    .select(['b.revision', 'b.sha256', 'b.signed_by', 'b.staged_by', 'b.staged_at', 'a.activated_by', 'a.activated_at'])
+    .leftJoinLateral(
+      (eb) =>
+        eb
+          .selectFrom('policy_approvals as p')
+          .select(['p.approved_by', 'p.approved_at', 'p.used_by_activation'])
+          .whereRef('p.revision', '=', 'b.revision')
+          .orderBy('p.approval_id', 'desc')
+          .limit(1)
+          .as('p'),
+      (join) => join.onTrue(),
+    )
+    .select(['b.revision', 'b.sha256', 'b.signed_by', 'b.staged_by', 'b.staged_at', 'a.activated_by', 'a.activated_at', 'p.approved_by', 'p.approved_at', 'p.used_by_activation'])
     .orderBy('b.staged_at', 'desc')
     .execute();
   return rows.map((r) => ({
@@ -104,6 +119,9 @@ export async function listBundles(db: Db): Promise<BundleListing[]> {
     lastActivatedBy: r.activated_by ?? null,
     lastActivatedAt: r.activated_at ?? null,
     active: r.revision === active?.revision,
+    approvedBy: r.approved_by ?? null,
+    approvedAt: r.approved_at ?? null,
+    approvalUsed: r.used_by_activation !== null && r.used_by_activation !== undefined,
   }));
 }
 

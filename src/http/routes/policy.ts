@@ -124,6 +124,27 @@ export function policyRoutes(services: VaultServices) {
       handler: async (request) => services.policyAdmin.approve(principalOf(request), (request.params as { revision: string }).revision),
     });
 
+    app.get('/v1/policy/bundles/:revision/diff', {
+      config: { roles: ['security-admin', 'auditor'] },
+      schema: {
+        tags: ['policy'],
+        summary: 'Who would gain and lose which org units if a staged revision replaced another (by default the one in force)',
+        security: bearerAuth,
+        params: revisionParam,
+        querystring: { type: 'object', additionalProperties: false, properties: { against: idSchemas.policyRevision } },
+        response: { 200: accessDiffSchema, ...errorResponses },
+      },
+      handler: async (request) => {
+        const { revision } = request.params as { revision: string };
+        let against = (request.query as { against?: string }).against;
+        if (against === undefined) {
+          against = (await services.policyAdmin.list()).find((b) => b.active)?.revision;
+          if (against === undefined) throw new VaultError('ERR_NOT_FOUND', 'no revision is in force to diff against; name one with ?against=');
+        }
+        return services.policyAdmin.diff(against, revision);
+      },
+    });
+
     app.get('/v1/policy/bundles', {
       config: { roles: ['security-admin', 'auditor'] },
       schema: {
@@ -148,6 +169,9 @@ export function policyRoutes(services: VaultServices) {
                     activated_by: { type: ['string', 'null'] },
                     activated_at: { type: ['string', 'null'], format: 'date-time' },
                     active: { type: 'boolean' },
+                    approved_by: { type: ['string', 'null'] },
+                    approved_at: { type: ['string', 'null'], format: 'date-time' },
+                    approval_used: { type: 'boolean' },
                   },
                 },
               },
@@ -169,6 +193,9 @@ export function policyRoutes(services: VaultServices) {
             activated_by: b.lastActivatedBy,
             activated_at: b.lastActivatedAt,
             active: b.active,
+            approved_by: b.approvedBy,
+            approved_at: b.approvedAt,
+            approval_used: b.approvalUsed,
           })),
         };
       },
