@@ -74,6 +74,8 @@ export interface ConsentView {
   readonly manifest_version: number;
   readonly kinds_consented: string[];
   readonly kinds_needing_consent: string[];
+  /** Whether capture is paused or opted out now, so the employee's page shows it before they act. */
+  readonly capture: EmployeeCaptureState;
 }
 
 export type CaptureRefusal = 'program_paused' | 'not_enrolled' | 'opted_out' | 'paused' | 'not_consented';
@@ -394,6 +396,7 @@ export class CollectionControls {
       manifest_version: inForce.version,
       kinds_consented: kinds.filter((k) => covered.has(k)),
       kinds_needing_consent: kinds.filter((k) => !covered.has(k)),
+      capture: await this.#captureStateAt(this.#deps.database.db, employeeId, await databaseNow(this.#deps.database.db)),
     };
   }
 

@@ -177,6 +177,21 @@ describe(`pauses, opt-outs and the kill switch hold by captured_at (${STORE})`, 
     assert.equal(second.accepted, 1);
   });
 
+  it("the consent view says whether the employee's capture is paused or opted out now", async () => {
+    const carol = await t.token('employee', { sub: 'carol' });
+    const capture = async () => (await call('GET', '/v1/employees/carol/consent', carol)).json().capture;
+    assert.deepEqual(await capture(), { employee_id: 'carol', paused: false, opted_out: false, paused_until: null });
+    const paused = await call('POST', '/v1/employees/carol/pause', carol, { minutes: 10 });
+    assert.equal(paused.statusCode, 200, paused.body);
+    assert.deepEqual(await capture(), paused.json());
+    assert.ok(Math.abs(Date.parse((await capture()).paused_until) - (Date.now() + 10 * MINUTE)) < MINUTE);
+    await call('DELETE', '/v1/employees/carol/pause', carol);
+    await call('POST', '/v1/employees/carol/opt-out', officer);
+    assert.deepEqual(await capture(), { employee_id: 'carol', paused: false, opted_out: true, paused_until: null });
+    await call('DELETE', '/v1/employees/carol/opt-out', officer);
+    assert.equal((await capture()).opted_out, false);
+  });
+
   it("refuses, and audits, an employee changing someone else's capture, and bad pause lengths", async () => {
     const bob = await t.token('employee', { sub: 'bob' });
     for (const [method, url] of [

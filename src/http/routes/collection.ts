@@ -328,6 +328,7 @@ export function collectionRoutes(services: VaultServices, metrics: HttpMetrics) 
               manifest_version: { type: 'integer' },
               kinds_consented: stringArray,
               kinds_needing_consent: stringArray,
+              capture: captureStateView,
             },
           },
           ...errorResponses,

@@ -93,6 +93,8 @@ export const meView: ConsoleView = {
       (async () => {
         try {
           consent = await api.get<ConsentView>(`${base}/consent`);
+          capture ??= consent.capture;
+          renderPauseState(pauseState, capture);
           renderConsentState(consentState, consent, capture);
         } catch (err) {
           showError(root, err);

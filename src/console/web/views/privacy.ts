@@ -18,6 +18,8 @@ export interface ConsentView {
   manifest_version: number;
   kinds_consented: string[];
   kinds_needing_consent: string[];
+  /** Paused or opted out now (older vaults leave it out). */
+  capture?: CaptureState;
 }
 
 interface ExposurePath {
@@ -64,7 +66,7 @@ export function renderPauseState(box: HTMLElement, state: CaptureState | undefin
   clear(box);
   if (!state) {
     box.setAttribute('data-state', 'unknown');
-    box.append(el('span', { class: 'muted' }, 'Capture state is shown after a pause or resume from this page.'));
+    box.append(el('span', { class: 'muted' }, 'Capture state not known yet.'));
     return;
   }
   box.setAttribute('data-state', state.paused ? 'paused' : 'capturing');
@@ -236,6 +238,9 @@ function renderEmployee(panel: HTMLElement, api: Api, id: string): void {
   void (async () => {
     try {
       consent = await api.get<ConsentView>(employeePath(id, 'consent'));
+      // A change made while the read was in flight is newer than the read.
+      capture ??= consent.capture;
+      renderPauseState(pauseState, capture);
       renderConsentState(consentState, consent, capture);
     } catch (err) {
       showError(panel, err);
