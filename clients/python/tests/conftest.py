@@ -18,6 +18,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -297,3 +298,8 @@ def texts(records: list[dict[str, object]]) -> list[str]:
 
 def as_json(value: object) -> str:
     return json.dumps(value, sort_keys=True)
+
+
+def content(records: list[dict[str, object]]) -> Counter[str]:
+    """The records without their cursors, which belong to one shard: parts compare with the whole by the rest."""
+    return Counter(as_json({k: v for k, v in r.items() if k != "cursor"}) for r in records)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
-
 import datasets
 import pytest
 import torch.utils.data
@@ -11,11 +9,7 @@ import torch.utils.data
 from activity_vault import Lease, Record
 from activity_vault.hf import to_hf_dataset
 from activity_vault.torch import VaultIterableDataset
-from conftest import Vault, as_json, texts
-
-
-def _content(records: list[dict[str, object]]) -> Counter[str]:
-    return Counter(as_json({k: v for k, v in r.items() if k != "cursor"}) for r in records)
+from conftest import Vault, content, texts
 
 
 def test_the_hf_adapter_streams_the_dataset(vault: Vault, lease: Lease, full_stream: list[dict[str, object]]) -> None:
@@ -38,7 +32,7 @@ def test_the_hf_adapter_gives_payloads_as_json_with_fixed_features(vault: Vault,
 def test_the_hf_adapter_reads_one_shard(vault: Vault, lease: Lease, full_stream: list[dict[str, object]]) -> None:
     with vault.client() as client:
         parts = [list(to_hf_dataset(client, lease.dataset_id, shard=(i, 2))) for i in range(2)]
-    assert _content(parts[0] + parts[1]) == _content(full_stream)
+    assert content(parts[0] + parts[1]) == content(full_stream)
     assert not {r["subject"] for r in parts[0]} & {r["subject"] for r in parts[1]}
 
 
@@ -47,7 +41,7 @@ def test_hf_shards_split_over_dataloader_workers(vault: Vault, lease: Lease, ful
         ds = to_hf_dataset(client, lease.dataset_id, num_shards=4)
         assert ds.num_shards == 4
         got = [example for example in torch.utils.data.DataLoader(ds, batch_size=None, num_workers=2)]
-    assert _content(got) == _content(full_stream)
+    assert content(got) == content(full_stream)
 
 
 def test_the_torch_adapter_gives_each_dataloader_worker_its_own_shard(vault: Vault, lease: Lease, full_stream: list[dict[str, object]]) -> None:
@@ -56,7 +50,7 @@ def test_the_torch_adapter_gives_each_dataloader_worker_its_own_shard(vault: Vau
         loader = torch.utils.data.DataLoader(data, batch_size=16, num_workers=2, collate_fn=list)
         got: list[Record] = [record for batch in loader for record in batch]
     assert all(isinstance(r, Record) for r in got)
-    assert _content([r.to_dict() for r in got]) == _content(full_stream)
+    assert content([r.to_dict() for r in got]) == content(full_stream)
     assert len(got) == lease.record_count
 
 
@@ -66,7 +60,7 @@ def test_the_torch_adapter_splits_over_ranks_and_workers(vault: Vault, lease: Le
         for rank in range(2):
             data = VaultIterableDataset(client, lease.dataset_id, rank=rank, world_size=2, transform=Record.to_dict)
             got += list(torch.utils.data.DataLoader(data, batch_size=None, num_workers=2))
-    assert _content(got) == _content(full_stream)
+    assert content(got) == content(full_stream)
 
 
 def test_the_torch_adapter_in_the_main_process_reads_the_whole_dataset(vault: Vault, lease: Lease, full_stream: list[dict[str, object]]) -> None:

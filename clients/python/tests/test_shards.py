@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable
 
 import pytest
 
 from activity_vault import Lease
-from conftest import CuttingProxy, Vault, as_json, texts
-
-
-def _content(records: list[dict[str, object]]) -> Counter[str]:
-    # Cursors belong to their shard, so parts are compared with the whole by everything else.
-    return Counter(as_json({k: v for k, v in r.items() if k != "cursor"}) for r in records)
+from conftest import CuttingProxy, Vault, content, texts
 
 
 @pytest.mark.parametrize("of", [1, 2, 3, 7])
@@ -21,7 +15,7 @@ def test_n_shards_are_disjoint_and_together_exactly_the_dataset(vault: Vault, le
     with vault.client() as client:
         parts = [[r.to_dict() for r in client.records(lease.dataset_id, shard=(i, of))] for i in range(of)]
     union = [r for part in parts for r in part]
-    assert _content(union) == _content(full_stream)
+    assert content(union) == content(full_stream)
     assert len(union) == lease.record_count
     subjects = [{r["subject"] for r in part} for part in parts]
     for i in range(of):
