@@ -114,7 +114,7 @@ const COLUMNS = [
   { label: 'Employee', value: (e: AuditEvent): Child => (e.employee_ref ? el('code', { title: `keyed reference ${e.employee_ref}` }, e.employee_ref.slice(0, 12)) : '') },
   { label: 'Records', value: (e: AuditEvent): Child => e.record_count ?? '', className: 'num' },
   { label: 'Policy revision', value: (e: AuditEvent): Child => (e.policy_revision ? el('code', {}, e.policy_revision) : '') },
-  { label: 'Reason', value: (e: AuditEvent) => reasonOf(e.details) },
+  { label: 'Reason', value: (e: AuditEvent): Child => (typeof e.details.alarm === 'string' ? el('span', {}, badge(e.details.alarm, 'deny'), ' ', reasonOf(e.details)) : reasonOf(e.details)) },
   {
     label: 'Details',
     value: (e: AuditEvent) => el('details', { class: 'event-details' }, el('summary', {}, `#${e.seq}`), el('pre', {}, JSON.stringify({ teams: e.teams, purpose: e.purpose, decision_id: e.decision_id, details: e.details }, null, 2))),

@@ -50,6 +50,8 @@ interface ChartSpec {
   readonly bars: readonly Bar[];
   readonly legend: readonly { label: string; className: string }[];
   readonly yLabel: string;
+  /** Bars per whole day: the axis names days, not hours. */
+  readonly daily?: boolean;
 }
 
 const W = 640;
@@ -89,11 +91,21 @@ function barChart(spec: ChartSpec): HTMLElement {
   chart.appendChild(svg('text', { x: 12, y: PAD.top + plotH / 2, 'text-anchor': 'middle', transform: `rotate(-90 12 ${PAD.top + plotH / 2})` }, spec.yLabel));
 
   const span = spec.to - spec.from;
-  const withHour = span <= 2 * DAY;
-  const ticks = 6;
-  for (let i = 0; i <= ticks; i++) {
-    const ms = spec.from + (span * i) / ticks;
-    chart.appendChild(svg('text', { x: x(ms), y: H - PAD.bottom + 16, 'text-anchor': i === 0 ? 'start' : i === ticks ? 'end' : 'middle' }, utcLabel(ms, withHour)));
+  const withHour = !spec.daily && span <= 2 * DAY;
+  if (spec.daily) {
+    // One label under the middle of each day (every few days for a month), never the same day twice.
+    const days = Math.round(span / DAY);
+    const every = Math.max(1, Math.ceil(days / 8));
+    for (let d = 0; d < days; d += every) {
+      const ms = spec.from + d * DAY;
+      chart.appendChild(svg('text', { x: x(ms + DAY / 2), y: H - PAD.bottom + 16, 'text-anchor': 'middle' }, utcLabel(ms, false)));
+    }
+  } else {
+    const ticks = 6;
+    for (let i = 0; i <= ticks; i++) {
+      const ms = spec.from + (span * i) / ticks;
+      chart.appendChild(svg('text', { x: x(ms), y: H - PAD.bottom + 16, 'text-anchor': i === 0 ? 'start' : i === ticks ? 'end' : 'middle' }, utcLabel(ms, withHour)));
+    }
   }
   chart.appendChild(svg('text', { x: W - PAD.right, y: H - 4, 'text-anchor': 'end' }, 'UTC'));
 
@@ -167,7 +179,7 @@ function recordsChart(stats: AuditStats, from: number, to: number): HTMLElement 
   // Days start at midnight UTC: widen the axis to whole days so the first and last are not cut.
   const dayFrom = Math.floor(from / DAY) * DAY;
   const dayTo = Math.ceil(to / DAY) * DAY;
-  return barChart({ id: 'records-per-team-day', caption: 'Records streamed per team per day', from: dayFrom, to: dayTo, bars, yLabel: 'records', legend: teams.map((t) => ({ label: t, className: series(t) })) });
+  return barChart({ id: 'records-per-team-day', caption: 'Records streamed per team per day', from: dayFrom, to: dayTo, bars, yLabel: 'records', daily: true, legend: teams.map((t) => ({ label: t, className: series(t) })) });
 }
 
 function alarmsChart(stats: AuditStats, from: number, to: number): HTMLElement {
@@ -202,14 +214,23 @@ export const overviewView: ConsoleView = {
     const chosen = new URLSearchParams(location.hash.split('?')[1] ?? '').get('window');
     const select = el('select', { id: 'overview-window', name: 'window' }, ...Object.entries(WINDOWS).map(([k, w]) => el('option', { value: k, selected: k === (chosen ?? '7d') }, w.label)));
     const out = el('div', { class: 'overview-out' });
+    // A window chosen while another is loading wins: the older answer is dropped.
+    let drawing = 0;
     const draw = async (): Promise<void> => {
+      const mine = ++drawing;
       const w = WINDOWS[select.value] ?? WINDOWS['7d']!;
       const to = Date.now();
       const from = to - w.ms;
       history.replaceState(null, '', `#/overview?window=${encodeURIComponent(select.value)}`);
       clear(out);
-      const stats = await withLoading(out, root, () => api.get<AuditStats>('/v1/audit/stats', { from: new Date(from).toISOString(), to: new Date(to).toISOString() }));
-      if (!stats) return;
+      for (const a of ['data-window', 'data-from', 'data-to']) out.removeAttribute(a);
+      const window = { from: new Date(from).toISOString(), to: new Date(to).toISOString() };
+      const stats = await withLoading(out, root, () => api.get<AuditStats>('/v1/audit/stats', window));
+      if (!stats || mine !== drawing) return;
+      // The window asked for, so a reader (or a test) can ask the API the same question.
+      out.setAttribute('data-from', window.from);
+      out.setAttribute('data-to', window.to);
+      out.setAttribute('data-window', select.value);
       const f = Date.parse(stats.from) || from;
       const t = Date.parse(stats.to) || to;
       out.append(

@@ -126,7 +126,8 @@ export const policyView: ConsoleView = {
 
     const load = async (): Promise<void> => {
       clear(list);
-      const listing = await withLoading(list, root, () => api.get<Listing>('/v1/policy/bundles'));
+      // Errors of the listing go in the list itself: the refusal of an action, shown above, stays.
+      const listing = await withLoading(list, list, () => api.get<Listing>('/v1/policy/bundles'));
       if (!listing) return;
       // Refused activations are alarms: the listing itself only knows what was staged and activated.
       const refused = new Set<string>();

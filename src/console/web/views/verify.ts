@@ -111,6 +111,7 @@ function renderWitness(box: HTMLElement, readiness: Readiness | undefined, resul
     box.classList.add('good');
     const detail: Child[] = newest ? [` Its newest checkpoint here is seq ${newest.seq}, signed `, time(newest.signed_at), '.'] : [' No checkpoint signed yet.'];
     append(box, badge('agrees', 'ok'), ' The witness copy outside the database agrees with the log.', ...detail);
+    if (result && !result.ok) box.append(el('span', { class: 'muted' }, ' (As the vault\u2019s readiness probe sees it: the walk stopped at the break, before its own comparison with the witness.)'));
     return;
   }
   box.setAttribute('data-state', 'disagrees');
@@ -146,7 +147,8 @@ export const verifyView: ConsoleView = {
 
     const loadCheckpoints = async (): Promise<void> => {
       clear(checkpoints);
-      const list = await withLoading(checkpoints, root, () => api.get<Checkpoints>('/v1/audit/checkpoints'));
+      // Errors of the listing go in the list itself: a refused signing, shown above, stays.
+      const list = await withLoading(checkpoints, checkpoints, () => api.get<Checkpoints>('/v1/audit/checkpoints'));
       if (!list) return;
       newest = list.checkpoints[0];
       const checks = await checkSignatures(list);
