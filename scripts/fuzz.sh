@@ -103,6 +103,8 @@ field() { node -e 'const v = JSON.parse(process.argv[1])[process.argv[2]]; proce
 #   (erase, records, exposure): an employee id that is not on the roster is a 404, and a window of
 #   the employee's copy whose `from` is not before `to` is a 400;
 # - PUT /v1/collection/manifest: `base_version` that is not the version in force is a 409.
+# - GET /v1/audit/stats and /v1/audit/alarms: `from` must be before `to`, and the stats window is
+#   31 days at most (a 400); the alarms' `cursor` is opaque, like the events' (a 400).
 # Four operations are not fuzzed, on purpose: POST /v1/program/pause and /resume (a valid request
 # pauses collection or freezes exports, and from then every ingest or dataset answer is, by design,
 # a 503 the run would count as a failure; test/collection/pauses.test.ts holds their input checks),
@@ -149,6 +151,11 @@ include-path = "/v1/audit/events"
 headers = { Authorization = "Bearer \${FUZZ_TOKEN_AUDITOR}" }
 parameters = { "query.employee_id" = { dictionary = "employees", probability = 0.3 } }
 checks = { positive_data_acceptance = { expected-statuses = ["2xx", 400, 401, 403, 404, 409] } }
+
+[[operations]]
+include-path-regex = "^/v1/audit/(stats|alarms)$"
+headers = { Authorization = "Bearer \${FUZZ_TOKEN_AUDITOR}" }
+checks = { positive_data_acceptance = { expected-statuses = ["2xx", 400, 401, 403, 404] } }
 
 [[operations]]
 include-path-regex = "^/v1/audit/(verify|checkpoints)$"
