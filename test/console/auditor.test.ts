@@ -4,8 +4,9 @@ import { after, before, describe, it } from 'node:test';
 import { sql } from 'kysely';
 import type { Browser, Page } from 'playwright-core';
 import { asSuperuser } from '../support/audit.js';
+import { listenUrl, startTestVault } from '../support/vault.js';
 import { STORE } from '../support/database.js';
-import { countIs, openView, textMatching } from './helpers.js';
+import { countIs, openView, rows, textMatching } from './helpers.js';
 import { CAST, launchChromium, openConsole, screenshot, seedConsoleVault, signIn, type ConsolePage, type SeededVault } from './support.js';
 
 interface EventView {
@@ -45,14 +46,6 @@ function parseCsv(text: string): string[][] {
   }
   if (cell || row.length) out.push([...row, cell]);
   return out;
-}
-
-/**
- * The cells of every body row of a table, as text. (helpers.ts's `rows` hands `$$eval` a string,
- * which Playwright evaluates to a function without calling it, so it returns undefined.)
- */
-async function rows(page: Page, selector: string): Promise<string[][]> {
-  return page.$$eval(`${selector} tbody tr`, (trs: any[]) => trs.map((tr) => Array.from(tr.querySelectorAll('td') as ArrayLike<any>).map((td) => String(td.textContent ?? '').trim())));
 }
 
 /** An attribute of each element matching `selector`. */
@@ -296,6 +289,40 @@ describe(`the auditor's and security admin's console views in a real browser (${
       await countIs(c.page.locator('svg[data-chart] [data-testid=no-data]'), 0);
     }
     await screenshot(c.page, 'overview');
+  });
+
+  it('overview: a vault with nothing streamed and no alarm says "no data" in those charts instead of a blank box', async () => {
+    const empty = await startTestVault();
+    try {
+      const url = await listenUrl(empty);
+      const c = await openConsole(browser, url);
+      pages.push(c);
+      await signIn(c, url, await empty.token('auditor', { sub: 'audrey' }));
+      await openView(c.page, url, 'overview');
+      await c.page.locator('.overview-out[data-window="7d"]').waitFor();
+      for (const chart of ['records-per-team-day', 'alarms']) {
+        await textMatching(c.page.locator(`svg[data-chart=${chart}] [data-testid=no-data]`), /no data/);
+        await countIs(c.page.locator(`svg[data-chart=${chart}] rect.bar`), 0);
+      }
+      await textMatching(c.page.locator('[data-stat=records]'), /^0/);
+      await textMatching(c.page.locator('[data-stat=alarms]'), /^0/);
+    } finally {
+      await empty.close();
+    }
+  });
+
+  it('policy: the diff route answers auditors and security admins only, and names what it cannot diff', async () => {
+    const path = `/v1/policy/bundles/${CAST.stagedRevision}/diff`;
+    assert.equal((await vault.api('auditor', 'GET', path)).status, 200);
+    assert.equal((await vault.api('employee', 'GET', path, undefined, { sub: CAST.self })).status, 403);
+    assert.equal((await vault.api('training-job', 'GET', path, undefined, { sub: 'job-ux', teams: ['team-ux-agents'], purpose: 'ui-navigation-agent' })).status, 403);
+    const unknown = await vault.api('security-admin', 'GET', '/v1/policy/bundles/never-staged/diff');
+    assert.equal(unknown.status, 404, unknown.text);
+    const against = await vault.api('security-admin', 'GET', `${path}?against=${CAST.refusedRevision}`);
+    assert.equal(against.status, 200, against.text);
+    assert.equal(against.body.against, CAST.refusedRevision);
+    // Against the too-wide revision, team-ux-agents loses what that one would have given it.
+    assert.deepEqual(against.body.teams.find((t: { team: string }) => t.team === 'team-ux-agents').lost, ['finance', 'legal']);
   });
 
   it('policy: a revision that grows access is activated only by a second admin, and the page shows each refusal', async () => {
