@@ -91,7 +91,7 @@ function renderChainStatus(box: HTMLElement, result: VerifyResult | undefined): 
   box.setAttribute('data-state', 'broken');
   box.setAttribute('data-broken-at', String(result.broken_at ?? ''));
   box.classList.add('bad');
-  box.append(badge('BROKEN', 'broken'), ` BROKEN at seq ${result.broken_at ?? '?'}`, result.reason ? `: ${result.reason}` : '', `. ${result.checked} events before it check out.`);
+  box.append(`BROKEN at seq ${result.broken_at ?? '?'}`, result.reason ? `: ${result.reason}` : '', `. ${result.checked} events before it check out.`);
 }
 
 /** The witness as the vault's readiness probe sees it, and as the last chain walk found it. */
