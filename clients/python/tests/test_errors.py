@@ -103,3 +103,15 @@ def test_misuse_is_a_type_or_value_error_before_any_request(vault: Vault, lease:
             list(client.records(lease.dataset_id, shard=(2, 2)))
         with pytest.raises(TypeError):
             list(client.records(lease.dataset_id, shard=(0,)))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("header", ["nan", "inf", "-inf", "-5", "Wed, 21 Oct 2026 07:28:00 GMT"])
+def test_a_retry_after_that_is_not_a_number_of_seconds_is_ignored_not_slept_on(header: str) -> None:
+    import httpx
+
+    from activity_vault.errors import refusal_of
+
+    response = httpx.Response(503, headers={"retry-after": header}, json={"error": "unavailable", "message": "try later"})
+    refusal = refusal_of(response)
+    assert isinstance(refusal, Unavailable)
+    assert refusal.retry_after is None, "the client falls back to its own backoff"

@@ -9,6 +9,7 @@ err.code`` works for all of them; the subclasses only save callers from matching
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -183,10 +184,12 @@ def _strings(value: object) -> tuple[str, ...]:
 
 
 def _retry_after(response: httpx.Response) -> float | None:
+    """Seconds to wait, when the header says so in seconds; ``nan``, ``inf`` and negatives say nothing."""
     try:
-        return float(response.headers["retry-after"])
+        seconds = float(response.headers["retry-after"])
     except (KeyError, ValueError):
         return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
 
 
 def _rebuild(cls: type[VaultError], status: int, code: str, message: str, body: dict[str, Any], retry_after: float | None) -> VaultError:
