@@ -8,7 +8,7 @@ import { devBundleKeysFile, loadDevBundleSigningKey, readTarGz, verifyBundle } f
 import type { AccessDiff } from '../guard/index.js';
 import type { BundleDiff } from '../policy-admin/index.js';
 import { buildBundle, findOpa, testPolicies } from './bundle-tooling/index.js';
-import { emit, EXIT_OK, EXIT_REFUSED, type Run, table, wantsJson } from './output.js';
+import { emit, EXIT_OK, EXIT_REFUSED, localOperator, type Run, table, wantsJson } from './output.js';
 import { vaultClient } from './server.js';
 import { withLocalVault, type OpenLocalVault } from './vault.js';
 
@@ -170,7 +170,7 @@ export function registerPolicyCommands(program: Command, run: Run, openLocalVaul
     .action(
       run(async (before: string, after: string, _opts, command: Command) =>
         withLocalVault(openLocalVault, async (services) => {
-          const diff = await services.policyAdmin.diff(await bundleRef(before), await bundleRef(after));
+          const diff = await services.policyAdmin.diff(localOperator('security-admin'), await bundleRef(before), await bundleRef(after));
           emit(wantsJson(command), diff, accessDiffText(diff));
           return diff.violations.length ? EXIT_REFUSED : EXIT_OK;
         }),

@@ -84,5 +84,10 @@ export interface PolicyBundleListing {
     readonly activated_by: string | null;
     readonly activated_at: string | null;
     readonly active: boolean;
+    /** The second security admin whose approval is the newest for this revision, if any. */
+    readonly approved_by: string | null;
+    readonly approved_at: string | null;
+    /** Whether an activation used that approval (an approval counts once). */
+    readonly approval_used: boolean;
   }>;
 }

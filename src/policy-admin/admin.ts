@@ -72,11 +72,39 @@ export class PolicyAdmin {
     return stored;
   }
 
-  /** `policy diff OLD NEW`: each side a staged revision or the bytes of a signed bundle. */
-  async diff(before: string | Buffer, after: string | Buffer): Promise<AccessDiff> {
+  /**
+   * Who would reach what under `after` compared with `before` (`policy diff OLD NEW`, and the
+   * console's diff): each side a staged revision or the bytes of a signed bundle; `before`
+   * undefined means the revision in force. Team reach and employee counts are themselves
+   * sensitive: the diff is returned only once its `policy.diff` event is on the log.
+   */
+  async diff(principal: Principal, before: string | Buffer | undefined, after: string | Buffer): Promise<AccessDiff> {
     const load = async (ref: string | Buffer): Promise<VerifiedBundle> => verifyBundle(Buffer.isBuffer(ref) ? ref : (await this.#staged(ref)).archive, this.trustedKeys);
+    const against = before ?? (await findActiveActivation(this.database.db))?.revision;
+    if (against === undefined) throw new VaultError('ERR_NOT_FOUND', 'no revision is in force to diff against; name one with ?against=');
     const next = await load(after);
-    return this.#checks.accessDiff({ bundle: next, evaluator: await PolicyEvaluator.load(next) }, { bundle: await load(before) });
+    const prior = await load(against);
+    const access = await this.#checks.accessDiff({ bundle: next, evaluator: await PolicyEvaluator.load(next) }, { bundle: prior });
+    // After the work and before the answer: if the event cannot be written, appendAlone throws and nothing is shown.
+    await this.audit.appendAlone({
+      action: 'policy.diff',
+      decision: 'allow',
+      actor: principal,
+      policyRevision: next.revision,
+      recordCount: access.teams.length,
+      details: {
+        revision: next.revision,
+        sha256: next.sha256,
+        against: prior.revision,
+        against_sha256: prior.sha256,
+        against_in_force: before === undefined,
+        teams: access.teams.length,
+        subjects: access.subjects,
+        violations: access.violations.length,
+        growth: access.growth.length,
+      },
+    });
+    return access;
   }
 
   /**
@@ -203,7 +231,17 @@ export class PolicyAdmin {
     });
   }
 
-  list(): Promise<BundleListing[]> {
-    return listBundles(this.database.db);
+  /** Staged revisions, who staged, approved and activated each; the listing and its `policy.list` event commit together. */
+  list(principal: Principal): Promise<BundleListing[]> {
+    return this.audit.runAudited(
+      (trx) => listBundles(trx),
+      (bundles) => ({
+        action: 'policy.list',
+        decision: 'allow',
+        actor: principal,
+        recordCount: bundles.length,
+        details: { bundles: bundles.length, active: bundles.find((b) => b.active)?.revision ?? null },
+      }),
+    );
   }
 }

@@ -4,9 +4,11 @@ import { sql } from 'kysely';
 import { openDatabase, type VaultDatabase } from '../../src/db/index.js';
 import { isVaultError } from '../../src/errors/index.js';
 import { PolicyEvaluator } from '../../src/policy/index.js';
+import { VaultClient } from '../../src/client/index.js';
+import { refuseAuditInserts } from '../support/audit.js';
 import { STORE } from '../support/database.js';
 import { activateBundle, approveBundle, buildTestBundle, datasetInput, newSigningKey, shippedSources, stageBundle, trustedKeysFile, type SigningKey } from '../support/policies.js';
-import { startTestVault, type TestVault } from '../support/vault.js';
+import { listenUrl, startTestVault, type TestVault } from '../support/vault.js';
 
 describe(`policy staging and activation (${STORE})`, () => {
   let key: SigningKey;
@@ -82,6 +84,59 @@ describe(`policy staging and activation (${STORE})`, () => {
     assert.equal(second.statusCode, 200, second.body);
     assert.deepEqual(second.json().against, 'rev-A');
     assert.equal(t.vault.policy.revision, 'rev-A', 'an approval alone activates nothing');
+  });
+
+  it('the access diff and the revision listing are read on the record: each answer commits with its event, and none is given when the log cannot take it', async () => {
+    const auditor = await t.token('auditor', { sub: 'audrey' });
+    const get = (url: string) => t.app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${auditor}` } });
+    const newest = async (action: string) => {
+      await t.vault.audit.sequenced();
+      return (await t.vault.audit.query({ action, limit: 1 })).events[0];
+    };
+
+    const diff = await get('/v1/policy/bundles/rev-B/diff');
+    assert.equal(diff.statusCode, 200, diff.body);
+    assert.equal(diff.json().against, 'rev-A', 'against the revision in force');
+    const diffEvent = await newest('policy.diff');
+    assert.equal(diffEvent?.decision, 'allow');
+    assert.equal(diffEvent?.actor, 'audrey');
+    assert.equal(diffEvent?.policy_revision, 'rev-B');
+    assert.equal(diffEvent?.record_count, diff.json().teams.length);
+    assert.ok(diff.json().teams.length > 0);
+    assert.equal(diffEvent?.details.revision, 'rev-B');
+    assert.equal(diffEvent?.details.against, 'rev-A');
+    assert.equal(diffEvent?.details.against_in_force, true);
+
+    const named = await get('/v1/policy/bundles/rev-A/diff?against=rev-B');
+    assert.equal(named.statusCode, 200, named.body);
+    const namedEvent = await newest('policy.diff');
+    assert.deepEqual([namedEvent?.policy_revision, namedEvent?.details.against, namedEvent?.details.against_in_force], ['rev-A', 'rev-B', false]);
+
+    const list = await get('/v1/policy/bundles');
+    assert.equal(list.statusCode, 200, list.body);
+    const listEvent = await newest('policy.list');
+    assert.equal(listEvent?.decision, 'allow');
+    assert.equal(listEvent?.actor, 'audrey');
+    assert.equal(listEvent?.record_count, list.json().bundles.length);
+    assert.equal(listEvent?.details.active, 'rev-A');
+    const listed = (await new VaultClient({ url: await listenUrl(t), token: auditor }).policyBundles()).bundles.find((b) => b.revision === 'rev-B');
+    assert.deepEqual([listed?.approved_by, listed?.approval_used, typeof listed?.approved_at], ['bob', false, 'string']);
+
+    const listsBefore = (await newest('policy.list'))?.seq;
+    assert.ok((listsBefore ?? 0) > (listEvent?.seq ?? 0), 'the client\'s listing is on the record too');
+    await refuseAuditInserts(t, true);
+    try {
+      const unrecordedDiff = await get('/v1/policy/bundles/rev-B/diff');
+      assert.equal(unrecordedDiff.statusCode, 503, unrecordedDiff.body);
+      assert.equal(unrecordedDiff.json().teams, undefined);
+      const unrecordedList = await get('/v1/policy/bundles');
+      assert.equal(unrecordedList.statusCode, 503, unrecordedList.body);
+      assert.equal(unrecordedList.json().bundles, undefined);
+    } finally {
+      await refuseAuditInserts(t, false);
+    }
+    assert.equal((await newest('policy.diff'))?.seq, namedEvent?.seq, 'no diff event for the refused read');
+    assert.equal((await newest('policy.list'))?.seq, listsBefore);
   });
 
   it('an approval is for the revision in force when it was given, and is used once', async () => {

@@ -134,15 +134,8 @@ export function policyRoutes(services: VaultServices) {
         querystring: { type: 'object', additionalProperties: false, properties: { against: idSchemas.policyRevision } },
         response: { 200: accessDiffSchema, ...errorResponses },
       },
-      handler: async (request) => {
-        const { revision } = request.params as { revision: string };
-        let against = (request.query as { against?: string }).against;
-        if (against === undefined) {
-          against = (await services.policyAdmin.list()).find((b) => b.active)?.revision;
-          if (against === undefined) throw new VaultError('ERR_NOT_FOUND', 'no revision is in force to diff against; name one with ?against=');
-        }
-        return services.policyAdmin.diff(against, revision);
-      },
+      handler: async (request) =>
+        services.policyAdmin.diff(principalOf(request), (request.query as { against?: string }).against, (request.params as { revision: string }).revision),
     });
 
     app.get('/v1/policy/bundles', {
@@ -180,8 +173,8 @@ export function policyRoutes(services: VaultServices) {
           ...errorResponses,
         },
       },
-      handler: async () => {
-        const bundles = await services.policyAdmin.list();
+      handler: async (request) => {
+        const bundles = await services.policyAdmin.list(principalOf(request));
         return {
           active: bundles.find((b) => b.active)?.revision ?? null,
           bundles: bundles.map((b) => ({
