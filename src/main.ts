@@ -58,6 +58,8 @@ export interface OpenVaultOptions {
   readonly defaultBundleFile?: string | null;
   /** The operator log; alarms carry an `alarm` field. Default: alarms only, one JSON line each on stderr, so none is dropped. */
   readonly log?: (event: Record<string, unknown>, message: string) => void;
+  /** The clock the dataset services judge leases by; default: the system's (tests move it to expire a lease mid-stream). */
+  readonly now?: () => Date;
 }
 
 function alarmsToStderr(event: Record<string, unknown>, message: string): void {
@@ -169,7 +171,7 @@ export async function openVault(config: VaultConfig, opened: OpenVaultOptions = 
     const collection = new CollectionControls({ database: db, audit, state: controls, permits: await PermitSigner.open(db, keyRing, config.jwt.issuer), knownKinds });
     await collection.installDefaultManifest(defaultManifest(knownKinds, config.recordRetentionDays));
     const ingestGate = new IngestGate(controls);
-    const datasetDeps: DatasetDeps = { database: db, keyRing, audit, policy, maxScopeFraction: config.maxScopeFraction, exports: controls, log: options.log };
+    const datasetDeps: DatasetDeps = { database: db, keyRing, audit, policy, maxScopeFraction: config.maxScopeFraction, exports: controls, log: options.log, ...(options.now ? { now: options.now } : {}) };
     const [requests, streams, reports] = [new DatasetRequests(datasetDeps), new DatasetStreams(datasetDeps), new AccessReports(datasetDeps)];
     const access = new AccessGate(tokens, audit, { database: db, log: options.log });
     const erasures = new Erasures({ database: db, audit, forgetKeys: (employeeId) => keyRing.forgetEmployee(employeeId), log: options.log });

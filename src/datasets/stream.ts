@@ -54,6 +54,8 @@ function shardOf(request: StreamRequest): LeaseShard | undefined | null {
   return { index, of };
 }
 
+const expiredError = () => new VaultError('ERR_LEASE_EXPIRED', 'this dataset lease has expired');
+
 /** The part of a lease one stream sends: a shard's employees, or all of them (`employees` undefined). */
 interface StreamPart {
   readonly shard: LeaseShard | undefined;
@@ -105,7 +107,7 @@ export class DatasetStreams {
     if (!lease) return refuse('ERR_NOT_FOUND', 'no_such_dataset', 'no such dataset');
     if (lease.requester !== principal.sub) return refuse('ERR_FORBIDDEN', 'not_the_requester', 'only the job that requested this dataset may read it');
     if (lease.revokedAt) return refuse('ERR_LEASE_REVOKED', 'lease_revoked', revokedError(lease).message);
-    if (lease.expiresAt <= nowOf(this.#deps)) return refuse('ERR_LEASE_EXPIRED', 'lease_expired', 'this dataset lease has expired');
+    if (lease.expiresAt <= nowOf(this.#deps)) return refuse('ERR_LEASE_EXPIRED', 'lease_expired', expiredError().message);
     const shard = shardOf(request);
     if (shard === null) return refuse('ERR_INVALID_REQUEST', 'malformed_shard', `shard and of go together, with 0 <= shard < of <= ${MAX_SHARDS}`);
     await assertLeaseNotRevoked(this.#deps, principal, lease);
@@ -191,7 +193,8 @@ export class DatasetStreams {
     for (let unit = start?.unit ?? 0; unit < lease.orgUnits.length; unit++) {
       let position = start && unit === start.unit ? { capturedAt: new Date(start.capturedAtMs), eventId: start.eventId } : undefined;
       for (;;) {
-        if (lease.expiresAt <= nowOf(this.#deps)) return;
+        // Thrown, not returned: a stream that ends cleanly here would read as the whole dataset.
+        if (lease.expiresAt <= nowOf(this.#deps)) throw await this.#expiredMidStream(principal, lease, part);
         if (cut.aborted || this.#deps.exports.frozen()) throw frozenError();
         const page = await this.#page(principal, lease, part, unit, position, keys);
         if (page.body.length > 0) yield page.body;
@@ -199,6 +202,26 @@ export class DatasetStreams {
         position = { capturedAt: page.last.captured_at, eventId: page.last.event_id };
       }
     }
+  }
+
+  /**
+   * The lease ran out between two pages: the refusal is audited (with the shard) and the error
+   * returned for the stream to throw, so the connection is cut and the client, reconnecting, is
+   * told 410. An audit log that cannot take the event does not keep the stream open.
+   */
+  async #expiredMidStream(principal: Principal, lease: LeaseRow, part: StreamPart): Promise<VaultError> {
+    await this.#deps.audit
+      .appendAlone({
+        action: 'dataset.stream',
+        decision: 'deny',
+        actor: principal,
+        decisionId: lease.decisionId,
+        policyRevision: lease.policyRevision,
+        recordCount: 0,
+        details: { dataset_id: lease.datasetId, reason: 'lease_expired', cut: true, ...(part.shard ? { shard: part.shard.index, of: part.shard.of } : {}) },
+      })
+      .catch((err: unknown) => this.#deps.log?.({ alarm: 'audit_unavailable', dataset_id: lease.datasetId, error: (err as Error).message }, 'a stream cut by its lease expiring was not audited'));
+    return expiredError();
   }
 
   /** One page of one org unit: read, opened, encoded and audited in one transaction. */

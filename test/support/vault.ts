@@ -49,7 +49,7 @@ export async function tempDir(prefix = 'vault-test-'): Promise<string> {
  * A second instance of the same vault passes the first one's `database` and `dataDir` (same KEK).
  */
 export async function startTestVault(
-  options: { database?: VaultDatabase; env?: Record<string, string>; noDefaultBundle?: boolean; dataDir?: string } = {},
+  options: { database?: VaultDatabase; env?: Record<string, string>; noDefaultBundle?: boolean; dataDir?: string; now?: () => Date } = {},
 ): Promise<TestVault> {
   const dataDir = options.dataDir ?? (await tempDir());
   const config = loadConfig({ VAULT_DATA_DIR: dataDir, VAULT_RECORD_KINDS: TEST_RECORD_KINDS, ...keyProviderEnv(dataDir), ...options.env });
@@ -59,6 +59,7 @@ export async function startTestVault(
   const vault = await openVault(config, {
     database,
     ...(options.noDefaultBundle ? { defaultBundleFile: null } : {}),
+    ...(options.now ? { now: options.now } : {}),
     log: (event, msg) => void logs.push(JSON.stringify({ ...event, msg })),
   });
   const app = await buildHttpServer(vault.services, { logger: { level: 'debug', stream: { write: (line: string) => void logs.push(line) } } });
