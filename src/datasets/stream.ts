@@ -54,6 +54,12 @@ function shardOf(request: StreamRequest): LeaseShard | undefined | null {
   return { index, of };
 }
 
+/** The shard and count a request named, as numbers, for the audit log: a refusal records what was asked for. */
+function shardAsked(request: StreamRequest): { shard?: number; of?: number } {
+  const { index, of } = request.shard ?? {};
+  return { ...(Number.isFinite(index) ? { shard: index } : {}), ...(Number.isFinite(of) ? { of } : {}) };
+}
+
 const expiredError = () => new VaultError('ERR_LEASE_EXPIRED', 'this dataset lease has expired');
 
 /** The part of a lease one stream sends: a shard's employees, or all of them (`employees` undefined). */
@@ -99,7 +105,7 @@ export class DatasetStreams {
         // A revoked lease is refused under the revision that revoked it.
         ...(lease ? { decisionId: lease.decisionId, policyRevision: lease.revokedRevision ?? lease.policyRevision } : {}),
         recordCount: 0,
-        details: { dataset_id: datasetId, reason },
+        details: { dataset_id: datasetId, reason, ...shardAsked(request) },
       });
       throw new VaultError(code, message);
     };

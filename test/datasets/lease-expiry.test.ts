@@ -86,7 +86,7 @@ describe(`a lease that expires while its stream runs (${STORE})`, () => {
     assert.equal(((await again.json()) as { error: string }).error, 'lease_expired');
     const [refused] = await denials(lease.dataset_id);
     assert.notEqual(refused?.seq, cut?.seq);
-    assert.deepEqual([refused?.details.reason, refused?.details.cut], ['lease_expired', undefined]);
+    assert.deepEqual([refused?.details.reason, refused?.details.shard, refused?.details.of, refused?.details.cut], ['lease_expired', 0, 1, undefined]);
   });
 
   it("the client's records() rejects with lease_expired instead of finishing short", async () => {

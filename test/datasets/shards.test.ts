@@ -113,7 +113,18 @@ describe(`sharded dataset streams (${STORE})`, () => {
       assert.equal(refused.statusCode, 400, query);
       assert.equal(refused.json().error, 'invalid_request');
     }
-    assert.equal((await denies()).filter((e) => e.details.reason === 'malformed_shard' && e.details.dataset_id === datasetId).length, before + 4);
+    const malformed = (await denies()).filter((e) => e.details.reason === 'malformed_shard' && e.details.dataset_id === datasetId);
+    assert.equal(malformed.length, before + 4);
+    // Newest first: what each refused request asked for, as numbers.
+    assert.deepEqual(
+      malformed.slice(0, 4).reverse().map((e) => ({ shard: e.details.shard, of: e.details.of })),
+      [
+        { shard: 2, of: 2 },
+        { shard: 0, of: undefined },
+        { shard: undefined, of: 2 },
+        { shard: 5, of: 3 },
+      ],
+    );
     for (const query of ['?shard=-1&of=2', '?shard=0&of=0', '?shard=0&of=1025', '?shard=a&of=2', '?shard=01&of=2', '?shard=0&of=2.0']) {
       assert.equal((await stream(query)).statusCode, 400, query);
     }
