@@ -381,23 +381,29 @@ export class CollectionControls {
       await this.#deps.audit.appendAlone({ action: 'employee.consent', decision: 'deny', severity: 'high', actor, employeeId, recordCount: 0, details: { reason: 'not_own_consent' } });
       throw new VaultError('ERR_FORBIDDEN', 'an employee may read only their own consent');
     }
-    const facts = await employeeCollectionFacts(this.#deps.database.db, employeeId);
-    if (!facts) throw new VaultError('ERR_NOT_FOUND', 'no such employee');
-    const inForce = this.#deps.state.inForce();
-    const consented = facts.consented_version === null ? undefined : await this.#deps.state.manifest(facts.consented_version);
-    const covered = inForce.kindsConsented(consented);
-    const kinds = Object.keys(inForce.document.kinds);
-    await this.#deps.audit.appendAlone({ action: 'employee.consent', decision: 'allow', actor, employeeId, recordCount: 0, details: { consented_version: facts.consented_version, manifest_version: inForce.version } });
-    return {
-      employee_id: employeeId,
-      enrolled: facts.enrolled,
-      consented_version: facts.consented_version,
-      consented_at: iso(facts.consented_at),
-      manifest_version: inForce.version,
-      kinds_consented: kinds.filter((k) => covered.has(k)),
-      kinds_needing_consent: kinds.filter((k) => !covered.has(k)),
-      capture: await this.#captureStateAt(this.#deps.database.db, employeeId, await databaseNow(this.#deps.database.db)),
-    };
+    const { audit, state } = this.#deps;
+    // Every read and the allow commit together: a read that fails leaves no allow on the log.
+    return audit.runAudited(
+      async (trx): Promise<ConsentView> => {
+        const facts = await employeeCollectionFacts(trx, employeeId);
+        if (!facts) throw new VaultError('ERR_NOT_FOUND', 'no such employee');
+        const inForce = state.inForce();
+        const consented = facts.consented_version === null ? undefined : await state.manifest(facts.consented_version, trx);
+        const covered = inForce.kindsConsented(consented);
+        const kinds = Object.keys(inForce.document.kinds);
+        return {
+          employee_id: employeeId,
+          enrolled: facts.enrolled,
+          consented_version: facts.consented_version,
+          consented_at: iso(facts.consented_at),
+          manifest_version: inForce.version,
+          kinds_consented: kinds.filter((k) => covered.has(k)),
+          kinds_needing_consent: kinds.filter((k) => !covered.has(k)),
+          capture: await this.#captureStateAt(trx, employeeId, await databaseNow(trx)),
+        };
+      },
+      (view) => ({ action: 'employee.consent', decision: 'allow', actor, employeeId, recordCount: 0, details: { consented_version: view.consented_version, manifest_version: view.manifest_version } }),
+    );
   }
 
   /** What an agent asks before it captures: now or not, which kinds and contexts, until when, and a permit while it may. */

@@ -192,6 +192,29 @@ describe(`pauses, opt-outs and the kill switch hold by captured_at (${STORE})`, 
     assert.equal((await capture()).opted_out, false);
   });
 
+  it('a consent view whose capture state cannot be read is refused and leaves no allow on the log', async () => {
+    const carol = await t.token('employee', { sub: 'carol' });
+    const consentEvents = async () => {
+      await t.vault.audit.sequenced();
+      return (await t.vault.audit.query({ action: 'employee.consent', employeeId: 'carol', limit: 1000 })).events;
+    };
+    const before = (await consentEvents()).length;
+    await sql`alter table employee_pauses rename to employee_pauses_away`.execute(t.database.db);
+    let failed;
+    try {
+      failed = await call('GET', '/v1/employees/carol/consent', carol);
+    } finally {
+      await sql`alter table employee_pauses_away rename to employee_pauses`.execute(t.database.db);
+    }
+    assert.equal(failed.statusCode, 500, failed.body);
+    assert.equal(failed.json().capture, undefined);
+    assert.equal((await consentEvents()).length, before, 'the failed read wrote no employee.consent event');
+    const read = await call('GET', '/v1/employees/carol/consent', carol);
+    assert.equal(read.statusCode, 200, read.body);
+    const [allowed] = await consentEvents();
+    assert.deepEqual([allowed?.decision, allowed?.actor, allowed?.details.manifest_version], ['allow', 'carol', read.json().manifest_version]);
+  });
+
   it("refuses, and audits, an employee changing someone else's capture, and bad pause lengths", async () => {
     const bob = await t.token('employee', { sub: 'bob' });
     for (const [method, url] of [
