@@ -41,6 +41,33 @@ export interface AlarmQuery {
   readonly cursor?: string;
 }
 
+/**
+ * Who reads the alarms: the auditor sees every alarm whole; a security admin sees only those of
+ * their trade, without a word about an employee (the log's `/v1/audit/events` is the auditor's).
+ */
+export type AlarmAudience = 'full' | 'security';
+
+/**
+ * The alarms a security admin acts on, each with the detail fields they may read: refused policy
+ * revisions, scope breaches and refused streams of training jobs, a failed key rotation, refused
+ * development mints and a broken audit chain. None of these fields holds an employee id; alarms
+ * about employees (a refused access report, consent, pause or erasure) are left out altogether.
+ */
+const SECURITY_ALARM_FIELDS: Readonly<Record<string, readonly string[]>> = {
+  'policy.stage': ['revision', 'sha256', 'reason', 'alarm'],
+  'policy.approve': ['revision', 'reason', 'violations', 'alarm', 'teams'],
+  'policy.activate': ['revision', 'reason', 'violations', 'alarm', 'teams'],
+  'policy.decision': ['request', 'reasons', 'policy_scope', 'invariant', 'detail', 'alarm'],
+  'dataset.stream': ['dataset_id', 'reason', 'invariant', 'detail', 'alarm', 'lease_revision', 'cut'],
+  'keys.rotate': ['step', 'error', 'rotation_id', 'to_kek'],
+  'console.dev_token': ['source', 'reason', 'count', 'window_start', 'routes', 'sample', 'remote_address'],
+  'audit.verify': ['ok', 'checked', 'broken_at', 'reason'],
+};
+const SECURITY_ALARM_ACTIONS = Object.keys(SECURITY_ALARM_FIELDS);
+
+/** Roles whose `sub` names a service or an administrator, never an employee. */
+const NAMED_ACTOR_ROLES: ReadonlySet<string> = new Set(['training-job', 'ingest-agent', 'security-admin', 'auditor', 'privacy-officer']);
+
 const DAY_MS = 86_400_000;
 export const STATS_DEFAULT_DAYS = 7;
 export const STATS_MAX_DAYS = 31;
@@ -79,13 +106,24 @@ function firstText(...values: unknown[]): string | null {
   return null;
 }
 
-function alarmOf(row: AuditRow): AlarmView {
-  const details = JSON.parse(row.details) as Record<string, unknown>;
+function pick(details: Record<string, unknown>, fields: readonly string[]): Record<string, unknown> {
+  return Object.fromEntries(fields.filter((f) => Object.hasOwn(details, f)).map((f) => [f, details[f]]));
+}
+
+/** The actor a security admin may read: a service or an administrator, not an employee. */
+function namedActor(row: AuditRow): string | null {
+  const named = row.actor_roles.length > 0 && !row.actor_roles.includes('employee') && row.actor_roles.every((r) => NAMED_ACTOR_ROLES.has(r));
+  return named ? row.actor : null;
+}
+
+function alarmOf(row: AuditRow, view: AlarmAudience): AlarmView {
+  const recorded = JSON.parse(row.details) as Record<string, unknown>;
+  const details = view === 'full' ? recorded : pick(recorded, SECURITY_ALARM_FIELDS[row.action] ?? []);
   return {
     seq: row.seq,
     at: row.occurred_at.toISOString(),
     action: row.action,
-    actor: row.actor,
+    actor: view === 'full' ? row.actor : namedActor(row),
     teams: row.teams,
     decision: row.decision,
     reason: firstText(details.reason, details.reasons, details.alarm, details.error),
@@ -95,13 +133,14 @@ function alarmOf(row: AuditRow): AlarmView {
   };
 }
 
-/** One page of alarms, newest first, paged as the event query is (`next_cursor`). */
-export async function readAlarmPage(db: Db, q: AlarmQuery): Promise<AlarmPage> {
+/** One page of the alarms `view` shows, newest first, paged as the event query is (`next_cursor`). */
+export async function readAlarmPage(db: Db, q: AlarmQuery, view: AlarmAudience): Promise<AlarmPage> {
   const limit = q.limit ?? 100;
   if (!(Number.isInteger(limit) && limit >= 1 && limit <= MAX_QUERY_LIMIT)) throw new VaultError('ERR_INVALID_REQUEST', `limit must be 1-${MAX_QUERY_LIMIT}`);
   if (q.from !== undefined && q.to !== undefined && q.from.getTime() >= q.to.getTime()) throw new VaultError('ERR_INVALID_REQUEST', 'from must be before to');
   const beforeSeq = q.cursor === undefined ? undefined : seqOfCursor(q.cursor);
-  const rows = await queryAuditAlarms(db, { from: q.from, to: q.to, beforeSeq, limit: limit + 1 });
+  const actions = view === 'full' ? undefined : SECURITY_ALARM_ACTIONS;
+  const rows = await queryAuditAlarms(db, { from: q.from, to: q.to, beforeSeq, actions, limit: limit + 1 });
   const page = rows.slice(0, limit);
-  return { alarms: page.map(alarmOf), next_cursor: rows.length > limit ? cursorBefore(page.at(-1)!.seq) : null };
+  return { alarms: page.map((row) => alarmOf(row, view)), next_cursor: rows.length > limit ? cursorBefore(page.at(-1)!.seq) : null };
 }

@@ -1,5 +1,5 @@
 import { VaultError } from '../errors/index.js';
-import { readAlarmPage, readAuditStats, statsWindow, type AlarmPage, type AlarmQuery, type AuditStats } from './stats.js';
+import { readAlarmPage, readAuditStats, statsWindow, type AlarmPage, type AlarmQuery, type AlarmAudience, type AuditStats } from './stats.js';
 import { MAX_QUERY_LIMIT, type AuditActor, type AuditLog, type AuditPage, type AuditQuery, type Checkpoint, type VerifyResult } from './log.js';
 
 export interface AuditTrailOptions {
@@ -61,18 +61,32 @@ export class AuditTrail {
     await this.#audit.sequenced();
     return this.#audit.runAudited(
       (trx) => readAuditStats(trx, w),
-      () => ({ action: 'audit.stats', decision: 'allow', actor, details: { from: w.from.toISOString(), to: w.to.toISOString() } }),
+      (stats) => {
+        const buckets = { decisions_per_hour: stats.decisions_per_hour.length, records_per_team_day: stats.records_per_team_day.length, alarms_per_hour: stats.alarms_per_hour.length };
+        return {
+          action: 'audit.stats',
+          decision: 'allow',
+          actor,
+          recordCount: buckets.decisions_per_hour + buckets.records_per_team_day + buckets.alarms_per_hour,
+          details: { from: w.from.toISOString(), to: w.to.toISOString(), buckets },
+        };
+      },
     );
   }
 
-  /** One page of alarms (high-severity refusals and failures), newest first; recorded as `audit.alarms`. */
+  /**
+   * One page of alarms (high-severity refusals and failures), newest first; recorded as
+   * `audit.alarms`. An auditor reads every alarm whole; anyone else (a security admin) only the
+   * alarms of their trade, with their allowed fields and no employee named.
+   */
   async alarms(actor: AuditActor, q: AlarmQuery): Promise<AlarmPage> {
+    const view: AlarmAudience = actor.roles.includes('auditor') ? 'full' : 'security';
     const { from, to, ...rest } = q;
     const filters = { ...rest, ...(from !== undefined ? { from: from.toISOString() } : {}), ...(to !== undefined ? { to: to.toISOString() } : {}) };
     await this.#audit.sequenced();
     return this.#audit.runAudited(
-      (trx) => readAlarmPage(trx, q),
-      (page) => ({ action: 'audit.alarms', decision: 'allow', actor, recordCount: page.alarms.length, details: { filters } }),
+      (trx) => readAlarmPage(trx, q, view),
+      (page) => ({ action: 'audit.alarms', decision: 'allow', actor, recordCount: page.alarms.length, details: { filters, view } }),
     );
   }
 

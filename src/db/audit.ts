@@ -423,6 +423,8 @@ export interface AlarmFilter {
   readonly to?: Date | undefined;
   /** Only alarms older (smaller seq) than this: the keyset cursor. */
   readonly beforeSeq?: number | undefined;
+  /** Only alarms of these actions (all when undefined). */
+  readonly actions?: readonly string[] | undefined;
   readonly limit: number;
 }
 
@@ -432,5 +434,6 @@ export async function queryAuditAlarms(db: Db, f: AlarmFilter): Promise<AuditRow
   if (f.from !== undefined) query = query.where('occurred_at', '>=', f.from);
   if (f.to !== undefined) query = query.where('occurred_at', '<', f.to);
   if (f.beforeSeq !== undefined) query = query.where('seq', '<', f.beforeSeq);
+  if (f.actions !== undefined) query = query.where('action', '=', anyOf(f.actions, 'text'));
   return query.orderBy('audit_events.seq', 'desc').limit(f.limit).execute();
 }

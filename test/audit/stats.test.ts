@@ -207,15 +207,87 @@ describe(`the console's charts and alarms from the audit log (${STORE})`, () => 
     }
   });
 
-  it('each read is itself on the record', async () => {
+  it('each read is itself on the record, with the count of what it returned', async () => {
     const stats = await as('auditor', `/v1/audit/stats?${window()}`, { sub: 'auditor-stats' });
     assert.equal(stats.statusCode, 200);
-    const alarms = await as('security-admin', `/v1/audit/alarms?${window()}&limit=2`, { sub: 'admin-alarms' });
+    const series = stats.json();
+    const buckets = { decisions_per_hour: series.decisions_per_hour.length, records_per_team_day: series.records_per_team_day.length, alarms_per_hour: series.alarms_per_hour.length };
+    assert.ok(buckets.decisions_per_hour > 0 && buckets.records_per_team_day > 0 && buckets.alarms_per_hour > 0);
+    const alarms = await as('auditor', `/v1/audit/alarms?${window()}&limit=2`, { sub: 'auditor-alarms' });
     assert.equal(alarms.statusCode, 200);
+    assert.equal(alarms.json().alarms.length, 2);
     await t.vault.audit.sequenced();
     const [statsEvent] = (await t.vault.audit.query({ actor: 'auditor-stats', limit: 1 })).events;
-    assert.deepEqual([statsEvent?.action, statsEvent?.decision, statsEvent?.details], ['audit.stats', 'allow', { from: from.toISOString(), to: to.toISOString() }]);
-    const [alarmsEvent] = (await t.vault.audit.query({ actor: 'admin-alarms', limit: 1 })).events;
-    assert.deepEqual([alarmsEvent?.action, alarmsEvent?.record_count, alarmsEvent?.details], ['audit.alarms', 2, { filters: { limit: 2, from: from.toISOString(), to: to.toISOString() } }]);
+    assert.deepEqual(
+      [statsEvent?.action, statsEvent?.decision, statsEvent?.record_count, statsEvent?.details],
+      ['audit.stats', 'allow', buckets.decisions_per_hour + buckets.records_per_team_day + buckets.alarms_per_hour, { from: from.toISOString(), to: to.toISOString(), buckets }],
+    );
+    const [alarmsEvent] = (await t.vault.audit.query({ actor: 'auditor-alarms', limit: 1 })).events;
+    assert.deepEqual([alarmsEvent?.action, alarmsEvent?.record_count, alarmsEvent?.details], ['audit.alarms', 2, { filters: { limit: 2, from: from.toISOString(), to: to.toISOString() }, view: 'full' }]);
+  });
+
+  it("a security admin sees only the alarms of their trade, without an employee's id; the auditor sees every alarm whole", async () => {
+    const since = new Date();
+    const admin = { sub: 'admin-1', roles: ['security-admin' as const], teams: [], purpose: undefined };
+    // An employee asking for another's access report: an alarm about employees, the auditor's alone.
+    const report = await as('employee', '/v1/employees/eng-2/access-report', { sub: 'eng-1' });
+    assert.equal(report.statusCode, 403, report.body);
+    // Alarms of the security admin's trade, some carrying fields (and actors) that name employees.
+    await t.vault.audit.appendAlone({
+      action: 'policy.activate',
+      decision: 'deny',
+      severity: 'high',
+      actor: admin,
+      policyRevision: 'rev-wide',
+      details: { revision: 'rev-wide', reason: 'invariant_violations', violations: ['team-x: grant_too_wide'], alarm: 'activation_refused', teams: ['team-x'], employee_id: 'eng-3', note: 'eng-3' },
+    });
+    await t.vault.audit.appendAlone({ action: 'dataset.stream', decision: 'deny', severity: 'high', actor: { sub: 'eng-4', roles: ['employee'], teams: [], purpose: undefined }, details: { dataset_id: 'ds-1', reason: 'not_the_requester', subject: 'eng-4' } });
+    await t.vault.audit.appendAlone({ action: 'keys.rotate', decision: 'error', severity: 'high', actor: admin, details: { step: 'failed', error: 'ERR_KEY_UNAVAILABLE' } });
+    await t.vault.audit.appendAlone({ action: 'console.dev_token', decision: 'deny', severity: 'high', actor: null, details: { source: '192.0.2.1', reason: 'not_loopback', count: 3, sub: 'eng-5' } });
+    await t.vault.audit.appendAlone({ action: 'test.failure', decision: 'error', severity: 'high', actor: null, details: { error: 'eng-6' } });
+    await t.vault.audit.sequenced();
+
+    const asAdmin = await as('security-admin', `/v1/audit/alarms?from=${encodeURIComponent(since.toISOString())}`, { sub: 'admin-reader' });
+    assert.equal(asAdmin.statusCode, 200, asAdmin.body);
+    for (const id of ['eng-1', 'eng-2', 'eng-3', 'eng-4', 'eng-5', 'eng-6']) assert.ok(!asAdmin.body.includes(id), `${id} in ${asAdmin.body}`);
+    const seen = asAdmin.json().alarms as Array<{ action: string; actor: string | null; reason: string | null; details: Record<string, unknown> }>;
+    assert.deepEqual(
+      seen.map((a) => [a.action, a.actor, a.reason]),
+      [
+        ['console.dev_token', null, 'not_loopback'],
+        ['keys.rotate', 'admin-1', 'ERR_KEY_UNAVAILABLE'],
+        ['dataset.stream', null, 'not_the_requester'],
+        ['policy.activate', 'admin-1', 'invariant_violations'],
+      ],
+    );
+    assert.deepEqual(seen[3]!.details, { revision: 'rev-wide', reason: 'invariant_violations', violations: ['team-x: grant_too_wide'], alarm: 'activation_refused', teams: ['team-x'] });
+    assert.deepEqual(seen[0]!.details, { source: '192.0.2.1', reason: 'not_loopback', count: 3 });
+
+    const asAuditor = await as('auditor', `/v1/audit/alarms?from=${encodeURIComponent(since.toISOString())}`);
+    assert.equal(asAuditor.statusCode, 200, asAuditor.body);
+    const all = asAuditor.json().alarms as Array<{ action: string; actor: string | null; details: Record<string, unknown> }>;
+    assert.deepEqual(
+      all.map((a) => [a.action, a.actor]),
+      [
+        ['test.failure', null],
+        ['console.dev_token', null],
+        ['keys.rotate', 'admin-1'],
+        ['dataset.stream', 'eng-4'],
+        ['policy.activate', 'admin-1'],
+        ['employee.access_report', 'eng-1'],
+      ],
+    );
+    assert.equal(all[4]!.details.employee_id, 'eng-3');
+
+    // The counts stay whole for both: the chart is numbers, not names.
+    const window = `from=${encodeURIComponent(since.toISOString())}&to=${encodeURIComponent(new Date(Date.now() + 1000).toISOString())}`;
+    const adminStats = (await as('security-admin', `/v1/audit/stats?${window}`)).json();
+    const auditorStats = (await as('auditor', `/v1/audit/stats?${window}`)).json();
+    assert.deepEqual(adminStats.alarms_per_hour, auditorStats.alarms_per_hour);
+    assert.equal(adminStats.alarms_per_hour.reduce((n: number, h: { alarms: number }) => n + h.alarms, 0), 6);
+
+    await t.vault.audit.sequenced();
+    const [read] = (await t.vault.audit.query({ actor: 'admin-reader', limit: 1 })).events;
+    assert.deepEqual([read?.action, read?.record_count, read?.details.view], ['audit.alarms', 4, 'security']);
   });
 });
