@@ -1,2 +1,2 @@
 export { AccessGate, type AccessGateOptions, type RequestContext } from './gate.js';
-export { REFUSAL_ACTION } from './refusals.js';
+export { REFUSAL_ACTION, RefusalTally, type AuditBatchWriter, type RefusalTallyOptions } from './refusals.js';

@@ -5,6 +5,10 @@ export type AuditBatchWriter = (events: readonly AuditEventInput[]) => Promise<v
 
 export interface RefusalTallyOptions {
   readonly write: AuditBatchWriter;
+  /** The action of the events written (default `auth.refused`). */
+  readonly action?: string;
+  /** Their severity: `high` makes each second's tally an alarm (default `info`). */
+  readonly severity?: 'info' | 'high';
   readonly log?: (event: Record<string, unknown>, message: string) => void;
   /** Distinct (source, reason) pairs kept per second; the rest share one catch-all bucket. */
   readonly maxKeysPerSecond?: number;
@@ -17,6 +21,8 @@ interface Bucket {
   readonly reason: string;
   count: number;
   readonly routes: Set<string>;
+  /** What the first refusal of the pair carried, for whoever reads the tally (bounded by the caller). */
+  readonly sample: Readonly<Record<string, unknown>> | undefined;
 }
 
 interface Window {
@@ -44,6 +50,7 @@ const RETRY_MS = 1000;
  */
 export class RefusalTally {
   readonly #write: AuditBatchWriter;
+  readonly #event: { readonly action: string; readonly severity: 'info' | 'high' };
   readonly #log: (event: Record<string, unknown>, message: string) => void;
   readonly #maxKeys: number;
   readonly #maxPending: number;
@@ -57,14 +64,18 @@ export class RefusalTally {
 
   constructor(options: RefusalTallyOptions) {
     this.#write = options.write;
+    this.#event = { action: options.action ?? REFUSAL_ACTION, severity: options.severity ?? 'info' };
     this.#log = options.log ?? (() => {});
     this.#maxKeys = options.maxKeysPerSecond ?? 256;
     this.#maxPending = options.maxPendingSeconds ?? 300;
     if (!(this.#maxKeys >= 1) || !(this.#maxPending >= 1)) throw new TypeError('RefusalTally limits must be at least 1');
   }
 
-  /** Counts one refusal; never waits for the database. Returns the refusals of this pair (or the catch-all) this second. */
-  count(source: string, reason: string, route: string): number {
+  /**
+   * Counts one refusal; never waits for the database. Returns the refusals of this pair (or the
+   * catch-all) this second. `sample` is kept from the first refusal of the pair in the second.
+   */
+  count(source: string, reason: string, route: string, sample?: Readonly<Record<string, unknown>>): number {
     const second = Math.floor(Date.now() / 1000);
     if (this.#current && this.#current.second !== second) this.#seal();
     this.#current ??= { second, buckets: new Map(), overflow: undefined };
@@ -73,10 +84,10 @@ export class RefusalTally {
     let bucket = window.buckets.get(key);
     if (!bucket) {
       if (window.buckets.size < this.#maxKeys) {
-        bucket = { source, reason, count: 0, routes: new Set() };
+        bucket = { source, reason, count: 0, routes: new Set(), sample };
         window.buckets.set(key, bucket);
       } else {
-        bucket = window.overflow ??= { source: OVERFLOW_KEY, reason: OVERFLOW_KEY, count: 0, routes: new Set() };
+        bucket = window.overflow ??= { source: OVERFLOW_KEY, reason: OVERFLOW_KEY, count: 0, routes: new Set(), sample: undefined };
       }
     }
     bucket.count++;
@@ -99,13 +110,13 @@ export class RefusalTally {
       await this.#flushing?.catch(() => {});
       while (this.#pending.length > 0) {
         const batch = this.#pending.slice(0, MAX_WINDOWS_PER_WRITE);
-        const events = batch.flatMap(eventsOf);
+        const events = batch.flatMap((w) => eventsOf(w, this.#event));
         try {
           await this.#write(events);
         } catch (err) {
           this.#failing = true;
           this.#log(
-            { alarm: 'audit_unavailable', action: REFUSAL_ACTION, refusals: sum(events), pending_seconds: this.#pending.length, lost: this.#lost, error: (err as Error).message },
+            { alarm: 'audit_unavailable', action: this.#event.action, refusals: sum(events), pending_seconds: this.#pending.length, lost: this.#lost, error: (err as Error).message },
             'refused requests could not be audited; retrying',
           );
           if (!this.#closed) this.#schedule(RETRY_MS);
@@ -116,7 +127,7 @@ export class RefusalTally {
           const at = this.#pending.indexOf(written);
           if (at >= 0) this.#pending.splice(at, 1);
         }
-        if (this.#failing) this.#log({ alarm: 'audit_recovered', action: REFUSAL_ACTION, refusals: sum(events) }, 'tallied refusals audited after a failure');
+        if (this.#failing) this.#log({ alarm: 'audit_recovered', action: this.#event.action, refusals: sum(events) }, 'tallied refusals audited after a failure');
         this.#failing = false;
       }
     };
@@ -141,7 +152,7 @@ export class RefusalTally {
       const dropped = this.#pending.shift()!;
       const count = bucketsOf(dropped).reduce((n, b) => n + b.count, 0);
       this.#lost += count;
-      this.#log({ alarm: 'audit_refusals_lost', action: REFUSAL_ACTION, refusals: count, lost: this.#lost }, 'tallied refusals dropped: the audit log refused them for too long');
+      this.#log({ alarm: 'audit_refusals_lost', action: this.#event.action, refusals: count, lost: this.#lost }, 'tallied refusals dropped: the audit log refused them for too long');
     }
   }
 
@@ -165,12 +176,13 @@ function bucketsOf(window: Window): Bucket[] {
   return window.overflow ? [...window.buckets.values(), window.overflow] : [...window.buckets.values()];
 }
 
-function eventsOf(window: Window): AuditEventInput[] {
+function eventsOf(window: Window, event: { readonly action: string; readonly severity: 'info' | 'high' }): AuditEventInput[] {
   const windowStart = new Date(window.second * 1000).toISOString();
   return bucketsOf(window).map((b) => ({
-    action: REFUSAL_ACTION,
+    action: event.action,
     decision: 'deny',
+    severity: event.severity,
     actor: null,
-    details: { source: b.source, reason: b.reason, count: b.count, window_start: windowStart, routes: [...b.routes].sort() },
+    details: { source: b.source, reason: b.reason, count: b.count, window_start: windowStart, routes: [...b.routes].sort(), ...(b.sample ? { sample: b.sample } : {}) },
   }));
 }
