@@ -1,7 +1,7 @@
-import { AccessGate } from './access/index.js';
+import { AccessGate, RefusalTally } from './access/index.js';
 import { AuditLog, AuditTrail, runInAuditScope } from './audit/index.js';
 import { loadClassifierLists } from './classify/index.js';
-import { DevTokenMint } from './console/index.js';
+import { DEV_TOKEN_ACTION, DevTokenMint } from './console/index.js';
 import { CollectionControls, ControlState, defaultManifest, IngestGate, MAX_RETENTION_DAYS, PermitSigner } from './collection/index.js';
 import { createTokenVerifier, loadDevSigningKey, readJwksFile, type TokenVerifier } from './auth/index.js';
 import type { VaultConfig } from './config/index.js';
@@ -12,6 +12,7 @@ import {
   anyVaultSecret,
   claimRatchetAnchor,
   countEnvelopesContaining,
+  inTransaction,
   migrateDatabase,
   openDatabase,
   pendingMigrations,
@@ -174,6 +175,13 @@ export async function openVault(config: VaultConfig, opened: OpenVaultOptions = 
     const datasetDeps: DatasetDeps = { database: db, keyRing, audit, policy, maxScopeFraction: config.maxScopeFraction, exports: controls, log: options.log, ...(options.now ? { now: options.now } : {}) };
     const [requests, streams, reports] = [new DatasetRequests(datasetDeps), new DatasetStreams(datasetDeps), new AccessReports(datasetDeps)];
     const access = new AccessGate(tokens, audit, { database: db, log: options.log });
+    // Refused development mints are anonymous too: tallied like the gate's 401s, but each tally is an alarm.
+    const mintRefusals = new RefusalTally({
+      write: async (events) => void (await inTransaction(db, (trx) => audit.appendMany(trx, events))),
+      action: DEV_TOKEN_ACTION,
+      severity: 'high',
+      log: options.log,
+    });
     const erasures = new Erasures({ database: db, audit, forgetKeys: (employeeId) => keyRing.forgetEmployee(employeeId), log: options.log });
     const retention = new RetentionJob({ database: db, audit, keyRing, anchors, manifest: () => controls.inForce().document, log: options.log });
     const rotation = new KekRotation({ database: db, keyRing, audit, anchors, batchSize: config.keyRotationBatch });
@@ -245,11 +253,13 @@ export async function openVault(config: VaultConfig, opened: OpenVaultOptions = 
       devTokens: new DevTokenMint({
         env: config.env,
         jwksConfigured: Boolean(config.jwt.jwksFile || config.jwt.jwksUrl),
+        enabled: config.consoleDevToken,
         dataDir: config.dataDir,
         issuer: config.jwt.issuer,
         audience: config.jwt.audience,
         maxTtlSeconds: config.jwt.maxTtlSeconds,
         audit,
+        refusals: mintRefusals,
       }),
       leakProbe: { rowsContaining: (bytes) => countEnvelopesContaining(db.db, bytes) },
       async readiness() {
@@ -259,7 +269,7 @@ export async function openVault(config: VaultConfig, opened: OpenVaultOptions = 
           policy: policy.readiness(),
           collection: controls.readiness(),
           audit: await auditCheck(audit),
-          refusal_audit: access.refusalAuditCheck(),
+          refusal_audit: mintRefusals.healthy ? access.refusalAuditCheck() : { ok: false, reason: 'refused requests cannot be written to the audit log' },
           witness: await audit.witnessStatus(),
         };
         return { ready: Object.values(checks).every((c) => c.ok), checks };
@@ -284,6 +294,7 @@ export async function openVault(config: VaultConfig, opened: OpenVaultOptions = 
         await erasures.settled();
         await controls.stop();
         await access.close();
+        await mintRefusals.close();
         await policy.stop();
         await audit.close();
         keyRing.close();

@@ -23,10 +23,13 @@ describe('configuration', () => {
     assert.ok(config.recordKinds.has('keystroke'));
     assert.equal(config.storeLevel4, false);
     assert.equal(loadConfig({ VAULT_STORE_LEVEL_4: 'true' }).storeLevel4, true);
+    assert.equal(config.consoleDevToken, false, "the console's development mint is opt-in");
+    assert.equal(loadConfig({ VAULT_CONSOLE_DEV_TOKEN: '1' }).consoleDevToken, true);
+    assert.equal(loadConfig({ VAULT_CONSOLE_DEV_TOKEN: '0' }).consoleDevToken, false);
   });
 
   it('refuses bad values with the variable named', () => {
-    for (const [name, value] of [['VAULT_PORT', 'eighty'], ['VAULT_MAX_SCOPE_FRACTION', '1.5'], ['VAULT_ENV', 'staging'], ['VAULT_RECORD_KINDS', 'Bad Kind:1'], ['VAULT_STORE_LEVEL_4', 'yes']]) {
+    for (const [name, value] of [['VAULT_PORT', 'eighty'], ['VAULT_MAX_SCOPE_FRACTION', '1.5'], ['VAULT_ENV', 'staging'], ['VAULT_RECORD_KINDS', 'Bad Kind:1'], ['VAULT_STORE_LEVEL_4', 'yes'], ['VAULT_CONSOLE_DEV_TOKEN', 'on']]) {
       assert.throws(() => loadConfig({ [name!]: value }), (err) => configError(err) && (err as Error).message.includes(name!));
     }
   });
@@ -39,6 +42,7 @@ describe('configuration', () => {
     const httpJwks = { VAULT_ENV: 'production', VAULT_JWKS_URL: 'http://idp/jwks', VAULT_JWT_ISSUER: 'idp', VAULT_KEK_FILE: '/k', VAULT_BUNDLE_KEYS_FILE: '/b' };
     assert.throws(() => loadConfig(httpJwks), (err) => configError(err) && /https/.test((err as Error).message));
     loadConfig({ ...httpJwks, VAULT_JWKS_URL: 'https://idp/jwks' });
+    assert.throws(() => loadConfig({ ...httpJwks, VAULT_JWKS_URL: 'https://idp/jwks', VAULT_CONSOLE_DEV_TOKEN: '1' }), (err) => configError(err) && /VAULT_CONSOLE_DEV_TOKEN/.test((err as Error).message));
 
     const dir = await tempDir();
     const dev = await loadDevSigningKey(dir);

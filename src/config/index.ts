@@ -19,6 +19,8 @@ export interface VaultConfig {
   readonly maxScopeFraction: number;
   /** VAULT_STORE_LEVEL_4: keep level-4 records (encrypted, never exportable) instead of dropping them at ingest. */
   readonly storeLevel4: boolean;
+  /** VAULT_CONSOLE_DEV_TOKEN: the console's development mint is offered (development, no JWKS, and only when asked for). */
+  readonly consoleDevToken: boolean;
   readonly jwt: {
     readonly jwksFile: string | undefined;
     readonly jwksUrl: string | undefined;
@@ -77,9 +79,9 @@ function parseFraction(raw: string): number {
 }
 
 function parseBoolean(name: string, raw: string): boolean {
-  if (raw === 'true') return true;
-  if (raw === 'false') return false;
-  fail(`${name} must be true or false, got "${raw}"`);
+  if (raw === 'true' || raw === '1') return true;
+  if (raw === 'false' || raw === '0') return false;
+  fail(`${name} must be true or false (or 1 or 0), got "${raw}"`);
 }
 
 function parseSeconds(raw: string): number {
@@ -173,6 +175,7 @@ export function loadConfig(env: Env = process.env): VaultConfig {
     if (!env.VAULT_KEK_FILE && (env.VAULT_KEY_PROVIDER ?? 'local') === 'local') fail('production needs VAULT_KEK_FILE (or VAULT_KEY_PROVIDER=pkcs11): key material is never created implicitly');
     if (jwksUrl && !jwksUrl.startsWith('https://')) fail('production fetches VAULT_JWKS_URL over https only: whoever can alter the key set can sign tokens');
     if (!env.VAULT_BUNDLE_KEYS_FILE) fail('production needs VAULT_BUNDLE_KEYS_FILE: the keys that may sign policy bundles');
+    if (parseBoolean('VAULT_CONSOLE_DEV_TOKEN', env.VAULT_CONSOLE_DEV_TOKEN || 'false')) fail('VAULT_CONSOLE_DEV_TOKEN is for development only: production tokens come from the identity provider');
   }
   return {
     env: vaultEnv,
@@ -185,6 +188,7 @@ export function loadConfig(env: Env = process.env): VaultConfig {
     keyProvider: parseKeyProvider(env),
     maxScopeFraction: parseFraction(env.VAULT_MAX_SCOPE_FRACTION ?? '0.2'),
     storeLevel4: parseBoolean('VAULT_STORE_LEVEL_4', env.VAULT_STORE_LEVEL_4 ?? 'false'),
+    consoleDevToken: parseBoolean('VAULT_CONSOLE_DEV_TOKEN', env.VAULT_CONSOLE_DEV_TOKEN || 'false'),
     jwt: {
       jwksFile: jwksFile === undefined ? undefined : path.resolve(jwksFile),
       jwksUrl,

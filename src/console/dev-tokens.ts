@@ -18,28 +18,50 @@ export interface RequestOrigin {
   readonly host: string | undefined;
   /** The Origin header, when the browser sent one. */
   readonly origin: string | undefined;
+  /** Names of the request's headers (lower case): a proxy announces itself in some of them. */
+  readonly headerNames: readonly string[];
+}
+
+/** Counts an anonymous refusal per source, reason and second, without waiting for the database (`RefusalTally`). */
+export interface MintRefusals {
+  count(source: string, reason: string, route: string, sample?: Readonly<Record<string, unknown>>): number;
 }
 
 export interface DevTokenMintOptions {
   readonly env: 'development' | 'production';
   /** A VAULT_JWKS_FILE or VAULT_JWKS_URL is set: tokens come from an identity provider, never from us. */
   readonly jwksConfigured: boolean;
+  /** VAULT_CONSOLE_DEV_TOKEN: the operator asked for the mint. */
+  readonly enabled: boolean;
   readonly dataDir: string;
   readonly issuer: string;
   readonly audience: string;
   readonly maxTtlSeconds: number;
   readonly audit: { appendAlone(event: AuditEventInput): Promise<unknown> };
+  /** Where refused mint requests are tallied (one high-severity `console.dev_token` event per source, reason and second). */
+  readonly refusals: MintRefusals;
 }
+
+/** Why a mint request is refused; the words of the audit event's `reason`. */
+export type MintRefusal = 'not_loopback' | 'forwarded' | 'host_not_loopback' | 'origin_missing' | 'origin_not_own' | 'invalid_request';
 
 /** An hour, as `token mint` gives by default: long enough for a session at the console. */
 const DEV_TOKEN_TTL_SECONDS = 3600;
-const ACTION = 'console.dev_token';
+export const DEV_TOKEN_ACTION = 'console.dev_token';
+const ROUTE = 'POST /console/dev-token';
+/** What of a Host or Origin header an audit event keeps: a name is at most 253 characters, and a flood of 8 KB ones must not fill the log. */
+const MAX_HEADER_SAMPLE = 255;
 
 /** 127.0.0.0/8, ::1, and IPv4 loopback mapped into IPv6. */
 export function isLoopbackAddress(address: string): boolean {
   const v4 = address.startsWith('::ffff:') ? address.slice(7) : address;
   if (isIP(v4) === 4) return v4.split('.')[0] === '127';
   return address === '::1' || address === '0:0:0:0:0:0:0:1';
+}
+
+/** Headers a proxy (or a client pretending to be behind one) adds: the socket's address is then not the caller's. */
+function isProxyHeader(name: string): boolean {
+  return name === 'forwarded' || name === 'via' || name === 'x-real-ip' || name.startsWith('x-forwarded-');
 }
 
 /** The host part of a Host header or an origin's authority, without port or brackets. */
@@ -55,27 +77,39 @@ function isLoopbackName(authority: string | undefined): boolean {
   return name === 'localhost' || isLoopbackAddress(name);
 }
 
-function originIsLoopback(origin: string | undefined): boolean {
-  if (origin === undefined) return true;
+/** Scheme, host and port of `text` as a URL (`http://localhost:80` and `http://localhost` are one), or undefined. */
+function originOf(text: string): string | undefined {
   try {
-    const url = new URL(origin);
-    return (url.protocol === 'http:' || url.protocol === 'https:') && isLoopbackName(url.host);
+    const url = new URL(text);
+    return url.protocol === 'http:' ? url.origin : undefined;
   } catch {
-    return false;
+    return undefined;
   }
 }
 
+/** The vault serves plain HTTP: its own origin is `http://` and the Host the request was sent to. */
+function ownOrigin(host: string): string | undefined {
+  return /^[^\s/?#@\\]+$/.test(host) ? originOf(`http://${host}`) : undefined;
+}
+
+const cut = (text: string | undefined): string | null => (text === undefined ? null : text.slice(0, MAX_HEADER_SAMPLE));
+
 /**
  * The console's development sign-in: a token signed with the development key, for a person at
- * the machine the vault runs on. Offered only when the vault runs in development with its own key
- * (no JWKS configured, so the minted token is the only kind it accepts anyway) and the request
- * comes from loopback under a loopback name: a page on another site that rebinds its DNS name to
- * 127.0.0.1 still sends its own name in Host and Origin, and is refused. Every mint, and every
- * refused one, is on the audit log, without the token.
+ * the machine the vault runs on. Offered only when the operator asked for it
+ * (`VAULT_CONSOLE_DEV_TOKEN=1`) on a vault in development with its own key (no JWKS configured,
+ * so the minted token is the only kind it accepts anyway), and only to a browser on the vault's
+ * own page: a loopback socket, a loopback Host, the vault's own Origin, and no header a proxy
+ * adds. A page on another site that rebinds its name to 127.0.0.1 sends its own Host and Origin;
+ * a page on another local port sends its own Origin; a proxy on the machine forwards from
+ * loopback, usually with X-Forwarded-For or Via. A proxy that adds none of them, another local
+ * user, or a script that forges the Origin still gets a token: hence opt-in. Every mint is
+ * audited without the token; refusals are tallied per source, reason and second.
  *
  * @example
- * const mint = new DevTokenMint({ env: 'development', jwksConfigured: false, dataDir, issuer, audience, maxTtlSeconds, audit });
- * const { token } = await mint.mint({ remoteAddress: '127.0.0.1', host: '127.0.0.1:8080', origin: undefined }, { role: 'auditor', sub: 'ada' });
+ * const mint = new DevTokenMint({ env: 'development', jwksConfigured: false, enabled: true, dataDir, issuer, audience, maxTtlSeconds, audit, refusals });
+ * const from = { remoteAddress: '127.0.0.1', host: '127.0.0.1:8080', origin: 'http://127.0.0.1:8080', headerNames: ['host', 'origin'] };
+ * const { token } = await mint.mint(from, { role: 'auditor', sub: 'ada' });
  */
 export class DevTokenMint {
   readonly #options: DevTokenMintOptions;
@@ -87,31 +121,34 @@ export class DevTokenMint {
 
   /** Whether this vault can mint at all; when not, the routes that mint do not exist. */
   get available(): boolean {
-    return this.#options.env === 'development' && !this.#options.jwksConfigured;
-  }
-
-  /** Whether a request from `from` is offered the mint (the console shows its form then). */
-  offeredTo(from: RequestOrigin): boolean {
-    return this.available && isLoopbackAddress(from.remoteAddress) && isLoopbackName(from.host) && originIsLoopback(from.origin);
+    return this.#options.enabled && this.#options.env === 'development' && !this.#options.jwksConfigured;
   }
 
   /**
-   * Resolves when the mint is offered to `from`; otherwise throws `ERR_NOT_FOUND`, as for any path
-   * this vault does not serve. On a development vault the refusal is audited: someone not at the
-   * machine asked for a token.
+   * Whether a page loaded from `from` is offered the mint (the console shows its form then). A
+   * same-origin GET carries no Origin, so here an absent one passes; the mint itself requires it.
+   */
+  offeredTo(from: RequestOrigin): boolean {
+    if (!this.available) return false;
+    const refusal = refusalOf(from);
+    return refusal === undefined || refusal === 'origin_missing';
+  }
+
+  /**
+   * Resolves when `from` may mint; otherwise throws `ERR_NOT_FOUND`, as for any path this vault
+   * does not serve, and tallies the refusal: someone not at the machine asked for a token.
    */
   async admit(from: RequestOrigin): Promise<void> {
-    if (this.offeredTo(from)) return;
-    if (this.available) {
-      await this.#options.audit.appendAlone({
-        action: ACTION,
-        decision: 'deny',
-        severity: 'high',
-        actor: null,
-        details: { reason: 'not_loopback', remote_address: from.remoteAddress, host: from.host ?? null, origin: from.origin ?? null },
-      });
-    }
+    const refusal = this.available ? refusalOf(from) : undefined;
+    if (this.available && refusal === undefined) return;
+    if (refusal !== undefined) this.refuse(from, refusal);
     throw new VaultError('ERR_NOT_FOUND', 'no such route');
+  }
+
+  /** Tallies a refused mint request (an anonymous caller: there is no actor to name). */
+  refuse(from: RequestOrigin, reason: MintRefusal): void {
+    if (!this.available) return;
+    this.#options.refusals.count(from.remoteAddress, reason, ROUTE, { host: cut(from.host), origin: cut(from.origin) });
   }
 
   /**
@@ -126,13 +163,33 @@ export class DevTokenMint {
     this.#key ??= loadDevSigningKey(this.#options.dataDir);
     const key = await this.#key;
     const token = await key.sign({ ...minted, issuer: this.#options.issuer, audience: this.#options.audience, ttlSeconds });
-    // The token is handed out only once its mint is durably on the log.
+    // The token is handed out only once its mint is durably on the log. Whoever asked is
+    // anonymous: the subject is what was issued, not who acted.
     await this.#options.audit.appendAlone({
-      action: ACTION,
+      action: DEV_TOKEN_ACTION,
       decision: 'allow',
-      actor: minted,
-      details: { role: request.role, kid: key.kid, ttl_seconds: ttlSeconds, remote_address: from.remoteAddress },
+      actor: null,
+      details: {
+        subject: minted.sub,
+        role: request.role,
+        teams: minted.teams,
+        ...(minted.purpose !== undefined ? { purpose: minted.purpose } : {}),
+        kid: key.kid,
+        ttl_seconds: ttlSeconds,
+        remote_address: from.remoteAddress,
+      },
     });
     return { token, expires_in: ttlSeconds };
   }
+}
+
+/** Why `from` may not mint, or undefined when it may. */
+function refusalOf(from: RequestOrigin): MintRefusal | undefined {
+  if (!isLoopbackAddress(from.remoteAddress)) return 'not_loopback';
+  if (from.headerNames.some(isProxyHeader)) return 'forwarded';
+  if (!isLoopbackName(from.host)) return 'host_not_loopback';
+  if (from.origin === undefined) return 'origin_missing';
+  const own = ownOrigin(from.host!);
+  if (own === undefined || originOf(from.origin) !== own) return 'origin_not_own';
+  return undefined;
 }

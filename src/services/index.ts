@@ -93,7 +93,7 @@ export interface VaultServices {
   /** The retention job: its totals since start (for /metrics), and a run now (the CLI). */
   readonly retention: Pick<RetentionJob, 'totals' | 'run'>;
   /** The web console's development sign-in (a token signed with the development key, from loopback only). */
-  readonly devTokens: Pick<DevTokenMint, 'available' | 'offeredTo' | 'admit' | 'mint'>;
+  readonly devTokens: Pick<DevTokenMint, 'available' | 'offeredTo' | 'admit' | 'refuse' | 'mint'>;
   /** Rows of the record store whose ciphertext contains these bytes: a plaintext-leak probe that must find none. */
   readonly leakProbe: { rowsContaining(bytes: Uint8Array): Promise<number> };
   readiness(): Promise<Readiness>;

@@ -3,6 +3,7 @@ import fs from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
 import Fastify from 'fastify';
 import { consoleAssetsDir } from '../../src/config/paths.js';
 import { errorBodySchema, errorHandler } from '../../src/http/errors.js';
@@ -28,6 +29,12 @@ function rawGet(baseUrl: string, rawPath: string): Promise<{ status: number; bod
   });
 }
 
+/** The vault's own origin as a browser on its page sends it: inject's requests carry `Host: localhost:80`. */
+const OWN_ORIGIN = 'http://localhost:80';
+/** The development mint is opt-in: these tests run a vault that opted in. */
+const MINT_ENV = { VAULT_CONSOLE_DEV_TOKEN: '1' };
+type From = { remoteAddress?: string; headers?: Record<string, string> };
+
 function claimsOf(token: string): Record<string, unknown> {
   return JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as Record<string, unknown>;
 }
@@ -45,13 +52,19 @@ describe(`the console's server side (${STORE})`, () => {
     await fs.access(path.join(consoleAssetsDir(), 'app.js')).catch(() => {
       throw new Error('dist/console is not built: run npm run build:console first');
     });
-    t = await startTestVault();
+    t = await startTestVault({ env: MINT_ENV });
     url = await listenUrl(t);
   });
   after(() => t.close());
 
-  const mint = (payload: unknown, options: { remoteAddress?: string; headers?: Record<string, string> } = {}) =>
-    t.app.inject({ method: 'POST', url: '/console/dev-token', payload: payload as Record<string, unknown>, ...options });
+  const mint = (payload: unknown, from: From = {}) =>
+    t.app.inject({ method: 'POST', url: '/console/dev-token', payload: payload as Record<string, unknown>, ...from, headers: { origin: OWN_ORIGIN, ...from.headers } });
+  /** The mint's refusals tallied so far: each second's tally is written once the second is over. */
+  const refusals = async (filter: (details: Record<string, unknown>) => boolean) => {
+    await delay(1100);
+    await t.vault.audit.sequenced();
+    return (await t.vault.audit.query({ action: 'console.dev_token', decision: 'deny', limit: 1000 })).events.filter((e) => filter(e.details));
+  };
 
   it('serves the page and its assets with a strict CSP, nosniff, no referrer and no caching', async () => {
     for (const [route, type] of [
@@ -143,8 +156,9 @@ describe(`the console's server side (${STORE})`, () => {
     const used = await t.app.inject({ url: '/v1/audit/events?action=console.dev_token', headers: { authorization: `Bearer ${token}` } });
     assert.equal(used.statusCode, 200, used.body);
     const [minted] = used.json().events;
-    assert.deepEqual([minted.action, minted.decision, minted.actor, minted.roles, minted.teams], ['console.dev_token', 'allow', 'ada', ['auditor'], ['team-audit']]);
-    assert.equal(minted.details.role, 'auditor');
+    // Whoever asked is anonymous: the minted subject is what was issued, not who issued it.
+    assert.deepEqual([minted.action, minted.decision, minted.actor, minted.roles, minted.teams], ['console.dev_token', 'allow', null, [], []]);
+    assert.deepEqual([minted.details.subject, minted.details.role, minted.details.teams], ['ada', 'auditor', ['team-audit']]);
     assert.equal(minted.details.remote_address, '127.0.0.1');
 
     const trainee = await mint({ role: 'training-job', sub: 'job-1', teams: ['team-autocomplete'], purpose: 'autocomplete-model' });
@@ -159,17 +173,17 @@ describe(`the console's server side (${STORE})`, () => {
     }
   });
 
-  it('answers 404 to a caller not at its machine, or under another name (DNS rebinding), and audits the attempt', async () => {
-    const strangers: Array<{ remoteAddress?: string; headers?: Record<string, string> }> = [
-      { remoteAddress: '192.0.2.10' },
-      { remoteAddress: '10.0.0.7' },
-      { remoteAddress: '::ffff:192.0.2.10' },
-      { headers: { host: 'evil.example:8080' } },
-      { headers: { host: '127.0.0.1.evil.example' } },
-      { headers: { origin: 'http://evil.example' } },
-      { headers: { origin: 'null' } },
+  it('answers 404 to a caller not at its machine, or under another name (DNS rebinding), and tallies the attempts', async () => {
+    const strangers: Array<[From, string]> = [
+      [{ remoteAddress: '192.0.2.10' }, 'not_loopback'],
+      [{ remoteAddress: '10.0.0.7' }, 'not_loopback'],
+      [{ remoteAddress: '::ffff:192.0.2.10' }, 'not_loopback'],
+      [{ remoteAddress: '127.0.0.21', headers: { host: 'evil.example:8080', origin: 'http://evil.example:8080' } }, 'host_not_loopback'],
+      [{ remoteAddress: '127.0.0.22', headers: { host: '127.0.0.1.evil.example', origin: 'http://127.0.0.1.evil.example' } }, 'host_not_loopback'],
+      [{ remoteAddress: '127.0.0.23', headers: { origin: 'http://evil.example' } }, 'origin_not_own'],
+      [{ remoteAddress: '127.0.0.24', headers: { origin: 'null' } }, 'origin_not_own'],
     ];
-    for (const from of strangers) {
+    for (const [from] of strangers) {
       const config = await t.app.inject({ url: '/console/config', ...from });
       assert.equal(config.json().dev_token, false, JSON.stringify(from));
       const response = await mint({ role: 'security-admin', sub: 'mallory' }, from);
@@ -178,26 +192,82 @@ describe(`the console's server side (${STORE})`, () => {
       // A malformed body from a stranger is a 404 too: nothing tells it the mint exists.
       assert.equal((await mint({ role: 'root' }, from)).statusCode, 404, JSON.stringify(from));
     }
-    await t.vault.audit.sequenced();
-    const refused = (await t.vault.audit.query({ action: 'console.dev_token', decision: 'deny', limit: 100 })).events;
-    assert.equal(refused.length, strangers.length * 2);
-    assert.ok(refused.every((e) => e.severity === 'high' && e.details.reason === 'not_loopback' && e.actor === null));
-    assert.ok(refused.some((e) => e.details.remote_address === '192.0.2.10'));
-    assert.ok(refused.some((e) => e.details.host === 'evil.example:8080'));
+    const sources = new Set(strangers.map(([from]) => from.remoteAddress));
+    const refused = await refusals((d) => sources.has(d.source as string));
+    assert.ok(refused.every((e) => e.severity === 'high' && e.actor === null));
+    for (const [from, reason] of strangers) {
+      const mine = refused.filter((e) => e.details.source === from.remoteAddress);
+      assert.equal(mine.reduce((n, e) => n + Number(e.details.count), 0), 2, JSON.stringify(from));
+      assert.ok(mine.every((e) => e.details.reason === reason), `${JSON.stringify(from)}: ${JSON.stringify(mine.map((e) => e.details))}`);
+    }
+    assert.ok(refused.some((e) => (e.details.sample as { host?: string }).host === 'evil.example:8080'));
 
-    const locals: Array<{ remoteAddress?: string; headers?: Record<string, string> }> = [
+    const locals: From[] = [
       { remoteAddress: '::1' },
       { remoteAddress: '::ffff:127.0.0.1' },
       { remoteAddress: '127.8.9.10', headers: { host: 'localhost:8080', origin: 'http://localhost:8080' } },
-      { headers: { host: '[::1]:8080' } },
+      { headers: { host: '[::1]:8080', origin: 'http://[::1]:8080' } },
     ];
     for (const from of locals) {
       assert.equal((await mint({ role: 'employee', sub: 'eng-1' }, from)).statusCode, 200, JSON.stringify(from));
     }
   });
 
-  it('refuses a malformed mint request with a 400', async () => {
-    for (const body of [
+  it('refuses a mint that came through a proxy, or without the Origin of the vault itself', async () => {
+    const cases: Array<[string, Record<string, string | undefined>, string]> = [
+      ['X-Forwarded-For, no Origin', { 'x-forwarded-for': '198.51.100.7', origin: undefined }, 'forwarded'],
+      ['X-Forwarded-For with the own Origin', { 'x-forwarded-for': '198.51.100.7' }, 'forwarded'],
+      ['X-Forwarded-Host', { 'x-forwarded-host': 'vault.example' }, 'forwarded'],
+      ['X-Forwarded-Proto', { 'x-forwarded-proto': 'https' }, 'forwarded'],
+      ['X-Real-IP', { 'x-real-ip': '198.51.100.7' }, 'forwarded'],
+      ['Forwarded', { forwarded: 'for=198.51.100.7;proto=https' }, 'forwarded'],
+      ['Via', { via: '1.1 nginx' }, 'forwarded'],
+      ['no Origin (a script, a proxy, an SSRF)', { origin: undefined }, 'origin_missing'],
+      ['the Origin of another loopback port', { origin: 'http://localhost:3000' }, 'origin_not_own'],
+      ['the Origin of another loopback name', { origin: 'http://127.0.0.1' }, 'origin_not_own'],
+      ['another scheme', { origin: 'https://localhost' }, 'origin_not_own'],
+    ];
+    for (const [i, [label, headers]] of cases.entries()) {
+      const remoteAddress = `127.0.1.${i + 1}`;
+      const sent = Object.fromEntries(Object.entries({ origin: OWN_ORIGIN, ...headers }).filter(([, v]) => v !== undefined)) as Record<string, string>;
+      const response = await t.app.inject({ method: 'POST', url: '/console/dev-token', remoteAddress, headers: sent, payload: { role: 'security-admin', sub: 'mallory' } });
+      assert.equal(response.statusCode, 404, `${label}: ${response.body}`);
+      if (label !== 'no Origin (a script, a proxy, an SSRF)') {
+        const config = await t.app.inject({ url: '/console/config', remoteAddress, headers: sent });
+        assert.equal(config.json().dev_token, false, label);
+      }
+    }
+    const refused = await refusals((d) => String(d.source).startsWith('127.0.1.'));
+    for (const [i, [label, , reason]] of cases.entries()) {
+      const mine = refused.filter((e) => e.details.source === `127.0.1.${i + 1}`);
+      assert.deepEqual(mine.map((e) => [e.details.reason, e.details.count]), [[reason, 1]], label);
+    }
+    // A page on the vault's own origin still reads that it may mint (a same-origin GET carries no Origin).
+    assert.equal((await t.app.inject('/console/config')).json().dev_token, true);
+  });
+
+  it('tallies a flood of refused mints per source, reason and second, with Host and Origin cut short', async () => {
+    const host = `h${'x'.repeat(8 * 1024)}.example`;
+    const flood = 200;
+    const started = Date.now();
+    for (let i = 0; i < flood; i++) {
+      const response = await mint({ role: 'security-admin', sub: 'mallory' }, { remoteAddress: '192.0.2.200', headers: { host, origin: `http://${host}` } });
+      assert.equal(response.statusCode, 404);
+    }
+    const seconds = Math.ceil((Date.now() - started) / 1000) + 1;
+    const refused = await refusals((d) => d.source === '192.0.2.200');
+    assert.equal(refused.reduce((n, e) => n + Number(e.details.count), 0), flood);
+    assert.ok(refused.length <= seconds, `${refused.length} events for ${flood} refusals over ${seconds} s`);
+    for (const e of refused) {
+      const sample = e.details.sample as { host: string; origin: string };
+      assert.ok(sample.host.length <= 256 && sample.origin.length <= 256, JSON.stringify(sample).length.toString());
+      assert.ok(sample.host.startsWith('hxxx'));
+      assert.ok(JSON.stringify(e).length < 2048, `an event of ${JSON.stringify(e).length} bytes`);
+    }
+  });
+
+  it('refuses a malformed mint request with a 400, and tallies each refusal', async () => {
+    const bodies = [
       {},
       { sub: 'ada' },
       { role: 'root', sub: 'ada' },
@@ -211,20 +281,39 @@ describe(`the console's server side (${STORE})`, () => {
       { role: 'auditor', sub: 'ada', purpose: 'x\u0000y' },
       { role: 'auditor', sub: 'ada', admin: true },
       { role: 'training-job', sub: 'job-1', teams: ['team-autocomplete'] },
-    ]) {
-      const response = await mint(body);
+    ];
+    for (const body of bodies) {
+      const response = await mint(body, { remoteAddress: '127.0.2.1' });
       assert.equal(response.statusCode, 400, `${JSON.stringify(body)}: ${response.body}`);
       assert.equal(response.json().error, 'invalid_request');
+    }
+    const notJson = await t.app.inject({ method: 'POST', url: '/console/dev-token', remoteAddress: '127.0.2.1', headers: { origin: OWN_ORIGIN, 'content-type': 'application/json' }, payload: '{"role":' });
+    assert.equal(notJson.statusCode, 400, notJson.body);
+    const refused = await refusals((d) => d.source === '127.0.2.1');
+    assert.ok(refused.length >= 1 && refused.every((e) => e.details.reason === 'invalid_request' && e.actor === null && e.severity === 'high'));
+    assert.equal(refused.reduce((n, e) => n + Number(e.details.count), 0), bodies.length + 1);
+  });
+
+  it('without VAULT_CONSOLE_DEV_TOKEN=1 a development vault has no mint', async () => {
+    const plain = await startTestVault();
+    try {
+      assert.equal(plain.config.env, 'development');
+      assert.deepEqual((await plain.app.inject('/console/config')).json(), { environment: 'development', dev_token: false });
+      const response = await plain.app.inject({ method: 'POST', url: '/console/dev-token', headers: { origin: OWN_ORIGIN }, payload: { role: 'security-admin', sub: 'ada' } });
+      assert.equal(response.statusCode, 404);
+      assert.equal(response.json().error, 'not_found');
+    } finally {
+      await plain.close();
     }
   });
 
   it('a vault with a JWKS has no mint: its tokens come from the identity provider', async () => {
     const key = await newSigningKey('idp-');
-    const withIdp = await startTestVault({ env: { VAULT_JWKS_FILE: await writeJwks(key) } });
+    const withIdp = await startTestVault({ env: { ...MINT_ENV, VAULT_JWKS_FILE: await writeJwks(key) } });
     try {
       assert.equal((await withIdp.app.inject('/console')).statusCode, 200);
       assert.deepEqual((await withIdp.app.inject('/console/config')).json(), { environment: 'development', dev_token: false });
-      const response = await withIdp.app.inject({ method: 'POST', url: '/console/dev-token', payload: { role: 'auditor', sub: 'ada' } });
+      const response = await withIdp.app.inject({ method: 'POST', url: '/console/dev-token', headers: { origin: OWN_ORIGIN }, payload: { role: 'auditor', sub: 'ada' } });
       assert.equal(response.statusCode, 404);
       assert.equal(response.json().error, 'not_found');
     } finally {

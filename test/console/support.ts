@@ -69,7 +69,8 @@ function recordsFor(employees: string[], kind: string, perEmployee: number, dayO
  */
 export async function seedConsoleVault(): Promise<SeededVault> {
   const key = await newSigningKey('console-');
-  const t = await startTestVault({ env: { VAULT_BUNDLE_KEYS_FILE: await trustedKeysFile(key) } });
+  // The sign-in page's development mint is opt-in; the browser tests use it.
+  const t = await startTestVault({ env: { VAULT_BUNDLE_KEYS_FILE: await trustedKeysFile(key), VAULT_CONSOLE_DEV_TOKEN: '1' } });
   const url = await listenUrl(t);
   const token: SeededVault['token'] = (role, claims) => t.token(role as never, claims);
   const api: SeededVault['api'] = async (role, method, apiPath, body, claims) => {

@@ -59,7 +59,12 @@ async function assetFile(root: string, relative: string): Promise<{ file: string
 
 function originOf(request: FastifyRequest): RequestOrigin {
   const origin = request.headers.origin;
-  return { remoteAddress: request.socket.remoteAddress ?? request.ip, host: request.headers.host, origin: typeof origin === 'string' ? origin : undefined };
+  return {
+    remoteAddress: request.socket.remoteAddress ?? request.ip,
+    host: request.headers.host,
+    origin: typeof origin === 'string' ? origin : undefined,
+    headerNames: Object.keys(request.headers),
+  };
 }
 
 const devTokenBody = {
@@ -129,10 +134,25 @@ export function consoleRoutes(services: VaultServices, assetsDir = consoleAssets
 
     // A vault that cannot mint has no such route; one that can answers 404 to a caller not at its machine.
     if (!services.devTokens.available) return;
+    // Requests the mint refused before reading them: already tallied.
+    const refusedAtTheDoor = new WeakSet<FastifyRequest>();
     app.post('/console/dev-token', {
       config: { public: true },
       // Before the body is read: a caller not offered the mint learns nothing from a validation error.
-      onRequest: async (request) => services.devTokens.admit(originOf(request)),
+      onRequest: async (request) => {
+        try {
+          await services.devTokens.admit(originOf(request));
+        } catch (err) {
+          refusedAtTheDoor.add(request);
+          throw err;
+        }
+      },
+      // A body the mint cannot take (not JSON, against the schema, too large, a training job
+      // without a purpose) is refused anonymously, which the error handler leaves to the tallies.
+      onResponse: async (request, reply) => {
+        if (refusedAtTheDoor.has(request) || reply.statusCode < 400 || reply.statusCode >= 500) return;
+        services.devTokens.refuse(originOf(request), 'invalid_request');
+      },
       schema: {
         ...hidden,
         summary: 'Development only, from loopback: a token signed with the development key',
