@@ -15,7 +15,7 @@ import { datasetRoutes } from './routes/datasets.js';
 import { collectionRoutes, OPTIONAL_BODIES } from './routes/collection.js';
 import { subjectRightsRoutes, SUBJECT_RIGHTS_OPTIONAL_BODIES } from './routes/subject-rights.js';
 import { keyRoutes } from './routes/keys.js';
-import { consoleRoutes } from './routes/console.js';
+import { consoleRoutes, consoleSecurityHeaders } from './routes/console.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -52,6 +52,7 @@ export async function buildHttpServer(services: VaultServices, options: HttpServ
   app.setErrorHandler(errorHandler(services.edgeAudit));
   app.setNotFoundHandler((_request, reply) => reply.status(404).send({ error: 'not_found', message: 'no such route' }));
   app.addHook('onRoute', requireAccessDeclaration);
+  app.addHook('onSend', consoleSecurityHeaders);
   // First hook: the rest of the request runs in its audit scope (fastify carries the async context
   // across body parsing), so the error handler knows whether a service already audited a deny.
   app.addHook('onRequest', (request, _reply, done) => {

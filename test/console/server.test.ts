@@ -294,6 +294,25 @@ describe(`the console's server side (${STORE})`, () => {
     assert.equal(refused.reduce((n, e) => n + Number(e.details.count), 0), bodies.length + 1);
   });
 
+  it('every answer under /console carries the security headers, errors included', async () => {
+    for (const [method, route, status] of [
+      ['GET', '/console/nope', 404],
+      ['GET', '/console/assets/nope.js', 404],
+      ['OPTIONS', '/console/dev-token', 405],
+      ['DELETE', '/console', 405],
+      ['POST', '/console/dev-token', 404],
+    ] as const) {
+      const response = await fetch(`${url}${route}`, { method, ...(method === 'POST' ? { headers: { 'content-type': 'application/json' }, body: '{}' } : {}) });
+      assert.equal(response.status, status, `${method} ${route}`);
+      assert.equal(response.headers.get('content-security-policy'), CSP, `${method} ${route}`);
+      assert.equal(response.headers.get('x-content-type-options'), 'nosniff', `${method} ${route}`);
+      assert.equal(response.headers.get('referrer-policy'), 'no-referrer', `${method} ${route}`);
+      assert.equal(response.headers.get('cache-control'), 'no-store', `${method} ${route}`);
+    }
+    // The API's own answers are left as they were.
+    assert.equal((await fetch(`${url}/v1/nope`)).headers.get('content-security-policy'), null);
+  });
+
   it('without VAULT_CONSOLE_DEV_TOKEN=1 a development vault has no mint', async () => {
     const plain = await startTestVault();
     try {

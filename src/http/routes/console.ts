@@ -1,6 +1,6 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest, onSendHookHandler } from 'fastify';
 import { ROLES, type Role } from '../../auth/index.js';
 import { consoleAssetsDir } from '../../config/paths.js';
 import type { RequestOrigin } from '../../console/index.js';
@@ -57,6 +57,22 @@ async function assetFile(root: string, relative: string): Promise<{ file: string
   }
 }
 
+/** Whether `url` (path and query, as sent) is the console's: `/console` or under `/console/`. */
+function isConsolePath(url: string): boolean {
+  const pathname = url.split('?', 1)[0]!;
+  return pathname === '/console' || pathname.startsWith('/console/');
+}
+
+/**
+ * Puts the console's headers on every answer under /console, whoever answers it: its routes, the
+ * server's 404 and 405, an error. Registered on the server itself, where encapsulated hooks of the
+ * console's routes would not reach those answers.
+ */
+export const consoleSecurityHeaders: onSendHookHandler = async (request, reply, payload) => {
+  if (isConsolePath(request.url)) void reply.headers(SECURITY_HEADERS);
+  return payload;
+};
+
 function originOf(request: FastifyRequest): RequestOrigin {
   const origin = request.headers.origin;
   return {
@@ -93,11 +109,6 @@ interface DevTokenBody {
  */
 export function consoleRoutes(services: VaultServices, assetsDir = consoleAssetsDir()) {
   return async (app: FastifyInstance): Promise<void> => {
-    // Encapsulated here: every answer of these routes, errors included, carries the headers.
-    app.addHook('onSend', async (_request, reply, payload) => {
-      void reply.headers(SECURITY_HEADERS);
-      return payload;
-    });
 
     const page = async (_request: FastifyRequest, reply: FastifyReply) => {
       const html = await fs.readFile(path.join(assetsDir, 'index.html')).catch(() => undefined);
