@@ -142,18 +142,7 @@ export class DatasetStreams {
       stopListening = this.#deps.exports.onFreeze(() => {
         if (cut.signal.aborted) return;
         cut.abort(frozenError());
-        this.#deps.audit
-          .appendAlone({
-            action: 'dataset.stream',
-            decision: 'deny',
-            severity: 'high',
-            actor: principal,
-            decisionId: lease.decisionId,
-            policyRevision: lease.policyRevision,
-            recordCount: 0,
-            details: { dataset_id: lease.datasetId, reason: 'exports_frozen', cut: true },
-          })
-          .catch((err: unknown) => this.#deps.log?.({ alarm: 'audit_unavailable', dataset_id: lease.datasetId, error: (err as Error).message }, 'a stream cut by an export freeze was not audited'));
+        void this.#auditCut(principal, lease, part, 'exports_frozen', 'high');
       });
       let pages: AsyncGenerator<Buffer>;
       let first: IteratorResult<Buffer>;
@@ -213,21 +202,27 @@ export class DatasetStreams {
   /**
    * The lease ran out between two pages: the refusal is audited (with the shard) and the error
    * returned for the stream to throw, so the connection is cut and the client, reconnecting, is
-   * told 410. An audit log that cannot take the event does not keep the stream open.
+   * told 410.
    */
   async #expiredMidStream(principal: Principal, lease: LeaseRow, part: StreamPart): Promise<VaultError> {
+    await this.#auditCut(principal, lease, part, 'lease_expired', 'info');
+    return expiredError();
+  }
+
+  /** A stream cut short, as a deny with its shard. A log that cannot take the event raises an alarm; it does not keep the stream open. */
+  async #auditCut(principal: Principal, lease: LeaseRow, part: StreamPart, reason: 'exports_frozen' | 'lease_expired', severity: 'info' | 'high'): Promise<void> {
     await this.#deps.audit
       .appendAlone({
         action: 'dataset.stream',
         decision: 'deny',
+        severity,
         actor: principal,
         decisionId: lease.decisionId,
         policyRevision: lease.policyRevision,
         recordCount: 0,
-        details: { dataset_id: lease.datasetId, reason: 'lease_expired', cut: true, ...(part.shard ? { shard: part.shard.index, of: part.shard.of } : {}) },
+        details: { dataset_id: lease.datasetId, reason, cut: true, ...(part.shard ? { shard: part.shard.index, of: part.shard.of } : {}) },
       })
-      .catch((err: unknown) => this.#deps.log?.({ alarm: 'audit_unavailable', dataset_id: lease.datasetId, error: (err as Error).message }, 'a stream cut by its lease expiring was not audited'));
-    return expiredError();
+      .catch((err: unknown) => this.#deps.log?.({ alarm: 'audit_unavailable', dataset_id: lease.datasetId, reason, error: (err as Error).message }, 'a cut stream was not audited'));
   }
 
   /** One page of one org unit: read, opened, encoded and audited in one transaction. */
