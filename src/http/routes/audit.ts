@@ -178,6 +178,8 @@ export function auditRoutes(services: VaultServices) {
       schema: {
         tags: ['audit'],
         summary: `Alarms (high-severity refusals and failures: scope breaches, refused activations, ...), newest first (at most ${MAX_QUERY_LIMIT} a page; next_cursor continues)`,
+        description:
+          "An auditor reads every alarm whole. A security admin reads only refused policy revisions, scope breaches and refused streams, failed key rotations, refused development mints and a broken chain, with a fixed set of detail fields and `actor` null unless it names a service or an administrator: no employee id.",
         security: bearerAuth,
         querystring: alarmsQuery,
         response: { 200: { type: 'object', required: ['alarms', 'next_cursor'], properties: { alarms: { type: 'array', items: alarmSchema }, next_cursor: nullableString } }, ...errorResponses },
