@@ -12,7 +12,6 @@ import {
   anyVaultSecret,
   claimRatchetAnchor,
   countEnvelopesContaining,
-  inTransaction,
   migrateDatabase,
   openDatabase,
   pendingMigrations,
@@ -174,10 +173,10 @@ export async function openVault(config: VaultConfig, opened: OpenVaultOptions = 
     const ingestGate = new IngestGate(controls);
     const datasetDeps: DatasetDeps = { database: db, keyRing, audit, policy, maxScopeFraction: config.maxScopeFraction, exports: controls, log: options.log, ...(options.now ? { now: options.now } : {}) };
     const [requests, streams, reports] = [new DatasetRequests(datasetDeps), new DatasetStreams(datasetDeps), new AccessReports(datasetDeps)];
-    const access = new AccessGate(tokens, audit, { database: db, log: options.log });
+    const access = new AccessGate(tokens, audit, { log: options.log });
     // Refused development mints are anonymous too: tallied like the gate's 401s, but each tally is an alarm.
     const mintRefusals = new RefusalTally({
-      write: async (events) => void (await inTransaction(db, (trx) => audit.appendMany(trx, events))),
+      write: (events) => audit.appendManyAlone(events),
       action: DEV_TOKEN_ACTION,
       severity: 'high',
       log: options.log,

@@ -1,7 +1,6 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import type { AuditEventInput, AuditLog } from '../audit/index.js';
+import type { AuditLog } from '../audit/index.js';
 import { assertRole, type Principal, type Role, type TokenVerifier } from '../auth/index.js';
-import { inTransaction, type VaultDatabase } from '../db/index.js';
 import { isVaultError, VaultError } from '../errors/index.js';
 import { RefusalTally } from './refusals.js';
 
@@ -15,8 +14,6 @@ export interface RequestContext {
 }
 
 export interface AccessGateOptions {
-  /** The store the audit log writes to: tallied refusals are appended there in one transaction per flush. */
-  readonly database: VaultDatabase;
   /** The operator log; alarms carry an `alarm` field. */
   readonly log?: (event: Record<string, unknown>, message: string) => void;
   /** Distinct (client address, reason) pairs tallied per second before the catch-all bucket. */
@@ -46,11 +43,9 @@ export class AccessGate {
     this.#tokens = tokens;
     this.#audit = audit;
     this.#log = options.log ?? (() => {});
-    const { database } = options;
     this.#refusals = new RefusalTally({
-      write: async (events: readonly AuditEventInput[]) => {
-        await inTransaction(database, (trx) => audit.appendMany(trx, events));
-      },
+      // Tallied refusals go to the log in one transaction per flush.
+      write: (events) => audit.appendManyAlone(events),
       log: this.#log,
       maxKeysPerSecond: options.maxRefusalKeysPerSecond,
     });

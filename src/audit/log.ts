@@ -259,6 +259,11 @@ export class AuditLog {
     });
   }
 
+  /** Appends several events in one transaction of their own (a tally of anonymous refusals). */
+  async appendManyAlone(inputs: readonly AuditEventInput[]): Promise<void> {
+    await inTransaction(this.#database, (trx) => this.appendMany(trx, inputs));
+  }
+
   /** Appends in a transaction of its own (events with no other write, such as a refused token). */
   async appendAlone(input: AuditEventInput): Promise<{ eventId: string }> {
     let row: QueuedAuditRow;

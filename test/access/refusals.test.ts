@@ -88,7 +88,7 @@ describe(`unauthenticated refusals are tallied, authenticated ones stay exact ($
   it('close() writes what was tallied, and the per-second key cap sends the rest to one catch-all bucket', async () => {
     const dev = await loadDevSigningKey(t.dataDir);
     const tokens = createTokenVerifier({ issuer: t.config.jwt.issuer, audience: t.config.jwt.audience, keys: { jwks: dev.jwks } });
-    const gate = new AccessGate(tokens, t.vault.audit, { database: t.database, maxRefusalKeysPerSecond: 2 });
+    const gate = new AccessGate(tokens, t.vault.audit, { maxRefusalKeysPerSecond: 2 });
     const before = (await t.vault.audit.query({ action: 'auth.refused', limit: 1000 })).events.length;
     await startOfSecond();
     for (const source of ['10.0.0.1', '10.0.0.2', '10.0.0.3', '10.0.0.4', '10.0.0.3']) {
