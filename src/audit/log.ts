@@ -25,6 +25,7 @@ import {
 } from '../db/index.js';
 import { canonicalJson } from '../encoding/canonical-json.js';
 import { VaultError } from '../errors/index.js';
+import { isUuid } from '../model/index.js';
 import { checkpointStatement, GENESIS_HASH, headIsGenuine, headMac, hex, queuedEventIsGenuine, queuedEventMac } from './chain.js';
 import { GroupCommit } from './group-commit.js';
 import { AuditSequencer } from './sequencer.js';
@@ -125,7 +126,6 @@ const VERIFY_PARALLEL = 2;
 const SIGNATURES_CHECKED = 1000;
 const QUEUE_PAGE = 5000;
 export const MAX_QUERY_LIMIT = 1000;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 function unavailable(cause: unknown): VaultError {
   return new VaultError('ERR_UNAVAILABLE', 'the audit log cannot record this action; it was not carried out', { cause, internal: { alarm: 'audit_unavailable' } });
@@ -238,7 +238,7 @@ export class AuditLog {
     const text = (value: string): string => (value as string & { toWellFormed(): string }).toWellFormed();
     const textOrNull = (value: string | undefined | null): string | null => (value == null ? null : text(value));
     return inputs.map((input) => {
-      if (input.decisionId !== undefined && !UUID.test(input.decisionId)) throw new TypeError('an audit decision id must be a UUID');
+      if (input.decisionId !== undefined && !isUuid(input.decisionId)) throw new TypeError('an audit decision id must be a UUID');
       const event = {
         event_id: randomUUID(),
         occurred_at: new Date(),
