@@ -1,8 +1,9 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, fork } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { sql } from 'kysely';
 import { DEFAULT_RECORD_KINDS, loadConfig, type VaultConfig } from '../src/config/index.js';
 import { migrateDatabase, openDatabase, type VaultDatabase } from '../src/db/index.js';
@@ -107,4 +108,60 @@ export async function openBenchVault(): Promise<BenchVault> {
 export async function emptyRecords(database: VaultDatabase): Promise<void> {
   await sql`truncate activity_records`.execute(database.db);
   await sql`vacuum analyze activity_records`.execute(database.db).catch(() => {});
+}
+
+/**
+ * Runs `phase`, and when BENCH_CPU_PROFILE names a directory, records a CPU profile of this process
+ * for the phase alone (not the load before it) as `<dir>/<name>.cpuprofile`, for `node --cpu-prof`'s
+ * readers (Chrome DevTools, speedscope).
+ */
+export async function profiled<T>(name: string, phase: () => Promise<T>): Promise<T> {
+  const dir = process.env.BENCH_CPU_PROFILE;
+  if (!dir) return phase();
+  const { Session } = await import('node:inspector/promises');
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.setSamplingInterval', { interval: 200 });
+  await session.post('Profiler.start');
+  try {
+    return await phase();
+  } finally {
+    const { profile } = await session.post('Profiler.stop');
+    await fs.mkdir(dir, { recursive: true });
+    await fs.writeFile(path.join(dir, `${name}.cpuprofile`), JSON.stringify(profile));
+    session.disconnect();
+  }
+}
+
+/**
+ * A training job's reader in a process of its own (bench/reader.mjs): the vault's process then
+ * spends its time on the vault alone, as in production, where the job runs elsewhere.
+ */
+export class RemoteReader {
+  readonly #child = fork(fileURLToPath(new URL('./reader.mjs', import.meta.url)), { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  readonly #waiting = new Map<number, (result: { status: number; records: number; bytes: number; error?: string }) => void>();
+  #next = 0;
+
+  constructor() {
+    this.#child.on('message', (message: { id: number; status: number; records: number; bytes: number; error?: string }) => {
+      this.#waiting.get(message.id)?.(message);
+      this.#waiting.delete(message.id);
+    });
+  }
+
+  /** Lines and body bytes of a 200 NDJSON answer; anything else throws with its body. */
+  async drain(url: string, headers: Record<string, string>): Promise<{ records: number; bytes: number }> {
+    const id = this.#next++;
+    const result = await new Promise<{ status: number; records: number; bytes: number; error?: string }>((resolve) => {
+      this.#waiting.set(id, resolve);
+      this.#child.send({ id, url, headers });
+    });
+    if (result.status !== 200) throw new Error(`stream refused: ${result.status} ${result.error ?? ''}`);
+    return { records: result.records, bytes: result.bytes };
+  }
+
+  close(): void {
+    this.#child.disconnect();
+  }
 }
