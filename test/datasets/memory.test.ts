@@ -98,8 +98,7 @@ describe(`streaming a large dataset from a running server (${STORE})`, { timeout
     }
   }
 
-  const bound = STORE === 'postgres' ? `under ${RSS_LIMIT_MB} MB RSS` : `growing less than ${GROWTH_LIMIT_MB} MB over its idle RSS`;
-  it(`streams ${RECORDS.toLocaleString('en-US')} records with the server ${bound}, and does not read ahead of a slow reader`, async () => {
+  async function grantAll(): Promise<{ job: string; datasetId: string }> {
     const job = await token('training-job', { teams: ['team-autocomplete'], purpose: 'autocomplete-model' });
     const granted = await fetch(`${url}/v1/datasets`, {
       method: 'POST',
@@ -111,32 +110,70 @@ describe(`streaming a large dataset from a running server (${STORE})`, { timeout
     const lease = JSON.parse(grantedText) as { dataset_id: string; record_count: number };
     assert.equal(lease.record_count, RECORDS);
 
+    return { job, datasetId: lease.dataset_id };
+  }
+
+  /** Samples the server's RSS every 50 ms while `work` runs: its idle RSS before, and the peak. */
+  async function rssDuring<T>(work: () => Promise<T>): Promise<{ result: T; idle: number; peak: number }> {
     const idle = rssMb(server.pid!);
     let peak = idle;
     const sampler = setInterval(() => (peak = Math.max(peak, rssMb(server.pid!))), 50);
     try {
-      const response = await fetch(`${url}/v1/datasets/${lease.dataset_id}/records`, { headers: { authorization: `Bearer ${job}` } });
+      const result = await work();
+      return { result, idle, peak: Math.max(peak, rssMb(server.pid!)) };
+    } finally {
+      clearInterval(sampler);
+    }
+  }
+
+  function assertBounded(idle: number, peak: number): void {
+    if (STORE === 'postgres') assert.ok(peak < RSS_LIMIT_MB, `server RSS peaked at ${peak.toFixed(0)} MB`);
+    assert.ok(peak - idle < GROWTH_LIMIT_MB, `streaming grew the server from ${idle.toFixed(0)} to ${peak.toFixed(0)} MB`);
+  }
+
+  const bound = STORE === 'postgres' ? `under ${RSS_LIMIT_MB} MB RSS` : `growing less than ${GROWTH_LIMIT_MB} MB over its idle RSS`;
+  it(`streams ${RECORDS.toLocaleString('en-US')} records with the server ${bound}, and does not read ahead of a slow reader`, async () => {
+    const { job, datasetId } = await grantAll();
+    let aheadOfSlowReader: number | undefined;
+    const { result, idle, peak } = await rssDuring(async () => {
+      const response = await fetch(`${url}/v1/datasets/${datasetId}/records`, { headers: { authorization: `Bearer ${job}` } });
       assert.equal(response.status, 200);
       let lines = 0;
       let bytes = 0;
       let slowFrom = 0;
-      let aheadOfSlowReader: number | undefined;
       for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
         bytes += chunk.length;
         for (const b of chunk) if (b === 10) lines++;
         if (lines > RECORDS * 0.3 && slowFrom === 0) slowFrom = Date.now();
         if (slowFrom && Date.now() - slowFrom < SLOW_READER_MS) await new Promise((r) => setTimeout(r, 25));
-        else if (slowFrom && aheadOfSlowReader === undefined) aheadOfSlowReader = (await recordsAuditedAsStreamed(lease.dataset_id)) - lines;
+        else if (slowFrom && aheadOfSlowReader === undefined) aheadOfSlowReader = (await recordsAuditedAsStreamed(datasetId)) - lines;
       }
-      assert.equal(lines, RECORDS);
-      console.log(`# stream: ${lines} lines, ${(bytes / 1e6).toFixed(0)} MB, server idle RSS ${idle.toFixed(0)} MB, peak ${peak.toFixed(0)} MB; after ${SLOW_READER_MS / 1000} s of a slow reader the server had read and sent ${aheadOfSlowReader} records ahead of it`);
-      if (STORE === 'postgres') assert.ok(peak < RSS_LIMIT_MB, `server RSS peaked at ${peak.toFixed(0)} MB`);
-      assert.ok(peak - idle < GROWTH_LIMIT_MB, `streaming grew the server from ${idle.toFixed(0)} to ${peak.toFixed(0)} MB`);
-      // A page is audited in the transaction that read it, so the audited count is what the server
-      // has read: without backpressure it would run the whole remaining stream into its memory.
-      assert.ok(aheadOfSlowReader !== undefined && aheadOfSlowReader < MAX_AHEAD_OF_READER, `the server read ${aheadOfSlowReader} records ahead of a slow reader`);
-    } finally {
-      clearInterval(sampler);
-    }
+      return { lines, bytes };
+    });
+    assert.equal(result.lines, RECORDS);
+    console.log(`# stream: ${result.lines} lines, ${(result.bytes / 1e6).toFixed(0)} MB, server idle RSS ${idle.toFixed(0)} MB, peak ${peak.toFixed(0)} MB; after ${SLOW_READER_MS / 1000} s of a slow reader the server had read and sent ${aheadOfSlowReader} records ahead of it`);
+    assertBounded(idle, peak);
+    // A page is audited in the transaction that read it, so the audited count is what the server
+    // has read: without backpressure it would run the whole remaining stream into its memory.
+    assert.ok(aheadOfSlowReader !== undefined && aheadOfSlowReader < MAX_AHEAD_OF_READER, `the server read ${aheadOfSlowReader} records ahead of a slow reader`);
+  });
+
+  it(`streams the same ${RECORDS.toLocaleString('en-US')} records as 4 shards read at once, with the server ${bound}`, async () => {
+    const { job, datasetId } = await grantAll();
+    const { result, idle, peak } = await rssDuring(() =>
+      Promise.all(
+        [0, 1, 2, 3].map(async (shard) => {
+          const response = await fetch(`${url}/v1/datasets/${datasetId}/records?shard=${shard}&of=4`, { headers: { authorization: `Bearer ${job}` } });
+          assert.equal(response.status, 200);
+          let lines = 0;
+          for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) for (const b of chunk) if (b === 10) lines++;
+          return lines;
+        }),
+      ),
+    );
+    assert.equal(result.reduce((a, b) => a + b, 0), RECORDS);
+    assert.ok(result.every((lines) => lines > 0), `every shard sends records: ${result.join(', ')}`);
+    console.log(`# 4 shards: ${result.join(' + ')} lines, server idle RSS ${idle.toFixed(0)} MB, peak ${peak.toFixed(0)} MB`);
+    assertBounded(idle, peak);
   });
 });
