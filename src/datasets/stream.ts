@@ -68,6 +68,35 @@ interface StreamPart {
   readonly employees: readonly string[] | undefined;
 }
 
+/**
+ * Pages read ahead at once in this process, over all streams: each holds a page of rows more in
+ * memory, and the 256 MB bound of a server streaming a million records (4 shards at once) has room
+ * for about one.
+ */
+const READ_AHEAD_PAGES = 1;
+
+/** A page being read before the stream needs it; `release` returns its slot, once. */
+interface PageReadAhead {
+  readonly rows: Promise<StreamRow[]>;
+  readonly release: () => void;
+}
+
+/** A count of interchangeable permits, taken without waiting. */
+class Slots {
+  #free: number;
+  constructor(count: number) {
+    this.#free = count;
+  }
+  take(): boolean {
+    if (this.#free === 0) return false;
+    this.#free--;
+    return true;
+  }
+  give(): void {
+    this.#free++;
+  }
+}
+
 /** What one stream writes into each line besides the payload; its keys are zeroed when the stream ends. */
 interface LineKeys {
   readonly subjectOf: (employeeId: string) => string;
@@ -82,6 +111,7 @@ interface LineKeys {
  */
 export class DatasetStreams {
   readonly #deps: DatasetDeps;
+  readonly #readAheadSlots = new Slots(READ_AHEAD_PAGES);
 
   constructor(deps: DatasetDeps) {
     this.#deps = deps;
@@ -185,18 +215,53 @@ export class DatasetStreams {
   }
 
   async *#pages(principal: Principal, lease: LeaseRow, part: StreamPart, keys: LineKeys, start: StreamPosition | undefined, cut: AbortSignal): AsyncGenerator<Buffer> {
-    for (let unit = start?.unit ?? 0; unit < lease.orgUnits.length; unit++) {
-      let position = start && unit === start.unit ? { capturedAt: new Date(start.capturedAtMs), eventId: start.eventId } : undefined;
-      for (;;) {
-        // Thrown, not returned: a stream that ends cleanly here would read as the whole dataset.
-        if (lease.expiresAt <= nowOf(this.#deps)) throw await this.#expiredMidStream(principal, lease, part);
-        if (cut.aborted || this.#deps.exports.frozen()) throw frozenError();
-        const page = await this.#page(principal, lease, part, unit, position, keys);
-        if (page.body.length > 0) yield page.body;
-        if (page.done || !page.last) break;
-        position = { capturedAt: page.last.captured_at, eventId: page.last.event_id };
+    let ahead: PageReadAhead | undefined;
+    try {
+      for (let unit = start?.unit ?? 0; unit < lease.orgUnits.length; unit++) {
+        let position = start && unit === start.unit ? { capturedAt: new Date(start.capturedAtMs), eventId: start.eventId } : undefined;
+        for (;;) {
+          // Thrown, not returned: a stream that ends cleanly here would read as the whole dataset.
+          if (lease.expiresAt <= nowOf(this.#deps)) throw await this.#expiredMidStream(principal, lease, part);
+          if (cut.aborted || this.#deps.exports.frozen()) throw frozenError();
+          const rows = ahead ? await ahead.rows : await this.#read(lease, part, unit, position);
+          ahead?.release();
+          ahead = undefined;
+          const done = rows.length < PAGE_RECORDS;
+          const last = rows.at(-1);
+          if (done || !last) {
+            const body = await this.#page(principal, lease, part, unit, rows, keys);
+            if (body.length > 0) yield body;
+            break;
+          }
+          position = { capturedAt: last.captured_at, eventId: last.event_id };
+          // The next page is read while this one is opened, encoded and audited, so the database
+          // works while this process does. Shards are not read ahead: they are N streams at once
+          // already, and N pages more would be held. Rows read ahead and never sent are dropped unaudited.
+          if (!part.shard && this.#readAheadSlots.take()) ahead = this.#readAhead(lease, part, unit, position);
+          const body = await this.#page(principal, lease, part, unit, rows, keys);
+          if (body.length > 0) yield body;
+        }
       }
+    } finally {
+      ahead?.release();
     }
+  }
+
+  /**
+   * One page's rows, as the RLS-confined reader in a transaction of its own. The lease's
+   * frozen snapshot decides which records are in it, so when it is read does not change what it
+   * holds; the keys that open it are looked up later, with the page's audit.
+   */
+  #read(lease: LeaseRow, part: StreamPart, unit: number, position: { capturedAt: Date; eventId: string } | undefined): Promise<StreamRow[]> {
+    return inTransaction(this.#deps.database, (trx) => readScopePage(trx, lease, lease.orgUnits[unit]!, position, PAGE_RECORDS, part.employees));
+  }
+
+  /** The next page read now, holding one of the process's read-ahead slots until it is taken or dropped. */
+  #readAhead(lease: LeaseRow, part: StreamPart, unit: number, position: { capturedAt: Date; eventId: string }): PageReadAhead {
+    const rows = this.#read(lease, part, unit, position);
+    // Awaited on the next turn of the page loop; a stream that ends first must not leave it unhandled.
+    rows.catch(() => undefined);
+    return { rows, release: once(() => this.#readAheadSlots.give()) };
   }
 
   /**
@@ -225,11 +290,13 @@ export class DatasetStreams {
       .catch((err: unknown) => this.#deps.log?.({ alarm: 'audit_unavailable', dataset_id: lease.datasetId, reason, error: (err as Error).message }, 'a cut stream was not audited'));
   }
 
-  /** One page of one org unit: read, opened, encoded and audited in one transaction. */
-  async #page(principal: Principal, lease: LeaseRow, part: StreamPart, unit: number, position: { capturedAt: Date; eventId: string } | undefined, keys: LineKeys) {
+  /**
+   * One page of one org unit: its rows opened under keys read in this transaction (an erasure
+   * waits for it, or it finds the keys gone), encoded and audited; sent only once committed.
+   */
+  async #page(principal: Principal, lease: LeaseRow, part: StreamPart, unit: number, rows: readonly StreamRow[], keys: LineKeys): Promise<Buffer> {
     const { audit, database, keyRing } = this.#deps;
     return inTransaction(database, async (trx) => {
-      const rows = await readScopePage(trx, lease, lease.orgUnits[unit]!, position, PAGE_RECORDS, part.employees);
       const states = await employeeKeyStates(trx, keysUsedBy(rows));
       const cursorOf = keys.cursors.sealPage(rows, (row: StreamRow) => ({ unit, capturedAtMs: row.captured_at.getTime(), eventId: row.event_id }));
       const prefixOf = (row: StreamRow) =>
@@ -254,7 +321,7 @@ export class DatasetStreams {
           ...(done && unit === lease.orgUnits.length - 1 ? { stream_end: true } : {}),
         },
       });
-      return { body, last: rows.at(-1), done };
+      return body;
     });
   }
 }
