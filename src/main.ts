@@ -20,7 +20,7 @@ import {
   replaceUnusedRatchetAnchor,
   type VaultDatabase,
 } from './db/index.js';
-import { AccessReports, DatasetRequests, DatasetStreams, type DatasetDeps } from './datasets/index.js';
+import { AccessReports, DatasetRequests, DatasetStreams, PageWorkers, type DatasetDeps } from './datasets/index.js';
 import { VaultError } from './errors/index.js';
 import { RecordIngestor, upsertRoster } from './ingest/index.js';
 import { loadTrustedBundleKeys, PolicyEngine } from './policy/index.js';
@@ -138,6 +138,7 @@ export async function openVault(config: VaultConfig, opened: OpenVaultOptions = 
   let database: VaultDatabase | undefined;
   let auditLog: AuditLog | undefined;
   let openedControls: ControlState | undefined;
+  let pageWorkers: PageWorkers | undefined;
   try {
     const tokens = await openTokenVerifier(config);
     const builtinClassifierLists = await loadClassifierLists();
@@ -171,7 +172,18 @@ export async function openVault(config: VaultConfig, opened: OpenVaultOptions = 
     const collection = new CollectionControls({ database: db, audit, state: controls, permits: await PermitSigner.open(db, keyRing, config.jwt.issuer), knownKinds });
     await collection.installDefaultManifest(defaultManifest(knownKinds, config.recordRetentionDays));
     const ingestGate = new IngestGate(controls);
-    const datasetDeps: DatasetDeps = { database: db, keyRing, audit, policy, maxScopeFraction: config.maxScopeFraction, exports: controls, log: options.log, ...(options.now ? { now: options.now } : {}) };
+    pageWorkers = db.url && config.pageWorkers > 0 ? new PageWorkers({ databaseUrl: db.url, aead: aead.name, size: config.pageWorkers }) : undefined;
+    const datasetDeps: DatasetDeps = {
+      database: db,
+      keyRing,
+      audit,
+      policy,
+      maxScopeFraction: config.maxScopeFraction,
+      exports: controls,
+      pageWorkers,
+      log: options.log,
+      ...(options.now ? { now: options.now } : {}),
+    };
     const [requests, streams, reports] = [new DatasetRequests(datasetDeps), new DatasetStreams(datasetDeps), new AccessReports(datasetDeps)];
     const access = new AccessGate(tokens, audit, { log: options.log });
     // Refused development mints are anonymous too: tallied like the gate's 401s, but each tally is an alarm.
@@ -294,6 +306,7 @@ export async function openVault(config: VaultConfig, opened: OpenVaultOptions = 
         await controls.stop();
         await access.close();
         await mintRefusals.close();
+        await pageWorkers?.close();
         await policy.stop();
         await audit.close();
         keyRing.close();
@@ -301,6 +314,7 @@ export async function openVault(config: VaultConfig, opened: OpenVaultOptions = 
       },
     };
   } catch (err) {
+    await pageWorkers?.close();
     await openedControls?.stop();
     await auditLog?.close();
     if (openedKeyRing) openedKeyRing.close();

@@ -32,6 +32,13 @@ function recordContext(b: RecordBinding): string {
   return `activity-vault/record/v2${fields}|${categories.length}:${categories}`;
 }
 
+function openRecord(aead: Aead, key: DataKey, binding: RecordBinding, envelope: Uint8Array): Buffer {
+  if (key.employeeId !== binding.employeeId || key.version !== binding.dekVersion) {
+    throw new VaultError('ERR_DECRYPT_FAILED', 'data key does not belong to this record');
+  }
+  return openEnvelope(aead, key.bytes(), envelope, recordContext(binding), binding.dekVersion);
+}
+
 /**
  * An unwrapped per-employee data key. Its bytes never print: not in logs, not in errors. Whoever
  * holds one owns it and zeroes it with `destroy()` when done.
@@ -350,8 +357,7 @@ export class KeyRing {
 
   /** Returns the plaintext, or throws `ERR_DECRYPT_FAILED` when the ciphertext or any bound column was altered. */
   decryptRecord(key: DataKey, binding: RecordBinding, envelope: Uint8Array): Buffer {
-    this.#assertKeyFits(key, binding);
-    return openEnvelope(this.#aead, key.bytes(), envelope, recordContext(binding), binding.dekVersion);
+    return openRecord(this.#aead, key, binding, envelope);
   }
 
   #seal(key: DataKey, binding: RecordBinding, plaintext: Uint8Array, nonce: Uint8Array): Buffer {
@@ -365,11 +371,60 @@ export class KeyRing {
     }
   }
 
+  /**
+   * Copies of `keys` packed for a worker thread of this process: one buffer of their own (never a
+   * slab of Buffer's pool, which holds other allocations), to be moved with `postMessage(bundle,
+   * [bundle.bytes.buffer])` so no copy stays behind. The receiver opens with {@link RecordOpener}.
+   */
+  packDataKeys(keys: Iterable<DataKey>): DataKeyBundle {
+    const list = [...keys];
+    const bytes = new Uint8Array(new ArrayBuffer(list.length * KEY_BYTES));
+    list.forEach((key, i) => bytes.set(key.bytes(), i * KEY_BYTES));
+    return { ids: list.map((key) => ({ employeeId: key.employeeId, version: key.version })), bytes };
+  }
+
   /** Zeroes every cached key and closes the provider. */
   close(): void {
     clearInterval(this.#sweeper);
     for (const id of [...this.#cache.keys()]) this.#evict(id);
     this.#months?.close();
     this.#provider.close();
+  }
+}
+
+/** A page's data keys on their way to a worker thread; see {@link KeyRing.packDataKeys}. */
+export interface DataKeyBundle {
+  readonly ids: ReadonlyArray<{ readonly employeeId: string; readonly version: number }>;
+  readonly bytes: Uint8Array;
+}
+
+/**
+ * Opens records in a worker thread, under keys a {@link KeyRing} packed in the main thread, with
+ * the same checks as {@link KeyRing.decryptRecord}. It holds no key of its own.
+ */
+export class RecordOpener {
+  readonly #aead: Aead;
+
+  constructor(aead: Aead) {
+    this.#aead = aead;
+  }
+
+  /** Runs `use` with the bundle's keys by {@link dataKeyId}; the bundle's bytes are zeroed when it ends. */
+  withKeys<T>(bundle: DataKeyBundle, use: (keys: ReadonlyMap<string, DataKey>) => T): T {
+    const bytes = Buffer.from(bundle.bytes.buffer, bundle.bytes.byteOffset, bundle.bytes.byteLength);
+    try {
+      if (bytes.length !== bundle.ids.length * KEY_BYTES) throw new VaultError('ERR_KEY_UNAVAILABLE', 'a key bundle does not hold the keys it names');
+      const keys = new Map<string, DataKey>();
+      bundle.ids.forEach(({ employeeId, version }, i) => {
+        keys.set(dataKeyId(employeeId, version), new DataKey(employeeId, version, bytes.subarray(i * KEY_BYTES, (i + 1) * KEY_BYTES), () => {}));
+      });
+      return use(keys);
+    } finally {
+      this.#aead.memzero(bytes);
+    }
+  }
+
+  open(key: DataKey, binding: RecordBinding, envelope: Uint8Array): Buffer {
+    return openRecord(this.#aead, key, binding, envelope);
   }
 }

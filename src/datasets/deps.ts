@@ -2,6 +2,7 @@ import type { AuditLog } from '../audit/index.js';
 import type { KeyRing } from '../crypto/index.js';
 import type { Db, VaultDatabase } from '../db/index.js';
 import type { PolicyEngine } from '../policy/index.js';
+import type { PageWorkers } from './page-workers.js';
 
 /** The export freeze as the dataset services see it (the program's `exports` pause). */
 export interface ExportSwitch {
@@ -22,6 +23,8 @@ export interface DatasetDeps {
   /** Most of all enrolled employees one decision may reach (VAULT_MAX_SCOPE_FRACTION). */
   readonly maxScopeFraction: number;
   readonly exports: ExportSwitch;
+  /** Threads that read and open stream pages beside the main thread (PostgreSQL only); without them, streams run here. */
+  readonly pageWorkers?: PageWorkers | undefined;
   readonly now?: () => Date;
   /** Operator log; alarms carry an `alarm` field a SIEM can match on. */
   readonly log?: (event: Record<string, unknown>, message: string) => void;

@@ -1,10 +1,12 @@
 import type { Principal } from '../auth/index.js';
-import { employeeKeyStates, findLease, inTransaction, keysUsedBy, readScopePage, shardEmployees, type LeaseRow, type LeaseShard, type StreamRow } from '../db/index.js';
+import { employeeKeyStates, findLease, inTransaction, keysUsedBy, readScopePage, shardEmployees, type EmployeeKeyState, type LeaseRow, type LeaseShard } from '../db/index.js';
 import { VaultError } from '../errors/index.js';
 import { isUuid } from '../model/index.js';
 import { CursorSeal, type StreamPosition } from './cursor.js';
 import { nowOf, PAGE_RECORDS, type DatasetDeps } from './deps.js';
-import { encodePage, pseudonymizer } from './page.js';
+import { datasetLines, lineKeys, type LineKeys } from './lines.js';
+import { encodePage, keysOfPage, type EncodedPage } from './page.js';
+import type { PageWorkers } from './page-workers.js';
 import { assertLeaseStillGranted } from './refusals.js';
 import { assertLeaseNotRevoked, revokedError } from './revocation.js';
 
@@ -75,9 +77,28 @@ interface StreamPart {
  */
 const READ_AHEAD_PAGES = 1;
 
+type Position = { readonly capturedAt: Date; readonly eventId: string };
+
+/** One page as read, before its keys are looked up in the page's transaction. */
+interface ReadPage {
+  readonly count: number;
+  readonly last: Position | undefined;
+  readonly used: ReadonlyArray<{ readonly employeeId: string; readonly dekVersion: number }>;
+  /** Opens and writes the page under the keys `states` names. */
+  encode(states: ReadonlyMap<string, EmployeeKeyState>): Promise<EncodedPage>;
+  /** Forgets a page that will not be sent. */
+  drop(): void;
+}
+
+/** Where a stream's pages are read and opened: in this thread, or in a page worker. */
+interface PageSource {
+  read(unit: number, after: Position | undefined): Promise<ReadPage>;
+  close(): void;
+}
+
 /** A page being read before the stream needs it; `release` returns its slot, once. */
 interface PageReadAhead {
-  readonly rows: Promise<StreamRow[]>;
+  readonly page: Promise<ReadPage>;
   readonly release: () => void;
 }
 
@@ -97,17 +118,11 @@ class Slots {
   }
 }
 
-/** What one stream writes into each line besides the payload; its keys are zeroed when the stream ends. */
-interface LineKeys {
-  readonly subjectOf: (employeeId: string) => string;
-  readonly cursors: CursorSeal;
-  forget(): void;
-}
-
 /**
  * A lease's records as NDJSON pages: read as the RLS-confined reader, opened under each
  * employee's data key, pseudonymised per dataset. A page is sent only after its audit event
- * committed in the transaction that read it.
+ * committed in the transaction that looked up its keys. With page workers (PostgreSQL), pages are
+ * read and opened in a worker thread; the keys are unwrapped here, page by page.
  */
 export class DatasetStreams {
   readonly #deps: DatasetDeps;
@@ -150,7 +165,8 @@ export class DatasetStreams {
     await assertLeaseStillGranted(this.#deps, principal, lease);
     // A single shard is the whole lease: no employee filter, and the unsharded cursors.
     const part: StreamPart = { shard, employees: shard && shard.of > 1 ? await shardEmployees(this.#deps.database.db, lease.datasetId, shard) : undefined };
-    const keys = await this.#lineKeys(lease, part);
+    const secret = await this.#deps.keyRing.unwrapVaultSecret(`dataset:${lease.datasetId}`, lease.pseudonymKey);
+    const keys = lineKeys(secret, lease.datasetId, part.shard);
     try {
       const start = after === undefined ? undefined : keys.cursors.open(after, lease.orgUnits.length);
       if (after !== undefined && !start) {
@@ -163,10 +179,12 @@ export class DatasetStreams {
           forged ? 'high' : 'info',
         );
       }
+      const source = await this.#source(lease, part, keys, secret);
       const cut = new AbortController();
       let stopListening = () => {};
       const release = once(() => {
         stopListening();
+        source.close();
         keys.forget();
       });
       stopListening = this.#deps.exports.onFreeze(() => {
@@ -178,7 +196,7 @@ export class DatasetStreams {
       let first: IteratorResult<Buffer>;
       try {
         if (this.#deps.exports.frozen()) throw frozenError();
-        pages = this.#pages(principal, lease, part, keys, start, cut.signal);
+        pages = this.#pages(principal, lease, part, source, start, cut.signal);
         first = await pages.next();
         if (cut.signal.aborted) throw frozenError();
       } catch (err) {
@@ -201,67 +219,85 @@ export class DatasetStreams {
     }
   }
 
-  async #lineKeys(lease: LeaseRow, part: StreamPart): Promise<LineKeys> {
-    const secret = await this.#deps.keyRing.unwrapVaultSecret(`dataset:${lease.datasetId}`, lease.pseudonymKey);
-    const cursors = new CursorSeal(secret, lease.datasetId, part.shard);
+  /** Where this stream's pages come from: a page worker when the vault has them, else this thread. */
+  async #source(lease: LeaseRow, part: StreamPart, keys: LineKeys, secret: Buffer): Promise<PageSource> {
+    const { database, keyRing, pageWorkers } = this.#deps;
+    const rowsOf = (unit: number, after: Position | undefined) =>
+      inTransaction(database, (trx) => readScopePage(trx, lease, lease.orgUnits[unit]!, after, PAGE_RECORDS, part.employees));
+    if (!pageWorkers) {
+      return {
+        read: async (unit, after) => {
+          const rows = await rowsOf(unit, after);
+          const last = rows.at(-1);
+          return {
+            count: rows.length,
+            last: last && { capturedAt: last.captured_at, eventId: last.event_id },
+            used: keysUsedBy(rows),
+            encode: (states) => encodePage(keyRing, rows, states, datasetLines(rows, unit, keys)),
+            drop: () => {},
+          };
+        },
+        close: () => {},
+      };
+    }
+    // A lone stream reads ahead: its pages go to the workers by turns. A shard is one of N streams, each on one worker.
+    const stream = await pageWorkers.open({ scope: lease, datasetId: lease.datasetId, shard: part.shard, employees: part.employees, secret, lanes: part.shard ? 1 : pageWorkers.size });
     return {
-      subjectOf: pseudonymizer(secret),
-      cursors,
-      forget: once(() => {
-        secret.fill(0);
-        cursors.destroy();
-      }),
+      read: async (unit, after) => {
+        const page = await stream.read(lease.orgUnits[unit]!, after, PAGE_RECORDS);
+        return {
+          count: page.count,
+          last: page.last,
+          used: page.used,
+          encode: (states) =>
+            keyRing.withDataKeys(keysOfPage(page.used, states), async (dataKeys) => {
+              const enrolled = [...states].filter(([, state]) => state.enrolled).map(([employeeId]) => employeeId);
+              return stream.encode(page.page, unit, keyRing.packDataKeys(dataKeys.values()), enrolled);
+            }),
+          drop: () => stream.drop(page.page),
+        };
+      },
+      close: () => stream.close(),
     };
   }
 
-  async *#pages(principal: Principal, lease: LeaseRow, part: StreamPart, keys: LineKeys, start: StreamPosition | undefined, cut: AbortSignal): AsyncGenerator<Buffer> {
+  async *#pages(principal: Principal, lease: LeaseRow, part: StreamPart, source: PageSource, start: StreamPosition | undefined, cut: AbortSignal): AsyncGenerator<Buffer> {
     let ahead: PageReadAhead | undefined;
     try {
       for (let unit = start?.unit ?? 0; unit < lease.orgUnits.length; unit++) {
-        let position = start && unit === start.unit ? { capturedAt: new Date(start.capturedAtMs), eventId: start.eventId } : undefined;
+        let position: Position | undefined = start && unit === start.unit ? { capturedAt: new Date(start.capturedAtMs), eventId: start.eventId } : undefined;
         for (;;) {
           // Thrown, not returned: a stream that ends cleanly here would read as the whole dataset.
           if (lease.expiresAt <= nowOf(this.#deps)) throw await this.#expiredMidStream(principal, lease, part);
           if (cut.aborted || this.#deps.exports.frozen()) throw frozenError();
-          const rows = ahead ? await ahead.rows : await this.#read(lease, part, unit, position);
+          const page = ahead ? await ahead.page : await source.read(unit, position);
           ahead?.release();
           ahead = undefined;
-          const done = rows.length < PAGE_RECORDS;
-          const last = rows.at(-1);
-          if (done || !last) {
-            const body = await this.#page(principal, lease, part, unit, rows, keys);
-            if (body.length > 0) yield body;
-            break;
-          }
-          position = { capturedAt: last.captured_at, eventId: last.event_id };
+          const done = page.count < PAGE_RECORDS;
+          position = page.last;
           // The next page is read while this one is opened, encoded and audited, so the database
           // works while this process does. Shards are not read ahead: they are N streams at once
-          // already, and N pages more would be held. Rows read ahead and never sent are dropped unaudited.
-          if (!part.shard && this.#readAheadSlots.take()) ahead = this.#readAhead(lease, part, unit, position);
-          const body = await this.#page(principal, lease, part, unit, rows, keys);
+          // already, and N pages more would be held. A page read ahead and never sent is dropped unaudited.
+          if (!done && position && !part.shard && this.#readAheadSlots.take()) ahead = this.#readAhead(source, unit, position);
+          const body = await this.#page(principal, lease, part, unit, page);
           if (body.length > 0) yield body;
+          if (done || !position) break;
         }
       }
     } finally {
-      ahead?.release();
+      if (ahead) {
+        ahead.release();
+        ahead.page.then((page) => page.drop(), () => {});
+      }
     }
   }
 
-  /**
-   * One page's rows, as the RLS-confined reader in a transaction of its own. The lease's
-   * frozen snapshot decides which records are in it, so when it is read does not change what it
-   * holds; the keys that open it are looked up later, with the page's audit.
-   */
-  #read(lease: LeaseRow, part: StreamPart, unit: number, position: { capturedAt: Date; eventId: string } | undefined): Promise<StreamRow[]> {
-    return inTransaction(this.#deps.database, (trx) => readScopePage(trx, lease, lease.orgUnits[unit]!, position, PAGE_RECORDS, part.employees));
-  }
-
   /** The next page read now, holding one of the process's read-ahead slots until it is taken or dropped. */
-  #readAhead(lease: LeaseRow, part: StreamPart, unit: number, position: { capturedAt: Date; eventId: string }): PageReadAhead {
-    const rows = this.#read(lease, part, unit, position);
+  #readAhead(source: PageSource, unit: number, position: Position): PageReadAhead {
+    const page = source.read(unit, position);
     // Awaited on the next turn of the page loop; a stream that ends first must not leave it unhandled.
-    rows.catch(() => undefined);
-    return { rows, release: once(() => this.#readAheadSlots.give()) };
+    page.catch(() => undefined);
+    return { page, release: once(() => this.#readAheadSlots.give()) };
   }
 
   /**
@@ -291,18 +327,15 @@ export class DatasetStreams {
   }
 
   /**
-   * One page of one org unit: its rows opened under keys read in this transaction (an erasure
-   * waits for it, or it finds the keys gone), encoded and audited; sent only once committed.
+   * One page of one org unit: opened under keys read in this transaction (an erasure waits for it,
+   * or it finds the keys gone), encoded and audited; sent only once committed.
    */
-  async #page(principal: Principal, lease: LeaseRow, part: StreamPart, unit: number, rows: readonly StreamRow[], keys: LineKeys): Promise<Buffer> {
-    const { audit, database, keyRing } = this.#deps;
+  async #page(principal: Principal, lease: LeaseRow, part: StreamPart, unit: number, page: ReadPage): Promise<Buffer> {
+    const { audit, database } = this.#deps;
     return inTransaction(database, async (trx) => {
-      const states = await employeeKeyStates(trx, keysUsedBy(rows));
-      const cursorOf = keys.cursors.sealPage(rows, (row: StreamRow) => ({ unit, capturedAtMs: row.captured_at.getTime(), eventId: row.event_id }));
-      const prefixOf = (row: StreamRow) =>
-        `{"cursor":"${cursorOf(row)}","subject":"${keys.subjectOf(row.employee_id)}","captured_at":"${row.captured_at.toISOString()}","kind":"${row.kind}","sensitivity":${row.sensitivity},"payload":`;
-      const { body, records, skipped } = await encodePage(keyRing, rows, states, { prefixOf, requireEnrolled: true });
-      const done = rows.length < PAGE_RECORDS;
+      const states = await employeeKeyStates(trx, page.used);
+      const { body, records, skipped } = await page.encode(states);
+      const done = page.count < PAGE_RECORDS;
       await audit.append(trx, {
         action: 'dataset.stream',
         decision: 'allow',

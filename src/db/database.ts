@@ -13,6 +13,8 @@ export type Db = Kysely<VaultSchema>;
 export interface VaultDatabase {
   readonly kind: 'postgres' | 'embedded';
   readonly db: Db;
+  /** PostgreSQL's connection string, for a worker thread's own pool; undefined for the embedded store, which lives in this thread. */
+  readonly url?: string | undefined;
   /** True when the store answers a trivial query. */
   ping(): Promise<boolean>;
   /**
@@ -31,6 +33,8 @@ export interface OpenDatabaseOptions {
   /** An already open PGlite (tests clone a migrated template); the caller keeps ownership. */
   readonly pglite?: PGlite | undefined;
   readonly poolSize?: number | undefined;
+  /** How the connections name themselves to PostgreSQL (`pg_stat_activity.application_name`). */
+  readonly applicationName?: string | undefined;
 }
 
 type Listen = VaultDatabase['listen'];
@@ -111,11 +115,11 @@ function lockDataDir(dir: string): () => void {
 /** Opens PostgreSQL (`url`) or the embedded PGlite store. Does not migrate. */
 export async function openDatabase(options: OpenDatabaseOptions): Promise<VaultDatabase> {
   if (options.url) {
-    const pool = new pg.Pool({ connectionString: options.url, max: options.poolSize ?? 10 });
+    const pool = new pg.Pool({ connectionString: options.url, max: options.poolSize ?? 10, ...(options.applicationName ? { application_name: options.applicationName } : {}) });
     pool.on('error', () => {
       /* an idle client lost its server; the next checkout reconnects and /readyz reports it */
     });
-    return wrap('postgres', new Kysely<VaultSchema>({ dialect: pgDialect(pool) }), pgListener(options.url));
+    return { ...wrap('postgres', new Kysely<VaultSchema>({ dialect: pgDialect(pool) }), pgListener(options.url)), url: options.url };
   }
   if (options.pglite) {
     return wrap('embedded', new Kysely<VaultSchema>({ dialect: pgliteDialect(options.pglite, false) }), pgliteListener(options.pglite));

@@ -1,0 +1,85 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { sql } from 'kysely';
+import { STORE } from '../support/database.js';
+import { makeRecords, postRecords, putRoster, startTestVault, type TestVault } from '../support/vault.js';
+
+const ENGINEERS = Array.from({ length: 13 }, (_, i) => `pw-eng-${i}`);
+const REQUEST = { purpose: 'autocomplete-model', kinds: ['keystroke'], from: '2026-11-01T00:00:00Z', to: '2026-12-01T00:00:00Z' };
+// Four pages of 2,000 and a short one: read ahead over two workers by turns.
+const RECORDS = 8500;
+
+/**
+ * The same store served by two instances: one opens pages in its main thread, the other in two
+ * page workers (on PostgreSQL; the embedded store has none, and runs both in the main thread).
+ * A stream must not depend on where it was produced: same bytes, same cursors, same audit.
+ */
+describe(`page workers (${STORE})`, () => {
+  let inline: TestVault;
+  let workers: TestVault;
+  let job: string;
+  let datasetId: string;
+
+  const stream = (t: TestVault, query = '') => t.app.inject({ url: `/v1/datasets/${datasetId}/records${query}`, headers: { authorization: `Bearer ${job}` } });
+
+  before(async () => {
+    inline = await startTestVault({ env: { VAULT_PAGE_WORKERS: '0' } });
+    workers = await startTestVault({ env: { VAULT_PAGE_WORKERS: '2' }, database: inline.database, dataDir: inline.dataDir });
+    await putRoster(inline, [...ENGINEERS.map((employee_id) => ({ employee_id, org_unit: 'engineering' })), ...Array.from({ length: 67 }, (_, i) => ({ employee_id: `pw-ops-${i}`, org_unit: 'operations' }))]);
+    const records = makeRecords(RECORDS, ENGINEERS, 'page-workers');
+    for (let at = 0; at < RECORDS; at += 5000) assert.equal((await postRecords(inline, records.slice(at, at + 5000))).json().accepted, Math.min(5000, RECORDS - at));
+    job = await inline.token('training-job', { teams: ['team-autocomplete'], purpose: 'autocomplete-model' });
+    const lease = await inline.app.inject({ method: 'POST', url: '/v1/datasets', headers: { authorization: `Bearer ${job}` }, payload: REQUEST });
+    assert.equal(lease.statusCode, 201, lease.body);
+    datasetId = lease.json().dataset_id;
+    assert.equal(lease.json().record_count, RECORDS);
+  });
+  after(async () => {
+    await workers?.close();
+    await inline?.close();
+  });
+
+  it('streams byte for byte what the main thread streams, and reads its pages over its own connections', async () => {
+    const [a, b] = [await stream(inline), await stream(workers)];
+    assert.equal(a.statusCode, 200);
+    assert.equal(b.statusCode, 200);
+    assert.equal(b.body.split('\n').filter(Boolean).length, RECORDS);
+    assert.ok(b.body === a.body, 'the two instances streamed different bytes');
+    const readers = await sql<{ n: number }>`select count(*)::int as n from pg_stat_activity where application_name = 'activity-vault page worker'`.execute(inline.database.db);
+    if (STORE === 'postgres') assert.ok(readers.rows[0]!.n > 0, 'no page worker connected to the database');
+    else assert.equal(readers.rows[0]!.n, 0);
+  });
+
+  it('resumes from a cursor of the other instance, and sends each shard as the main thread does', async () => {
+    const lines = (await stream(inline)).body.split('\n').filter(Boolean);
+    const cursor = (JSON.parse(lines[4321]!) as { cursor: string }).cursor;
+    const resumed = await stream(workers, `?after=${encodeURIComponent(cursor)}`);
+    assert.equal(resumed.statusCode, 200);
+    assert.deepEqual(resumed.body.split('\n').filter(Boolean), lines.slice(4322));
+    for (let index = 0; index < 3; index++) {
+      const [a, b] = [await stream(inline, `?shard=${index}&of=3`), await stream(workers, `?shard=${index}&of=3`)];
+      assert.equal(b.statusCode, 200);
+      assert.ok(a.body.length > 0 && b.body === a.body, `shard ${index} of 3 differs`);
+    }
+  });
+
+  it('skips an employee no longer enrolled, and audits each page with the same counts', async () => {
+    await putRoster(inline, [{ employee_id: ENGINEERS[0]!, org_unit: 'engineering', enrolled: false }]);
+    const [a, b] = [await stream(inline), await stream(workers)];
+    assert.ok(b.body === a.body, 'the two instances streamed different bytes');
+    assert.equal(b.body.split('\n').filter(Boolean).length, RECORDS - Math.ceil(RECORDS / ENGINEERS.length));
+    const auditor = await inline.token('auditor');
+    const events = await inline.app.inject({ url: `/v1/audit/events?action=dataset.stream&decision=allow&limit=1000`, headers: { authorization: `Bearer ${auditor}` } });
+    assert.equal(events.statusCode, 200);
+    const pages = (events.json() as { events: Array<{ record_count: number; details: { dataset_id: string; skipped: Record<string, number>; shard?: number } }> }).events
+      .filter((e) => e.details.dataset_id === datasetId && e.details.shard === undefined)
+      .slice(0, 10);
+    // Newest first: the workers' stream, then the main thread's, five pages each.
+    const [byWorkers, byMain] = [pages.slice(0, 5), pages.slice(5, 10)];
+    assert.deepEqual(
+      byWorkers.map((e) => [e.record_count, e.details.skipped]),
+      byMain.map((e) => [e.record_count, e.details.skipped]),
+    );
+    assert.equal(byWorkers.reduce((n, e) => n + e.details.skipped.not_enrolled!, 0), Math.ceil(RECORDS / ENGINEERS.length));
+  });
+});
