@@ -7,6 +7,7 @@
  * ratio is the median of the per-round ratios.
  *   BENCH_RECORDS (default 200000), BENCH_ROUNDS (default 5), BENCH_FETCH_ROWS (baseline rows per
  *   FETCH, default 5000), BENCH_SHARDS (default 2,4: the same lease read as N shards at once),
+ *   BENCH_PAGE_WORKERS (default 2: a second instance with this many page workers, when the default differs),
  *   BENCH_CPU_PROFILE (a directory: a CPU profile of each round's single stream, vault process only),
  *   VAULT_DATABASE_URL (optional)
  * The job's reader runs in a child process (bench/reader.mjs), as a training job runs outside the vault.
@@ -36,6 +37,9 @@ const LOAD_BEFORE = os.loadavg()[0]!.toFixed(1);
 const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 5));
 // Shard counts read in parallel after the single stream in each round (BENCH_SHARDS, comma-separated; 1 is the single stream's row).
 const SHARDS = (process.env.BENCH_SHARDS ?? '2,4').split(',').map(Number).filter((n) => Number.isInteger(n) && n > 1);
+// Page workers of the second instance (BENCH_PAGE_WORKERS); the first runs with the vault's default for this machine.
+const PAGE_WORKERS = Number(process.env.BENCH_PAGE_WORKERS ?? 2);
+const workersLabel = (n: number) => (n === 0 ? 'in the main thread' : `${n} page worker${n === 1 ? '' : 's'}`);
 const BENCH_ACTOR = { sub: 'bench', roles: ['ingest-agent', 'privacy-officer'], teams: [], purpose: undefined, jti: undefined };
 // policies/data.json: team-autocomplete may train autocomplete-model on engineering's keystrokes and
 // prompts up to sensitivity 2, which is both kinds' floor; the synthetic text carries no identifier
@@ -105,6 +109,10 @@ async function measure(database: VaultDatabase, dataDir: string, url: string): P
     throw err;
   });
   const reader = new RemoteReader();
+  // The same store served by a second instance with page workers, unless the default already has them.
+  const workersConfig = loadConfig({ VAULT_DATA_DIR: dataDir, VAULT_LOG_LEVEL: 'warn', VAULT_PAGE_WORKERS: String(PAGE_WORKERS) });
+  const withWorkers = config.pageWorkers === PAGE_WORKERS ? undefined : await openVault(workersConfig, { database });
+  const workersApp = withWorkers && (await buildHttpServer(withWorkers.services, { logger: { level: 'warn' } }));
   try {
     await vault.services.roster.upsert(BENCH_ACTOR, { employees: ROSTER });
     let started = performance.now();
@@ -129,6 +137,13 @@ async function measure(database: VaultDatabase, dataDir: string, url: string): P
       return JSON.parse(text) as { dataset_id: string; record_count: number };
     };
     const stream = async (datasetId: string) => reader.drain(`${base}/v1/datasets/${datasetId}/records`, headers);
+    let workersBase: string | undefined;
+    if (workersApp) {
+      await workersApp.listen({ host: '127.0.0.1', port: 0 });
+      const at = workersApp.server.address();
+      workersBase = `http://127.0.0.1:${typeof at === 'object' && at ? at.port : 0}`;
+    }
+    const streamWithWorkers = async (datasetId: string) => reader.drain(`${workersBase}/v1/datasets/${datasetId}/records`, headers);
     // N readers at once, as N data-parallel ranks would: each its own connection and shard.
     const streamShards = async (datasetId: string, of: number) => {
       const parts = await Promise.all(
@@ -140,6 +155,7 @@ async function measure(database: VaultDatabase, dataDir: string, url: string): P
     // Warm up JIT, key cache, buffers and both connections' paths on a small slice of each.
     const warm = await requestDataset(new Date(Date.parse(FIRST_CAPTURE) + 10_000 * 37).toISOString());
     await stream(warm.dataset_id);
+    if (workersBase) await streamWithWorkers(warm.dataset_id);
     await plainSelect(url, `select ${COLUMNS} from activity_records`, 10_000);
 
     started = performance.now();
@@ -149,6 +165,7 @@ async function measure(database: VaultDatabase, dataDir: string, url: string): P
 
     const plainRuns: Run[] = [];
     const vaultRuns: Run[] = [];
+    const workerRuns: Run[] = [];
     const shardRuns = new Map<number, Run[]>(SHARDS.map((of) => [of, []]));
     for (let round = 0; round < ROUNDS; round++) {
       const read = await plainSelect(url, `select ${COLUMNS} from activity_records`);
@@ -159,7 +176,15 @@ async function measure(database: VaultDatabase, dataDir: string, url: string): P
       const exported = await profiled(`export-stream-round-${round + 1}`, () => stream(dataset.dataset_id));
       const seconds = (performance.now() - started) / 1000;
       if (exported.records !== N) throw new Error(`the export streamed ${exported.records} of ${N} records`);
-      vaultRuns.push({ path: `vault export, HTTP NDJSON (pages of ${fmt(PAGE_RECORDS)}, decrypted)`, ...exported, seconds });
+      vaultRuns.push({ path: `vault export, HTTP NDJSON (pages of ${fmt(PAGE_RECORDS)}, decrypted; ${workersLabel(config.pageWorkers)})`, ...exported, seconds });
+
+      if (workersBase) {
+        started = performance.now();
+        const viaWorkers = await streamWithWorkers(dataset.dataset_id);
+        const workerSeconds = (performance.now() - started) / 1000;
+        if (viaWorkers.records !== N) throw new Error(`the export with page workers streamed ${viaWorkers.records} of ${N} records`);
+        workerRuns.push({ path: `vault export, the same on an instance with ${workersLabel(PAGE_WORKERS)}`, ...viaWorkers, seconds: workerSeconds });
+      }
 
       for (const of of SHARDS) {
         started = performance.now();
@@ -181,7 +206,7 @@ async function measure(database: VaultDatabase, dataDir: string, url: string): P
     const ratio = median(ratios);
     printTable(
       ['path', 'records/s (median)', 'min', 'max', 'MB/s (median)', 'of plain (median)'],
-      [plainRuns, vaultRuns, ...shardRuns.values()].map((runs) => [
+      [plainRuns, vaultRuns, ...(workerRuns.length > 0 ? [workerRuns] : []), ...shardRuns.values()].map((runs) => [
         runs[0]!.path,
         fmt(median(runs.map(rate))),
         fmt(Math.min(...runs.map(rate))),
@@ -196,6 +221,8 @@ async function measure(database: VaultDatabase, dataDir: string, url: string): P
     console.log('MB: plain = bytes read off the PostgreSQL socket (text protocol, bytea as hex); vault = NDJSON body bytes delivered');
   } finally {
     reader.close();
+    await workersApp?.close();
+    await withWorkers?.close();
     await app.close();
     await vault.close();
   }
