@@ -54,8 +54,7 @@ async function main(): Promise<void> {
       }
       return { seconds: (performance.now() - started) / 1000, bytes: payloadBytes(plain) };
     };
-    const library = async (callers: number): Promise<Run> => {
-      const records = syntheticRecords(N, EMPLOYEES);
+    const library = async (callers: number, records = syntheticRecords(N, EMPLOYEES)): Promise<Run> => {
       const queue = batches(records);
       const started = performance.now();
       await Promise.all(
@@ -92,7 +91,14 @@ async function main(): Promise<void> {
 
     const paths: Array<{ label: string; run: (round: number) => Promise<Run>; runs: Run[] }> = [
       { label: 'plain binary COPY, no encryption (baseline)', run: plainCopy, runs: [] },
-      { label: 'vault ingest, library call (one batch at a time)', run: (round) => profiled(`ingest-library-round-${round + 1}`, () => library(1)), runs: [] },
+      {
+        label: 'vault ingest, library call (one batch at a time)',
+        run: (round) => {
+          const records = syntheticRecords(N, EMPLOYEES);
+          return profiled(`ingest-library-round-${round + 1}`, () => library(1, records));
+        },
+        runs: [],
+      },
       { label: 'vault ingest, library call (2 batches in flight)', run: () => library(2), runs: [] },
       { label: `vault ingest, HTTP (${CONCURRENCY} connections)`, run: () => overHttp(), runs: [] },
     ];
