@@ -168,6 +168,7 @@ export class PageWorkers {
   readonly #data: PageWorkerData;
   readonly #workers: Array<PageWorker | undefined>;
   #nextStream = 0;
+  #closed = false;
 
   constructor(options: { readonly databaseUrl: string; readonly aead: 'native' | 'wasm'; readonly size: number }) {
     const { size } = options;
@@ -186,6 +187,7 @@ export class PageWorkers {
    * reads ahead); each gets its own copy of `secret` (the dataset's).
    */
   async open(init: { scope: DatasetScope; datasetId: string; shard: LeaseShard | undefined; employees: readonly string[] | undefined; secret: Uint8Array; lanes: number }): Promise<WorkerStream> {
+    if (this.#closed) throw stopped();
     for (let i = 0; i < this.#workers.length; i++) {
       const worker = this.#workers[i];
       if (!worker || worker.dead) this.#workers[i] = new PageWorker(this.#data);
@@ -213,6 +215,7 @@ export class PageWorkers {
   }
 
   async close(): Promise<void> {
+    this.#closed = true;
     await Promise.all(this.#workers.map((worker) => worker?.terminate()));
   }
 }

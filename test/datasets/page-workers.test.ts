@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { sql } from 'kysely';
+import { loadAead } from '../../src/crypto/index.js';
+import { PageWorkers } from '../../src/datasets/index.js';
+import { findLease } from '../../src/db/index.js';
+import { isVaultError } from '../../src/errors/index.js';
 import { STORE } from '../support/database.js';
 import { makeRecords, postRecords, putRoster, startTestVault, type TestVault } from '../support/vault.js';
 
@@ -82,4 +86,18 @@ describe(`page workers (${STORE})`, () => {
     );
     assert.equal(byWorkers.reduce((n, e) => n + e.details.skipped.not_enrolled!, 0), Math.ceil(RECORDS / ENGINEERS.length));
   });
+
+  // The embedded store lives in the main thread: there is no page worker to stop.
+  if (STORE === 'postgres') {
+    it('a stopped worker fails the streams it served as unavailable, and a closed pool opens none', async () => {
+      const lease = (await findLease(inline.database.db, datasetId))!;
+      const pool = new PageWorkers({ databaseUrl: inline.database.url!, aead: (await loadAead()).name, size: 1 });
+      const stream = await pool.open({ scope: lease, datasetId, shard: undefined, employees: undefined, secret: Buffer.alloc(32, 7), lanes: 1 });
+      const page = await stream.read(lease.orgUnits[0]!, undefined, 10);
+      assert.equal(page.count, 10);
+      await pool.close();
+      await assert.rejects(stream.read(lease.orgUnits[0]!, page.last, 10), (err) => isVaultError(err, 'ERR_UNAVAILABLE'));
+      await assert.rejects(pool.open({ scope: lease, datasetId, shard: undefined, employees: undefined, secret: Buffer.alloc(32, 7), lanes: 1 }), (err) => isVaultError(err, 'ERR_UNAVAILABLE'));
+    });
+  }
 });
