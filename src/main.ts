@@ -172,7 +172,7 @@ export async function openVault(config: VaultConfig, opened: OpenVaultOptions = 
     const collection = new CollectionControls({ database: db, audit, state: controls, permits: await PermitSigner.open(db, keyRing, config.jwt.issuer), knownKinds });
     await collection.installDefaultManifest(defaultManifest(knownKinds, config.recordRetentionDays));
     const ingestGate = new IngestGate(controls);
-    pageWorkers = db.url && config.pageWorkers > 0 ? new PageWorkers({ databaseUrl: db.url, aead: aead.name, size: config.pageWorkers }) : undefined;
+    pageWorkers = db.url && config.pageWorkers > 0 ? new PageWorkers({ databaseUrl: db.url, aead: aead.name, size: config.pageWorkers, log: options.log }) : undefined;
     const datasetDeps: DatasetDeps = {
       database: db,
       keyRing,
@@ -250,6 +250,7 @@ export async function openVault(config: VaultConfig, opened: OpenVaultOptions = 
       datasets: {
         request: (principal, body) => requests.request(principal, body),
         openStream: (principal, datasetId, request) => streams.openStream(principal, datasetId, request),
+        load: () => streams.load(),
         accessReport: (principal, employeeId) => reports.accessReport(principal, employeeId),
       },
       subjectRights: {

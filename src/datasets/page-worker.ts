@@ -29,19 +29,16 @@ function streamOf(id: number): OpenStream {
   return stream;
 }
 
-/** A buffer that owns its whole ArrayBuffer, so moving it moves nothing else. */
-function ownBuffer(bytes: Buffer): Uint8Array {
-  if (bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength) return bytes;
-  const own = new Uint8Array(new ArrayBuffer(bytes.length));
-  own.set(bytes);
-  return own;
-}
-
 async function handle(request: WorkerRequest): Promise<{ result: unknown; transfer?: ArrayBuffer[] }> {
   switch (request.op) {
     case 'open': {
       const secret = Buffer.from(request.secret.buffer, request.secret.byteOffset, request.secret.byteLength);
-      streams.set(request.stream, { request, keys: lineKeys(secret, request.datasetId, request.shard), pages: new Map() });
+      try {
+        streams.set(request.stream, { request, keys: lineKeys(secret, request.datasetId, request.shard), pages: new Map() });
+      } catch (err) {
+        secret.fill(0);
+        throw err;
+      }
       return { result: null };
     }
     case 'read': {
@@ -54,16 +51,20 @@ async function handle(request: WorkerRequest): Promise<{ result: unknown; transf
       return { result: { count: rows.length, used: keysUsedBy(rows), last: last && { capturedAt: last.captured_at, eventId: last.event_id } } };
     }
     case 'encode': {
-      const stream = streamOf(request.stream);
-      const rows = stream.pages.get(request.page);
-      stream.pages.delete(request.page);
-      if (!rows) throw new TypeError('no such page in this page worker');
-      const enrolled = new Set(request.enrolled);
-      const page = opener.withKeys(request.keys, (keys) =>
-        encodeRows(rows, keys, (key, row) => opener.open(key, bindingOf(row), row.envelope), (id) => enrolled.has(id), datasetLines(rows, request.unit, stream.keys)),
-      );
-      const body = ownBuffer(page.body);
-      return { result: { body, records: page.records, skipped: page.skipped }, transfer: [body.buffer as ArrayBuffer] };
+      try {
+        const stream = streamOf(request.stream);
+        const rows = stream.pages.get(request.page);
+        stream.pages.delete(request.page);
+        if (!rows) throw new TypeError('no such page in this page worker');
+        const enrolled = new Set(request.enrolled);
+        const page = opener.withKeys(request.keys, (keys) =>
+          encodeRows(rows, keys, (key, row) => opener.open(key, bindingOf(row), row.envelope), (id) => enrolled.has(id), datasetLines(rows, request.unit, stream.keys)),
+        );
+        // The page owns its ArrayBuffer (see encodeRows): moving it moves nothing else.
+        return { result: { body: page.body, records: page.records, skipped: page.skipped }, transfer: [page.body.buffer as ArrayBuffer] };
+      } finally {
+        request.keys.bytes.fill(0);
+      }
     }
     case 'drop':
       streams.get(request.stream)?.pages.delete(request.page);
@@ -73,17 +74,29 @@ async function handle(request: WorkerRequest): Promise<{ result: unknown; transf
       streams.delete(request.stream);
       return { result: null };
     }
+    case 'shutdown': {
+      for (const stream of streams.values()) stream.keys.forget();
+      streams.clear();
+      await database.close();
+      return { result: null };
+    }
   }
+}
+
+/** What crosses back of an error that is not the vault's own: its SQLSTATE or errno, if it has one. */
+function causeOf(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^[A-Z0-9_]{1,32}$/.test(code) ? code : undefined;
 }
 
 parentPort!.on('message', (request: WorkerRequest) => {
   handle(request).then(
     ({ result, transfer }) => parentPort!.postMessage({ id: request.id, ok: result } satisfies WorkerReply, transfer ?? []),
-    // Only the code and the vault's own message cross back: never a driver's text, which may quote values.
+    // Only the vault's own messages cross back: never a driver's text, which may quote values.
     (err: unknown) =>
       parentPort!.postMessage({
         id: request.id,
-        error: isVaultError(err) ? { code: err.code, message: err.message } : { message: 'a page worker failed' },
+        error: isVaultError(err) ? { code: err.code, message: err.message } : { cause: causeOf(err) },
       } satisfies WorkerReply),
   );
 });

@@ -2,7 +2,7 @@ import { Worker } from 'node:worker_threads';
 import type { DataKeyBundle } from '../crypto/index.js';
 import type { DatasetScope, LeaseShard } from '../db/index.js';
 import { VaultError, type VaultErrorCode } from '../errors/index.js';
-import type { EncodedPage, SkippedRecords } from './page.js';
+import type { EncodedPage, KeyUse, PagePosition, SkippedRecords } from './page.js';
 
 /** What page workers' connections call themselves in `pg_stat_activity`. */
 export const PAGE_WORKER_APPLICATION = 'activity-vault page worker';
@@ -13,8 +13,6 @@ export interface PageWorkerData {
   readonly aead: 'native' | 'wasm';
   readonly poolSize: number;
 }
-
-type Position = { readonly capturedAt: Date; readonly eventId: string };
 
 export type WorkerRequest =
   | {
@@ -28,20 +26,27 @@ export type WorkerRequest =
       /** The dataset's secret, moved here (its ArrayBuffer is transferred, not copied). */
       readonly secret: Uint8Array;
     }
-  | { readonly id: number; readonly op: 'read'; readonly stream: number; readonly page: number; readonly orgUnit: string; readonly after: Position | undefined; readonly limit: number }
+  | { readonly id: number; readonly op: 'read'; readonly stream: number; readonly page: number; readonly orgUnit: string; readonly after: PagePosition | undefined; readonly limit: number }
   | { readonly id: number; readonly op: 'encode'; readonly stream: number; readonly page: number; readonly unit: number; readonly keys: DataKeyBundle; readonly enrolled: readonly string[] }
   | { readonly id: number; readonly op: 'drop'; readonly stream: number; readonly page: number }
-  | { readonly id: number; readonly op: 'close'; readonly stream: number };
+  | { readonly id: number; readonly op: 'close'; readonly stream: number }
+  | { readonly id: number; readonly op: 'shutdown' };
 
 type DistributiveOmit<T, K extends keyof T> = T extends unknown ? Omit<T, K> : never;
 
-export type WorkerReply = { readonly id: number; readonly ok: unknown } | { readonly id: number; readonly error: { readonly code?: VaultErrorCode; readonly message: string } };
+/**
+ * A failure as it crosses back: a vault error's code and message, or for any other error only its
+ * driver or system code (`cause`, a SQLSTATE or errno), never its text, which may quote values.
+ */
+export type WorkerFailure = { readonly code: VaultErrorCode; readonly message: string } | { readonly code?: undefined; readonly cause: string | undefined };
+
+export type WorkerReply = { readonly id: number; readonly ok: unknown } | { readonly id: number; readonly error: WorkerFailure };
 
 /** A page as a worker read it: the rows stay in the worker. */
 export interface WorkerPage {
   readonly count: number;
-  readonly used: ReadonlyArray<{ readonly employeeId: string; readonly dekVersion: number }>;
-  readonly last: Position | undefined;
+  readonly used: readonly KeyUse[];
+  readonly last: PagePosition | undefined;
 }
 
 /**
@@ -52,16 +57,38 @@ export interface WorkerPage {
  */
 const HEAP_LIMITS = { maxYoungGenerationSizeMb: 8, maxOldGenerationSizeMb: 64 };
 
+/**
+ * The most streams one worker serves at once: each holds up to two pages in the worker's heap, and
+ * a worker that runs out of it stops with every stream it serves. Further streams run in the main thread.
+ */
+export const MAX_STREAMS_PER_WORKER = 8;
+
+/** How long a worker has to close its database connections before it is terminated. */
+const SHUTDOWN_GRACE_MS = 2000;
+
 const stopped = () => new VaultError('ERR_UNAVAILABLE', 'a page worker stopped; the stream cannot go on');
+
+/** Zeroes key bytes a failed send left in this thread; sent ones are no longer here (their buffer is detached, of length 0). */
+function zeroUnsent(bytes: Uint8Array): void {
+  if (bytes.byteLength > 0) bytes.fill(0);
+}
+
+type Log = (event: Record<string, unknown>, message: string) => void;
+
+function failureOf(error: WorkerFailure): VaultError {
+  if (error.code) return new VaultError(error.code, error.message);
+  return new VaultError('ERR_INTERNAL', `a page worker failed${error.cause ? ` (${error.cause})` : ''}`);
+}
 
 class PageWorker {
   readonly #worker: Worker;
   readonly #pending = new Map<number, { resolve: (value: unknown) => void; reject: (err: Error) => void }>();
   #next = 0;
   #dead = false;
+  #stopping = false;
   streams = 0;
 
-  constructor(data: PageWorkerData) {
+  constructor(data: PageWorkerData, log: Log) {
     this.#worker = spawn(data);
     this.#worker.unref();
     this.#worker.on('message', (reply: WorkerReply | { ready: true }) => {
@@ -69,16 +96,20 @@ class PageWorker {
       const waiting = this.#pending.get(reply.id);
       this.#pending.delete(reply.id);
       if (!waiting) return;
-      if ('error' in reply) waiting.reject(reply.error.code ? new VaultError(reply.error.code, reply.error.message) : new Error(reply.error.message));
+      if ('error' in reply) waiting.reject(failureOf(reply.error));
       else waiting.resolve(reply.ok);
     });
-    const die = () => {
+    let reason: string | undefined;
+    this.#worker.on('error', (err) => {
+      reason = (err as { code?: string }).code ?? err.name;
+    });
+    this.#worker.on('exit', (exitCode) => {
+      const stoppedStreams = this.streams;
+      if (!this.#stopping) log({ alarm: 'page_worker_stopped', exit_code: exitCode, reason, streams: stoppedStreams }, 'a page worker stopped; its streams were cut');
       this.#dead = true;
       for (const waiting of this.#pending.values()) waiting.reject(stopped());
       this.#pending.clear();
-    };
-    this.#worker.on('error', die);
-    this.#worker.on('exit', die);
+    });
   }
 
   get dead(): boolean {
@@ -90,13 +121,23 @@ class PageWorker {
     const id = this.#next++;
     return new Promise<T>((resolve, reject) => {
       this.#pending.set(id, { resolve: resolve as (value: unknown) => void, reject });
-      this.#worker.postMessage({ ...request, id }, transfer);
+      try {
+        this.#worker.postMessage({ ...request, id }, transfer);
+      } catch (err) {
+        this.#pending.delete(id);
+        reject(err);
+      }
     });
   }
 
-  terminate(): Promise<number> {
+  /** Lets the worker close its database connections, then stops it. */
+  async stop(): Promise<void> {
+    if (this.#dead) return;
+    this.#stopping = true;
+    const grace = new Promise((resolve) => setTimeout(resolve, SHUTDOWN_GRACE_MS).unref());
+    await Promise.race([this.call({ op: 'shutdown' }).catch(() => {}), grace]);
     this.#dead = true;
-    return this.#worker.terminate();
+    await this.#worker.terminate();
   }
 }
 
@@ -130,18 +171,22 @@ export class WorkerStream {
     return this.#lanes[page % this.#lanes.length]!;
   }
 
-  async read(orgUnit: string, after: Position | undefined, limit: number): Promise<{ page: number } & WorkerPage> {
+  async read(orgUnit: string, after: PagePosition | undefined, limit: number): Promise<{ page: number } & WorkerPage> {
     const page = this.#page++;
     const { worker, stream } = this.#lane(page);
     const read = await worker.call<WorkerPage>({ op: 'read', stream, page, orgUnit, after, limit });
     return { page, ...read };
   }
 
-  /** Moves `keys` to the worker (the bundle's bytes are gone from this thread once sent). */
+  /** Moves `keys` to the worker: the bundle's bytes are gone from this thread once sent, and zeroed here if they could not be. */
   async encode(page: number, unit: number, keys: DataKeyBundle, enrolled: readonly string[]): Promise<EncodedPage> {
     const { worker, stream } = this.#lane(page);
-    const done = await worker.call<{ body: Uint8Array; records: number; skipped: SkippedRecords }>({ op: 'encode', stream, page, unit, keys, enrolled }, [keys.bytes.buffer as ArrayBuffer]);
-    return { body: Buffer.from(done.body.buffer, done.body.byteOffset, done.body.byteLength), records: done.records, skipped: done.skipped };
+    try {
+      const done = await worker.call<{ body: Uint8Array; records: number; skipped: SkippedRecords }>({ op: 'encode', stream, page, unit, keys, enrolled }, [keys.bytes.buffer as ArrayBuffer]);
+      return { body: Buffer.from(done.body.buffer, done.body.byteOffset, done.body.byteLength), records: done.records, skipped: done.skipped };
+    } finally {
+      zeroUnsent(keys.bytes);
+    }
   }
 
   drop(page: number): void {
@@ -170,30 +215,43 @@ export class PageWorkers {
   #nextStream = 0;
   #closed = false;
 
-  constructor(options: { readonly databaseUrl: string; readonly aead: 'native' | 'wasm'; readonly size: number }) {
+  readonly #log: Log;
+
+  constructor(options: { readonly databaseUrl: string; readonly aead: 'native' | 'wasm'; readonly size: number; readonly log?: Log | undefined }) {
     const { size } = options;
     if (!Number.isInteger(size) || size < 1) throw new TypeError('a page worker pool has at least one worker');
     // A read ahead and a read for each of a few streams at once.
     this.#data = { databaseUrl: options.databaseUrl, aead: options.aead, poolSize: 4 };
     this.#workers = Array.from({ length: size }, () => undefined);
+    this.#log = options.log ?? (() => {});
   }
 
   get size(): number {
     return this.#workers.length;
   }
 
+  /** Stream lanes the workers serve now. */
+  get streams(): number {
+    return this.#workers.reduce((n, worker) => n + (worker && !worker.dead ? worker.streams : 0), 0);
+  }
+
   /**
-   * A stream on the `lanes` workers with the fewest streams (every worker, for a lone stream that
-   * reads ahead); each gets its own copy of `secret` (the dataset's).
+   * A stream on up to `lanes` of the workers with the fewest streams, each given its own copy of
+   * `secret` (the dataset's); undefined when every worker serves {@link MAX_STREAMS_PER_WORKER} already.
    */
-  async open(init: { scope: DatasetScope; datasetId: string; shard: LeaseShard | undefined; employees: readonly string[] | undefined; secret: Uint8Array; lanes: number }): Promise<WorkerStream> {
+  async open(init: { scope: DatasetScope; datasetId: string; shard: LeaseShard | undefined; employees: readonly string[] | undefined; secret: Uint8Array; lanes: number }): Promise<WorkerStream | undefined> {
     if (this.#closed) throw stopped();
     for (let i = 0; i < this.#workers.length; i++) {
       const worker = this.#workers[i];
-      if (!worker || worker.dead) this.#workers[i] = new PageWorker(this.#data);
+      if (!worker || worker.dead) this.#workers[i] = new PageWorker(this.#data, this.#log);
     }
-    const chosen = [...(this.#workers as PageWorker[])].sort((a, b) => a.streams - b.streams).slice(0, Math.max(1, init.lanes));
+    const chosen = (this.#workers as PageWorker[])
+      .filter((worker) => worker.streams < MAX_STREAMS_PER_WORKER)
+      .sort((a, b) => a.streams - b.streams)
+      .slice(0, Math.max(1, init.lanes));
+    if (chosen.length === 0) return undefined;
     const { scope } = init;
+    // The lease row carries more than its scope (the requester, the wrapped secret): only the scope goes to the worker.
     const plainScope: DatasetScope = { orgUnits: scope.orgUnits, kinds: scope.kinds, maxSensitivity: scope.maxSensitivity, from: scope.from, to: scope.to, frozenAt: scope.frozenAt, snapshot: scope.snapshot };
     const lanes: Array<{ worker: PageWorker; stream: number }> = [];
     const opening = chosen.map(async (worker) => {
@@ -202,7 +260,11 @@ export class PageWorkers {
       secret.set(init.secret);
       worker.streams++;
       lanes.push({ worker, stream });
-      await worker.call({ op: 'open', stream, scope: plainScope, datasetId: init.datasetId, shard: init.shard, employees: init.employees, secret }, [secret.buffer]);
+      try {
+        await worker.call({ op: 'open', stream, scope: plainScope, datasetId: init.datasetId, shard: init.shard, employees: init.employees, secret }, [secret.buffer]);
+      } finally {
+        zeroUnsent(secret);
+      }
     });
     const opened = new WorkerStream(lanes);
     try {
@@ -216,6 +278,6 @@ export class PageWorkers {
 
   async close(): Promise<void> {
     this.#closed = true;
-    await Promise.all(this.#workers.map((worker) => worker?.terminate()));
+    await Promise.all(this.#workers.map((worker) => worker?.stop()));
   }
 }

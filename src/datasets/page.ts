@@ -30,8 +30,14 @@ export function pseudonymizer(pseudonymKey: Buffer): (employeeId: string) => str
   };
 }
 
+/** Where a stream stands in an org unit: after this record, in the order pages are read. */
+export type PagePosition = { readonly capturedAt: Date; readonly eventId: string };
+
+/** A data key version some of a page's records were sealed under. */
+export type KeyUse = { readonly employeeId: string; readonly dekVersion: number };
+
 /** Only the live key versions among `used` (a page's records' keys), each once. */
-export function keysOfPage(used: Iterable<{ readonly employeeId: string; readonly dekVersion: number }>, states: ReadonlyMap<string, EmployeeKeyState>): StoredDataKey[] {
+export function keysOfPage(used: Iterable<KeyUse>, states: ReadonlyMap<string, EmployeeKeyState>): StoredDataKey[] {
   const stored: StoredDataKey[] = [];
   const needed = new Set<string>();
   for (const { employeeId, dekVersion } of used) {
@@ -44,10 +50,14 @@ export function keysOfPage(used: Iterable<{ readonly employeeId: string; readonl
   return stored;
 }
 
+/**
+ * One buffer of its own (never a slice of Buffer's shared pool, where plaintext would outlive the
+ * page in memory other buffers reuse, and which a move to another thread would take along).
+ */
 function joinLines(prefixes: readonly string[], payloads: readonly Buffer[]): Buffer {
   let size = 0;
   for (let i = 0; i < prefixes.length; i++) size += prefixes[i]!.length + payloads[i]!.length + 2;
-  const body = Buffer.allocUnsafe(size);
+  const body = Buffer.allocUnsafeSlow(size);
   let at = 0;
   for (let i = 0; i < prefixes.length; i++) {
     at += body.write(prefixes[i]!, at, 'latin1');

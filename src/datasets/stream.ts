@@ -1,12 +1,12 @@
 import type { Principal } from '../auth/index.js';
-import { employeeKeyStates, findLease, inTransaction, keysUsedBy, readScopePage, shardEmployees, type EmployeeKeyState, type LeaseRow, type LeaseShard } from '../db/index.js';
+import { employeeKeyStates, findLease, inTransaction, shardEmployees, type LeaseRow, type LeaseShard } from '../db/index.js';
 import { VaultError } from '../errors/index.js';
 import { isUuid } from '../model/index.js';
 import { CursorSeal, type StreamPosition } from './cursor.js';
 import { nowOf, PAGE_RECORDS, type DatasetDeps } from './deps.js';
-import { datasetLines, lineKeys, type LineKeys } from './lines.js';
-import { encodePage, keysOfPage, type EncodedPage } from './page.js';
-import type { PageWorkers } from './page-workers.js';
+import { lineKeys } from './lines.js';
+import type { PagePosition } from './page.js';
+import { pageSource, type PageSource, type ReadPage, type StreamPart } from './page-source.js';
 import { assertLeaseStillGranted } from './refusals.js';
 import { assertLeaseNotRevoked, revokedError } from './revocation.js';
 
@@ -64,37 +64,12 @@ function shardAsked(request: StreamRequest): { shard?: number; of?: number } {
 
 const expiredError = () => new VaultError('ERR_LEASE_EXPIRED', 'this dataset lease has expired');
 
-/** The part of a lease one stream sends: a shard's employees, or all of them (`employees` undefined). */
-interface StreamPart {
-  readonly shard: LeaseShard | undefined;
-  readonly employees: readonly string[] | undefined;
-}
-
 /**
  * Pages read ahead at once in this process, over all streams: each holds a page of rows more in
  * memory, and the 256 MB bound of a server streaming a million records (4 shards at once) has room
  * for about one.
  */
 const READ_AHEAD_PAGES = 1;
-
-type Position = { readonly capturedAt: Date; readonly eventId: string };
-
-/** One page as read, before its keys are looked up in the page's transaction. */
-interface ReadPage {
-  readonly count: number;
-  readonly last: Position | undefined;
-  readonly used: ReadonlyArray<{ readonly employeeId: string; readonly dekVersion: number }>;
-  /** Opens and writes the page under the keys `states` names. */
-  encode(states: ReadonlyMap<string, EmployeeKeyState>): Promise<EncodedPage>;
-  /** Forgets a page that will not be sent. */
-  drop(): void;
-}
-
-/** Where a stream's pages are read and opened: in this thread, or in a page worker. */
-interface PageSource {
-  read(unit: number, after: Position | undefined): Promise<ReadPage>;
-  close(): void;
-}
 
 /** A page being read before the stream needs it; `release` returns its slot, once. */
 interface PageReadAhead {
@@ -104,8 +79,10 @@ interface PageReadAhead {
 
 /** A count of interchangeable permits, taken without waiting. */
 class Slots {
+  readonly #count: number;
   #free: number;
   constructor(count: number) {
+    this.#count = count;
     this.#free = count;
   }
   take(): boolean {
@@ -116,6 +93,19 @@ class Slots {
   give(): void {
     this.#free++;
   }
+  get taken(): number {
+    return this.#count - this.#free;
+  }
+}
+
+/** What a process's dataset streams hold now: for /metrics, where a leak would show as a level that never falls. */
+export interface StreamLoad {
+  /** Streams opened and not yet closed. */
+  readonly open: number;
+  /** Pages read ahead and not yet sent or dropped. */
+  readonly pagesReadAhead: number;
+  /** Streams (or their lanes) served by page workers. */
+  readonly workerStreams: number;
 }
 
 /**
@@ -127,9 +117,14 @@ class Slots {
 export class DatasetStreams {
   readonly #deps: DatasetDeps;
   readonly #readAheadSlots = new Slots(READ_AHEAD_PAGES);
+  #open = 0;
 
   constructor(deps: DatasetDeps) {
     this.#deps = deps;
+  }
+
+  load(): StreamLoad {
+    return { open: this.#open, pagesReadAhead: this.#readAheadSlots.taken, workerStreams: this.#deps.pageWorkers?.streams ?? 0 };
   }
 
   /**
@@ -179,11 +174,17 @@ export class DatasetStreams {
           forged ? 'high' : 'info',
         );
       }
-      const source = await this.#source(lease, part, keys, secret);
+      const source = await pageSource(this.#deps, lease, part, keys, secret);
+      this.#open++;
       const cut = new AbortController();
+      let pages: AsyncGenerator<Buffer> | undefined;
       let stopListening = () => {};
+      // A page loop paused at its first page still holds its read ahead: returning it releases that.
+      const stopPages = () => pages?.return(undefined).catch(() => undefined);
       const release = once(() => {
+        this.#open--;
         stopListening();
+        void stopPages();
         source.close();
         keys.forget();
       });
@@ -192,7 +193,6 @@ export class DatasetStreams {
         cut.abort(frozenError());
         void this.#auditCut(principal, lease, part, 'exports_frozen', 'high');
       });
-      let pages: AsyncGenerator<Buffer>;
       let first: IteratorResult<Buffer>;
       try {
         if (this.#deps.exports.frozen()) throw frozenError();
@@ -200,13 +200,15 @@ export class DatasetStreams {
         first = await pages.next();
         if (cut.signal.aborted) throw frozenError();
       } catch (err) {
+        await stopPages();
         release();
         throw err;
       }
+      const loop = pages;
       async function* all(): AsyncGenerator<Buffer> {
         try {
           if (!first.done) yield first.value;
-          yield* pages;
+          yield* loop;
         } finally {
           release();
         }
@@ -219,53 +221,11 @@ export class DatasetStreams {
     }
   }
 
-  /** Where this stream's pages come from: a page worker when the vault has them, else this thread. */
-  async #source(lease: LeaseRow, part: StreamPart, keys: LineKeys, secret: Buffer): Promise<PageSource> {
-    const { database, keyRing, pageWorkers } = this.#deps;
-    const rowsOf = (unit: number, after: Position | undefined) =>
-      inTransaction(database, (trx) => readScopePage(trx, lease, lease.orgUnits[unit]!, after, PAGE_RECORDS, part.employees));
-    if (!pageWorkers) {
-      return {
-        read: async (unit, after) => {
-          const rows = await rowsOf(unit, after);
-          const last = rows.at(-1);
-          return {
-            count: rows.length,
-            last: last && { capturedAt: last.captured_at, eventId: last.event_id },
-            used: keysUsedBy(rows),
-            encode: (states) => encodePage(keyRing, rows, states, datasetLines(rows, unit, keys)),
-            drop: () => {},
-          };
-        },
-        close: () => {},
-      };
-    }
-    // A lone stream reads ahead: its pages go to the workers by turns. A shard is one of N streams, each on one worker.
-    const stream = await pageWorkers.open({ scope: lease, datasetId: lease.datasetId, shard: part.shard, employees: part.employees, secret, lanes: part.shard ? 1 : pageWorkers.size });
-    return {
-      read: async (unit, after) => {
-        const page = await stream.read(lease.orgUnits[unit]!, after, PAGE_RECORDS);
-        return {
-          count: page.count,
-          last: page.last,
-          used: page.used,
-          encode: (states) =>
-            keyRing.withDataKeys(keysOfPage(page.used, states), async (dataKeys) => {
-              const enrolled = [...states].filter(([, state]) => state.enrolled).map(([employeeId]) => employeeId);
-              return stream.encode(page.page, unit, keyRing.packDataKeys(dataKeys.values()), enrolled);
-            }),
-          drop: () => stream.drop(page.page),
-        };
-      },
-      close: () => stream.close(),
-    };
-  }
-
   async *#pages(principal: Principal, lease: LeaseRow, part: StreamPart, source: PageSource, start: StreamPosition | undefined, cut: AbortSignal): AsyncGenerator<Buffer> {
     let ahead: PageReadAhead | undefined;
     try {
       for (let unit = start?.unit ?? 0; unit < lease.orgUnits.length; unit++) {
-        let position: Position | undefined = start && unit === start.unit ? { capturedAt: new Date(start.capturedAtMs), eventId: start.eventId } : undefined;
+        let position: PagePosition | undefined = start && unit === start.unit ? { capturedAt: new Date(start.capturedAtMs), eventId: start.eventId } : undefined;
         for (;;) {
           // Thrown, not returned: a stream that ends cleanly here would read as the whole dataset.
           if (lease.expiresAt <= nowOf(this.#deps)) throw await this.#expiredMidStream(principal, lease, part);
@@ -278,6 +238,8 @@ export class DatasetStreams {
           // The next page is read while this one is opened, encoded and audited, so the database
           // works while this process does. Shards are not read ahead: they are N streams at once
           // already, and N pages more would be held. A page read ahead and never sent is dropped unaudited.
+          // Its keys are looked up when it is sent: a row that retention deleted in between is sent
+          // as if read a moment earlier (and audited as sent); a key destroyed in between skips it.
           if (!done && position && !part.shard && this.#readAheadSlots.take()) ahead = this.#readAhead(source, unit, position);
           const body = await this.#page(principal, lease, part, unit, page);
           if (body.length > 0) yield body;
@@ -293,7 +255,7 @@ export class DatasetStreams {
   }
 
   /** The next page read now, holding one of the process's read-ahead slots until it is taken or dropped. */
-  #readAhead(source: PageSource, unit: number, position: Position): PageReadAhead {
+  #readAhead(source: PageSource, unit: number, position: PagePosition): PageReadAhead {
     const page = source.read(unit, position);
     // Awaited on the next turn of the page loop; a stream that ends first must not leave it unhandled.
     page.catch(() => undefined);

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { StreamLoad } from '../datasets/index.js';
 
 export interface HttpMetrics {
   readonly registry: Registry;
@@ -15,10 +16,11 @@ export interface HttpMetrics {
   readonly keysDestroyed: Counter<'cause'>;
 }
 
-/** Read when /metrics is scraped: the program's pauses and the retention job's totals, as this instance knows them. */
+/** Read when /metrics is scraped: the program's pauses, the retention job's totals and the dataset streams' load, as this instance knows them. */
 export interface CollectionGauges {
   programPaused(): { collection: boolean; exports: boolean };
   retention?(): { runs: number; recordsDeleted: Readonly<Record<string, number>>; partitionsDropped: number; keysDestroyed: number; lastRunAt: Date | undefined };
+  streams?(): StreamLoad;
 }
 
 export function createMetrics(collection?: CollectionGauges): HttpMetrics {
@@ -101,6 +103,21 @@ export function createMetrics(collection?: CollectionGauges): HttpMetrics {
         this.set((retention().lastRunAt?.getTime() ?? 0) / 1000);
       },
     });
+  }
+  const streams = collection?.streams?.bind(collection);
+  if (streams) {
+    const gauge = (name: string, help: string, of: (load: StreamLoad) => number) =>
+      new Gauge({
+        name,
+        help,
+        registers: [registry],
+        collect() {
+          this.set(of(streams()));
+        },
+      });
+    gauge('vault_dataset_streams_open', 'Dataset streams open on this instance', (load) => load.open);
+    gauge('vault_dataset_pages_read_ahead', 'Dataset pages read ahead and not yet sent or dropped', (load) => load.pagesReadAhead);
+    gauge('vault_page_worker_streams', 'Dataset stream lanes served by page workers', (load) => load.workerStreams);
   }
   return metrics;
 }

@@ -47,6 +47,7 @@ export async function buildHttpServer(services: VaultServices, options: HttpServ
       return { collection: status.collection.paused, exports: status.exports.paused };
     },
     retention: () => services.retention.totals(),
+    streams: () => services.datasets.load(),
   });
   app.addSchema(errorBodySchema);
   app.setErrorHandler(errorHandler(services.edgeAudit));

@@ -83,7 +83,7 @@ export interface VaultServices {
     | 'lastEventId'
     | 'subscribe'
   >;
-  readonly datasets: Pick<DatasetRequests, 'request'> & Pick<DatasetStreams, 'openStream'> & Pick<AccessReports, 'accessReport'>;
+  readonly datasets: Pick<DatasetRequests, 'request'> & Pick<DatasetStreams, 'openStream' | 'load'> & Pick<AccessReports, 'accessReport'>;
   /** The employees' rights: erasure, their own copy, and who could read them now. */
   readonly subjectRights: Pick<Erasures, 'erase'> & Pick<OwnRecords, 'open'> & Pick<ExposureReports, 'exposure'>;
   readonly policyAdmin: Pick<PolicyAdmin, 'stage' | 'approve' | 'activate' | 'list' | 'diff'>;

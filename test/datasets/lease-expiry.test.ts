@@ -37,6 +37,7 @@ describe(`a lease that expires while its stream runs (${STORE})`, () => {
       datasets: {
         request: (principal, body) => datasets.request(principal, body),
         accessReport: (principal, employeeId) => datasets.accessReport(principal, employeeId),
+        load: () => datasets.load(),
         openStream: async (principal, datasetId, request) => {
           const stream = await datasets.openStream(principal, datasetId, request);
           if (expireOnOpen) {

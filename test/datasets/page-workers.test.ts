@@ -1,8 +1,12 @@
 import assert from 'node:assert/strict';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { sql } from 'kysely';
+import pg from 'pg';
 import { loadAead } from '../../src/crypto/index.js';
-import { PageWorkers } from '../../src/datasets/index.js';
+import { MAX_STREAMS_PER_WORKER, PageWorkers } from '../../src/datasets/index.js';
 import { findLease } from '../../src/db/index.js';
 import { isVaultError } from '../../src/errors/index.js';
 import { STORE } from '../support/database.js';
@@ -87,17 +91,104 @@ describe(`page workers (${STORE})`, () => {
     assert.equal(byWorkers.reduce((n, e) => n + e.details.skipped.not_enrolled!, 0), Math.ceil(RECORDS / ENGINEERS.length));
   });
 
-  // The embedded store lives in the main thread: there is no page worker to stop.
+  // The embedded store lives in the main thread: there is no page worker to stop, and no second
+  // connection to hold a stream in its first page with.
   if (STORE === 'postgres') {
     it('a stopped worker fails the streams it served as unavailable, and a closed pool opens none', async () => {
       const lease = (await findLease(inline.database.db, datasetId))!;
-      const pool = new PageWorkers({ databaseUrl: inline.database.url!, aead: (await loadAead()).name, size: 1 });
-      const stream = await pool.open({ scope: lease, datasetId, shard: undefined, employees: undefined, secret: Buffer.alloc(32, 7), lanes: 1 });
+      const alarms: Array<Record<string, unknown>> = [];
+      const pool = new PageWorkers({ databaseUrl: inline.database.url!, aead: (await loadAead()).name, size: 1, log: (event) => void alarms.push(event) });
+      const open = () => pool.open({ scope: lease, datasetId, shard: undefined, employees: undefined, secret: Buffer.alloc(32, 7), lanes: 1 });
+      const stream = (await open())!;
       const page = await stream.read(lease.orgUnits[0]!, undefined, 10);
       assert.equal(page.count, 10);
+      // A pool closes its workers gracefully: a read in flight finishes, then their connections end.
+      const inFlight = stream.read(lease.orgUnits[0]!, page.last, RECORDS);
       await pool.close();
+      assert.equal((await inFlight).count, RECORDS - 10);
       await assert.rejects(stream.read(lease.orgUnits[0]!, page.last, 10), (err) => isVaultError(err, 'ERR_UNAVAILABLE'));
-      await assert.rejects(pool.open({ scope: lease, datasetId, shard: undefined, employees: undefined, secret: Buffer.alloc(32, 7), lanes: 1 }), (err) => isVaultError(err, 'ERR_UNAVAILABLE'));
+      await assert.rejects(open(), (err) => isVaultError(err, 'ERR_UNAVAILABLE'));
+      assert.deepEqual(alarms, [], 'a pool closed on purpose raises no alarm');
+    });
+
+    it(`a worker serves at most ${MAX_STREAMS_PER_WORKER} streams; the next one is left to the main thread`, async () => {
+      const lease = (await findLease(inline.database.db, datasetId))!;
+      const pool = new PageWorkers({ databaseUrl: inline.database.url!, aead: (await loadAead()).name, size: 1 });
+      try {
+        const open = () => pool.open({ scope: lease, datasetId, shard: undefined, employees: undefined, secret: Buffer.alloc(32, 7), lanes: 2 });
+        const streams = [];
+        for (let i = 0; i < MAX_STREAMS_PER_WORKER; i++) streams.push((await open())!);
+        assert.equal(pool.streams, MAX_STREAMS_PER_WORKER);
+        assert.equal(await open(), undefined);
+        streams.pop()!.close();
+        assert.ok(await open(), 'a closed stream gives its place back');
+      } finally {
+        await pool.close();
+      }
+    });
+
+    it('a stream refused or abandoned in its first page gives back its read ahead and its worker', async () => {
+      const admin = await inline.token('security-admin', { sub: 'admin-1' });
+      const secondAdmin = await inline.token('security-admin', { sub: 'admin-2' });
+      const metric = async (t: TestVault, name: string) => {
+        const text = (await t.app.inject({ url: '/metrics' })).body;
+        return Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1]);
+      };
+      const until = async (t: TestVault, name: string, value: number) => {
+        for (let i = 0; i < 100 && (await metric(t, name)) !== value; i++) await sleep(50);
+        assert.equal(await metric(t, name), value, name);
+      };
+      const idle = async (t: TestVault) => {
+        await until(t, 'vault_dataset_streams_open', 0);
+        await until(t, 'vault_dataset_pages_read_ahead', 0);
+        await until(t, 'vault_page_worker_streams', 0);
+      };
+      /** Holds every stream in its first page: the page's transaction waits for its keys, while its read ahead goes on. */
+      const holdKeys = async () => {
+        const client = new pg.Client({ connectionString: inline.database.url! });
+        await client.connect();
+        await client.query('begin');
+        await client.query('lock table employee_data_keys in access exclusive mode');
+        return async () => {
+          await client.query('rollback');
+          await client.end();
+        };
+      };
+      for (const t of [inline, workers]) {
+        await idle(t);
+        let release = await holdKeys();
+        const refused = stream(t);
+        await until(t, 'vault_dataset_pages_read_ahead', 1);
+        if (t === workers) assert.ok((await metric(t, 'vault_page_worker_streams')) > 0);
+        const frozen = await t.app.inject({ method: 'POST', url: '/v1/program/pause', headers: { authorization: `Bearer ${admin}` }, payload: { reason: 'bad grant suspected', scope: 'exports' } });
+        assert.equal(frozen.statusCode, 200, frozen.body);
+        await release();
+        const response = await refused;
+        assert.equal(response.statusCode, 503, response.body);
+        assert.equal(response.json().error, 'exports_frozen');
+        await idle(t);
+        await t.app.inject({ method: 'POST', url: '/v1/program/resume', headers: { authorization: `Bearer ${admin}` }, payload: { reason: 'grant fixed', scope: 'exports' } });
+        const resumed = await t.app.inject({ method: 'POST', url: '/v1/program/resume', headers: { authorization: `Bearer ${secondAdmin}` }, payload: { reason: 'reviewed', scope: 'exports' } });
+        assert.equal(resumed.statusCode, 200, resumed.body);
+        for (const other of [inline, workers]) await until(other, 'vault_program_paused', 0);
+
+        // A client that hangs up before the stream's first page is read: nothing is left behind.
+        const server = http.createServer((req, res) => t.app.routing(req, res));
+        await t.app.ready();
+        await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+        try {
+          release = await holdKeys();
+          const gone = http.get({ port: (server.address() as AddressInfo).port, host: '127.0.0.1', path: `/v1/datasets/${datasetId}/records`, headers: { authorization: `Bearer ${job}` } });
+          gone.on('error', () => {});
+          await until(t, 'vault_dataset_pages_read_ahead', 1);
+          gone.destroy();
+          await sleep(100);
+          await release();
+          await idle(t);
+        } finally {
+          await new Promise((resolve) => server.close(resolve));
+        }
+      }
     });
   }
 });

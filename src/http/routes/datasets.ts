@@ -98,10 +98,13 @@ export function datasetRoutes(services: VaultServices) {
           reply.raw.socket?.resetAndDestroy();
         };
         stream.cut.addEventListener('abort', cutNow, { once: true });
-        reply.raw.once('close', () => {
+        const closed = () => {
           stream.cut.removeEventListener('abort', cutNow);
           stream.close();
-        });
+        };
+        reply.raw.once('close', closed);
+        // A client that hung up while the first page was read is gone already: its close has fired.
+        if (reply.raw.destroyed || request.raw.socket?.destroyed) closed();
         if (stream.cut.aborted) cutNow();
         return reply.type('application/x-ndjson').send(body);
       },
