@@ -69,11 +69,15 @@ function parseBatch(raw: string): number {
   return n;
 }
 
+/** The most page workers started unless VAULT_PAGE_WORKERS asks for more: each opens up to 4 database connections. */
+export const DEFAULT_PAGE_WORKERS_MAX = 4;
+
 /**
  * One core is the main thread's (HTTP, keys, audit) and one the database's or the system's: on 2
- * cores the workers only contend with them (measured: bench/export, README).
+ * cores the workers only contend with them (measured: bench/export, README). A large machine gets
+ * a few, not one per core: each holds its own connections and heap.
  */
-const defaultPageWorkers = () => String(Math.max(0, os.availableParallelism() - 2));
+export const defaultPageWorkers = (cores: number): number => Math.min(DEFAULT_PAGE_WORKERS_MAX, Math.max(0, cores - 2));
 
 function parsePageWorkers(raw: string): number {
   const n = Number(raw);
@@ -217,7 +221,7 @@ export function loadConfig(env: Env = process.env): VaultConfig {
     sseHeartbeatSeconds: parseSeconds(env.VAULT_SSE_HEARTBEAT_SECONDS ?? '15'),
     maintenanceSeconds: parseSeconds(env.VAULT_MAINTENANCE_SECONDS ?? '60'),
     keyRotationBatch: parseBatch(env.VAULT_KEY_ROTATION_BATCH ?? '1000'),
-    pageWorkers: parsePageWorkers(env.VAULT_PAGE_WORKERS || defaultPageWorkers()),
+    pageWorkers: env.VAULT_PAGE_WORKERS ? parsePageWorkers(env.VAULT_PAGE_WORKERS) : defaultPageWorkers(os.availableParallelism()),
     auditWitness: path.resolve(env.VAULT_AUDIT_WITNESS || path.join(dataDir, 'audit-witness')),
     recordKinds: parseRecordKinds(env.VAULT_RECORD_KINDS ?? DEFAULT_RECORD_KINDS),
     recordRetentionDays: parseKindRetention(env.VAULT_RECORD_KINDS ?? DEFAULT_RECORD_KINDS),
