@@ -10,6 +10,7 @@
  *   BENCH_PAGE_WORKERS (default 2: a second instance with this many page workers, when the default differs),
  *   BENCH_CPU_PROFILE (a directory: a CPU profile of each round's single stream, vault process only),
  *   VAULT_DATABASE_URL (optional)
+ * The vault's heap is bounded as `serve` bounds it (src/cli/heap.ts); BENCH_HEAP_DEFAULT=1 leaves it to V8.
  * The job's reader runs in a child process (bench/reader.mjs), as a training job runs outside the vault.
  */
 import os from 'node:os';
@@ -20,6 +21,7 @@ import { sql } from 'kysely';
 import pg from 'pg';
 import Cursor from 'pg-cursor';
 import { loadDevSigningKey } from '../src/auth/index.js';
+import { boundServerHeap } from '../src/cli/heap.js';
 import { loadConfig } from '../src/config/index.js';
 import { PAGE_RECORDS } from '../src/datasets/index.js';
 import { migrateDatabase, openDatabase, type VaultDatabase } from '../src/db/index.js';
@@ -228,4 +230,5 @@ async function measure(database: VaultDatabase, dataDir: string, url: string): P
   }
 }
 
+if (process.env.BENCH_HEAP_DEFAULT !== '1') boundServerHeap();
 await main();

@@ -12,6 +12,7 @@ import { registerPolicyCommands } from './policy.js';
 import { registerAuditCommands } from './audit.js';
 import { registerCollectionCommands } from './collection.js';
 import { runDemo } from './demo.js';
+import { boundServerHeap } from './heap.js';
 
 type Action = (...args: any[]) => Promise<number>;
 
@@ -42,6 +43,7 @@ program
   .action(
     run(async () => {
       const config = loadConfig();
+      boundServerHeap();
       // The vault's own events (policy swaps, alarms) go to the server's log once it exists.
       let log = (event: Record<string, unknown>, message: string): void => void process.stderr.write(`${JSON.stringify({ ...event, msg: message })}\n`);
       const vault = await openVault(config, { log: (event, message) => log(event, message) });
