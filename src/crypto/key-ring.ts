@@ -380,7 +380,10 @@ export class KeyRing {
     const list = [...keys];
     const bytes = new Uint8Array(new ArrayBuffer(list.length * KEY_BYTES));
     list.forEach((key, i) => bytes.set(key.bytes(), i * KEY_BYTES));
-    return { ids: list.map((key) => ({ employeeId: key.employeeId, version: key.version })), bytes };
+    return new PackedDataKeys(
+      list.map((key) => ({ employeeId: key.employeeId, version: key.version })),
+      bytes,
+    );
   }
 
   /** Zeroes every cached key and closes the provider. */
@@ -396,6 +399,22 @@ export class KeyRing {
 export interface DataKeyBundle {
   readonly ids: ReadonlyArray<{ readonly employeeId: string; readonly version: number }>;
   readonly bytes: Uint8Array;
+}
+
+/** A bundle as packed: logged or serialised, it names its keys and shows none of their bytes. It crosses a thread as a plain {@link DataKeyBundle}. */
+class PackedDataKeys implements DataKeyBundle {
+  constructor(
+    readonly ids: DataKeyBundle['ids'],
+    readonly bytes: Uint8Array,
+  ) {}
+
+  toJSON(): unknown {
+    return { ids: this.ids, bytes: '[redacted]' };
+  }
+
+  [inspect.custom](): string {
+    return `DataKeyBundle(${this.ids.length} keys, [redacted])`;
+  }
 }
 
 /**

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { inspect } from 'node:util';
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { MessageChannel, receiveMessageOnPort } from 'node:worker_threads';
@@ -34,6 +35,12 @@ describe('data key bundles for worker threads', () => {
     // Its own ArrayBuffer, exactly the keys: never a slab of Buffer's pool with other data in it.
     assert.equal(bundle.bytes.byteOffset, 0);
     assert.equal(bundle.bytes.buffer.byteLength, 2 * 32);
+    // Logged or serialised, it shows none of the keys' bytes.
+    const secretHex = Buffer.from(bundle.bytes).toString('hex');
+    for (const shown of [JSON.stringify(bundle), inspect(bundle), inspect({ nested: bundle }, { depth: 5 })]) {
+      assert.ok(!shown.includes(secretHex.slice(0, 16)) && !/\b\d{1,3}, \d{1,3}, \d{1,3}/.test(shown), `a bundle showed its bytes: ${shown}`);
+      assert.match(shown, /redacted/);
+    }
     const { port1, port2 } = new MessageChannel();
     port1.postMessage(bundle, [bundle.bytes.buffer as ArrayBuffer]);
     assert.equal(bundle.bytes.byteLength, 0, 'a copy of the keys stayed in the sending thread');
