@@ -11,11 +11,10 @@ export const SERVER_HEAP_GROWING_PERCENT = 50;
 
 /**
  * Bounds the server's heap growth (see {@link SERVER_HEAP_GROWING_PERCENT}), unless the operator
- * set `--heap-growing-percent` on node's command line or in NODE_OPTIONS. V8 reads it at each
- * collection, so setting it at start-up takes effect.
+ * set `--heap-growing-percent` on node's command line (NODE_OPTIONS does not take it). V8 reads it
+ * at each collection, so setting it at start-up takes effect.
  */
 export function boundServerHeap(): void {
-  const flags = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)];
-  if (flags.some((flag) => flag.startsWith('--heap-growing-percent') || flag.startsWith('--heap_growing_percent'))) return;
+  if (process.execArgv.some((flag) => flag.startsWith('--heap-growing-percent') || flag.startsWith('--heap_growing_percent'))) return;
   v8.setFlagsFromString(`--heap-growing-percent=${SERVER_HEAP_GROWING_PERCENT}`);
 }

@@ -4,13 +4,13 @@
  * thread unwrapped for that page. The rows stay here; only counts, key names and the finished page
  * go back. Keys and dataset secrets are zeroed when their page or stream ends.
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import { workerData } from 'node:worker_threads';
 import { loadAead, RecordOpener } from '../crypto/index.js';
 import { inTransaction, keysUsedBy, openDatabase, readScopePage, type StreamRow } from '../db/index.js';
-import { isVaultError } from '../errors/index.js';
 import { bindingOf, encodeRows } from './page.js';
 import { datasetLines, lineKeys, type LineKeys } from './lines.js';
-import { PAGE_WORKER_APPLICATION, type PageWorkerData, type WorkerReply, type WorkerRequest } from './page-workers.js';
+import { PAGE_WORKER_APPLICATION, type PageWorkerData, type WorkerRequest } from './page-workers.js';
+import { serveThread } from '../threads/index.js';
 
 const { databaseUrl, aead, poolSize } = workerData as PageWorkerData;
 const database = await openDatabase({ url: databaseUrl, poolSize, applicationName: PAGE_WORKER_APPLICATION });
@@ -83,21 +83,4 @@ async function handle(request: WorkerRequest): Promise<{ result: unknown; transf
   }
 }
 
-/** What crosses back of an error that is not the vault's own: its SQLSTATE or errno, if it has one. */
-function causeOf(err: unknown): string | undefined {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && /^[A-Z0-9_]{1,32}$/.test(code) ? code : undefined;
-}
-
-parentPort!.on('message', (request: WorkerRequest) => {
-  handle(request).then(
-    ({ result, transfer }) => parentPort!.postMessage({ id: request.id, ok: result } satisfies WorkerReply, transfer ?? []),
-    // Only the vault's own messages cross back: never a driver's text, which may quote values.
-    (err: unknown) =>
-      parentPort!.postMessage({
-        id: request.id,
-        error: isVaultError(err) ? { code: err.code, message: err.message } : { cause: causeOf(err) },
-      } satisfies WorkerReply),
-  );
-});
-parentPort!.postMessage({ ready: true });
+serveThread<WorkerRequest>(handle);

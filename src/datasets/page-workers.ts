@@ -1,7 +1,7 @@
-import { Worker } from 'node:worker_threads';
 import type { DataKeyBundle } from '../crypto/index.js';
 import type { DatasetScope, LeaseShard } from '../db/index.js';
-import { VaultError, type VaultErrorCode } from '../errors/index.js';
+import { VaultError } from '../errors/index.js';
+import { ThreadWorker, workerEntry, zeroUnsent } from '../threads/index.js';
 import type { EncodedPage, KeyUse, PagePosition, SkippedRecords } from './page.js';
 
 /** What page workers' connections call themselves in `pg_stat_activity`. */
@@ -16,7 +16,6 @@ export interface PageWorkerData {
 
 export type WorkerRequest =
   | {
-      readonly id: number;
       readonly op: 'open';
       readonly stream: number;
       readonly scope: DatasetScope;
@@ -26,21 +25,11 @@ export type WorkerRequest =
       /** The dataset's secret, moved here (its ArrayBuffer is transferred, not copied). */
       readonly secret: Uint8Array;
     }
-  | { readonly id: number; readonly op: 'read'; readonly stream: number; readonly page: number; readonly orgUnit: string; readonly after: PagePosition | undefined; readonly limit: number }
-  | { readonly id: number; readonly op: 'encode'; readonly stream: number; readonly page: number; readonly unit: number; readonly keys: DataKeyBundle; readonly enrolled: readonly string[] }
-  | { readonly id: number; readonly op: 'drop'; readonly stream: number; readonly page: number }
-  | { readonly id: number; readonly op: 'close'; readonly stream: number }
-  | { readonly id: number; readonly op: 'shutdown' };
-
-type DistributiveOmit<T, K extends keyof T> = T extends unknown ? Omit<T, K> : never;
-
-/**
- * A failure as it crosses back: a vault error's code and message, or for any other error only its
- * driver or system code (`cause`, a SQLSTATE or errno), never its text, which may quote values.
- */
-export type WorkerFailure = { readonly code: VaultErrorCode; readonly message: string } | { readonly code?: undefined; readonly cause: string | undefined };
-
-export type WorkerReply = { readonly id: number; readonly ok: unknown } | { readonly id: number; readonly error: WorkerFailure };
+  | { readonly op: 'read'; readonly stream: number; readonly page: number; readonly orgUnit: string; readonly after: PagePosition | undefined; readonly limit: number }
+  | { readonly op: 'encode'; readonly stream: number; readonly page: number; readonly unit: number; readonly keys: DataKeyBundle; readonly enrolled: readonly string[] }
+  | { readonly op: 'drop'; readonly stream: number; readonly page: number }
+  | { readonly op: 'close'; readonly stream: number }
+  | { readonly op: 'shutdown' };
 
 /** A page as a worker read it: the rows stay in the worker. */
 export interface WorkerPage {
@@ -63,95 +52,9 @@ const HEAP_LIMITS = { maxYoungGenerationSizeMb: 8, maxOldGenerationSizeMb: 64 };
  */
 export const MAX_STREAMS_PER_WORKER = 8;
 
-/** How long a worker has to close its database connections before it is terminated. */
-const SHUTDOWN_GRACE_MS = 2000;
-
-const stopped = () => new VaultError('ERR_UNAVAILABLE', 'a page worker stopped; the stream cannot go on');
-
-/** Zeroes key bytes a failed send left in this thread; sent ones are no longer here (their buffer is detached, of length 0). */
-function zeroUnsent(bytes: Uint8Array): void {
-  if (bytes.byteLength > 0) bytes.fill(0);
-}
+type PageWorker = ThreadWorker<WorkerRequest>;
 
 type Log = (event: Record<string, unknown>, message: string) => void;
-
-function failureOf(error: WorkerFailure): VaultError {
-  if (error.code) return new VaultError(error.code, error.message);
-  return new VaultError('ERR_INTERNAL', `a page worker failed${error.cause ? ` (${error.cause})` : ''}`);
-}
-
-class PageWorker {
-  readonly #worker: Worker;
-  readonly #pending = new Map<number, { resolve: (value: unknown) => void; reject: (err: Error) => void }>();
-  #next = 0;
-  #dead = false;
-  #stopping = false;
-  streams = 0;
-
-  constructor(data: PageWorkerData, log: Log) {
-    this.#worker = spawn(data);
-    this.#worker.unref();
-    this.#worker.on('message', (reply: WorkerReply | { ready: true }) => {
-      if (!('id' in reply)) return;
-      const waiting = this.#pending.get(reply.id);
-      this.#pending.delete(reply.id);
-      if (!waiting) return;
-      if ('error' in reply) waiting.reject(failureOf(reply.error));
-      else waiting.resolve(reply.ok);
-    });
-    let reason: string | undefined;
-    this.#worker.on('error', (err) => {
-      reason = (err as { code?: string }).code ?? err.name;
-    });
-    this.#worker.on('exit', (exitCode) => {
-      const stoppedStreams = this.streams;
-      if (!this.#stopping) log({ alarm: 'page_worker_stopped', exit_code: exitCode, reason, streams: stoppedStreams }, 'a page worker stopped; its streams were cut');
-      this.#dead = true;
-      for (const waiting of this.#pending.values()) waiting.reject(stopped());
-      this.#pending.clear();
-    });
-  }
-
-  get dead(): boolean {
-    return this.#dead;
-  }
-
-  call<T>(request: DistributiveOmit<WorkerRequest, 'id'>, transfer: ArrayBuffer[] = []): Promise<T> {
-    if (this.#dead) return Promise.reject(stopped());
-    const id = this.#next++;
-    return new Promise<T>((resolve, reject) => {
-      this.#pending.set(id, { resolve: resolve as (value: unknown) => void, reject });
-      try {
-        this.#worker.postMessage({ ...request, id }, transfer);
-      } catch (err) {
-        this.#pending.delete(id);
-        reject(err);
-      }
-    });
-  }
-
-  /** Lets the worker close its database connections, then stops it. */
-  async stop(): Promise<void> {
-    if (this.#dead) return;
-    this.#stopping = true;
-    const grace = new Promise((resolve) => setTimeout(resolve, SHUTDOWN_GRACE_MS).unref());
-    await Promise.race([this.call({ op: 'shutdown' }).catch(() => {}), grace]);
-    this.#dead = true;
-    await this.#worker.terminate();
-  }
-}
-
-/**
- * Starts the worker from its compiled file, or under tsx (tests, benchmarks) from its source
- * through tsx's loader, which worker threads do not inherit.
- */
-function spawn(workerData: PageWorkerData): Worker {
-  const entry = new URL(import.meta.url.endsWith('.ts') ? './page-worker.ts' : './page-worker.js', import.meta.url);
-  const options = { workerData, resourceLimits: HEAP_LIMITS };
-  if (!import.meta.url.endsWith('.ts')) return new Worker(entry, options);
-  const boot = `import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(entry.href)}); })`;
-  return new Worker(boot, { ...options, eval: true });
-}
 
 /**
  * One stream's side of the page workers: its pages are read and opened there, by turns over the
@@ -198,7 +101,7 @@ export class WorkerStream {
     if (this.#closed) return;
     this.#closed = true;
     for (const { worker, stream } of this.#lanes) {
-      worker.streams--;
+      worker.load--;
       void worker.call({ op: 'close', stream }).catch(() => {});
     }
   }
@@ -220,7 +123,7 @@ export class PageWorkers {
   constructor(options: { readonly databaseUrl: string; readonly aead: 'native' | 'wasm'; readonly size: number; readonly log?: Log | undefined }) {
     const { size } = options;
     if (!Number.isInteger(size) || size < 1) throw new TypeError('a page worker pool has at least one worker');
-    // A read ahead and a read for each of a few streams at once.
+    // Up to 8 streams, each with a read and a read ahead, take turns on these.
     this.#data = { databaseUrl: options.databaseUrl, aead: options.aead, poolSize: 4 };
     this.#workers = Array.from({ length: size }, () => undefined);
     this.#log = options.log ?? (() => {});
@@ -231,8 +134,8 @@ export class PageWorkers {
   }
 
   /** Stream lanes the workers serve now. */
-  get streams(): number {
-    return this.#workers.reduce((n, worker) => n + (worker && !worker.dead ? worker.streams : 0), 0);
+  get lanes(): number {
+    return this.#workers.reduce((n, worker) => n + (worker && !worker.dead ? worker.load : 0), 0);
   }
 
   /**
@@ -240,14 +143,14 @@ export class PageWorkers {
    * `secret` (the dataset's); undefined when every worker serves {@link MAX_STREAMS_PER_WORKER} already.
    */
   async open(init: { scope: DatasetScope; datasetId: string; shard: LeaseShard | undefined; employees: readonly string[] | undefined; secret: Uint8Array; lanes: number }): Promise<WorkerStream | undefined> {
-    if (this.#closed) throw stopped();
+    if (this.#closed) throw new VaultError('ERR_UNAVAILABLE', 'the page workers are stopped');
     for (let i = 0; i < this.#workers.length; i++) {
       const worker = this.#workers[i];
-      if (!worker || worker.dead) this.#workers[i] = new PageWorker(this.#data, this.#log);
+      if (!worker || worker.dead) this.#workers[i] = new ThreadWorker<WorkerRequest>({ name: 'page_worker', entry: workerEntry(import.meta.url, 'page-worker'), data: this.#data, limits: HEAP_LIMITS, log: this.#log });
     }
     const chosen = (this.#workers as PageWorker[])
-      .filter((worker) => worker.streams < MAX_STREAMS_PER_WORKER)
-      .sort((a, b) => a.streams - b.streams)
+      .filter((worker) => worker.load < MAX_STREAMS_PER_WORKER)
+      .sort((a, b) => a.load - b.load)
       .slice(0, Math.max(1, init.lanes));
     if (chosen.length === 0) return undefined;
     const { scope } = init;
@@ -258,7 +161,7 @@ export class PageWorkers {
       const stream = this.#nextStream++;
       const secret = new Uint8Array(new ArrayBuffer(init.secret.length));
       secret.set(init.secret);
-      worker.streams++;
+      worker.load++;
       lanes.push({ worker, stream });
       try {
         await worker.call({ op: 'open', stream, scope: plainScope, datasetId: init.datasetId, shard: init.shard, employees: init.employees, secret }, [secret.buffer]);

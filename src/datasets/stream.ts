@@ -104,8 +104,8 @@ export interface StreamLoad {
   readonly open: number;
   /** Pages read ahead and not yet sent or dropped. */
   readonly pagesReadAhead: number;
-  /** Streams (or their lanes) served by page workers. */
-  readonly workerStreams: number;
+  /** Stream lanes page workers serve: one per shard, up to two per lone stream. */
+  readonly workerLanes: number;
 }
 
 /**
@@ -124,7 +124,7 @@ export class DatasetStreams {
   }
 
   load(): StreamLoad {
-    return { open: this.#open, pagesReadAhead: this.#readAheadSlots.taken, workerStreams: this.#deps.pageWorkers?.streams ?? 0 };
+    return { open: this.#open, pagesReadAhead: this.#readAheadSlots.taken, workerLanes: this.#deps.pageWorkers?.lanes ?? 0 };
   }
 
   /**
@@ -177,14 +177,21 @@ export class DatasetStreams {
       const source = await pageSource(this.#deps, lease, part, keys, secret);
       this.#open++;
       const cut = new AbortController();
+      // Set when the stream is released: a page loop still running stops at its next step.
+      const closed = new AbortController();
       let pages: AsyncGenerator<Buffer> | undefined;
+      let first: IteratorResult<Buffer> | undefined;
+      let handedOver = false;
       let stopListening = () => {};
       // A page loop paused at its first page still holds its read ahead: returning it releases that.
       const stopPages = () => pages?.return(undefined).catch(() => undefined);
       const release = once(() => {
+        closed.abort();
         this.#open--;
         stopListening();
         void stopPages();
+        // A first page read but never sent (a freeze, a client gone) is plaintext: zeroed, not left to the allocator.
+        if (!handedOver && first && !first.done) first.value.fill(0);
         source.close();
         keys.forget();
       });
@@ -193,10 +200,9 @@ export class DatasetStreams {
         cut.abort(frozenError());
         void this.#auditCut(principal, lease, part, 'exports_frozen', 'high');
       });
-      let first: IteratorResult<Buffer>;
       try {
         if (this.#deps.exports.frozen()) throw frozenError();
-        pages = this.#pages(principal, lease, part, source, start, cut.signal);
+        pages = this.#pages(principal, lease, part, source, start, cut.signal, closed.signal);
         first = await pages.next();
         if (cut.signal.aborted) throw frozenError();
       } catch (err) {
@@ -204,10 +210,12 @@ export class DatasetStreams {
         release();
         throw err;
       }
-      const loop = pages;
+      const [loop, opened] = [pages, first];
       async function* all(): AsyncGenerator<Buffer> {
         try {
-          if (!first.done) yield first.value;
+          if (closed.signal.aborted) return;
+          handedOver = true;
+          if (!opened.done) yield opened.value;
           yield* loop;
         } finally {
           release();
@@ -221,18 +229,24 @@ export class DatasetStreams {
     }
   }
 
-  async *#pages(principal: Principal, lease: LeaseRow, part: StreamPart, source: PageSource, start: StreamPosition | undefined, cut: AbortSignal): AsyncGenerator<Buffer> {
+  async *#pages(principal: Principal, lease: LeaseRow, part: StreamPart, source: PageSource, start: StreamPosition | undefined, cut: AbortSignal, closed: AbortSignal): AsyncGenerator<Buffer> {
     let ahead: PageReadAhead | undefined;
     try {
       for (let unit = start?.unit ?? 0; unit < lease.orgUnits.length; unit++) {
         let position: PagePosition | undefined = start && unit === start.unit ? { capturedAt: new Date(start.capturedAtMs), eventId: start.eventId } : undefined;
         for (;;) {
+          // Released: no one reads on, so nothing more is read, opened or audited.
+          if (closed.aborted) return;
           // Thrown, not returned: a stream that ends cleanly here would read as the whole dataset.
           if (lease.expiresAt <= nowOf(this.#deps)) throw await this.#expiredMidStream(principal, lease, part);
           if (cut.aborted || this.#deps.exports.frozen()) throw frozenError();
           const page = ahead ? await ahead.page : await source.read(unit, position);
           ahead?.release();
           ahead = undefined;
+          if (closed.aborted) {
+            page.drop();
+            return;
+          }
           const done = page.count < PAGE_RECORDS;
           position = page.last;
           // The next page is read while this one is opened, encoded and audited, so the database
@@ -247,9 +261,10 @@ export class DatasetStreams {
         }
       }
     } finally {
+      // Its slot comes back once the read is over: until then its rows are in memory.
       if (ahead) {
-        ahead.release();
-        ahead.page.then((page) => page.drop(), () => {});
+        const { page, release } = ahead;
+        page.then((read) => read.drop(), () => {}).finally(release);
       }
     }
   }

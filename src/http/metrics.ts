@@ -21,6 +21,7 @@ export interface CollectionGauges {
   programPaused(): { collection: boolean; exports: boolean };
   retention?(): { runs: number; recordsDeleted: Readonly<Record<string, number>>; partitionsDropped: number; keysDestroyed: number; lastRunAt: Date | undefined };
   streams?(): StreamLoad;
+  sealed?(): { readonly mainThread: number; readonly workers: number };
 }
 
 export function createMetrics(collection?: CollectionGauges): HttpMetrics {
@@ -117,7 +118,22 @@ export function createMetrics(collection?: CollectionGauges): HttpMetrics {
       });
     gauge('vault_dataset_streams_open', 'Dataset streams open on this instance', (load) => load.open);
     gauge('vault_dataset_pages_read_ahead', 'Dataset pages read ahead and not yet sent or dropped', (load) => load.pagesReadAhead);
-    gauge('vault_page_worker_streams', 'Dataset stream lanes served by page workers', (load) => load.workerStreams);
+    gauge('vault_page_worker_lanes', 'Dataset stream lanes page workers serve (one a shard, up to two a lone stream)', (load) => load.workerLanes);
+  }
+  const sealed = collection?.sealed?.bind(collection);
+  if (sealed) {
+    new Counter({
+      name: 'vault_ingest_chunks_sealed_total',
+      help: 'Ingest chunks (up to 500 records) classified and sealed, by thread: the main one, or a seal worker',
+      labelNames: ['thread'],
+      registers: [registry],
+      collect() {
+        const counts = sealed();
+        this.reset();
+        this.inc({ thread: 'main' }, counts.mainThread);
+        this.inc({ thread: 'worker' }, counts.workers);
+      },
+    });
   }
   return metrics;
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sql } from 'kysely';
@@ -118,7 +118,7 @@ describe(`page workers (${STORE})`, () => {
         const open = () => pool.open({ scope: lease, datasetId, shard: undefined, employees: undefined, secret: Buffer.alloc(32, 7), lanes: 2 });
         const streams = [];
         for (let i = 0; i < MAX_STREAMS_PER_WORKER; i++) streams.push((await open())!);
-        assert.equal(pool.streams, MAX_STREAMS_PER_WORKER);
+        assert.equal(pool.lanes, MAX_STREAMS_PER_WORKER);
         assert.equal(await open(), undefined);
         streams.pop()!.close();
         assert.ok(await open(), 'a closed stream gives its place back');
@@ -141,7 +141,7 @@ describe(`page workers (${STORE})`, () => {
       const idle = async (t: TestVault) => {
         await until(t, 'vault_dataset_streams_open', 0);
         await until(t, 'vault_dataset_pages_read_ahead', 0);
-        await until(t, 'vault_page_worker_streams', 0);
+        await until(t, 'vault_page_worker_lanes', 0);
       };
       /** Holds every stream in its first page: the page's transaction waits for its keys, while its read ahead goes on. */
       const holdKeys = async () => {
@@ -159,7 +159,7 @@ describe(`page workers (${STORE})`, () => {
         let release = await holdKeys();
         const refused = stream(t);
         await until(t, 'vault_dataset_pages_read_ahead', 1);
-        if (t === workers) assert.ok((await metric(t, 'vault_page_worker_streams')) > 0);
+        if (t === workers) assert.ok((await metric(t, 'vault_page_worker_lanes')) > 0);
         const frozen = await t.app.inject({ method: 'POST', url: '/v1/program/pause', headers: { authorization: `Bearer ${admin}` }, payload: { reason: 'bad grant suspected', scope: 'exports' } });
         assert.equal(frozen.statusCode, 200, frozen.body);
         await release();
@@ -174,6 +174,8 @@ describe(`page workers (${STORE})`, () => {
 
         // A client that hangs up before the stream's first page is read: nothing is left behind.
         const server = http.createServer((req, res) => t.app.routing(req, res));
+        const sockets: Socket[] = [];
+        server.on('connection', (socket) => sockets.push(socket));
         await t.app.ready();
         await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
         try {
@@ -182,7 +184,8 @@ describe(`page workers (${STORE})`, () => {
           gone.on('error', () => {});
           await until(t, 'vault_dataset_pages_read_ahead', 1);
           gone.destroy();
-          await sleep(100);
+          // The server has seen the hang-up before the first page is released: its close has fired already.
+          await Promise.all(sockets.map((socket) => (socket.destroyed ? undefined : new Promise((resolve) => socket.once('close', resolve)))));
           await release();
           await idle(t);
         } finally {
