@@ -76,6 +76,8 @@ export interface BenchVault {
   readonly vault: Vault;
   readonly config: VaultConfig;
   readonly database: VaultDatabase;
+  /** Another instance on the same store and keys, with `env` over the first one's settings; closed with the bench. */
+  another(env: Record<string, string>): Promise<Vault>;
   close(): Promise<void>;
 }
 
@@ -89,14 +91,22 @@ export async function openBenchVault(): Promise<BenchVault> {
   // kept ten years so the fixed dates of synthetic records never expire.
   const providerEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => k === 'VAULT_KEY_PROVIDER' || k.startsWith('VAULT_PKCS11_')));
   const kinds = DEFAULT_RECORD_KINDS.split(',').map((k) => `${k}:3650`).join(',');
-  const config = loadConfig({ VAULT_DATA_DIR: dataDir, VAULT_LOG_LEVEL: 'warn', VAULT_RECORD_KINDS: kinds, VAULT_MAINTENANCE_SECONDS: '86400', ...providerEnv });
+  const env = { VAULT_DATA_DIR: dataDir, VAULT_LOG_LEVEL: 'warn', VAULT_RECORD_KINDS: kinds, VAULT_MAINTENANCE_SECONDS: '86400', ...providerEnv };
+  const config = loadConfig(env);
   const vault = await openVault(config, { database });
+  const others: Vault[] = [];
   await vault.services.roster.upsert(BENCH_ACTOR, { employees: BENCH_EMPLOYEES.map((id, i) => ({ employee_id: id, org_unit: `unit-${i % 10}`, region: 'eu', enrolled: true })) });
   return {
     vault,
     config,
     database,
+    async another(extra) {
+      const other = await openVault(loadConfig({ ...env, ...extra }), { database });
+      others.push(other);
+      return other;
+    },
     async close() {
+      for (const other of others) await other.close();
       await vault.close();
       await database.close();
       await scratch.drop();

@@ -22,7 +22,7 @@ import {
 } from './db/index.js';
 import { AccessReports, DatasetRequests, DatasetStreams, PageWorkers, type DatasetDeps } from './datasets/index.js';
 import { VaultError } from './errors/index.js';
-import { RecordIngestor, upsertRoster } from './ingest/index.js';
+import { RecordIngestor, SealWorkers, upsertRoster } from './ingest/index.js';
 import { loadTrustedBundleKeys, PolicyEngine } from './policy/index.js';
 import { PolicyAdmin } from './policy-admin/index.js';
 import type { ReadinessCheck, VaultServices } from './services/index.js';
@@ -139,6 +139,7 @@ export async function openVault(config: VaultConfig, opened: OpenVaultOptions = 
   let auditLog: AuditLog | undefined;
   let openedControls: ControlState | undefined;
   let pageWorkers: PageWorkers | undefined;
+  let sealWorkers: SealWorkers | undefined;
   try {
     const tokens = await openTokenVerifier(config);
     const builtinClassifierLists = await loadClassifierLists();
@@ -173,6 +174,7 @@ export async function openVault(config: VaultConfig, opened: OpenVaultOptions = 
     await collection.installDefaultManifest(defaultManifest(knownKinds, config.recordRetentionDays));
     const ingestGate = new IngestGate(controls);
     pageWorkers = db.url && config.pageWorkers > 0 ? new PageWorkers({ databaseUrl: db.url, aead: aead.name, size: config.pageWorkers, log: options.log }) : undefined;
+    sealWorkers = config.ingestWorkers > 0 ? new SealWorkers({ aead: aead.name, size: config.ingestWorkers, log: options.log }) : undefined;
     const datasetDeps: DatasetDeps = {
       database: db,
       keyRing,
@@ -244,6 +246,7 @@ export async function openVault(config: VaultConfig, opened: OpenVaultOptions = 
         classifier: () => policy.classifierInForce(),
         storeLevel4: config.storeLevel4,
         collection: ingestGate,
+        sealWorkers,
       }),
       collection,
       roster: { upsert: (actor, body) => upsertRoster({ database: db, audit }, actor, body) },
@@ -308,6 +311,7 @@ export async function openVault(config: VaultConfig, opened: OpenVaultOptions = 
         await access.close();
         await mintRefusals.close();
         await pageWorkers?.close();
+        await sealWorkers?.close();
         await policy.stop();
         await audit.close();
         keyRing.close();
@@ -316,6 +320,7 @@ export async function openVault(config: VaultConfig, opened: OpenVaultOptions = 
     };
   } catch (err) {
     await pageWorkers?.close();
+    await sealWorkers?.close();
     await openedControls?.stop();
     await auditLog?.close();
     if (openedKeyRing) openedKeyRing.close();

@@ -29,15 +29,17 @@ describe('configuration', () => {
     assert.equal(loadConfig({ VAULT_CONSOLE_DEV_TOKEN: '0' }).consoleDevToken, false);
   });
 
-  it('starts page workers on the cores beyond two, at most four unless asked for more', () => {
+  it('starts page and seal workers on the cores beyond two, at most four unless asked for more', () => {
     assert.deepEqual([1, 2, 3, 4, 6, 8, 64].map(defaultPageWorkers), [0, 0, 1, 2, 4, 4, 4]);
     assert.equal(loadConfig({}).pageWorkers, defaultPageWorkers(os.availableParallelism()));
     assert.equal(loadConfig({ VAULT_PAGE_WORKERS: '12' }).pageWorkers, 12);
     assert.equal(loadConfig({ VAULT_PAGE_WORKERS: '0' }).pageWorkers, 0);
+    assert.equal(loadConfig({}).ingestWorkers, defaultPageWorkers(os.availableParallelism()));
+    assert.equal(loadConfig({ VAULT_INGEST_WORKERS: '3' }).ingestWorkers, 3);
   });
 
   it('refuses bad values with the variable named', () => {
-    for (const [name, value] of [['VAULT_PORT', 'eighty'], ['VAULT_MAX_SCOPE_FRACTION', '1.5'], ['VAULT_ENV', 'staging'], ['VAULT_RECORD_KINDS', 'Bad Kind:1'], ['VAULT_STORE_LEVEL_4', 'yes'], ['VAULT_CONSOLE_DEV_TOKEN', 'on'], ['VAULT_PAGE_WORKERS', '65'], ['VAULT_PAGE_WORKERS', '-1'], ['VAULT_PAGE_WORKERS', 'all']]) {
+    for (const [name, value] of [['VAULT_PORT', 'eighty'], ['VAULT_MAX_SCOPE_FRACTION', '1.5'], ['VAULT_ENV', 'staging'], ['VAULT_RECORD_KINDS', 'Bad Kind:1'], ['VAULT_STORE_LEVEL_4', 'yes'], ['VAULT_CONSOLE_DEV_TOKEN', 'on'], ['VAULT_PAGE_WORKERS', '65'], ['VAULT_PAGE_WORKERS', '-1'], ['VAULT_PAGE_WORKERS', 'all'], ['VAULT_INGEST_WORKERS', '65'], ['VAULT_INGEST_WORKERS', '2.5']]) {
       assert.throws(() => loadConfig({ [name!]: value }), (err) => configError(err) && (err as Error).message.includes(name!));
     }
   });

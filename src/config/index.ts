@@ -44,6 +44,8 @@ export interface VaultConfig {
   readonly keyRotationBatch: number;
   /** VAULT_PAGE_WORKERS: threads that read and open dataset pages on PostgreSQL; 0 runs streams in the main thread. */
   readonly pageWorkers: number;
+  /** VAULT_INGEST_WORKERS: threads that classify and seal ingest chunks; 0 does it in the main thread. */
+  readonly ingestWorkers: number;
   /** VAULT_AUDIT_WITNESS: a directory or `.jsonl` file outside the database where every checkpoint is also appended. */
   readonly auditWitness: string;
   /** Declared record kinds and the lowest sensitivity each may carry. */
@@ -69,8 +71,8 @@ function parseBatch(raw: string): number {
   return n;
 }
 
-/** The most page workers started unless VAULT_PAGE_WORKERS asks for more: each opens up to 4 database connections. */
-export const DEFAULT_PAGE_WORKERS_MAX = 4;
+/** The most page (or seal) workers started unless VAULT_PAGE_WORKERS (VAULT_INGEST_WORKERS) asks for more: each page worker opens up to 4 database connections. */
+const DEFAULT_PAGE_WORKERS_MAX = 4;
 
 /**
  * One core is the main thread's (HTTP, keys, audit) and one the database's or the system's: on 2
@@ -79,9 +81,10 @@ export const DEFAULT_PAGE_WORKERS_MAX = 4;
  */
 export const defaultPageWorkers = (cores: number): number => Math.min(DEFAULT_PAGE_WORKERS_MAX, Math.max(0, cores - 2));
 
-function parsePageWorkers(raw: string): number {
+function parseWorkers(name: string, raw: string | undefined): number {
+  if (!raw) return defaultPageWorkers(os.availableParallelism());
   const n = Number(raw);
-  if (!/^\d+$/.test(raw) || n > 64) fail(`VAULT_PAGE_WORKERS must be an integer 0-64, got "${raw}"`);
+  if (!/^\d+$/.test(raw) || n > 64) fail(`${name} must be an integer 0-64, got "${raw}"`);
   return n;
 }
 
@@ -221,7 +224,8 @@ export function loadConfig(env: Env = process.env): VaultConfig {
     sseHeartbeatSeconds: parseSeconds(env.VAULT_SSE_HEARTBEAT_SECONDS ?? '15'),
     maintenanceSeconds: parseSeconds(env.VAULT_MAINTENANCE_SECONDS ?? '60'),
     keyRotationBatch: parseBatch(env.VAULT_KEY_ROTATION_BATCH ?? '1000'),
-    pageWorkers: env.VAULT_PAGE_WORKERS ? parsePageWorkers(env.VAULT_PAGE_WORKERS) : defaultPageWorkers(os.availableParallelism()),
+    pageWorkers: parseWorkers('VAULT_PAGE_WORKERS', env.VAULT_PAGE_WORKERS),
+    ingestWorkers: parseWorkers('VAULT_INGEST_WORKERS', env.VAULT_INGEST_WORKERS),
     auditWitness: path.resolve(env.VAULT_AUDIT_WITNESS || path.join(dataDir, 'audit-witness')),
     recordKinds: parseRecordKinds(env.VAULT_RECORD_KINDS ?? DEFAULT_RECORD_KINDS),
     recordRetentionDays: parseKindRetention(env.VAULT_RECORD_KINDS ?? DEFAULT_RECORD_KINDS),

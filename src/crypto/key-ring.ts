@@ -81,6 +81,12 @@ export class DataKey {
   }
 }
 
+function assertKeyFits(key: DataKey, binding: RecordBinding): void {
+  if (key.employeeId !== binding.employeeId || key.version !== binding.dekVersion) {
+    throw new VaultError('ERR_DECRYPT_FAILED', 'data key does not belong to this record');
+  }
+}
+
 /** How {@link KeyRing.withDataKeys} names a key: one employee, one version. */
 export function dataKeyId(employeeId: string, dekVersion: number): string {
   return `${employeeId}\u0000${dekVersion}`;
@@ -361,14 +367,13 @@ export class KeyRing {
   }
 
   #seal(key: DataKey, binding: RecordBinding, plaintext: Uint8Array, nonce: Uint8Array): Buffer {
-    this.#assertKeyFits(key, binding);
+    assertKeyFits(key, binding);
     return sealEnvelope(this.#aead, key.bytes(), this.#provider.kekFingerprint, binding.dekVersion, recordContext(binding), plaintext, nonce);
   }
 
-  #assertKeyFits(key: DataKey, binding: RecordBinding): void {
-    if (key.employeeId !== binding.employeeId || key.version !== binding.dekVersion) {
-      throw new VaultError('ERR_DECRYPT_FAILED', 'data key does not belong to this record');
-    }
+  /** The fingerprint of the KEK new envelopes name (a copy): what a {@link RecordSealer} writes into them. */
+  sealingKekFingerprint(): Uint8Array {
+    return Uint8Array.from(this.#provider.kekFingerprint);
   }
 
   /**
@@ -417,6 +422,46 @@ class PackedDataKeys implements DataKeyBundle {
   }
 }
 
+function withBundle<T>(aead: Aead, bundle: DataKeyBundle, use: (keys: ReadonlyMap<string, DataKey>) => T): T {
+  const bytes = Buffer.from(bundle.bytes.buffer, bundle.bytes.byteOffset, bundle.bytes.byteLength);
+  try {
+    if (bytes.length !== bundle.ids.length * KEY_BYTES) throw new VaultError('ERR_KEY_UNAVAILABLE', 'a key bundle does not hold the keys it names');
+    const keys = new Map<string, DataKey>();
+    bundle.ids.forEach(({ employeeId, version }, i) => {
+      keys.set(dataKeyId(employeeId, version), new DataKey(employeeId, version, bytes.subarray(i * KEY_BYTES, (i + 1) * KEY_BYTES), () => {}));
+    });
+    return use(keys);
+  } finally {
+    aead.memzero(bytes);
+  }
+}
+
+/**
+ * Seals records in a worker thread, under keys a {@link KeyRing} packed in the main thread, into the
+ * envelope {@link KeyRing.encryptRecords} writes (`kekFingerprint` is the main thread's
+ * {@link KeyRing.sealingKekFingerprint}). It holds no key of its own.
+ */
+export class RecordSealer {
+  readonly #aead: Aead;
+
+  constructor(aead: Aead) {
+    this.#aead = aead;
+  }
+
+  /** Runs `use` with the bundle's keys by {@link dataKeyId}; the bundle's bytes are zeroed when it ends. */
+  withKeys<T>(bundle: DataKeyBundle, use: (keys: ReadonlyMap<string, DataKey>) => T): T {
+    return withBundle(this.#aead, bundle, use);
+  }
+
+  seal(items: ReadonlyArray<{ key: DataKey; binding: RecordBinding; plaintext: Uint8Array }>, kekFingerprint: Uint8Array): Buffer[] {
+    const nonces = freshNonces(items.length);
+    return items.map(({ key, binding, plaintext }, i) => {
+      assertKeyFits(key, binding);
+      return sealEnvelope(this.#aead, key.bytes(), kekFingerprint, binding.dekVersion, recordContext(binding), plaintext, nonces.subarray(i * NONCE_BYTES, (i + 1) * NONCE_BYTES));
+    });
+  }
+}
+
 /**
  * Opens records in a worker thread, under keys a {@link KeyRing} packed in the main thread, with
  * the same checks as {@link KeyRing.decryptRecord}. It holds no key of its own.
@@ -430,17 +475,7 @@ export class RecordOpener {
 
   /** Runs `use` with the bundle's keys by {@link dataKeyId}; the bundle's bytes are zeroed when it ends. */
   withKeys<T>(bundle: DataKeyBundle, use: (keys: ReadonlyMap<string, DataKey>) => T): T {
-    const bytes = Buffer.from(bundle.bytes.buffer, bundle.bytes.byteOffset, bundle.bytes.byteLength);
-    try {
-      if (bytes.length !== bundle.ids.length * KEY_BYTES) throw new VaultError('ERR_KEY_UNAVAILABLE', 'a key bundle does not hold the keys it names');
-      const keys = new Map<string, DataKey>();
-      bundle.ids.forEach(({ employeeId, version }, i) => {
-        keys.set(dataKeyId(employeeId, version), new DataKey(employeeId, version, bytes.subarray(i * KEY_BYTES, (i + 1) * KEY_BYTES), () => {}));
-      });
-      return use(keys);
-    } finally {
-      this.#aead.memzero(bytes);
-    }
+    return withBundle(this.#aead, bundle, use);
   }
 
   open(key: DataKey, binding: RecordBinding, envelope: Uint8Array): Buffer {

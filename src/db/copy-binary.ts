@@ -33,9 +33,9 @@ function textArrayBytes(values: readonly string[]): number {
  * The COPY stream as one buffer per chunk of rows, produced lazily: a caller that encrypts rows
  * inside the iterator overlaps that work with PostgreSQL consuming the previous chunk.
  */
-export function* encodeRecordChunks(chunks: Iterable<readonly RecordRow[]>): Generator<Buffer> {
+export async function* encodeRecordChunks(chunks: Iterable<readonly RecordRow[]> | AsyncIterable<readonly RecordRow[]>): AsyncGenerator<Buffer> {
   let first = true;
-  for (const rows of chunks) {
+  for await (const rows of chunks) {
     yield encodeChunk(rows, first, false);
     first = false;
   }

@@ -25,7 +25,7 @@ import { VaultError } from '../errors/index.js';
 export interface VaultConnection extends DatabaseConnection {
   execScript(sql: string): Promise<void>;
   /** Streams COPY data; the iterable is pulled as the server takes data, so producing it overlaps the write. */
-  copyIn(copySql: string, data: Iterable<Buffer>): Promise<number>;
+  copyIn(copySql: string, data: AsyncIterable<Buffer>): Promise<number>;
 }
 
 const MUTATIONS = new Set(['INSERT', 'UPDATE', 'DELETE', 'MERGE']);
@@ -83,7 +83,7 @@ class PgConnection implements VaultConnection {
     await this.client.query(sql);
   }
 
-  async copyIn(copySql: string, data: Iterable<Buffer>): Promise<number> {
+  async copyIn(copySql: string, data: AsyncIterable<Buffer>): Promise<number> {
     const stream = this.client.query(copyFrom(copySql));
     await pipeline(Readable.from(data, { objectMode: false, highWaterMark: 256 * 1024 }), stream).catch((err: unknown) => {
       throw asUnavailable(err);
@@ -144,9 +144,11 @@ class PgliteConnection implements VaultConnection {
     await this.db.exec(sql);
   }
 
-  async copyIn(copySql: string, data: Iterable<Buffer>): Promise<number> {
+  async copyIn(copySql: string, data: AsyncIterable<Buffer>): Promise<number> {
     const copyFromBlob = copySql.replace(/from\s+stdin/i, "from '/dev/blob'");
-    const result = await this.db.query(copyFromBlob, [], { blob: new Blob([...data]) });
+    const parts: Buffer[] = [];
+    for await (const part of data) parts.push(part);
+    const result = await this.db.query(copyFromBlob, [], { blob: new Blob(parts) });
     return result.affectedRows ?? 0;
   }
 }

@@ -46,7 +46,7 @@ export function recordKey(eventId: string, capturedAt: Date): string {
  * Bulk-writes encrypted rows with binary COPY; run it inside the batch's transaction. Chunks are
  * pulled lazily, so rows may be sealed inside the iterable while earlier chunks are on the wire.
  */
-export async function copyRecords(db: Db, rows: readonly RecordRow[] | Iterable<readonly RecordRow[]>): Promise<number> {
+export async function copyRecords(db: Db, rows: readonly RecordRow[] | Iterable<readonly RecordRow[]> | AsyncIterable<readonly RecordRow[]>): Promise<number> {
   const chunks = isRowArray(rows) ? [rows] : rows;
   const data = encodeRecordChunks(chunks);
   return db
@@ -78,6 +78,6 @@ function sqlState(err: unknown): unknown {
   return typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined;
 }
 
-function isRowArray(rows: readonly RecordRow[] | Iterable<readonly RecordRow[]>): rows is readonly RecordRow[] {
+function isRowArray(rows: readonly RecordRow[] | Iterable<readonly RecordRow[]> | AsyncIterable<readonly RecordRow[]>): rows is readonly RecordRow[] {
   return Array.isArray(rows) && (rows.length === 0 || !Array.isArray(rows[0]));
 }

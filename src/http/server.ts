@@ -48,6 +48,7 @@ export async function buildHttpServer(services: VaultServices, options: HttpServ
     },
     retention: () => services.retention.totals(),
     streams: () => services.datasets.load(),
+    sealed: () => services.ingest.chunksSealed(),
   });
   app.addSchema(errorBodySchema);
   app.setErrorHandler(errorHandler(services.edgeAudit));

@@ -21,11 +21,12 @@ import {
   type RecordRow,
   type VaultDatabase,
 } from '../db/index.js';
-import type { Category, Classification, Classifier } from '../classify/index.js';
+import type { Category, Classification, Classifier, ClassifierLists } from '../classify/index.js';
 import type { ControlDrop, IngestGate } from '../collection/index.js';
 import { isVaultError, publicErrorName, VaultError } from '../errors/index.js';
 import { isEmployeeId, NEVER_EXPORTED_SENSITIVITY } from '../model/index.js';
 import { parseRecord, type ParsedRecord } from './validate.js';
+import type { SealedChunk, SealWorkers } from './seal-workers.js';
 
 export type DropReason = 'not_enrolled' | 'keys_destroyed' | 'sensitive_content' | ControlDrop;
 export type RejectionCode = 'invalid_record' | 'unknown_kind' | 'unknown_employee';
@@ -56,6 +57,8 @@ export interface IngestDeps {
   readonly storeLevel4: boolean;
   /** The collection controls: the manifest, consent, pauses and the kill switch. */
   readonly collection: IngestGate;
+  /** Classify and seal chunks in worker threads (VAULT_INGEST_WORKERS); without them, in this thread. */
+  readonly sealWorkers?: SealWorkers | undefined;
 }
 
 /** What classifies a batch: one classifier for all its records, and the revision its lists belong to. */
@@ -63,6 +66,8 @@ export interface BatchClassifier {
   readonly classifier: Pick<Classifier, 'classify'>;
   readonly revision: string;
   readonly lists: 'bundle' | 'builtin';
+  /** The lists, for the seal workers to build the same classifier; without them a batch is classified in this thread. */
+  readonly source?: ClassifierLists | undefined;
 }
 
 interface Candidate {
@@ -91,6 +96,18 @@ function sensitiveCounts(dropped: readonly DroppedRecord[]): { records: number; 
   return { records, categories };
 }
 
+/** A record's level and categories: the highest of its kind's floor, the agent's declaration and what the classifier `found`. */
+function levelOf(c: Candidate, found: Classification): { sensitivity: number; categories: readonly Category[] } {
+  return { sensitivity: Math.max(c.record.kindFloor, c.record.declaredSensitivity ?? 0, found.level), categories: found.categories };
+}
+
+const NOTHING_FOUND: Classification = { level: 0, categories: [] };
+
+/** What a record's envelope is bound to, but its level and categories. */
+function bindingOf(c: Candidate): Omit<RecordRow, 'envelope' | 'sensitivity' | 'categories'> {
+  return { eventId: c.record.eventId, employeeId: c.record.employeeId, orgUnit: c.orgUnit, kind: c.record.kind, capturedAt: c.record.capturedAt, dekVersion: c.key.dekVersion };
+}
+
 const MAX_ATTEMPTS = 3;
 const COPY_CHUNK = 500;
 
@@ -101,9 +118,15 @@ const COPY_CHUNK = 500;
 export class RecordIngestor {
   readonly #deps: IngestDeps;
   readonly #knownMonths = new Set<string>();
+  readonly #sealed = { mainThread: 0, workers: 0 };
 
   constructor(deps: IngestDeps) {
     this.#deps = deps;
+  }
+
+  /** Chunks classified and sealed so far, in this thread and in seal workers (written or not: a rolled-back write counts). */
+  chunksSealed(): { readonly mainThread: number; readonly workers: number } {
+    return { ...this.#sealed };
   }
 
   /**
@@ -200,7 +223,7 @@ export class RecordIngestor {
       this.#deps.keyRing.withDataKeys(
         candidates.map((c) => c.key),
         (keys) =>
-          this.#writeWithRetries(candidates, keys, classification.classifier, duplicates, event).then((r) => ({
+          this.#writeWithRetries(candidates, keys, classification, duplicates, event).then((r) => ({
             accepted: r.accepted,
             duplicates: r.duplicates,
             dropped: [...dropped, ...r.lateDrops].sort((a, b) => a.index - b.index),
@@ -287,7 +310,7 @@ export class RecordIngestor {
   async #writeWithRetries(
     candidates: readonly Candidate[],
     keys: ReadonlyMap<string, DataKey>,
-    classifier: BatchClassifier['classifier'],
+    classifier: BatchClassifier,
     inBatchDuplicates: number,
     event: (accepted: number, duplicates: number, lateDrops: readonly DroppedRecord[]) => AuditEventInput,
   ): Promise<{ accepted: number; duplicates: number; lateDrops: IngestResult['dropped'] }> {
@@ -330,11 +353,11 @@ export class RecordIngestor {
 
   /**
    * The level stored with a record: the highest of its kind's floor, the agent's declaration and
-   * what the classifier finds. An agent may raise a level, never lower it.
+   * what the classifier finds (in this thread, once: a retried write reuses it). An agent may raise
+   * a level, never lower it.
    */
   #classify(c: Candidate, classifier: BatchClassifier['classifier']): { sensitivity: number; categories: readonly Category[] } {
-    const found = (c.found ??= classifier.classify(c.record.payload));
-    return { sensitivity: Math.max(c.record.kindFloor, c.record.declaredSensitivity ?? 0, found.level), categories: found.categories };
+    return levelOf(c, (c.found ??= classifier.classify(c.record.payload)));
   }
 
   /**
@@ -347,11 +370,12 @@ export class RecordIngestor {
   async #write(
     candidates: readonly Candidate[],
     keys: ReadonlyMap<string, DataKey>,
-    classifier: BatchClassifier['classifier'],
+    batch: BatchClassifier,
     event: (written: number, lateDrops: readonly DroppedRecord[]) => AuditEventInput,
   ): Promise<{ accepted: number; lateDrops: IngestResult['dropped'] }> {
-    const { database, keyRing, audit, storeLevel4, collection } = this.#deps;
-    const classify = (c: Candidate) => this.#classify(c, classifier);
+    const { database, keyRing, audit, storeLevel4, collection, sealWorkers } = this.#deps;
+    const classify = (c: Candidate) => this.#classify(c, batch.classifier);
+    const sealedCount = this.#sealed;
     return inTransaction(database, async (trx) => {
       await collection.lock(trx);
       const consent = await lockConsentState(trx, [...new Set(candidates.map((c) => c.record.employeeId))], keysUsedBy(candidates.map((c) => ({ employee_id: c.record.employeeId, dek_version: c.key.dekVersion }))));
@@ -369,40 +393,79 @@ export class RecordIngestor {
       });
       let written = 0;
       const tallies = new Map<string, { employeeId: string; dekVersion: number; records: number }>();
+      /** Counts a record to be written under its key, or drops it (level 4, unless kept); its row without the envelope. */
+      const admit = (c: Candidate, level: { sensitivity: number; categories: readonly Category[] }): Omit<RecordRow, 'envelope'> | undefined => {
+        const { sensitivity, categories } = level;
+        if (sensitivity >= NEVER_EXPORTED_SENSITIVITY && !storeLevel4) {
+          lateDrops.push({ index: c.record.index, reason: 'sensitive_content', categories });
+          return undefined;
+        }
+        written++;
+        const id = dataKeyId(c.record.employeeId, c.key.dekVersion);
+        const tally = tallies.get(id);
+        if (tally) tally.records++;
+        else tallies.set(id, { employeeId: c.record.employeeId, dekVersion: c.key.dekVersion, records: 1 });
+        return { ...bindingOf(c), sensitivity, categories };
+      };
       function* sealedChunks(): Generator<RecordRow[]> {
         for (let start = 0; start < writable.length; start += COPY_CHUNK) {
           const chunk: Candidate[] = [];
           const bindings: Array<Omit<RecordRow, 'envelope'>> = [];
           for (const c of writable.slice(start, start + COPY_CHUNK)) {
-            const { sensitivity, categories } = classify(c);
-            if (sensitivity >= NEVER_EXPORTED_SENSITIVITY && !storeLevel4) {
-              lateDrops.push({ index: c.record.index, reason: 'sensitive_content', categories });
-              continue;
-            }
+            const binding = admit(c, classify(c));
+            if (!binding) continue;
             chunk.push(c);
-            const id = dataKeyId(c.record.employeeId, c.key.dekVersion);
-            const tally = tallies.get(id);
-            if (tally) tally.records++;
-            else tallies.set(id, { employeeId: c.record.employeeId, dekVersion: c.key.dekVersion, records: 1 });
-            bindings.push({
-              eventId: c.record.eventId,
-              employeeId: c.record.employeeId,
-              orgUnit: c.orgUnit,
-              kind: c.record.kind,
-              capturedAt: c.record.capturedAt,
-              sensitivity,
-              dekVersion: c.key.dekVersion,
-              categories,
-            });
+            bindings.push(binding);
           }
-          written += chunk.length;
           const envelopes = keyRing.encryptRecords(
             chunk.map((c, i) => ({ key: keys.get(dataKeyId(c.record.employeeId, c.key.dekVersion))!, binding: bindings[i]!, plaintext: Buffer.from(c.record.payloadText) })),
           );
+          sealedCount.mainThread++;
           yield bindings.map((b, i) => ({ ...b, envelope: envelopes[i]! }));
         }
       }
-      if (writable.length > 0) await copyRecords(trx, sealedChunks());
+      /**
+       * The same chunks classified and sealed by the seal workers, a few at once (one more than
+       * there are workers: each has the next ready when PostgreSQL takes one), written in order.
+       */
+      async function* sealedByWorkers(workers: SealWorkers, lists: ClassifierLists): AsyncGenerator<RecordRow[]> {
+        const kekFingerprint = keyRing.sealingKekFingerprint();
+        const inFlight: Array<{ chunk: readonly Candidate[]; sealed: Promise<SealedChunk> }> = [];
+        const send = (chunk: readonly Candidate[]) => {
+          const used = new Map<string, DataKey>();
+          for (const c of chunk) {
+            const id = dataKeyId(c.record.employeeId, c.key.dekVersion);
+            used.set(id, keys.get(id)!);
+          }
+          const sealed = workers.seal({
+            revision: batch.revision,
+            lists,
+            sealLevel4: storeLevel4,
+            kekFingerprint,
+            keys: keyRing.packDataKeys(used.values()),
+            records: chunk.map((c) => ({ payloadText: c.record.payloadText, floor: levelOf(c, NOTHING_FOUND).sensitivity, binding: bindingOf(c) })),
+          });
+          // Awaited in order below; one that fails after the write was given up must not go unhandled.
+          sealed.catch(() => undefined);
+          inFlight.push({ chunk, sealed });
+        };
+        let next = 0;
+        while (next < writable.length || inFlight.length > 0) {
+          for (; next < writable.length && inFlight.length <= workers.size; next += COPY_CHUNK) send(writable.slice(next, next + COPY_CHUNK));
+          const { chunk, sealed } = inFlight.shift()!;
+          const { found, envelopes, ends } = await sealed;
+          sealedCount.workers++;
+          const rows: RecordRow[] = [];
+          chunk.forEach((c, i) => {
+            c.found ??= found[i]!;
+            const binding = admit(c, levelOf(c, found[i]!));
+            const start = i === 0 ? 0 : ends[i - 1]!;
+            if (binding) rows.push({ ...binding, envelope: Buffer.from(envelopes.buffer, envelopes.byteOffset + start, ends[i]! - start) });
+          });
+          yield rows;
+        }
+      }
+      if (writable.length > 0) await copyRecords(trx, sealWorkers && batch.source ? sealedByWorkers(sealWorkers, batch.source) : sealedChunks());
       await tallyRecords(trx, [...tallies.values()]);
       // Last in the transaction: the audit head's lock is held only until the commit.
       await audit.append(trx, event(written, lateDrops));

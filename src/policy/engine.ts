@@ -42,6 +42,8 @@ export interface ClassifierInForce {
   readonly revision: string;
   /** `bundle`: the revision's own `data.classification`; `builtin`: it carries none, the shipped lists apply. */
   readonly lists: 'bundle' | 'builtin';
+  /** The lists themselves, for a classifier built elsewhere (an ingest worker thread). */
+  readonly source: ClassifierLists;
 }
 
 /** The activation an instance serves, with the bundle it verified and the evaluator it compiled for it. */
@@ -201,7 +203,10 @@ export class PolicyEngine {
     this.#bundle = bundle;
     this.#classifier =
       bundle && evaluator
-        ? { classifier: new Classifier(this.classifierListsOf(bundle)), revision: bundle.revision, lists: bundle.classifierLists ? 'bundle' : 'builtin' }
+        ? (() => {
+            const source = this.classifierListsOf(bundle);
+            return { classifier: new Classifier(source), revision: bundle.revision, lists: bundle.classifierLists ? 'bundle' : 'builtin', source } as const;
+          })()
         : undefined;
   }
 

@@ -63,7 +63,7 @@ export interface VaultServices {
   readonly settings: AdapterSettings;
   readonly access: Pick<AccessGate, 'authenticate'>;
   readonly edgeAudit: EdgeAudit;
-  readonly ingest: Pick<RecordIngestor, 'ingest'>;
+  readonly ingest: Pick<RecordIngestor, 'ingest' | 'chunksSealed'>;
   readonly roster: RosterService;
   readonly collection: Pick<
     CollectionControls,
