@@ -26,7 +26,7 @@ import type { ControlDrop, IngestGate } from '../collection/index.js';
 import { isVaultError, publicErrorName, VaultError } from '../errors/index.js';
 import { isEmployeeId, NEVER_EXPORTED_SENSITIVITY } from '../model/index.js';
 import { parseRecord, type ParsedRecord } from './validate.js';
-import type { SealedChunk, SealWorkers } from './seal-workers.js';
+import { MAX_CHUNK_PAYLOAD_BYTES, type SealedChunk, type SealWorkers } from './seal-workers.js';
 
 export type DropReason = 'not_enrolled' | 'keys_destroyed' | 'sensitive_content' | ControlDrop;
 export type RejectionCode = 'invalid_record' | 'unknown_kind' | 'unknown_employee';
@@ -429,7 +429,6 @@ export class RecordIngestor {
        * there are workers: each has the next ready when PostgreSQL takes one), written in order.
        */
       async function* sealedByWorkers(workers: SealWorkers, lists: ClassifierLists): AsyncGenerator<RecordRow[]> {
-        const kekFingerprint = keyRing.sealingKekFingerprint();
         const inFlight: Array<{ chunk: readonly Candidate[]; sealed: Promise<SealedChunk> }> = [];
         const send = (chunk: readonly Candidate[]) => {
           const used = new Map<string, DataKey>();
@@ -441,7 +440,7 @@ export class RecordIngestor {
             revision: batch.revision,
             lists,
             sealLevel4: storeLevel4,
-            kekFingerprint,
+            kekFingerprint: keyRing.sealingKekFingerprint(),
             keys: keyRing.packDataKeys(used.values()),
             records: chunk.map((c) => ({ payloadText: c.record.payloadText, floor: levelOf(c, NOTHING_FOUND).sensitivity, binding: bindingOf(c) })),
           });
@@ -450,8 +449,18 @@ export class RecordIngestor {
           inFlight.push({ chunk, sealed });
         };
         let next = 0;
+        /** The next chunk: up to COPY_CHUNK records and MAX_CHUNK_PAYLOAD_BYTES of payload text, one record at least. */
+        const take = () => {
+          const from = next;
+          let bytes = writable[next]!.record.payloadText.length;
+          for (next++; next < writable.length && next - from < COPY_CHUNK; next++) {
+            bytes += writable[next]!.record.payloadText.length;
+            if (bytes > MAX_CHUNK_PAYLOAD_BYTES) break;
+          }
+          return writable.slice(from, next);
+        };
         while (next < writable.length || inFlight.length > 0) {
-          for (; next < writable.length && inFlight.length <= workers.size; next += COPY_CHUNK) send(writable.slice(next, next + COPY_CHUNK));
+          while (next < writable.length && inFlight.length <= workers.size) send(take());
           const { chunk, sealed } = inFlight.shift()!;
           const { found, envelopes, ends } = await sealed;
           sealedCount.workers++;
@@ -460,6 +469,7 @@ export class RecordIngestor {
             c.found ??= found[i]!;
             const binding = admit(c, levelOf(c, found[i]!));
             const start = i === 0 ? 0 : ends[i - 1]!;
+            if (!binding !== (ends[i] === start)) throw new VaultError('ERR_INTERNAL', 'a seal worker sealed other records than this thread admits');
             if (binding) rows.push({ ...binding, envelope: Buffer.from(envelopes.buffer, envelopes.byteOffset + start, ends[i]! - start) });
           });
           yield rows;

@@ -43,9 +43,12 @@ serveThread<SealRequest>(async (request) => {
         if (!key) throw new VaultError('ERR_KEY_UNAVAILABLE', 'a chunk names a key its bundle does not hold');
         items.push({ index: i, key, binding: { ...binding, sensitivity, categories: found[i]!.categories }, plaintext: Buffer.from(payloadText) });
       }
-      const envelopes = sealer.seal(items, request.kekFingerprint);
-      for (const item of items) item.plaintext.fill(0);
-      return items.map((item, k) => ({ index: item.index, envelope: envelopes[k]! }));
+      try {
+        const envelopes = sealer.seal(items, request.kekFingerprint);
+        return items.map((item, k) => ({ index: item.index, envelope: envelopes[k]! }));
+      } finally {
+        for (const item of items) item.plaintext.fill(0);
+      }
     });
     const ends: number[] = [];
     let size = 0;

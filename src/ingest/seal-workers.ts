@@ -40,10 +40,31 @@ export interface SealedChunk {
   readonly ends: readonly number[];
 }
 
-/** The seal worker does not hold rows from the database: a chunk of 500 records and the classifier. */
-const HEAP_LIMITS = { maxYoungGenerationSizeMb: 8, maxOldGenerationSizeMb: 64 };
+/**
+ * A seal worker holds the chunks queued for it (each at most {@link MAX_CHUNK_PAYLOAD_BYTES} of
+ * payload text, or one record of up to 4 MB), one payload's parse tree at a time, its sealed
+ * envelopes and two revisions' classifiers.
+ */
+const HEAP_LIMITS = { maxYoungGenerationSizeMb: 8, maxOldGenerationSizeMb: 128 };
+
+/** A chunk sent to a seal worker ends at 500 records or this much payload text, whichever comes first (one record at least). */
+export const MAX_CHUNK_PAYLOAD_BYTES = 2 * 1024 * 1024;
+
+/**
+ * A chunk not sealed in this long took a worker that hangs: it is stopped and the batch fails 503,
+ * rather than hold the batch's transaction, and the consent and collection locks it holds, for ever.
+ */
+const SEAL_DEADLINE_MS = 30_000;
 
 type SealWorker = ThreadWorker<SealRequest>;
+
+/** A reply that does not account for every record of its chunk, in order, is refused rather than written. */
+function assertWhole(sealed: SealedChunk, records: number): void {
+  const { found, ends, envelopes } = sealed;
+  let previous = 0;
+  const whole = found.length === records && ends.length === records && ends.every((end) => Number.isSafeInteger(end) && end >= previous && (previous = end) <= envelopes.byteLength);
+  if (!whole) throw new VaultError('ERR_INTERNAL', 'a seal worker answered for other records than it was sent');
+}
 
 /**
  * Worker threads that classify and seal ingest chunks, so a batch's CPU-bound work runs beside
@@ -78,14 +99,17 @@ export class SealWorkers {
     try {
       if (this.#closed) throw new VaultError('ERR_UNAVAILABLE', 'the seal workers are stopped');
       const worker = this.#leastBusy();
+      // A worker takes its requests in order, and keeps the classifier of the revision it was sent last.
       const known = this.#revisions.get(worker) === chunk.revision;
+      this.#revisions.set(worker, chunk.revision);
       worker.load++;
       try {
         const sealed = await worker.call<SealedChunk>(
           { op: 'seal', revision: chunk.revision, lists: known ? undefined : chunk.lists, sealLevel4: chunk.sealLevel4, kekFingerprint: chunk.kekFingerprint, keys: chunk.keys, records: chunk.records },
           [chunk.keys.bytes.buffer as ArrayBuffer],
+          { deadlineMs: SEAL_DEADLINE_MS },
         );
-        this.#revisions.set(worker, chunk.revision);
+        assertWhole(sealed, chunk.records.length);
         return sealed;
       } finally {
         worker.load--;

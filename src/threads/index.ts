@@ -65,6 +65,8 @@ export class ThreadWorker<Request extends ThreadRequest> {
   #next = 0;
   #dead = false;
   #stopping = false;
+  /** Why the worker stopped, when it did not exit on its own: its error's code, or `deadline`. */
+  #reason: string | undefined;
   /** What the job has given this worker to do now (streams, chunks in flight); reported with its alarm. */
   load = 0;
 
@@ -80,12 +82,11 @@ export class ThreadWorker<Request extends ThreadRequest> {
       if ('error' in reply) waiting.reject(this.#failureOf(reply.error));
       else waiting.resolve(reply.ok);
     });
-    let reason: string | undefined;
     this.#worker.on('error', (err) => {
-      reason = (err as { code?: string }).code ?? err.name;
+      this.#reason = (err as { code?: string }).code ?? err.name;
     });
     this.#worker.on('exit', (exitCode) => {
-      if (!this.#stopping) options.log({ alarm: `${this.#name}_stopped`, exit_code: exitCode, reason, load: this.load }, `a ${this.#name.replace('_', ' ')} stopped; its work was cut`);
+      if (!this.#stopping) options.log({ alarm: `${this.#name}_stopped`, exit_code: exitCode, reason: this.#reason, load: this.load }, `a ${this.#name.replace('_', ' ')} stopped; its work was cut`);
       this.#dead = true;
       for (const waiting of this.#pending.values()) waiting.reject(this.stopped());
       this.#pending.clear();
@@ -105,16 +106,39 @@ export class ThreadWorker<Request extends ThreadRequest> {
     return new VaultError('ERR_INTERNAL', `a ${this.#name.replace('_', ' ')} failed${error.cause ? ` (${error.cause})` : ''}`);
   }
 
-  call<T>(request: Request, transfer: ArrayBuffer[] = []): Promise<T> {
+  /**
+   * Sends `request` (moving `transfer`). With `deadlineMs`, a worker that has not answered by then
+   * is taken for hung: it is terminated (raising its alarm, reason `deadline`) and every call on it fails.
+   */
+  call<T>(request: Request, transfer: ArrayBuffer[] = [], options: { readonly deadlineMs?: number } = {}): Promise<T> {
     // A worker being stopped has released what its work needs: only its shutdown goes through.
     if (this.#dead || (this.#stopping && request.op !== 'shutdown')) return Promise.reject(this.stopped());
     const id = this.#next++;
     return new Promise<T>((resolve, reject) => {
-      this.#pending.set(id, { resolve: resolve as (value: unknown) => void, reject });
+      const deadline =
+        options.deadlineMs === undefined
+          ? undefined
+          : setTimeout(() => {
+              if (!this.#pending.has(id)) return;
+              this.#reason = 'deadline';
+              void this.#worker.terminate();
+            }, options.deadlineMs).unref();
+      const settle = () => clearTimeout(deadline);
+      this.#pending.set(id, {
+        resolve: (value) => {
+          settle();
+          resolve(value as T);
+        },
+        reject: (err) => {
+          settle();
+          reject(err);
+        },
+      });
       try {
         this.#worker.postMessage({ ...request, id }, transfer);
       } catch (err) {
         this.#pending.delete(id);
+        settle();
         reject(err);
       }
     });

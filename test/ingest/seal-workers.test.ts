@@ -92,6 +92,19 @@ describe(`seal workers (${STORE})`, () => {
     assert.equal(event!.details.received, 700);
   });
 
+  it('cuts chunks by payload size too, so large records reach a worker a few at a time', async () => {
+    const count = async () => Number(/^vault_ingest_chunks_sealed_total\{thread="worker"\} (\d+)$/m.exec((await workers.app.inject({ url: '/metrics' })).body)?.[1]);
+    const before = await count();
+    // 700 KB of text each: two fit in a chunk of 2 MB, a third does not.
+    const large = batchOf('large').slice(0, 6).map((r, i) => ({ ...r, kind: 'keystroke', payload: { app: 'editor', text: `${'lorem ipsum dolor sit amet '.repeat(26_000)} ${i}` } }));
+    const response = await postRecords(workers, large);
+    assert.equal(response.statusCode, 200, response.body.slice(0, 300));
+    assert.equal(response.json().accepted, 6);
+    assert.equal((await count()) - before, 3);
+    const opened = await decryptStored(workers.vault, large.map((r) => r.event_id));
+    for (const r of large) assert.deepEqual(JSON.parse(opened.get(r.event_id) as string), r.payload);
+  });
+
   it('moves a chunk\'s keys to the worker, and a stopped pool refuses chunks as unavailable with their keys zeroed', async () => {
     const aead = await loadAead();
     const pool = new SealWorkers({ aead: aead.name, size: 1 });
@@ -104,12 +117,21 @@ describe(`seal workers (${STORE})`, () => {
       keys: { ids: [{ employeeId: 'sw-0', version: 1 }], bytes: new Uint8Array(new ArrayBuffer(32)).fill(9) },
       records: [{ payloadText: '{"text":"see you at 6"}', floor: 0, binding: { eventId: randomUUID(), employeeId: 'sw-0', orgUnit: 'engineering', kind: 'keystroke', capturedAt: new Date(), dekVersion: 1 } }],
     });
-    const sent = chunk();
-    const sealed = await pool.seal(sent);
-    assert.equal(sent.keys.bytes.byteLength, 0, 'a copy of the keys stayed in the main thread');
-    assert.equal(sealed.ends.length, 1);
-    assert.ok(sealed.ends[0]! > 0);
-    await pool.close();
+    try {
+      const sent = chunk();
+      const sealed = await pool.seal(sent);
+      assert.equal(sent.keys.bytes.byteLength, 0, 'a copy of the keys stayed in the main thread');
+      assert.equal(sealed.ends.length, 1);
+      assert.ok(sealed.ends[0]! > 0);
+      // A level-4 record that is not kept is never sealed.
+      const level4 = chunk();
+      const chat = { ...level4, records: [{ ...level4.records[0]!, payloadText: '{"app":"WhatsApp","text":"see you at 6"}' }] };
+      const unsealed = await pool.seal(chat);
+      assert.equal(unsealed.found[0]!.level, 4);
+      assert.deepEqual(unsealed.ends, [0]);
+    } finally {
+      await pool.close();
+    }
     const refused = chunk();
     await assert.rejects(pool.seal(refused), (err) => isVaultError(err, 'ERR_UNAVAILABLE'));
     assert.ok(refused.keys.bytes.every((b) => b === 0), 'keys that were not sent were left in memory');

@@ -44,6 +44,18 @@ describe('worker threads', () => {
     assert.deepEqual(alarms, [{ alarm: 'test_worker_stopped', exit_code: 3, reason: undefined, load: 3 }]);
   });
 
+  it('a worker that does not answer by its deadline is taken for hung: stopped, its calls failed, its alarm raised', async () => {
+    const alarms: Array<Record<string, unknown>> = [];
+    const worker = start(alarms);
+    const other = worker.call({ op: 'hang' });
+    await assert.rejects(worker.call({ op: 'hang' }, [], { deadlineMs: 200 }), (err) => isVaultError(err, 'ERR_UNAVAILABLE'));
+    await assert.rejects(other, (err) => isVaultError(err, 'ERR_UNAVAILABLE'));
+    assert.equal(worker.dead, true);
+    assert.equal(alarms.length, 1);
+    assert.equal(alarms[0]!.alarm, 'test_worker_stopped');
+    assert.equal(alarms[0]!.reason, 'deadline');
+  });
+
   it('a worker being stopped takes no more work', async () => {
     const worker = start([]);
     assert.equal(await worker.call<string>({ op: 'echo', value: 'a' }), 'a');
