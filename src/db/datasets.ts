@@ -1,6 +1,8 @@
 import { sql, type ExpressionBuilder } from 'kysely';
 import { anyOf } from './any-of.js';
 import type { Db } from './database.js';
+import { decodeStreamRows, STREAM_ROW_COLUMNS, withLiteralParameters } from './copy-out.js';
+import type { VaultConnection } from './drivers.js';
 import type { ActivityRecordsTable } from './schema.js';
 import type { Scope } from '../model/index.js';
 
@@ -59,26 +61,29 @@ const DATASET_READER = 'vault_dataset_reader';
  */
 export async function withDatasetReader<T>(trx: Db, scope: DatasetScope, read: (reader: Db) => Promise<T>): Promise<T> {
   if (!Number.isInteger(scope.maxSensitivity)) throw new TypeError('maxSensitivity must be an integer');
+  // Outside a transaction SET LOCAL lasts one statement, and the read after it would run as the
+  // owner, unconfined: refuse before anything is set.
+  if (!trx.isTransaction) throw new TypeError('withDatasetReader must be called inside a transaction');
   // ISO 8601 with a zone: parsed the same whatever the session's DateStyle and TimeZone.
   const [from, to, frozenAt] = [scope.from.toISOString(), scope.to.toISOString(), scope.frozenAt.toISOString()];
-  const before = await sql<{ role: string; previous: string }>`select current_user as role, current_setting('role') as previous,
+  // One statement: the caller's role is read first (the CTE is evaluated before the row it feeds),
+  // then the scope and the role are set, unless this already is the reader, which sets nothing.
+  const switched = await sql<{ previous: string; role: string }>`with before as materialized (select current_user as role, current_setting('role') as previous)
+    select before.previous,
       set_config('vault.scope_org_units', ${[...scope.orgUnits]}::text[]::text, true),
       set_config('vault.scope_kinds', ${[...scope.kinds]}::text[]::text, true),
       set_config('vault.scope_max_sensitivity', ${String(scope.maxSensitivity)}, true),
       set_config('vault.scope_from', ${from}, true),
       set_config('vault.scope_to', ${to}, true),
       set_config('vault.scope_frozen_at', ${frozenAt}, true),
-      set_config('vault.scope_snapshot', ${scope.snapshot}, true)`.execute(trx);
-  if (before.rows[0]!.role === DATASET_READER) throw new TypeError('withDatasetReader does not nest');
+      set_config('vault.scope_snapshot', ${scope.snapshot}, true),
+      set_config('role', ${DATASET_READER}, true) as role
+    from before where before.role <> ${DATASET_READER}`.execute(trx);
+  const row = switched.rows[0];
+  if (!row) throw new TypeError('withDatasetReader does not nest');
+  if (row.role !== DATASET_READER) throw new TypeError('withDatasetReader could not take the reader role');
   // 'none' unless the session had switched role itself: restored exactly, not to a default.
-  const previous = before.rows[0]!.previous;
-  await sql`set local role vault_dataset_reader`.execute(trx);
-  // Outside a transaction SET LOCAL is only a warning and the statement after it runs as the
-  // owner, unconfined: refuse to go on.
-  const now = await sql<{ role: string }>`select current_user as role`.execute(trx);
-  if (now.rows[0]!.role !== DATASET_READER) {
-    throw new TypeError('withDatasetReader must be called inside a transaction');
-  }
+  const previous = row.previous;
   let result: T;
   try {
     result = await read(trx);
@@ -255,7 +260,7 @@ export async function readScopePage(
   return withDatasetReader(db, scope, (reader) => {
     let page = reader
       .selectFrom('activity_records as r')
-      .select(['r.event_id', 'r.captured_at', 'r.employee_id', 'r.org_unit', 'r.kind', 'r.sensitivity', 'r.dek_version', 'r.envelope', 'r.categories'])
+      .select(STREAM_ROW_COLUMNS.map((c) => `r.${c}` as const))
       .where('r.org_unit', '=', orgUnit)
       .where(inScope(scope));
     if (employees) page = page.where('r.employee_id', '=', anyOf(employees, 'text'));
@@ -264,7 +269,12 @@ export async function readScopePage(
         eb(eb.refTuple('r.captured_at', 'r.event_id'), '>', eb.tuple(after.capturedAt, eb.cast<string>(eb.val(after.eventId), 'uuid'))),
       );
     }
-    return page.orderBy('r.captured_at').orderBy('r.event_id').limit(limit).execute();
+    const query = page.orderBy('r.captured_at').orderBy('r.event_id').limit(limit);
+    return reader.getExecutor().provideConnection(async (conn) => {
+      const { copyOut } = conn as VaultConnection;
+      if (!copyOut) return query.execute();
+      return decodeStreamRows(await copyOut(`COPY (${withLiteralParameters(query.compile())}) TO STDOUT (FORMAT binary)`));
+    });
   });
 }
 

@@ -13,7 +13,7 @@ import {
 } from 'kysely';
 import type pg from 'pg';
 import Cursor from 'pg-cursor';
-import { from as copyFrom } from 'pg-copy-streams';
+import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import { VaultError } from '../errors/index.js';
@@ -26,6 +26,11 @@ export interface VaultConnection extends DatabaseConnection {
   execScript(sql: string): Promise<void>;
   /** Streams COPY data; the iterable is pulled as the server takes data, so producing it overlaps the write. */
   copyIn(copySql: string, data: AsyncIterable<Buffer>): Promise<number>;
+  /**
+   * The whole output of a `COPY ... TO STDOUT`, where the store can send it to this process
+   * (PostgreSQL; PGlite writes COPY output only to a file, which a confined role may not).
+   */
+  readonly copyOut?: (copySql: string) => Promise<Buffer>;
 }
 
 const MUTATIONS = new Set(['INSERT', 'UPDATE', 'DELETE', 'MERGE']);
@@ -90,6 +95,16 @@ class PgConnection implements VaultConnection {
     });
     return stream.rowCount ?? 0;
   }
+
+  readonly copyOut = async (copySql: string): Promise<Buffer> => {
+    const chunks: Buffer[] = [];
+    try {
+      for await (const chunk of this.client.query(copyTo(copySql))) chunks.push(chunk as Buffer);
+    } catch (err) {
+      throw asUnavailable(err);
+    }
+    return Buffer.concat(chunks);
+  };
 }
 
 class PgDriver implements Driver {

@@ -258,6 +258,17 @@ describe(`dataset reads are confined by row-level security (${STORE})`, () => {
     await assert.rejects(withDatasetReader(db, scopeA(), everything), TypeError);
   });
 
+  it('does not nest: an inner call throws and leaves the outer scope and role as they were', async () => {
+    await db.transaction().execute(async (trx) => {
+      await withDatasetReader(trx, scopeA(), async (r) => {
+        await assert.rejects(withDatasetReader(r, scopeB(), everything), (err) => err instanceof TypeError && /does not nest/.test(err.message));
+        assert.equal((await whoAmI(r)).role, READER);
+        assert.equal(await count(r), expectedIn(scopeA()).length);
+      });
+      assert.equal((await whoAmI(trx)).role, owner);
+    });
+  });
+
   it('a role without a policy of its own sees no row, even granted SELECT', async () => {
     const other = `vault_test_no_policy_${randomBytes(4).toString('hex')}`;
     await sql`create role ${sql.id(other)} nologin`.execute(db);
