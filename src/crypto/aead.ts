@@ -15,6 +15,11 @@ export interface Aead {
   sealInto(target: Uint8Array, key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): void;
   /** Returns the plaintext, or throws `ERR_DECRYPT_FAILED`; never returns unauthenticated bytes. */
   open(key: Uint8Array, nonce: Uint8Array, ciphertext: Uint8Array, aad: Uint8Array): Buffer;
+  /**
+   * Writes the plaintext into `target` (exactly ciphertext.length - 16 bytes), or throws
+   * `ERR_DECRYPT_FAILED` with `target` zeroed; never leaves unauthenticated bytes there.
+   */
+  openInto(target: Uint8Array, key: Uint8Array, nonce: Uint8Array, ciphertext: Uint8Array, aad: Uint8Array): void;
   memzero(buf: Uint8Array): void;
 }
 
@@ -40,6 +45,15 @@ async function loadNative(): Promise<Aead> {
       }
       return out;
     },
+    openInto(target, key, nonce, ciphertext, aad) {
+      if (ciphertext.length < TAG_BYTES || target.length !== ciphertext.length - TAG_BYTES) throw decryptFailed();
+      try {
+        sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(target, null, ciphertext, aad, nonce, key);
+      } catch {
+        target.fill(0);
+        throw decryptFailed();
+      }
+    },
     memzero: (buf) => sodium.sodium_memzero(buf),
   };
 }
@@ -60,6 +74,18 @@ async function loadWasm(): Promise<Aead> {
       } catch {
         throw decryptFailed();
       }
+    },
+    openInto(target, key, nonce, ciphertext, aad) {
+      if (ciphertext.length < TAG_BYTES || target.length !== ciphertext.length - TAG_BYTES) throw decryptFailed();
+      let out: Uint8Array;
+      try {
+        out = sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(null, ciphertext, aad, nonce, key);
+      } catch {
+        target.fill(0);
+        throw decryptFailed();
+      }
+      target.set(out);
+      sodium.memzero(out);
     },
     memzero: (buf) => sodium.memzero(buf),
   };

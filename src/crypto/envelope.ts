@@ -89,6 +89,23 @@ export function sealEnvelope(
   return out;
 }
 
+/** How many bytes of plaintext `envelope` holds (0 for one too short to be an envelope, which does not open). */
+export function envelopePlaintextBytes(envelope: Uint8Array): number {
+  return Math.max(0, envelope.length - ENVELOPE_OVERHEAD);
+}
+
+/** {@link openEnvelope} into `target`, which must be {@link envelopePlaintextBytes} long; zeroed when it fails. */
+export function openEnvelopeInto(aead: Aead, key: Uint8Array, envelope: Uint8Array, context: string, expectedDekVersion: number, target: Uint8Array): void {
+  if (checkedDekVersion(envelope) !== expectedDekVersion) throw new VaultError('ERR_DECRYPT_FAILED', 'ciphertext failed authentication');
+  aead.openInto(
+    target,
+    key,
+    envelope.subarray(HEADER_BYTES, HEADER_BYTES + NONCE_BYTES),
+    envelope.subarray(HEADER_BYTES + NONCE_BYTES),
+    aadFor(envelope.subarray(0, HEADER_BYTES), context),
+  );
+}
+
 export function openEnvelope(aead: Aead, key: Uint8Array, envelope: Uint8Array, context: string, expectedDekVersion: number): Buffer {
   if (checkedDekVersion(envelope) !== expectedDekVersion) throw new VaultError('ERR_DECRYPT_FAILED', 'ciphertext failed authentication');
   return aead.open(

@@ -1,5 +1,5 @@
 export { loadAead, KEY_BYTES, NONCE_BYTES, type Aead } from './aead.js';
-export { readEnvelopeHeader, ENVELOPE_OVERHEAD, type EnvelopeHeader } from './envelope.js';
+export { readEnvelopeHeader, envelopePlaintextBytes, ENVELOPE_OVERHEAD, type EnvelopeHeader } from './envelope.js';
 export { type KeyProvider, type DataKeyContext } from './key-provider.js';
 export { openLocalKeyProvider } from './local-provider.js';
 export { KeyRing, DataKey, RecordOpener, RecordSealer, dataKeyId, type DataKeyBundle, type RecordBinding, type StoredDataKey, type KeyRingOptions } from './key-ring.js';

@@ -2,7 +2,7 @@ import { randomFillSync } from 'node:crypto';
 import { inspect } from 'node:util';
 import { VaultError } from '../errors/index.js';
 import { KEY_BYTES, NONCE_BYTES, type Aead } from './aead.js';
-import { freshNonces, openEnvelope, sealEnvelope } from './envelope.js';
+import { freshNonces, openEnvelope, openEnvelopeInto, sealEnvelope } from './envelope.js';
 import type { KeyProvider } from './key-provider.js';
 import { compareMonths, type Month, type MonthKeys } from './month-keys.js';
 
@@ -32,11 +32,20 @@ function recordContext(b: RecordBinding): string {
   return `activity-vault/record/v2${fields}|${categories.length}:${categories}`;
 }
 
-function openRecord(aead: Aead, key: DataKey, binding: RecordBinding, envelope: Uint8Array): Buffer {
+function assertKeyOpens(key: DataKey, binding: RecordBinding): void {
   if (key.employeeId !== binding.employeeId || key.version !== binding.dekVersion) {
     throw new VaultError('ERR_DECRYPT_FAILED', 'data key does not belong to this record');
   }
+}
+
+function openRecord(aead: Aead, key: DataKey, binding: RecordBinding, envelope: Uint8Array): Buffer {
+  assertKeyOpens(key, binding);
   return openEnvelope(aead, key.bytes(), envelope, recordContext(binding), binding.dekVersion);
+}
+
+function openRecordInto(aead: Aead, key: DataKey, binding: RecordBinding, envelope: Uint8Array, target: Uint8Array): void {
+  assertKeyOpens(key, binding);
+  openEnvelopeInto(aead, key.bytes(), envelope, recordContext(binding), binding.dekVersion, target);
 }
 
 /**
@@ -366,6 +375,14 @@ export class KeyRing {
     return openRecord(this.#aead, key, binding, envelope);
   }
 
+  /**
+   * {@link decryptRecord} written into `target` (`envelopePlaintextBytes(envelope)` long), so a
+   * page's plaintext lands in its body with no copy of its own; `target` is zeroed if it fails.
+   */
+  decryptRecordInto(key: DataKey, binding: RecordBinding, envelope: Uint8Array, target: Uint8Array): void {
+    openRecordInto(this.#aead, key, binding, envelope, target);
+  }
+
   #seal(key: DataKey, binding: RecordBinding, plaintext: Uint8Array, nonce: Uint8Array): Buffer {
     assertKeyFits(key, binding);
     return sealEnvelope(this.#aead, key.bytes(), this.#provider.kekFingerprint, binding.dekVersion, recordContext(binding), plaintext, nonce);
@@ -478,7 +495,7 @@ export class RecordOpener {
     return withBundle(this.#aead, bundle, use);
   }
 
-  open(key: DataKey, binding: RecordBinding, envelope: Uint8Array): Buffer {
-    return openRecord(this.#aead, key, binding, envelope);
+  openInto(key: DataKey, binding: RecordBinding, envelope: Uint8Array, target: Uint8Array): void {
+    openRecordInto(this.#aead, key, binding, envelope, target);
   }
 }

@@ -58,7 +58,7 @@ async function handle(request: WorkerRequest): Promise<{ result: unknown; transf
         if (!rows) throw new TypeError('no such page in this page worker');
         const enrolled = new Set(request.enrolled);
         const page = opener.withKeys(request.keys, (keys) =>
-          encodeRows(rows, keys, (key, row) => opener.open(key, bindingOf(row), row.envelope), (id) => enrolled.has(id), datasetLines(rows, request.unit, stream.keys)),
+          encodeRows(rows, keys, (key, row, target) => opener.openInto(key, bindingOf(row), row.envelope, target), (id) => enrolled.has(id), datasetLines(rows, request.unit, stream.keys)),
         );
         // The page owns its ArrayBuffer (see encodeRows): moving it moves nothing else.
         return { result: { body: page.body, records: page.records, skipped: page.skipped }, transfer: [page.body.buffer as ArrayBuffer] };

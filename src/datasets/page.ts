@@ -1,5 +1,5 @@
 import { createHmac } from 'node:crypto';
-import { dataKeyId, type DataKey, type KeyRing, type RecordBinding, type StoredDataKey } from '../crypto/index.js';
+import { dataKeyId, envelopePlaintextBytes, type DataKey, type KeyRing, type RecordBinding, type StoredDataKey } from '../crypto/index.js';
 import { keysUsedBy, type EmployeeKeyState, type StreamRow } from '../db/index.js';
 import { isVaultError } from '../errors/index.js';
 
@@ -50,25 +50,6 @@ export function keysOfPage(used: Iterable<KeyUse>, states: ReadonlyMap<string, E
   return stored;
 }
 
-/**
- * One buffer of its own (never a slice of Buffer's shared pool, where plaintext would outlive the
- * page in memory other buffers reuse, and which a move to another thread would take along).
- */
-function joinLines(prefixes: readonly string[], payloads: readonly Buffer[]): Buffer {
-  let size = 0;
-  for (let i = 0; i < prefixes.length; i++) size += prefixes[i]!.length + payloads[i]!.length + 2;
-  const body = Buffer.allocUnsafeSlow(size);
-  let at = 0;
-  for (let i = 0; i < prefixes.length; i++) {
-    at += body.write(prefixes[i]!, at, 'latin1');
-    at += payloads[i]!.copy(body, at);
-    body[at++] = 0x7d;
-    body[at++] = 0x0a;
-    payloads[i]!.fill(0);
-  }
-  return body;
-}
-
 /** How a line of a page is written besides its payload, and who may be in it. */
 export interface LineShape {
   /** A line up to its payload: an ASCII JSON object opened, ending in `"payload":`. */
@@ -91,52 +72,76 @@ export const bindingOf = (row: StreamRow): RecordBinding => ({
 
 /**
  * Writes a page's rows as NDJSON under keys already unwrapped. Each line is an ASCII prefix, the
- * decrypted payload's bytes as they are, and `}\n`: written once into the page's buffer, never
- * decoded to a string and encoded back; the plaintext buffers are zeroed as they are copied (or on
- * failure). A record whose key was destroyed (erased, or its month expired), of an employee no
- * longer enrolled (when the line asks), or that fails authentication is skipped and counted.
+ * decrypted payload's bytes as they are, and `}\n`; each payload is opened straight into the
+ * page's buffer, never into a buffer of its own, decoded to a string or copied. The buffer is the
+ * page's alone (never a slice of Buffer's shared pool, where plaintext would outlive the page in
+ * memory other buffers reuse, and which a move to another thread would take along), and is zeroed
+ * if writing it fails. A record whose key was destroyed (erased, or its month expired), of an
+ * employee no longer enrolled (when the line asks), or that fails authentication is skipped and
+ * counted.
  */
 export function encodeRows(
   rows: readonly StreamRow[],
   keys: ReadonlyMap<string, DataKey>,
-  open: (key: DataKey, row: StreamRow) => Buffer,
+  openInto: (key: DataKey, row: StreamRow, target: Buffer) => void,
   enrolled: (employeeId: string) => boolean,
   line: LineShape,
 ): EncodedPage {
   const { prefixOf, requireEnrolled } = line;
   const skipped: SkippedRecords = { not_enrolled: 0, erased: 0, failed_authentication: 0 };
+  const sent: StreamRow[] = [];
+  const openedBy: DataKey[] = [];
   const prefixes: string[] = [];
-  const payloads: Buffer[] = [];
+  let size = 0;
+  for (const row of rows) {
+    const key = keys.get(dataKeyId(row.employee_id, row.dek_version));
+    if (!key) {
+      skipped.erased++;
+      continue;
+    }
+    if (requireEnrolled && !enrolled(row.employee_id)) {
+      skipped.not_enrolled++;
+      continue;
+    }
+    const prefix = prefixOf(row);
+    sent.push(row);
+    openedBy.push(key);
+    prefixes.push(prefix);
+    size += prefix.length + envelopePlaintextBytes(row.envelope) + 2;
+  }
+  const body = Buffer.allocUnsafeSlow(size);
+  let at = 0;
   try {
-    for (const row of rows) {
-      const key = keys.get(dataKeyId(row.employee_id, row.dek_version));
-      if (!key) {
-        skipped.erased++;
-        continue;
-      }
-      if (requireEnrolled && !enrolled(row.employee_id)) {
-        skipped.not_enrolled++;
-        continue;
-      }
+    for (let i = 0; i < sent.length; i++) {
+      const row = sent[i]!;
+      const start = at;
+      at += body.write(prefixes[i]!, at, 'latin1');
+      const end = at + envelopePlaintextBytes(row.envelope);
       try {
-        const plaintext = open(key, row);
-        prefixes.push(prefixOf(row));
-        payloads.push(plaintext);
+        openInto(openedBy[i]!, row, body.subarray(at, end));
       } catch (err) {
         if (!isVaultError(err, 'ERR_DECRYPT_FAILED')) throw err;
         skipped.failed_authentication++;
+        at = start;
+        continue;
       }
+      at = end;
+      body[at++] = 0x7d;
+      body[at++] = 0x0a;
     }
   } catch (err) {
-    for (const p of payloads) p.fill(0);
+    body.fill(0);
     throw err;
   }
-  return { body: joinLines(prefixes, payloads), records: prefixes.length, skipped };
+  // Lines skipped here leave the end of the buffer unused: zeroed, and not part of the page.
+  if (at < size) body.fill(0, at);
+  const records = sent.length - skipped.failed_authentication;
+  return { body: at < size ? body.subarray(0, at) : body, records, skipped };
 }
 
 /** Opens a page's records under the keys `states` names, unwrapped for this page alone, and writes them as NDJSON (see {@link encodeRows}). */
 export async function encodePage(keyRing: KeyRing, rows: readonly StreamRow[], states: ReadonlyMap<string, EmployeeKeyState>, line: LineShape): Promise<EncodedPage> {
   return keyRing.withDataKeys(keysOfPage(keysUsedBy(rows), states), async (keys) =>
-    encodeRows(rows, keys, (key, row) => keyRing.decryptRecord(key, bindingOf(row), row.envelope), (id) => states.get(id)?.enrolled === true, line),
+    encodeRows(rows, keys, (key, row, target) => keyRing.decryptRecordInto(key, bindingOf(row), row.envelope, target), (id) => states.get(id)?.enrolled === true, line),
   );
 }

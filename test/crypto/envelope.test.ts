@@ -4,7 +4,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { inspect } from 'node:util';
 import { describe, it } from 'node:test';
-import { KeyRing, loadAead, openLocalKeyProvider, readEnvelopeHeader, type RecordBinding } from '../../src/crypto/index.js';
+import { KeyRing, envelopePlaintextBytes, loadAead, openLocalKeyProvider, readEnvelopeHeader, type RecordBinding } from '../../src/crypto/index.js';
 import { isVaultError } from '../../src/errors/index.js';
 import { tempDir } from '../support/vault.js';
 
@@ -82,6 +82,29 @@ describe('record envelopes', () => {
     const fromWasm = wasm.keyRing.encryptRecord(wKey, binding, Buffer.from('two'));
     assert.equal(wasm.keyRing.decryptRecord(wKey, binding, fromNative).toString(), 'one');
     assert.equal(native.keyRing.decryptRecord(nKey, binding, fromWasm).toString(), 'two');
+  });
+
+  it('opens into a caller\'s buffer as it opens into its own, on both bindings, and leaves it zeroed when it fails', async () => {
+    const native = await ring('native');
+    const wasm = await ring('wasm', native.kekFile);
+    const stored = await native.keyRing.createDataKey('emp-1', 1);
+    for (const { keyRing } of [native, wasm]) {
+      const key = await keyRing.unwrapDataKey(stored);
+      const envelope = keyRing.encryptRecord(key, binding, Buffer.from('typed text, Zoë'));
+      const body = Buffer.alloc(4 + envelopePlaintextBytes(envelope) + 4, 0xee);
+      keyRing.decryptRecordInto(key, binding, envelope, body.subarray(4, body.length - 4));
+      assert.equal(body.subarray(4, body.length - 4).toString(), 'typed text, Zoë');
+      assert.deepEqual([...body.subarray(0, 4), ...body.subarray(body.length - 4)], Array(8).fill(0xee), 'wrote outside its target');
+
+      const target = Buffer.alloc(envelopePlaintextBytes(envelope), 0xee);
+      const tampered = Buffer.from(envelope);
+      tampered[tampered.length - 1]! ^= 0x01;
+      decryptFails(() => keyRing.decryptRecordInto(key, binding, tampered, target));
+      assert.ok(target.every((b) => b === 0), 'a failed open left bytes in its target');
+      decryptFails(() => keyRing.decryptRecordInto(key, { ...binding, kind: 'click' }, envelope, target));
+      decryptFails(() => keyRing.decryptRecordInto(key, binding, envelope, Buffer.alloc(target.length + 1)));
+      decryptFails(() => keyRing.decryptRecordInto(key, binding, envelope.subarray(0, 30), Buffer.alloc(0)));
+    }
   });
 
   it('every record gets a fresh nonce', async () => {

@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { MessageChannel, receiveMessageOnPort } from 'node:worker_threads';
 import { describe, it } from 'node:test';
-import { KeyRing, loadAead, openLocalKeyProvider, RecordOpener, dataKeyId, type RecordBinding } from '../../src/crypto/index.js';
+import { KeyRing, loadAead, openLocalKeyProvider, RecordOpener, dataKeyId, envelopePlaintextBytes, type DataKey, type RecordBinding } from '../../src/crypto/index.js';
 import { isVaultError } from '../../src/errors/index.js';
 import { tempDir } from '../support/vault.js';
 
@@ -48,14 +48,19 @@ describe('data key bundles for worker threads', () => {
     port1.close();
 
     const opener = new RecordOpener(aead);
-    const opened = opener.withKeys(moved, (byId) => records.map((r) => opener.open(byId.get(dataKeyId(r.binding.employeeId, 1))!, r.binding, r.envelope).toString()));
+    const openOne = (byId: ReadonlyMap<string, DataKey>, employeeId: string, r: (typeof records)[number]) => {
+      const target = Buffer.alloc(envelopePlaintextBytes(r.envelope));
+      opener.openInto(byId.get(dataKeyId(employeeId, 1))!, r.binding, r.envelope, target);
+      return target.toString();
+    };
+    const opened = opener.withKeys(moved, (byId) => records.map((r) => openOne(byId, r.binding.employeeId, r)));
     assert.deepEqual(opened, ['typed by emp-1', 'typed by emp-2']);
     assert.ok(moved.bytes.every((b) => b === 0), 'the keys outlived their page');
 
     // A key opens only its own employee's records, as KeyRing.decryptRecord.
     const again = keyRing.packDataKeys(keys);
     assert.throws(
-      () => opener.withKeys(again, (byId) => opener.open(byId.get(dataKeyId('emp-1', 1))!, records[1]!.binding, records[1]!.envelope)),
+      () => opener.withKeys(again, (byId) => openOne(byId, 'emp-1', records[1]!)),
       (err) => isVaultError(err, 'ERR_DECRYPT_FAILED'),
     );
     assert.ok(again.bytes.every((b) => b === 0), 'the keys outlived a failed page');
