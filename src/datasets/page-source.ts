@@ -1,4 +1,4 @@
-import { inTransaction, keysUsedBy, readScopePage, type EmployeeKeyState, type LeaseRow, type LeaseShard, type StreamRow } from '../db/index.js';
+import { keysUsedBy, readScopePage, type EmployeeKeyState, type LeaseRow, type LeaseShard, type StreamRow } from '../db/index.js';
 import { PAGE_RECORDS, type DatasetDeps } from './deps.js';
 import { datasetLines, type LineKeys } from './lines.js';
 import { encodePage, keysOfPage, type EncodedPage, type KeyUse, type PagePosition } from './page.js';
@@ -66,7 +66,7 @@ function inlineSource(deps: DatasetDeps, lease: LeaseRow, part: StreamPart, keys
   const { database, keyRing } = deps;
   return {
     read: async (unit, after) => {
-      const rows: StreamRow[] = await inTransaction(database, (trx) => readScopePage(trx, lease, lease.orgUnits[unit]!, after, PAGE_RECORDS, part.employees));
+      const rows: StreamRow[] = await readScopePage(database, lease, lease.orgUnits[unit]!, after, PAGE_RECORDS, part.employees);
       const last = rows.at(-1);
       return {
         count: rows.length,

@@ -6,7 +6,7 @@
  */
 import { workerData } from 'node:worker_threads';
 import { loadAead, RecordOpener } from '../crypto/index.js';
-import { inTransaction, keysUsedBy, openDatabase, readScopePage, type StreamRow } from '../db/index.js';
+import { keysUsedBy, openDatabase, readScopePage, type StreamRow } from '../db/index.js';
 import { bindingOf, encodeRows } from './page.js';
 import { datasetLines, lineKeys, type LineKeys } from './lines.js';
 import { PAGE_WORKER_APPLICATION, type PageWorkerData, type WorkerRequest } from './page-workers.js';
@@ -43,7 +43,7 @@ async function handle(request: WorkerRequest): Promise<{ result: unknown; transf
     }
     case 'read': {
       const { request: open, pages } = streamOf(request.stream);
-      const rows = await inTransaction(database, (trx) => readScopePage(trx, open.scope, request.orgUnit, request.after, request.limit, open.employees));
+      const rows = await readScopePage(database, open.scope, request.orgUnit, request.after, request.limit, open.employees);
       const stream = streams.get(request.stream);
       // The stream may have closed while its page was read: nothing is kept for it then.
       if (stream) pages.set(request.page, rows);

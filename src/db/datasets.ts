@@ -1,6 +1,7 @@
 import { sql, type ExpressionBuilder } from 'kysely';
 import { anyOf } from './any-of.js';
-import type { Db } from './database.js';
+import type { Db, VaultDatabase } from './database.js';
+import { inTransaction } from './transaction.js';
 import { decodeStreamRows, STREAM_ROW_COLUMNS, withLiteralParameters } from './copy-out.js';
 import type { VaultConnection } from './drivers.js';
 import type { ActivityRecordsTable } from './schema.js';
@@ -47,27 +48,18 @@ export interface StreamRow {
 const DATASET_READER = 'vault_dataset_reader';
 
 /**
- * Runs `read` as the dataset reader, a role that row-level security confines to `scope`: a query
- * in `read` that forgets its WHERE clause still sees only the scope's records. `trx` must be an
- * open transaction (the role and the scope are `SET LOCAL`, so they end with it at the latest);
- * outside one this throws rather than run unconfined. When `read` returns, the transaction is
- * back to the caller's role with the scope cleared, so key lookups and audit appends that follow
- * run as before.
- *
- * @example
- * await inTransaction(database, (trx) =>
- *   withDatasetReader(trx, lease, (reader) => reader.selectFrom('activity_records').selectAll().execute()),
- * );
+ * Takes the reader role with `scope` in the open transaction `trx`, both `SET LOCAL`; returns the
+ * role to restore. One statement: the caller's role is read first (the CTE is evaluated before
+ * the row it feeds), then the scope and the role are set, unless this already is the reader,
+ * which sets nothing.
  */
-export async function withDatasetReader<T>(trx: Db, scope: DatasetScope, read: (reader: Db) => Promise<T>): Promise<T> {
+async function becomeDatasetReader(trx: Db, scope: DatasetScope): Promise<string> {
   if (!Number.isInteger(scope.maxSensitivity)) throw new TypeError('maxSensitivity must be an integer');
   // Outside a transaction SET LOCAL lasts one statement, and the read after it would run as the
   // owner, unconfined: refuse before anything is set.
   if (!trx.isTransaction) throw new TypeError('withDatasetReader must be called inside a transaction');
   // ISO 8601 with a zone: parsed the same whatever the session's DateStyle and TimeZone.
   const [from, to, frozenAt] = [scope.from.toISOString(), scope.to.toISOString(), scope.frozenAt.toISOString()];
-  // One statement: the caller's role is read first (the CTE is evaluated before the row it feeds),
-  // then the scope and the role are set, unless this already is the reader, which sets nothing.
   const switched = await sql<{ previous: string; role: string }>`with before as materialized (select current_user as role, current_setting('role') as previous)
     select before.previous,
       set_config('vault.scope_org_units', ${[...scope.orgUnits]}::text[]::text, true),
@@ -83,7 +75,24 @@ export async function withDatasetReader<T>(trx: Db, scope: DatasetScope, read: (
   if (!row) throw new TypeError('withDatasetReader does not nest');
   if (row.role !== DATASET_READER) throw new TypeError('withDatasetReader could not take the reader role');
   // 'none' unless the session had switched role itself: restored exactly, not to a default.
-  const previous = row.previous;
+  return row.previous;
+}
+
+/**
+ * Runs `read` as the dataset reader, a role that row-level security confines to `scope`: a query
+ * in `read` that forgets its WHERE clause still sees only the scope's records. `trx` must be an
+ * open transaction (the role and the scope are `SET LOCAL`, so they end with it at the latest);
+ * outside one this throws rather than run unconfined. When `read` returns, the transaction is
+ * back to the caller's role with the scope cleared, so key lookups and audit appends that follow
+ * run as before.
+ *
+ * @example
+ * await inTransaction(database, (trx) =>
+ *   withDatasetReader(trx, lease, (reader) => reader.selectFrom('activity_records').selectAll().execute()),
+ * );
+ */
+export async function withDatasetReader<T>(trx: Db, scope: DatasetScope, read: (reader: Db) => Promise<T>): Promise<T> {
+  const previous = await becomeDatasetReader(trx, scope);
   let result: T;
   try {
     result = await read(trx);
@@ -247,17 +256,22 @@ export async function shardEmployees(db: Db, datasetId: string, shard: LeaseShar
 
 /**
  * One page of one org unit's in-scope records after the keyset position, in stream order; only
- * of `employees` when given (a shard of the lease).
+ * of `employees` when given (a shard of the lease). Read as the dataset reader in a transaction
+ * of its own: the role and the scope end with its commit, so nothing is restored before it.
+ * PostgreSQL sends the page as binary COPY (see copy-out.ts); PGlite, whose COPY output goes only
+ * to a file, as rows (its bytea are bytes already).
  */
 export async function readScopePage(
-  db: Db,
+  database: VaultDatabase | Db,
   scope: DatasetScope,
   orgUnit: string,
   after: { capturedAt: Date; eventId: string } | undefined,
   limit: number,
   employees?: readonly string[],
 ): Promise<StreamRow[]> {
-  return withDatasetReader(db, scope, (reader) => {
+  if (!('ping' in database) && database.isTransaction) throw new TypeError('a page is read in a transaction of its own');
+  return inTransaction(database, async (reader) => {
+    await becomeDatasetReader(reader, scope);
     let page = reader
       .selectFrom('activity_records as r')
       .select(STREAM_ROW_COLUMNS.map((c) => `r.${c}` as const))

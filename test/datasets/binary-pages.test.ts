@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { CompiledQuery, sql } from 'kysely';
-import { freezeLeaseSnapshot, inTransaction, readScopePage, type DatasetScope, type Db, type StreamRow } from '../../src/db/index.js';
+import { freezeLeaseSnapshot, readScopePage, type DatasetScope, type Db, type StreamRow } from '../../src/db/index.js';
 import { encodeRecordChunks, type RecordRow } from '../../src/db/copy-binary.js';
 import { decodeStreamRows, withLiteralParameters } from '../../src/db/copy-out.js';
 import type { VaultConnection } from '../../src/db/drivers.js';
@@ -86,7 +86,7 @@ describe(`dataset pages read in binary (${STORE})`, () => {
     for (const unit of UNITS) {
       let position: { capturedAt: Date; eventId: string } | undefined;
       for (;;) {
-        const page = await inTransaction(t.database, (trx) => readScopePage(trx, scope, unit, position, 7));
+        const page = await readScopePage(t.database, scope, unit, position, 7);
         read.push(...page);
         const last = page.at(-1);
         if (page.length < 7 || !last) break;
@@ -105,12 +105,12 @@ describe(`dataset pages read in binary (${STORE})`, () => {
   });
 
   it('a shard page reads only its employees, and row-level security still confines it', async () => {
-    const page = await inTransaction(t.database, (trx) => readScopePage(trx, scope, 'ops', undefined, 1000, ['e2', "e5' or 'x'='x"]));
+    const page = await readScopePage(t.database, scope, 'ops', undefined, 1000, ['e2', "e5' or 'x'='x"]);
     assert.ok(page.length > 0);
     assert.deepEqual(new Set(page.map((r) => r.employee_id)), new Set(['e2']));
     // A scope narrower than the query's own WHERE: RLS holds the reader to it.
     const narrow = { ...scope, kinds: ['keystroke'] };
-    const confined = await inTransaction(t.database, (trx) => readScopePage(trx, narrow, 'ops', undefined, 1000));
+    const confined = await readScopePage(t.database, narrow, 'ops', undefined, 1000);
     assert.ok(confined.length > 0 && confined.every((r) => r.kind === 'keystroke'));
   });
 
