@@ -3,7 +3,7 @@ import { employeeKeyStates, findLease, inTransaction, shardEmployees, type Lease
 import { VaultError } from '../errors/index.js';
 import { isUuid } from '../model/index.js';
 import { CursorSeal, type StreamPosition } from './cursor.js';
-import { nowOf, PAGE_RECORDS, type DatasetDeps } from './deps.js';
+import { nowOf, type DatasetDeps } from './deps.js';
 import { lineKeys } from './lines.js';
 import type { PagePosition } from './page.js';
 import { pageSource, type PageSource, type ReadPage, type StreamPart } from './page-source.js';
@@ -247,7 +247,7 @@ export class DatasetStreams {
             page.drop();
             return;
           }
-          const done = page.count < PAGE_RECORDS;
+          const done = page.endsUnit;
           position = page.last;
           // The next page is read while this one is opened, encoded and audited, so the database
           // works while this process does. Shards are not read ahead: they are N streams at once
@@ -312,7 +312,7 @@ export class DatasetStreams {
     return inTransaction(database, async (trx) => {
       const states = await employeeKeyStates(trx, page.used);
       const { body, records, skipped } = await page.encode(states);
-      const done = page.count < PAGE_RECORDS;
+      const done = page.endsUnit;
       await audit.append(trx, {
         action: 'dataset.stream',
         decision: 'allow',

@@ -48,6 +48,27 @@ class Reader {
   }
 }
 
+/**
+ * The text of a column that repeats from row to row (a page is one org unit, of a few kinds): the
+ * last string read is given again when the bytes are the same, rather than a new one a row.
+ */
+class RepeatedText {
+  #bytes: Buffer = Buffer.alloc(0);
+  #text = '';
+  read(r: Reader, len: number): string {
+    const { data, at } = r;
+    const last = this.#bytes;
+    let same = last.length === len;
+    for (let i = 0; same && i < len; i++) same = data[at + i] === last[i];
+    if (!same) {
+      this.#text = data.toString('utf8', at, at + len);
+      this.#bytes = Buffer.from(data.subarray(at, at + len));
+    }
+    r.at += len;
+    return this.#text;
+  }
+}
+
 function notNull(len: number, column: string): number {
   if (len === -1) throw new TypeError(`binary COPY row with a NULL ${column}`);
   return len;
@@ -103,6 +124,8 @@ export function decodeStreamRows(data: Buffer): StreamRow[] {
   r.need(extension);
   r.at += extension;
   const rows: StreamRow[] = [];
+  const orgUnits = new RepeatedText();
+  const kinds = new RepeatedText();
   for (;;) {
     const fields = r.int16();
     if (fields === -1) break;
@@ -110,8 +133,8 @@ export function decodeStreamRows(data: Buffer): StreamRow[] {
     const event_id = uuid(r);
     const captured_at = timestamp(r);
     const employee_id = r.text(notNull(r.field(), 'employee_id'));
-    const org_unit = r.text(notNull(r.field(), 'org_unit'));
-    const kind = r.text(notNull(r.field(), 'kind'));
+    const org_unit = orgUnits.read(r, notNull(r.field(), 'org_unit'));
+    const kind = kinds.read(r, notNull(r.field(), 'kind'));
     notNull(r.field(2), 'sensitivity');
     const sensitivity = r.data.readInt16BE(r.at);
     r.at += 2;

@@ -323,11 +323,19 @@ export async function employeeKeyStates(db: Db, used: ReadonlyArray<{ employeeId
   return states;
 }
 
-/** The distinct (employee, key version) pairs a page's rows were sealed under. */
+/** The distinct (employee, key version) pairs a page's rows were sealed under, in the order first met. */
 export function keysUsedBy(rows: ReadonlyArray<{ employee_id: string; dek_version: number }>): Array<{ employeeId: string; dekVersion: number }> {
-  const seen = new Map<string, { employeeId: string; dekVersion: number }>();
-  for (const r of rows) seen.set(`${r.employee_id}\u0000${r.dek_version}`, { employeeId: r.employee_id, dekVersion: r.dek_version });
-  return [...seen.values()];
+  const used: Array<{ employeeId: string; dekVersion: number }> = [];
+  // An employee's rows name one or two versions: a short list each, and no key string a row.
+  const versions = new Map<string, number[]>();
+  for (const r of rows) {
+    const seen = versions.get(r.employee_id);
+    if (seen?.includes(r.dek_version)) continue;
+    if (seen) seen.push(r.dek_version);
+    else versions.set(r.employee_id, [r.dek_version]);
+    used.push({ employeeId: r.employee_id, dekVersion: r.dek_version });
+  }
+  return used;
 }
 
 export interface AccessReportRow {

@@ -6,7 +6,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { sql } from 'kysely';
 import pg from 'pg';
 import { loadAead } from '../../src/crypto/index.js';
-import { MAX_STREAMS_PER_WORKER, PageWorkers } from '../../src/datasets/index.js';
+import { MAX_STREAMS_PER_WORKER, PageWorkers, PAGE_RECORDS } from '../../src/datasets/index.js';
+import { WORKER_PAGE_RECORDS } from '../../src/datasets/deps.js';
 import { findLease } from '../../src/db/index.js';
 import { isVaultError } from '../../src/errors/index.js';
 import { STORE } from '../support/database.js';
@@ -79,14 +80,19 @@ describe(`page workers (${STORE})`, () => {
     const auditor = await inline.token('auditor');
     const events = await inline.app.inject({ url: `/v1/audit/events?action=dataset.stream&decision=allow&limit=1000`, headers: { authorization: `Bearer ${auditor}` } });
     assert.equal(events.statusCode, 200);
-    const pages = (events.json() as { events: Array<{ record_count: number; details: { dataset_id: string; skipped: Record<string, number>; shard?: number } }> }).events
-      .filter((e) => e.details.dataset_id === datasetId && e.details.shard === undefined)
-      .slice(0, 10);
-    // Newest first: the workers' stream, then the main thread's, five pages each.
-    const [byWorkers, byMain] = [pages.slice(0, 5), pages.slice(5, 10)];
+    const pages = (events.json() as { events: Array<{ record_count: number; details: { dataset_id: string; skipped: Record<string, number>; shard?: number } }> }).events.filter(
+      (e) => e.details.dataset_id === datasetId && e.details.shard === undefined,
+    );
+    // Newest first: the workers' stream, then the main thread's, each in pages of its own size
+    // (the embedded store has no page workers: both streams are the main thread's).
+    const workerPageRecords = STORE === 'postgres' ? WORKER_PAGE_RECORDS : PAGE_RECORDS;
+    const [workerPages, mainPages] = [Math.ceil(RECORDS / workerPageRecords), Math.ceil(RECORDS / PAGE_RECORDS)];
+    const [byWorkers, byMain] = [pages.slice(0, workerPages), pages.slice(workerPages, workerPages + mainPages)];
+    const total = (events: typeof pages) => events.reduce((n, e) => [n[0]! + e.record_count, n[1]! + e.details.skipped.not_enrolled!, n[2]! + e.details.skipped.erased!], [0, 0, 0]);
+    assert.deepEqual(total(byWorkers), total(byMain));
     assert.deepEqual(
-      byWorkers.map((e) => [e.record_count, e.details.skipped]),
-      byMain.map((e) => [e.record_count, e.details.skipped]),
+      byWorkers.map((e) => e.record_count + e.details.skipped.not_enrolled!).reverse(),
+      Array.from({ length: workerPages }, (_, i) => Math.min(workerPageRecords, RECORDS - i * workerPageRecords)),
     );
     assert.equal(byWorkers.reduce((n, e) => n + e.details.skipped.not_enrolled!, 0), Math.ceil(RECORDS / ENGINEERS.length));
   });

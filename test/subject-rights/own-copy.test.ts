@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
+import { PAGE_RECORDS } from '../../src/datasets/index.js';
 import { STORE } from '../support/database.js';
 import { makeRecords, postRecords, putRoster, startTestVault, type TestVault } from '../support/vault.js';
 
@@ -39,8 +40,8 @@ describe(`an employee's own copy and exposure (${STORE})`, () => {
       ...Array.from({ length: 20 }, (_, i) => ({ employee_id: `other-${i}`, org_unit: `unit-${i % 4}` })),
     ]);
     officer = await t.token('privacy-officer');
-    // More than one page (2,000 records) of bob's, of two kinds, plus one record that is level 4.
-    const bob = [...makeRecords(2100, ['bob'], 'bob typed'), ...makeRecords(30, ['bob'], 'bob asked', { kind: 'prompt' })];
+    // More than one page of bob's, of two kinds, plus one record that is level 4.
+    const bob = [...makeRecords(PAGE_RECORDS + 100, ['bob'], 'bob typed'), ...makeRecords(30, ['bob'], 'bob asked', { kind: 'prompt' })];
     bob.forEach((r, i) => (r.captured_at = new Date(Date.parse('2026-11-02T00:00:00Z') + i * 60_000).toISOString()));
     const secret = { event_id: randomUUID(), employee_id: 'bob', captured_at: '2026-11-03T10:00:00.000Z', kind: 'keystroke', payload: { text: 'my tax id 123-45-6789' } };
     levelFour = secret.event_id;
@@ -69,7 +70,7 @@ describe(`an employee's own copy and exposure (${STORE})`, () => {
 
     await t.vault.audit.sequenced();
     const pages = (await t.vault.audit.query({ action: 'employee.export', decision: 'allow', limit: 10 })).events;
-    assert.equal(pages.length, 2, 'one audited page per 2,000 records');
+    assert.equal(pages.length, 2, `one audited page per ${PAGE_RECORDS} records`);
     assert.equal(pages.reduce((n, e) => n + (e.record_count ?? 0), 0), sent.size);
     assert.ok(pages.every((e) => e.details.for_self === true));
   });
@@ -101,7 +102,7 @@ describe(`an employee's own copy and exposure (${STORE})`, () => {
     assert.equal(report.summary.records, sent.size);
     assert.equal(report.summary.unreadable, 0);
     assert.deepEqual(report.summary.by_month_and_kind, [
-      { month: '2026-11', kind: 'keystroke', records: 2101, unreadable: 0 },
+      { month: '2026-11', kind: 'keystroke', records: PAGE_RECORDS + 101, unreadable: 0 },
       { month: '2026-11', kind: 'prompt', records: 30, unreadable: 0 },
     ]);
   });
