@@ -96,14 +96,19 @@ export function envelopePlaintextBytes(envelope: Uint8Array): number {
 
 /** {@link openEnvelope} into `target`, which must be {@link envelopePlaintextBytes} long; zeroed when it fails. */
 export function openEnvelopeInto(aead: Aead, key: Uint8Array, envelope: Uint8Array, context: string, expectedDekVersion: number, target: Uint8Array): void {
-  if (checkedDekVersion(envelope) !== expectedDekVersion) throw new VaultError('ERR_DECRYPT_FAILED', 'ciphertext failed authentication');
-  aead.openInto(
-    target,
-    key,
-    envelope.subarray(HEADER_BYTES, HEADER_BYTES + NONCE_BYTES),
-    envelope.subarray(HEADER_BYTES + NONCE_BYTES),
-    aadFor(envelope.subarray(0, HEADER_BYTES), context),
-  );
+  try {
+    if (checkedDekVersion(envelope) !== expectedDekVersion) throw new VaultError('ERR_DECRYPT_FAILED', 'ciphertext failed authentication');
+    aead.openInto(
+      target,
+      key,
+      envelope.subarray(HEADER_BYTES, HEADER_BYTES + NONCE_BYTES),
+      envelope.subarray(HEADER_BYTES + NONCE_BYTES),
+      aadFor(envelope.subarray(0, HEADER_BYTES), context),
+    );
+  } catch (err) {
+    target.fill(0);
+    throw err;
+  }
 }
 
 export function openEnvelope(aead: Aead, key: Uint8Array, envelope: Uint8Array, context: string, expectedDekVersion: number): Buffer {

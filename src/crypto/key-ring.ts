@@ -44,7 +44,12 @@ function openRecord(aead: Aead, key: DataKey, binding: RecordBinding, envelope: 
 }
 
 function openRecordInto(aead: Aead, key: DataKey, binding: RecordBinding, envelope: Uint8Array, target: Uint8Array): void {
-  assertKeyOpens(key, binding);
+  try {
+    assertKeyOpens(key, binding);
+  } catch (err) {
+    target.fill(0);
+    throw err;
+  }
   openEnvelopeInto(aead, key.bytes(), envelope, recordContext(binding), binding.dekVersion, target);
 }
 

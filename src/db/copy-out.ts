@@ -102,7 +102,10 @@ function textArray(r: Reader): string[] | null {
   const ndim = r.int32();
   r.int32();
   r.int32();
-  if (ndim === 0) return [];
+  if (ndim === 0) {
+    if (r.at !== end) throw new TypeError('binary COPY: categories does not fill its field');
+    return [];
+  }
   if (ndim !== 1) throw new TypeError('binary COPY: categories is not a one-dimensional array');
   const size = r.int32();
   r.int32();
@@ -158,6 +161,9 @@ export function decodeStreamRows(data: Buffer): StreamRow[] {
  * Quoted strings and identifiers in the SQL are passed over, so only real placeholders are replaced.
  */
 export function withLiteralParameters(query: CompiledQuery): string {
+  // Only what this scanner reads exactly: no comments, escape strings, backslashes or dollar
+  // quoting, in which a placeholder or a quote would not be what it seems (the page query has none).
+  if (/--|\/\*|\\|\b[eE]'|\$(?!\d)/.test(query.sql)) throw new TypeError('this SQL cannot take its parameters as literals');
   return query.sql.replace(/'(?:[^']|'')*'|"(?:[^"]|"")*"|\$(\d+)/g, (token, index: string | undefined) => {
     if (index === undefined) return token;
     const n = Number(index);

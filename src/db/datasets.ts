@@ -60,7 +60,7 @@ async function becomeDatasetReader(trx: Db, scope: DatasetScope): Promise<string
   if (!trx.isTransaction) throw new TypeError('withDatasetReader must be called inside a transaction');
   // ISO 8601 with a zone: parsed the same whatever the session's DateStyle and TimeZone.
   const [from, to, frozenAt] = [scope.from.toISOString(), scope.to.toISOString(), scope.frozenAt.toISOString()];
-  const switched = await sql<{ previous: string; role: string }>`with before as materialized (select current_user as role, current_setting('role') as previous)
+  const switched = await sql<{ previous: string }>`with before as materialized (select current_user as role, current_setting('role') as previous)
     select before.previous,
       set_config('vault.scope_org_units', ${[...scope.orgUnits]}::text[]::text, true),
       set_config('vault.scope_kinds', ${[...scope.kinds]}::text[]::text, true),
@@ -69,11 +69,14 @@ async function becomeDatasetReader(trx: Db, scope: DatasetScope): Promise<string
       set_config('vault.scope_to', ${to}, true),
       set_config('vault.scope_frozen_at', ${frozenAt}, true),
       set_config('vault.scope_snapshot', ${scope.snapshot}, true),
-      set_config('role', ${DATASET_READER}, true) as role
+      set_config('role', ${DATASET_READER}, true)
     from before where before.role <> ${DATASET_READER}`.execute(trx);
   const row = switched.rows[0];
   if (!row) throw new TypeError('withDatasetReader does not nest');
-  if (row.role !== DATASET_READER) throw new TypeError('withDatasetReader could not take the reader role');
+  // The role holds for the statements that follow only inside a transaction block: proved by the
+  // database, not by the client's idea of where it is.
+  const now = await sql<{ role: string }>`select current_user as role`.execute(trx);
+  if (now.rows[0]!.role !== DATASET_READER) throw new TypeError('withDatasetReader must be called inside a transaction');
   // 'none' unless the session had switched role itself: restored exactly, not to a default.
   return row.previous;
 }

@@ -96,13 +96,22 @@ describe('record envelopes', () => {
       assert.equal(body.subarray(4, body.length - 4).toString(), 'typed text, Zoë');
       assert.deepEqual([...body.subarray(0, 4), ...body.subarray(body.length - 4)], Array(8).fill(0xee), 'wrote outside its target');
 
-      const target = Buffer.alloc(envelopePlaintextBytes(envelope), 0xee);
       const tampered = Buffer.from(envelope);
       tampered[tampered.length - 1]! ^= 0x01;
-      decryptFails(() => keyRing.decryptRecordInto(key, binding, tampered, target));
-      assert.ok(target.every((b) => b === 0), 'a failed open left bytes in its target');
-      decryptFails(() => keyRing.decryptRecordInto(key, { ...binding, kind: 'click' }, envelope, target));
-      decryptFails(() => keyRing.decryptRecordInto(key, binding, envelope, Buffer.alloc(target.length + 1)));
+      const otherVersion = Buffer.from(envelope);
+      otherVersion[13]! ^= 0x02;
+      const failing: Array<[string, RecordBinding, Uint8Array, number]> = [
+        ['a tampered tag', binding, tampered, 0],
+        ['another binding (AAD)', { ...binding, kind: 'click' }, envelope, 0],
+        ['another key version in the header', binding, otherVersion, 0],
+        ['a target one byte long', binding, envelope, 1],
+        ['another employee', { ...binding, employeeId: 'emp-2' }, envelope, 0],
+      ];
+      for (const [what, b, env, extra] of failing) {
+        const target = Buffer.alloc(envelopePlaintextBytes(env) + extra, 0xee);
+        decryptFails(() => keyRing.decryptRecordInto(key, b, env, target));
+        assert.ok(target.every((x) => x === 0), `${keyRing === wasm.keyRing ? 'wasm' : 'native'}: ${what} left bytes in its target`);
+      }
       decryptFails(() => keyRing.decryptRecordInto(key, binding, envelope.subarray(0, 30), Buffer.alloc(0)));
     }
   });

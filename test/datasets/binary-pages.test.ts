@@ -109,6 +109,14 @@ describe(`dataset pages read in binary (${STORE})`, () => {
     assert.ok(page.length > 0);
     assert.deepEqual(new Set(page.map((r) => r.employee_id)), new Set(['e2']));
     // A scope narrower than the query's own WHERE: RLS holds the reader to it.
+    // The page is read as the reader, on the reader transaction's connection: without the reader's
+    // SELECT grant it is refused, whatever the query's own WHERE clause.
+    await sql`revoke select on activity_records from vault_dataset_reader`.execute(db);
+    try {
+      await assert.rejects(readScopePage(t.database, scope, 'ops', undefined, 10), /permission denied/);
+    } finally {
+      await sql`grant select on activity_records to vault_dataset_reader`.execute(db);
+    }
     const narrow = { ...scope, kinds: ['keystroke'] };
     const confined = await readScopePage(t.database, narrow, 'ops', undefined, 1000);
     assert.ok(confined.length > 0 && confined.every((r) => r.kind === 'keystroke'));
@@ -140,6 +148,10 @@ describe(`dataset pages read in binary (${STORE})`, () => {
     assert.throws(() => withLiteralParameters(raw('select $2', ['a'])), TypeError);
     assert.throws(() => withLiteralParameters(raw('select $0', ['a'])), TypeError);
     assert.equal(withLiteralParameters(raw(`select '$1', "$1", $1`, [null])), `select '$1', "$1", NULL`);
+    // SQL whose quoting the scanner does not read is refused, whatever the values.
+    for (const shape of ["select $1 -- it's\n, $1", 'select /* \' */ $1', 'select $$ $1 $$, $1', "select E'\\'' , $1", "select e'x', $1", "select '\\', $1", 'select $tag$ x $tag$, $1']) {
+      assert.throws(() => withLiteralParameters(raw(shape, ['a'])), /cannot take its parameters as literals/, shape);
+    }
   });
 });
 
