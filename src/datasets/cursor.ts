@@ -1,5 +1,6 @@
 import { hkdfSync } from 'node:crypto';
 import { FixedLengthSiv } from '../crypto/index.js';
+import { uuidFromBytes } from '../model/index.js';
 
 /** A position in a dataset's stream: which of its org units, and the last record sent in it. */
 export interface StreamPosition {
@@ -20,7 +21,6 @@ const MAX_DATE_MS = 8.64e15;
 const TWO_32 = 2 ** 32;
 const CURSOR_KEYS_INFO = 'activity-vault dataset cursor v2';
 
-const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
 const NIBBLE = new Int8Array(128).fill(-1);
 for (let i = 0; i < 16; i++) NIBBLE['0123456789abcdef'.charCodeAt(i)] = NIBBLE['0123456789ABCDEF'.charCodeAt(i)] = i;
 
@@ -44,12 +44,6 @@ function writeUuid(id: string, into: Buffer, at: number): void {
   }
 }
 
-function readUuid(bytes: Buffer, at: number): string {
-  let hex = '';
-  for (let i = 0; i < 16; i++) hex += (i === 4 || i === 6 || i === 8 || i === 10 ? '-' : '') + HEX[bytes[at + i]!];
-  return hex;
-}
-
 function writePosition(p: StreamPosition, into: Buffer, at: number): void {
   if (!Number.isSafeInteger(p.capturedAtMs) || Math.abs(p.capturedAtMs) > MAX_DATE_MS) throw new TypeError('capturedAtMs is not a date');
   into.writeUInt16BE(p.unit, at);
@@ -64,7 +58,7 @@ function readPosition(bytes: Buffer, unitCount: number): StreamPosition | undefi
   const unit = bytes.readUInt16BE(0);
   const capturedAtMs = bytes.readInt32BE(2) * TWO_32 + bytes.readUInt32BE(6);
   if (unit >= unitCount || Math.abs(capturedAtMs) > MAX_DATE_MS) return undefined;
-  return { unit, capturedAtMs, eventId: readUuid(bytes, 10) };
+  return { unit, capturedAtMs, eventId: uuidFromBytes(bytes, 10) };
 }
 
 /**

@@ -2,8 +2,9 @@
  * PostgreSQL's binary COPY format, for the record columns the vault writes. Binary COPY is the
  * fastest way into PostgreSQL (see ../shared/FACTS.md) and PGlite reads the same bytes.
  */
-const SIGNATURE = Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1');
-const PG_EPOCH_MS = 946_684_800_000;
+export const BINARY_COPY_SIGNATURE = Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1');
+/** 2000-01-01, PostgreSQL's epoch for binary timestamps. */
+export const PG_EPOCH_MS = 946_684_800_000;
 
 export interface RecordRow {
   readonly eventId: string;
@@ -43,7 +44,7 @@ export async function* encodeRecordChunks(chunks: Iterable<readonly RecordRow[]>
 }
 
 function encodeChunk(rows: readonly RecordRow[], withHeader: boolean, withTrailer: boolean): Buffer {
-  let size = (withHeader ? SIGNATURE.length + 8 : 0) + (withTrailer ? 2 : 0);
+  let size = (withHeader ? BINARY_COPY_SIGNATURE.length + 8 : 0) + (withTrailer ? 2 : 0);
   for (const r of rows) {
     size += 2 + FIELD_COUNT * 4 + 16 + 8 + 2 + 4 + r.envelope.length;
     size += Buffer.byteLength(r.employeeId) + Buffer.byteLength(r.orgUnit) + Buffer.byteLength(r.kind);
@@ -52,7 +53,7 @@ function encodeChunk(rows: readonly RecordRow[], withHeader: boolean, withTraile
   const buf = Buffer.allocUnsafe(size);
   let o = 0;
   if (withHeader) {
-    o = SIGNATURE.copy(buf, 0);
+    o = BINARY_COPY_SIGNATURE.copy(buf, 0);
     o = buf.writeInt32BE(0, o);
     o = buf.writeInt32BE(0, o);
   }

@@ -5,12 +5,11 @@
  */
 import pg from 'pg';
 import type { CompiledQuery } from 'kysely';
+import { uuidFromBytes } from '../model/index.js';
+import { PG_EPOCH_MS, BINARY_COPY_SIGNATURE } from './copy-binary.js';
 import type { StreamRow } from './datasets.js';
 
-const SIGNATURE = Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1');
-const PG_EPOCH_MS = 946_684_800_000;
 const FIELD_COUNT = 9;
-const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
 
 /** `event_id, captured_at, employee_id, org_unit, kind, sensitivity, dek_version, envelope, categories`, in that order. */
 export const STREAM_ROW_COLUMNS = ['event_id', 'captured_at', 'employee_id', 'org_unit', 'kind', 'sensitivity', 'dek_version', 'envelope', 'categories'] as const;
@@ -76,15 +75,9 @@ function notNull(len: number, column: string): number {
 
 function uuid(r: Reader): string {
   notNull(r.field(16), 'event_id');
-  const d = r.data;
-  const o = r.at;
+  const text = uuidFromBytes(r.data, r.at);
   r.at += 16;
-  let s = '';
-  for (let i = 0; i < 16; i++) {
-    if (i === 4 || i === 6 || i === 8 || i === 10) s += '-';
-    s += HEX[d[o + i]!]!;
-  }
-  return s;
+  return text;
 }
 
 function timestamp(r: Reader): Date {
@@ -120,9 +113,9 @@ function textArray(r: Reader): string[] | null {
  * binary)`. Each envelope is a view into `data`, not a copy.
  */
 export function decodeStreamRows(data: Buffer): StreamRow[] {
-  if (data.length < SIGNATURE.length + 8 || !data.subarray(0, SIGNATURE.length).equals(SIGNATURE)) throw new TypeError('not binary COPY data');
+  if (data.length < BINARY_COPY_SIGNATURE.length + 8 || !data.subarray(0, BINARY_COPY_SIGNATURE.length).equals(BINARY_COPY_SIGNATURE)) throw new TypeError('not binary COPY data');
   const r = new Reader(data);
-  r.at = SIGNATURE.length + 4;
+  r.at = BINARY_COPY_SIGNATURE.length + 4;
   const extension = r.int32();
   r.need(extension);
   r.at += extension;

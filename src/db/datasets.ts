@@ -49,9 +49,9 @@ const DATASET_READER = 'vault_dataset_reader';
 
 /**
  * Takes the reader role with `scope` in the open transaction `trx`, both `SET LOCAL`; returns the
- * role to restore. One statement: the caller's role is read first (the CTE is evaluated before
- * the row it feeds), then the scope and the role are set, unless this already is the reader,
- * which sets nothing.
+ * role to restore. One statement reads the caller's role first (the CTE is evaluated before the
+ * row it feeds), then sets the scope and the role, unless this already is the reader, which sets
+ * nothing; a second proves the role holds.
  */
 async function becomeDatasetReader(trx: Db, scope: DatasetScope): Promise<string> {
   if (!Number.isInteger(scope.maxSensitivity)) throw new TypeError('maxSensitivity must be an integer');

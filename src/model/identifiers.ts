@@ -68,6 +68,15 @@ export function parseTimestamp(text: string): number | undefined {
   return ms < EARLIEST_INSTANT || ms > LATEST_INSTANT ? Number.NaN : ms;
 }
 
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
+/** The UUID whose 16 bytes start at `at`, in its lower-case text form (as a uuid column gives it). */
+export function uuidFromBytes(bytes: Uint8Array, at: number): string {
+  let text = '';
+  for (let i = 0; i < 16; i++) text += (i === 4 || i === 6 || i === 8 || i === 10 ? '-' : '') + HEX[bytes[at + i]!];
+  return text;
+}
+
 export const isEmployeeId = (v: unknown): v is string => typeof v === 'string' && EMPLOYEE_ID.test(v);
 export const isOrgUnit = (v: unknown): v is string => typeof v === 'string' && ORG_UNIT.test(v);
 export const isTeamId = (v: unknown): v is string => typeof v === 'string' && TEAM_ID.test(v);
