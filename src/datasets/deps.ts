@@ -1,6 +1,6 @@
 import type { AuditLog } from '../audit/index.js';
 import type { KeyRing } from '../crypto/index.js';
-import type { Db, VaultDatabase } from '../db/index.js';
+import type { Db, PageBound, VaultDatabase } from '../db/index.js';
 import type { PolicyEngine } from '../policy/index.js';
 import type { PageWorkers } from './page-workers.js';
 
@@ -47,5 +47,16 @@ export const PAGE_RECORDS = 4000;
  * with pages of 2,000 (the 1M-record stream: 218 MB).
  */
 export const WORKER_PAGE_RECORDS = 2000;
+
+/**
+ * Envelope bytes after which a page ends early, whatever its record count: telemetry of ~300 B a
+ * record fills 4,000 in ~1.2 MB, but a payload may be 4 MiB, and 4,000 of those would be 16 GB.
+ * A page holds at most this plus one record; it is read, then its plaintext written, and one page
+ * is read ahead.
+ */
+export const PAGE_BYTES = 4 * 1024 * 1024;
+
+export const PAGE: PageBound = { records: PAGE_RECORDS, bytes: PAGE_BYTES };
+export const WORKER_PAGE: PageBound = { records: WORKER_PAGE_RECORDS, bytes: PAGE_BYTES };
 
 export const nowOf = (deps: Pick<DatasetDeps, 'now'>): Date => deps.now?.() ?? new Date();

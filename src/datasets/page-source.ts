@@ -1,12 +1,12 @@
-import { keysUsedBy, readScopePage, type EmployeeKeyState, type LeaseRow, type LeaseShard, type StreamRow } from '../db/index.js';
-import { PAGE_RECORDS, WORKER_PAGE_RECORDS, type DatasetDeps } from './deps.js';
+import { keysUsedBy, readScopePage, type EmployeeKeyState, type LeaseRow, type LeaseShard } from '../db/index.js';
+import { PAGE, WORKER_PAGE, type DatasetDeps } from './deps.js';
 import { datasetLines, type LineKeys } from './lines.js';
 import { encodePage, keysOfPage, type EncodedPage, type KeyUse, type PagePosition } from './page.js';
 
 /** One page as read, before its keys are looked up in the page's transaction. */
 export interface ReadPage {
   readonly count: number;
-  /** Fewer records than a page holds: the org unit has no more after this one. */
+  /** The org unit has no more records after this page. */
   readonly endsUnit: boolean;
   readonly last: PagePosition | undefined;
   readonly used: readonly KeyUse[];
@@ -47,10 +47,10 @@ export async function pageSource(deps: DatasetDeps, lease: LeaseRow, part: Strea
   const { keyRing } = deps;
   return {
     read: async (unit, after) => {
-      const page = await stream.read(lease.orgUnits[unit]!, after, WORKER_PAGE_RECORDS);
+      const page = await stream.read(lease.orgUnits[unit]!, after, WORKER_PAGE);
       return {
         count: page.count,
-        endsUnit: page.count < WORKER_PAGE_RECORDS,
+        endsUnit: page.final,
         last: page.last,
         used: page.used,
         encode: (states) =>
@@ -69,11 +69,11 @@ function inlineSource(deps: DatasetDeps, lease: LeaseRow, part: StreamPart, keys
   const { database, keyRing } = deps;
   return {
     read: async (unit, after) => {
-      const rows: StreamRow[] = await readScopePage(database, lease, lease.orgUnits[unit]!, after, PAGE_RECORDS, part.employees);
+      const { rows, final } = await readScopePage(database, lease, lease.orgUnits[unit]!, after, PAGE, part.employees);
       const last = rows.at(-1);
       return {
         count: rows.length,
-        endsUnit: rows.length < PAGE_RECORDS,
+        endsUnit: final,
         last: last && { capturedAt: last.captured_at, eventId: last.event_id },
         used: keysUsedBy(rows),
         encode: (states) => encodePage(keyRing, rows, states, datasetLines(rows, unit, keys)),

@@ -43,12 +43,12 @@ async function handle(request: WorkerRequest): Promise<{ result: unknown; transf
     }
     case 'read': {
       const { request: open, pages } = streamOf(request.stream);
-      const rows = await readScopePage(database, open.scope, request.orgUnit, request.after, request.limit, open.employees);
+      const { rows, final } = await readScopePage(database, open.scope, request.orgUnit, request.after, request.bound, open.employees);
       const stream = streams.get(request.stream);
       // The stream may have closed while its page was read: nothing is kept for it then.
       if (stream) pages.set(request.page, rows);
       const last = rows.at(-1);
-      return { result: { count: rows.length, used: keysUsedBy(rows), last: last && { capturedAt: last.captured_at, eventId: last.event_id } } };
+      return { result: { count: rows.length, final, used: keysUsedBy(rows), last: last && { capturedAt: last.captured_at, eventId: last.event_id } } };
     }
     case 'encode': {
       try {

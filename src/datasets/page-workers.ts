@@ -1,5 +1,5 @@
 import type { DataKeyBundle } from '../crypto/index.js';
-import type { DatasetScope, LeaseShard } from '../db/index.js';
+import type { DatasetScope, LeaseShard, PageBound } from '../db/index.js';
 import { VaultError } from '../errors/index.js';
 import { ThreadWorker, workerEntry, zeroUnsent } from '../threads/index.js';
 import type { EncodedPage, KeyUse, PagePosition, SkippedRecords } from './page.js';
@@ -25,7 +25,7 @@ export type WorkerRequest =
       /** The dataset's secret, moved here (its ArrayBuffer is transferred, not copied). */
       readonly secret: Uint8Array;
     }
-  | { readonly op: 'read'; readonly stream: number; readonly page: number; readonly orgUnit: string; readonly after: PagePosition | undefined; readonly limit: number }
+  | { readonly op: 'read'; readonly stream: number; readonly page: number; readonly orgUnit: string; readonly after: PagePosition | undefined; readonly bound: PageBound }
   | { readonly op: 'encode'; readonly stream: number; readonly page: number; readonly unit: number; readonly keys: DataKeyBundle; readonly enrolled: readonly string[] }
   | { readonly op: 'drop'; readonly stream: number; readonly page: number }
   | { readonly op: 'close'; readonly stream: number }
@@ -34,6 +34,8 @@ export type WorkerRequest =
 /** A page as a worker read it: the rows stay in the worker. */
 export interface WorkerPage {
   readonly count: number;
+  /** The org unit has no more records after this page. */
+  readonly final: boolean;
   readonly used: readonly KeyUse[];
   readonly last: PagePosition | undefined;
 }
@@ -74,10 +76,10 @@ export class WorkerStream {
     return this.#lanes[page % this.#lanes.length]!;
   }
 
-  async read(orgUnit: string, after: PagePosition | undefined, limit: number): Promise<{ page: number } & WorkerPage> {
+  async read(orgUnit: string, after: PagePosition | undefined, bound: PageBound): Promise<{ page: number } & WorkerPage> {
     const page = this.#page++;
     const { worker, stream } = this.#lane(page);
-    const read = await worker.call<WorkerPage>({ op: 'read', stream, page, orgUnit, after, limit });
+    const read = await worker.call<WorkerPage>({ op: 'read', stream, page, orgUnit, after, bound });
     return { page, ...read };
   }
 

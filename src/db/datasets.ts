@@ -1,11 +1,11 @@
-import { sql, type ExpressionBuilder } from 'kysely';
+import { sql, type Expression, type ExpressionBuilder, type SqlBool } from 'kysely';
 import { anyOf } from './any-of.js';
 import type { Db, VaultDatabase } from './database.js';
 import { inTransaction } from './transaction.js';
 import { decodeStreamRows, STREAM_ROW_COLUMNS, withLiteralParameters } from './copy-out.js';
 import type { VaultConnection } from './drivers.js';
 import type { ActivityRecordsTable } from './schema.js';
-import type { Scope } from '../model/index.js';
+import { MAX_PAYLOAD_BYTES, type Scope } from '../model/index.js';
 
 /**
  * A lease's scope, frozen when it was granted: only records whose writing transaction had
@@ -258,6 +258,64 @@ export async function shardEmployees(db: Db, datasetId: string, shard: LeaseShar
 }
 
 /**
+ * What one page of stream rows may hold: at most `records` rows, and no row that starts after
+ * `bytes` bytes of envelopes (so the first row always fits, and a page holds at most `bytes` plus
+ * one record).
+ */
+export interface PageBound {
+  readonly records: number;
+  readonly bytes: number;
+}
+
+/** A page of stream rows; `final` when nothing follows them in the range that was read. */
+export interface RowPage {
+  readonly rows: StreamRow[];
+  readonly final: boolean;
+}
+
+/**
+ * Most bytes of binary COPY output a page may be: its budget, one record past it, and a generous
+ * allowance per row for the fields besides the envelope. Reached only if the query's own bound
+ * failed; the output past it is read and dropped, and the page refused.
+ */
+function copyLimit(bound: PageBound): number {
+  return bound.bytes + MAX_PAYLOAD_BYTES + 64 * 1024 + bound.records * 4096;
+}
+
+/**
+ * The rows of `activity_records as r` that `where` keeps, after `after`, in stream order, within
+ * `bound`. The running sum of envelope sizes is taken in the query, so a page of large records
+ * stops early in PostgreSQL rather than arriving whole (a payload may be 4 MiB).
+ */
+function pageQuery(db: Db, where: (eb: RecordsAsR) => Expression<SqlBool>, after: { capturedAt: Date; eventId: string } | undefined, bound: PageBound) {
+  let rows = db
+    .selectFrom('activity_records as r')
+    .select(STREAM_ROW_COLUMNS.map((c) => `r.${c}` as const))
+    .select(sql<string>`sum(octet_length(r.envelope)) over (order by r.captured_at, r.event_id rows unbounded preceding) - octet_length(r.envelope)`.as('bytes_before'))
+    .where(where);
+  if (after) {
+    rows = rows.where((eb) => eb(eb.refTuple('r.captured_at', 'r.event_id'), '>', eb.tuple(after.capturedAt, eb.cast<string>(eb.val(after.eventId), 'uuid'))));
+  }
+  const limited = rows.orderBy('r.captured_at').orderBy('r.event_id').limit(bound.records);
+  return db
+    .selectFrom(limited.as('p'))
+    .select(STREAM_ROW_COLUMNS.map((c) => `p.${c}` as const))
+    .where('p.bytes_before', '<', String(bound.bytes))
+    .orderBy('p.captured_at')
+    .orderBy('p.event_id');
+}
+
+/**
+ * Whether a page read by {@link pageQuery} ends its range. A row is left out only when the rows
+ * before it hold `bound.bytes` or more, so a page under both bounds left nothing out.
+ */
+function rowPage(rows: StreamRow[], bound: PageBound): RowPage {
+  let bytes = 0;
+  for (const row of rows) bytes += row.envelope.length;
+  return { rows, final: rows.length < bound.records && bytes < bound.bytes };
+}
+
+/**
  * One page of one org unit's in-scope records after the keyset position, in stream order; only
  * of `employees` when given (a shard of the lease). Read as the dataset reader in a transaction
  * of its own: the role and the scope end with its commit, so nothing is restored before it.
@@ -269,30 +327,48 @@ export async function readScopePage(
   scope: DatasetScope,
   orgUnit: string,
   after: { capturedAt: Date; eventId: string } | undefined,
-  limit: number,
+  bound: PageBound,
   employees?: readonly string[],
-): Promise<StreamRow[]> {
+): Promise<RowPage> {
   if (!('ping' in database) && database.isTransaction) throw new TypeError('a page is read in a transaction of its own');
   return inTransaction(database, async (reader) => {
     await becomeDatasetReader(reader, scope);
-    let page = reader
-      .selectFrom('activity_records as r')
-      .select(STREAM_ROW_COLUMNS.map((c) => `r.${c}` as const))
-      .where('r.org_unit', '=', orgUnit)
-      .where(inScope(scope));
-    if (employees) page = page.where('r.employee_id', '=', anyOf(employees, 'text'));
-    if (after) {
-      page = page.where((eb) =>
-        eb(eb.refTuple('r.captured_at', 'r.event_id'), '>', eb.tuple(after.capturedAt, eb.cast<string>(eb.val(after.eventId), 'uuid'))),
-      );
-    }
-    const query = page.orderBy('r.captured_at').orderBy('r.event_id').limit(limit);
-    return reader.getExecutor().provideConnection(async (conn) => {
+    const query = pageQuery(
+      reader,
+      (eb) => eb.and([eb('r.org_unit', '=', orgUnit), inScope(scope)(eb), ...(employees ? [eb('r.employee_id', '=', anyOf(employees, 'text'))] : [])]),
+      after,
+      bound,
+    );
+    const rows = await reader.getExecutor().provideConnection(async (conn) => {
       const { copyOut } = conn as VaultConnection;
-      if (!copyOut) return query.execute();
-      return decodeStreamRows(await copyOut(`COPY (${withLiteralParameters(query.compile())}) TO STDOUT (FORMAT binary)`));
+      if (!copyOut) return (await query.execute()) as StreamRow[];
+      return decodeStreamRows(await copyOut(`COPY (${withLiteralParameters(query.compile())}) TO STDOUT (FORMAT binary)`, copyLimit(bound)));
     });
+    return rowPage(rows, bound);
   });
+}
+
+/** One page of an employee's own records in `window`, after the keyset position, in stream order. */
+export async function readEmployeePage(
+  db: Db,
+  employeeId: string,
+  window: { from?: Date; to?: Date; belowSensitivity: number },
+  after: { capturedAt: Date; eventId: string } | undefined,
+  bound: PageBound,
+): Promise<RowPage> {
+  const query = pageQuery(
+    db,
+    (eb) =>
+      eb.and([
+        eb('r.employee_id', '=', employeeId),
+        eb('r.sensitivity', '<', window.belowSensitivity),
+        ...(window.from ? [eb('r.captured_at', '>=', window.from)] : []),
+        ...(window.to ? [eb('r.captured_at', '<', window.to)] : []),
+      ]),
+    after,
+    bound,
+  );
+  return rowPage((await query.execute()) as StreamRow[], bound);
 }
 
 export interface EmployeeKeyState {

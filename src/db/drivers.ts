@@ -29,8 +29,9 @@ export interface VaultConnection extends DatabaseConnection {
   /**
    * The whole output of a `COPY ... TO STDOUT`, where the store can send it to this process
    * (PostgreSQL; PGlite writes COPY output only to a file, which a confined role may not).
+   * Output past `maxBytes` is read and dropped, and the copy refused with a `RangeError`.
    */
-  readonly copyOut?: (copySql: string) => Promise<Buffer>;
+  readonly copyOut?: (copySql: string, maxBytes: number) => Promise<Buffer>;
 }
 
 const MUTATIONS = new Set(['INSERT', 'UPDATE', 'DELETE', 'MERGE']);
@@ -96,14 +97,21 @@ class PgConnection implements VaultConnection {
     return stream.rowCount ?? 0;
   }
 
-  readonly copyOut = async (copySql: string): Promise<Buffer> => {
+  readonly copyOut = async (copySql: string, maxBytes: number): Promise<Buffer> => {
     const chunks: Buffer[] = [];
+    let bytes = 0;
     try {
-      for await (const chunk of this.client.query(copyTo(copySql))) chunks.push(chunk as Buffer);
+      // Drained to its end even past the limit: the connection is only reusable once PostgreSQL has sent it all.
+      for await (const chunk of this.client.query(copyTo(copySql))) {
+        bytes += (chunk as Buffer).length;
+        if (bytes <= maxBytes) chunks.push(chunk as Buffer);
+        else chunks.length = 0;
+      }
     } catch (err) {
       throw asUnavailable(err);
     }
-    return Buffer.concat(chunks);
+    if (bytes > maxBytes) throw new RangeError(`binary COPY output over ${maxBytes} bytes`);
+    return Buffer.concat(chunks, bytes);
   };
 }
 

@@ -1,6 +1,5 @@
 import { sql } from 'kysely';
 import type { Db } from './database.js';
-import type { StreamRow } from './datasets.js';
 
 /** Adds, per employee and data-key version, the records a batch wrote (rows are appended, never updated). */
 export async function tallyRecords(trx: Db, tallies: ReadonlyArray<{ employeeId: string; dekVersion: number; records: number }>): Promise<void> {
@@ -118,27 +117,6 @@ export async function countErasureProgress(db: Db, erasureId: string, deleted: n
     .set((eb) => ({ rows_deleted: eb('rows_deleted', '+', deleted) }))
     .where('erasure_id', '=', erasureId)
     .execute();
-}
-
-/** One page of an employee's own records after the keyset position, oldest first, below `belowSensitivity`. */
-export async function readEmployeePage(
-  db: Db,
-  employeeId: string,
-  window: { from?: Date; to?: Date; belowSensitivity: number },
-  after: { capturedAt: Date; eventId: string } | undefined,
-  limit: number,
-): Promise<StreamRow[]> {
-  let page = db
-    .selectFrom('activity_records as r')
-    .select(['r.event_id', 'r.captured_at', 'r.employee_id', 'r.org_unit', 'r.kind', 'r.sensitivity', 'r.dek_version', 'r.envelope', 'r.categories'])
-    .where('r.employee_id', '=', employeeId)
-    .where('r.sensitivity', '<', window.belowSensitivity);
-  if (window.from) page = page.where('r.captured_at', '>=', window.from);
-  if (window.to) page = page.where('r.captured_at', '<', window.to);
-  if (after) {
-    page = page.where((eb) => eb(eb.refTuple('r.captured_at', 'r.event_id'), '>', eb.tuple(after.capturedAt, eb.cast<string>(eb.val(after.eventId), 'uuid'))));
-  }
-  return page.orderBy('r.captured_at').orderBy('r.event_id').limit(limit).execute();
 }
 
 export interface RecordSummaryRow {

@@ -1,8 +1,7 @@
-import { EVENT_ID, isEmployeeId, isUuid, MAX_SENSITIVITY, parseTimestamp } from '../model/index.js';
+import { EVENT_ID, isEmployeeId, isUuid, MAX_PAYLOAD_BYTES, MAX_SENSITIVITY, parseTimestamp } from '../model/index.js';
 
 const EARLIEST_CAPTURE = Date.UTC(2000, 0, 1);
 const FUTURE_TOLERANCE_MS = 24 * 3600_000;
-export const MAX_PAYLOAD_BYTES = 4 * 1024 * 1024;
 /**
  * How deep a payload's arrays and objects may nest. Serialising, canonicalising and classifying a
  * payload recurse (or keep a stack) per level; 20,000 levels overflowed the stack into a 500.

@@ -2,7 +2,7 @@ import type { AuditLog } from '../audit/index.js';
 import { isEmployeeSelf, type Principal } from '../auth/index.js';
 import type { KeyRing } from '../crypto/index.js';
 import { employeeExists, employeeKeyStates, inTransaction, keysUsedBy, readEmployeePage, type StreamRow, type VaultDatabase } from '../db/index.js';
-import { encodePage, PAGE_RECORDS } from '../datasets/index.js';
+import { encodePage, PAGE } from '../datasets/index.js';
 import { VaultError } from '../errors/index.js';
 import { NEVER_EXPORTED_SENSITIVITY, parseTimestamp } from '../model/index.js';
 
@@ -93,10 +93,9 @@ export class OwnRecords {
   ) {
     const { audit, database, keyRing } = this.#deps;
     return inTransaction(database, async (trx) => {
-      const rows = await readEmployeePage(trx, employeeId, window, after, PAGE_RECORDS);
+      const { rows, final: done } = await readEmployeePage(trx, employeeId, window, after, PAGE);
       const states = await employeeKeyStates(trx, keysUsedBy(rows));
       const { body, records, skipped } = await encodePage(keyRing, rows, states, { prefixOf: lineOf, requireEnrolled: false });
-      const done = rows.length < PAGE_RECORDS;
       await audit.append(trx, {
         action: 'employee.export',
         decision: 'allow',

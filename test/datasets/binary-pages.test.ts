@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { CompiledQuery, sql } from 'kysely';
-import { freezeLeaseSnapshot, readScopePage, type DatasetScope, type Db, type StreamRow } from '../../src/db/index.js';
+import { freezeLeaseSnapshot, readScopePage, type DatasetScope, type Db, type PageBound, type StreamRow } from '../../src/db/index.js';
 import { encodeRecordChunks, type RecordRow } from '../../src/db/copy-binary.js';
 import { decodeStreamRows, withLiteralParameters } from '../../src/db/copy-out.js';
 import type { VaultConnection } from '../../src/db/drivers.js';
@@ -10,6 +10,8 @@ import { STORE } from '../support/database.js';
 import { postRecords, putRoster, startTestVault, type TestVault } from '../support/vault.js';
 
 const UNITS = ['eng/ml', 'NULL', 'ops'];
+/** At most `n` records a page, under a byte budget no test page reaches. */
+const records = (n: number): PageBound => ({ records: n, bytes: 1 << 30 });
 const KINDS = ['keystroke', 'prompt', 'click'];
 
 /** Values that a literal must carry exactly: quotes, backslashes, placeholders, array syntax, NULL words. */
@@ -86,10 +88,11 @@ describe(`dataset pages read in binary (${STORE})`, () => {
     for (const unit of UNITS) {
       let position: { capturedAt: Date; eventId: string } | undefined;
       for (;;) {
-        const page = await readScopePage(t.database, scope, unit, position, 7);
+        const { rows: page, final } = await readScopePage(t.database, scope, unit, position, records(7));
         read.push(...page);
         const last = page.at(-1);
-        if (page.length < 7 || !last) break;
+        assert.equal(final, page.length < 7);
+        if (final || !last) break;
         position = { capturedAt: last.captured_at, eventId: last.event_id };
       }
     }
@@ -105,7 +108,7 @@ describe(`dataset pages read in binary (${STORE})`, () => {
   });
 
   it('a shard page reads only its employees, and row-level security still confines it', async () => {
-    const page = await readScopePage(t.database, scope, 'ops', undefined, 1000, ['e2', "e5' or 'x'='x"]);
+    const { rows: page } = await readScopePage(t.database, scope, 'ops', undefined, records(1000), ['e2', "e5' or 'x'='x"]);
     assert.ok(page.length > 0);
     assert.deepEqual(new Set(page.map((r) => r.employee_id)), new Set(['e2']));
     // A scope narrower than the query's own WHERE: RLS holds the reader to it.
@@ -113,14 +116,67 @@ describe(`dataset pages read in binary (${STORE})`, () => {
     // SELECT grant it is refused, whatever the query's own WHERE clause.
     await sql`revoke select on activity_records from vault_dataset_reader`.execute(db);
     try {
-      await assert.rejects(readScopePage(t.database, scope, 'ops', undefined, 10), /permission denied/);
+      await assert.rejects(readScopePage(t.database, scope, 'ops', undefined, records(10)), /permission denied/);
     } finally {
       await sql`grant select on activity_records to vault_dataset_reader`.execute(db);
     }
     const narrow = { ...scope, kinds: ['keystroke'] };
-    const confined = await readScopePage(t.database, narrow, 'ops', undefined, 1000);
+    const { rows: confined } = await readScopePage(t.database, narrow, 'ops', undefined, records(1000));
     assert.ok(confined.length > 0 && confined.every((r) => r.kind === 'keystroke'));
   });
+
+  it('ends a page at its byte budget, and calls a page final only when nothing can follow it', async () => {
+    const read = (after: StreamRow | undefined, bound: PageBound) =>
+      readScopePage(t.database, scope, 'ops', after && { capturedAt: after.captured_at, eventId: after.event_id }, bound);
+    const all = (await read(undefined, records(1000))).rows;
+    assert.ok(all.length > 20);
+    const ids = (rows: readonly StreamRow[]) => rows.map((r) => r.event_id);
+    const upTo = (n: number) => all.slice(0, n).reduce((sum, r) => sum + r.envelope.length, 0);
+    // The first three fill the budget exactly: the fourth starts at it, so it waits for the next page.
+    let page = await read(undefined, { records: 1000, bytes: upTo(3) });
+    assert.deepEqual([ids(page.rows), page.final], [ids(all.slice(0, 3)), false]);
+    page = await read(undefined, { records: 1000, bytes: upTo(3) + 1 });
+    assert.deepEqual([ids(page.rows), page.final], [ids(all.slice(0, 4)), false]);
+    // A budget smaller than the first record still sends that record.
+    page = await read(undefined, { records: 1000, bytes: 1 });
+    assert.deepEqual([ids(page.rows), page.final], [ids(all.slice(0, 1)), false]);
+    // A walk by a budget of about two records reads every row once, in order.
+    const walked: StreamRow[] = [];
+    let pages = 0;
+    for (let last: StreamRow | undefined; ; pages++) {
+      page = await read(last, { records: 1000, bytes: upTo(2) });
+      walked.push(...page.rows);
+      last = page.rows.at(-1) ?? last;
+      if (page.final) break;
+      assert.ok(page.rows.length > 0, 'a page that is not final holds records');
+    }
+    assert.deepEqual(ids(walked), ids(all));
+    assert.ok(pages >= all.length / 3, `${pages} pages for ${all.length} records`);
+    // A full page is not final even when nothing follows it: the next one, empty, is.
+    page = await read(undefined, records(all.length));
+    assert.deepEqual([page.rows.length, page.final], [all.length, false]);
+    page = await read(all.at(-1), records(all.length));
+    assert.deepEqual([page.rows.length, page.final], [0, true]);
+    assert.equal((await read(undefined, records(all.length + 1))).final, true);
+    // The same for a page that uses its whole byte budget.
+    assert.equal((await read(undefined, { records: 1000, bytes: upTo(all.length) })).final, false);
+    assert.equal((await read(undefined, { records: 1000, bytes: upTo(all.length) + 1 })).final, true);
+  });
+
+  if (STORE === 'postgres') {
+    it('refuses binary COPY output past its limit, and leaves the connection usable', async () => {
+      await db.getExecutor().provideConnection(async (conn) => {
+        const copyOut = (conn as VaultConnection).copyOut!;
+        const text = 'COPY (select event_id, envelope from activity_records order by event_id) TO STDOUT (FORMAT binary)';
+        const whole = await copyOut(text, 1 << 30);
+        assert.ok(whole.length > 10_000);
+        await assert.rejects(copyOut(text, whole.length - 1), RangeError);
+        await assert.rejects(copyOut(text, 100), RangeError);
+        assert.ok((await copyOut(text, whole.length)).equals(whole));
+        assert.deepEqual((await conn.executeQuery(CompiledQuery.raw('select 1 as one'))).rows, [{ one: 1 }]);
+      });
+    });
+  }
 
   it('writes parameters in as literals that mean exactly what the bound parameters do', async () => {
     const when = new Date('2026-11-02T08:00:00.123Z');

@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { sql } from 'kysely';
 import pg from 'pg';
 import { loadAead } from '../../src/crypto/index.js';
-import { MAX_STREAMS_PER_WORKER, PageWorkers, PAGE_RECORDS } from '../../src/datasets/index.js';
+import { MAX_STREAMS_PER_WORKER, PageWorkers, PAGE_BYTES, PAGE_RECORDS } from '../../src/datasets/index.js';
 import { WORKER_PAGE_RECORDS } from '../../src/datasets/deps.js';
 import { findLease } from '../../src/db/index.js';
 import { isVaultError } from '../../src/errors/index.js';
@@ -106,13 +106,13 @@ describe(`page workers (${STORE})`, () => {
       const pool = new PageWorkers({ databaseUrl: inline.database.url!, aead: (await loadAead()).name, size: 1, log: (event) => void alarms.push(event) });
       const open = () => pool.open({ scope: lease, datasetId, shard: undefined, employees: undefined, secret: Buffer.alloc(32, 7), lanes: 1 });
       const stream = (await open())!;
-      const page = await stream.read(lease.orgUnits[0]!, undefined, 10);
+      const page = await stream.read(lease.orgUnits[0]!, undefined, { records: 10, bytes: PAGE_BYTES });
       assert.equal(page.count, 10);
       // A pool closes its workers gracefully: a read in flight finishes, then their connections end.
-      const inFlight = stream.read(lease.orgUnits[0]!, page.last, RECORDS);
+      const inFlight = stream.read(lease.orgUnits[0]!, page.last, { records: RECORDS, bytes: PAGE_BYTES });
       await pool.close();
       assert.equal((await inFlight).count, RECORDS - 10);
-      await assert.rejects(stream.read(lease.orgUnits[0]!, page.last, 10), (err) => isVaultError(err, 'ERR_UNAVAILABLE'));
+      await assert.rejects(stream.read(lease.orgUnits[0]!, page.last, { records: 10, bytes: PAGE_BYTES }), (err) => isVaultError(err, 'ERR_UNAVAILABLE'));
       await assert.rejects(open(), (err) => isVaultError(err, 'ERR_UNAVAILABLE'));
       assert.deepEqual(alarms, [], 'a pool closed on purpose raises no alarm');
     });

@@ -3,6 +3,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { sql } from 'kysely';
+import { PAGE } from '../../src/datasets/index.js';
 import { freezeLeaseSnapshot, readScopePage, withDatasetReader, type DatasetScope, type Db } from '../../src/db/index.js';
 import { STORE } from '../support/database.js';
 import { postRecords, putRoster, startTestVault, type TestVault } from '../support/vault.js';
@@ -171,7 +172,7 @@ describe(`dataset reads are confined by row-level security (${STORE})`, () => {
     const scope = scopeA();
     assert.ok(sent.some((s) => s.late && scope.orgUnits.includes(s.unit) && scope.kinds.includes(s.kind) && s.capturedAt >= scope.from.toISOString() && s.capturedAt < scope.to.toISOString()));
     for (const unit of scope.orgUnits) {
-      const page = await readScopePage(db, scope, unit, undefined, 2000);
+      const { rows: page } = await readScopePage(db, scope, unit, undefined, PAGE);
       assert.deepEqual(page.map((r) => r.event_id).sort(), expectedIn(scope).filter((s) => s.unit === unit).map((s) => s.eventId).sort());
     }
   });
@@ -253,10 +254,10 @@ describe(`dataset reads are confined by row-level security (${STORE})`, () => {
       assert.equal(called, false);
       assert.equal((await whoAmI(conn)).role, owner);
       // A page opens a reader transaction of its own, so even on a bare connection it is confined, and leaves nothing behind.
-      const page = await readScopePage(conn, scopeA(), 'u1', undefined, 2000);
+      const { rows: page } = await readScopePage(conn, scopeA(), 'u1', undefined, PAGE);
       assert.deepEqual(new Set(page.map((r) => r.event_id)), new Set(expectedIn(scopeA()).filter((s) => s.unit === 'u1').map((s) => s.eventId)));
       assert.equal((await whoAmI(conn)).role, owner);
-      await conn.transaction().execute((trx) => assert.rejects(readScopePage(trx, scopeA(), 'u1', undefined, 10), /transaction of its own/));
+      await conn.transaction().execute((trx) => assert.rejects(readScopePage(trx, scopeA(), 'u1', undefined, PAGE), /transaction of its own/));
       assert.equal(await count(conn), total);
     });
     await assert.rejects(withDatasetReader(db, scopeA(), everything), TypeError);
