@@ -1,4 +1,5 @@
 import type { AuditEventInput } from '../audit/index.js';
+import { loggableError } from '../errors/index.js';
 
 /** Writes the given events durably, all or none (one transaction). */
 export type AuditBatchWriter = (events: readonly AuditEventInput[]) => Promise<void>;
@@ -116,7 +117,7 @@ export class RefusalTally {
         } catch (err) {
           this.#failing = true;
           this.#log(
-            { alarm: 'audit_unavailable', action: this.#event.action, refusals: sum(events), pending_seconds: this.#pending.length, lost: this.#lost, error: (err as Error).message },
+            { alarm: 'audit_unavailable', action: this.#event.action, refusals: sum(events), pending_seconds: this.#pending.length, lost: this.#lost, error: loggableError(err) },
             'refused requests could not be audited; retrying',
           );
           if (!this.#closed) this.#schedule(RETRY_MS);

@@ -1,4 +1,4 @@
-import { VaultError } from '../errors/index.js';
+import { loggableError, VaultError } from '../errors/index.js';
 import { readAlarmPage, readAuditStats, statsWindow, type AlarmPage, type AlarmQuery, type AlarmAudience, type AuditStats } from './stats.js';
 import { MAX_QUERY_LIMIT, type AuditActor, type AuditLog, type AuditPage, type AuditQuery, type Checkpoint, type VerifyResult } from './log.js';
 
@@ -102,7 +102,7 @@ export class AuditTrail {
     } catch (err) {
       // A broken chain can refuse appends (a forged row holding the next seq); withholding the finding would only serve whoever broke it.
       if (result.ok) throw err;
-      this.#options.log?.({ alarm: 'audit_unavailable', action: 'audit.verify', error: (err as Error).message }, 'audit verification not recorded');
+      this.#options.log?.({ alarm: 'audit_unavailable', action: 'audit.verify', error: loggableError(err) }, 'audit verification not recorded');
     }
     return result;
   }

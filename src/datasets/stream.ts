@@ -1,6 +1,6 @@
 import type { Principal } from '../auth/index.js';
 import { employeeKeyStates, findLease, inTransaction, shardEmployees, type LeaseRow, type LeaseShard } from '../db/index.js';
-import { VaultError } from '../errors/index.js';
+import { loggableError, VaultError } from '../errors/index.js';
 import { isUuid } from '../model/index.js';
 import { CursorSeal, type StreamPosition } from './cursor.js';
 import { nowOf, type DatasetDeps } from './deps.js';
@@ -300,7 +300,7 @@ export class DatasetStreams {
         recordCount: 0,
         details: { dataset_id: lease.datasetId, reason, cut: true, ...(part.shard ? { shard: part.shard.index, of: part.shard.of } : {}) },
       })
-      .catch((err: unknown) => this.#deps.log?.({ alarm: 'audit_unavailable', dataset_id: lease.datasetId, reason, error: (err as Error).message }, 'a cut stream was not audited'));
+      .catch((err: unknown) => this.#deps.log?.({ alarm: 'audit_unavailable', dataset_id: lease.datasetId, reason, error: loggableError(err) }, 'a cut stream was not audited'));
   }
 
   /**
@@ -309,9 +309,12 @@ export class DatasetStreams {
    */
   async #page(principal: Principal, lease: LeaseRow, part: StreamPart, unit: number, page: ReadPage): Promise<Buffer> {
     const { audit, database } = this.#deps;
+    // Plaintext that is not sent (its audit event or the commit failed) is zeroed, not left to the allocator.
+    let opened: Buffer | undefined;
     return inTransaction(database, async (trx) => {
       const states = await employeeKeyStates(trx, page.used);
       const { body, records, skipped } = await page.encode(states);
+      opened = body;
       const done = page.endsUnit;
       await audit.append(trx, {
         action: 'dataset.stream',
@@ -332,6 +335,9 @@ export class DatasetStreams {
         },
       });
       return body;
+    }).catch((err: unknown) => {
+      opened?.fill(0);
+      throw err;
     });
   }
 }

@@ -66,3 +66,17 @@ export function isVaultError(err: unknown, code?: VaultErrorCode): err is VaultE
 export function publicErrorName(code: VaultErrorCode): string {
   return code.slice(4).toLowerCase();
 }
+
+/**
+ * What an operator's log says of a failure: a vault error's code and message (written by the
+ * vault, never quoting a value); of any other error its name and its driver or system code (a
+ * SQLSTATE or errno) only, since a driver's text may quote the values it was given.
+ */
+export function loggableError(err: unknown): { readonly name: string; readonly code?: string; readonly message?: string } {
+  if (isVaultError(err)) return { name: err.name, code: err.code, message: err.message };
+  const code = (err as { code?: unknown } | null)?.code;
+  return {
+    name: err instanceof Error ? err.name : typeof err,
+    ...(typeof code === 'string' && /^[A-Za-z0-9_]{1,32}$/.test(code) ? { code } : {}),
+  };
+}

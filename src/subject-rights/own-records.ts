@@ -92,10 +92,13 @@ export class OwnRecords {
     context: { page: number; self: boolean },
   ) {
     const { audit, database, keyRing } = this.#deps;
+    // Plaintext that is not sent (its audit event or the commit failed) is zeroed, not left to the allocator.
+    let opened: Buffer | undefined;
     return inTransaction(database, async (trx) => {
       const { rows, final: done } = await readEmployeePage(trx, employeeId, window, after, PAGE);
       const states = await employeeKeyStates(trx, keysUsedBy(rows));
       const { body, records, skipped } = await encodePage(keyRing, rows, states, { prefixOf: lineOf, requireEnrolled: false });
+      opened = body;
       await audit.append(trx, {
         action: 'employee.export',
         decision: 'allow',
@@ -115,6 +118,9 @@ export class OwnRecords {
         },
       });
       return { body, last: rows.at(-1), done };
+    }).catch((err: unknown) => {
+      opened?.fill(0);
+      throw err;
     });
   }
 }

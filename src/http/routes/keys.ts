@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { stringArray } from '../../model/index.js';
+import { loggableError } from '../../errors/index.js';
 import type { VaultServices } from '../../services/index.js';
 import { principalOf } from '../auth.js';
 import { bearerAuth, errorResponses } from '../errors.js';
@@ -53,7 +54,7 @@ export function keyRoutes(services: VaultServices) {
         response: { 202: keyStatusView, ...errorResponses },
       },
       handler: async (request, reply) => {
-        keys.rotate(principalOf(request)).catch((err: unknown) => app.log.error({ alarm: 'kek_rotation_failed', error: (err as Error).message }, 'KEK rotation stopped; run it again to resume'));
+        keys.rotate(principalOf(request)).catch((err: unknown) => app.log.error({ alarm: 'kek_rotation_failed', error: loggableError(err) }, 'KEK rotation stopped; run it again to resume'));
         return reply.status(202).send({ ...(await keys.status(principalOf(request))), rotating_here: true });
       },
     });
