@@ -57,15 +57,27 @@ const TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?(
 export function parseTimestamp(text: string): number | undefined {
   const m = TIMESTAMP.exec(text);
   if (!m) return undefined;
-  const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number];
+  const [year, month, day, hour, minute, second] = [Number(m[1]), Number(m[2]), Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6])];
   const offsetHours = m[9] === undefined ? 0 : Number(m[9]);
   const offsetMinutes = m[10] === undefined ? 0 : Number(m[10]);
-  const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate();
-  if (month < 1 || month > 12 || day < 1 || day > daysInMonth || hour > 23 || minute > 59 || second > 59 || offsetHours > 23 || offsetMinutes > 59) {
+  if (month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month) || hour > 23 || minute > 59 || second > 59 || offsetHours > 23 || offsetMinutes > 59) {
     return Number.NaN;
   }
-  const ms = Date.parse(text);
-  return ms < EARLIEST_INSTANT || ms > LATEST_INSTANT ? Number.NaN : ms;
+  // Date.UTC reads years 0-99 as 1900-1999; those few go through the full parser.
+  if (year < 100) return inPostgresRange(Date.parse(text));
+  // Milliseconds as Date.parse takes them: the first three digits of the fraction.
+  const millis = m[7] === undefined ? 0 : Number(m[7].slice(1, 4).padEnd(3, '0'));
+  const offset = (offsetHours * 60 + offsetMinutes) * 60_000;
+  return inPostgresRange(Date.UTC(year, month - 1, day, hour, minute, second, millis) - (m[8]![0] === '-' ? -offset : offset));
+}
+
+const inPostgresRange = (ms: number) => (ms < EARLIEST_INSTANT || ms > LATEST_INSTANT ? Number.NaN : ms);
+
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+function daysInMonth(year: number, month: number): number {
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  return month === 2 && leap ? 29 : DAYS_IN_MONTH[month - 1]!;
 }
 
 const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
