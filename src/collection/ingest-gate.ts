@@ -32,6 +32,18 @@ function expiredAt(manifest: CompiledManifest, r: ControlledRecord, now: Date): 
 const inWindow = (w: ControlWindow, at: Date) => w.startsAt <= at && (w.endsAt === null || at < w.endsAt);
 
 /**
+ * The window of `kind` (any, when undefined) among `windows` that holds a record captured `at`: it
+ * holds at its capture, or, for a record stamped later than it arrived, at `now`.
+ */
+function holding(windows: readonly ControlWindow[], kind: ControlWindow['kind'] | undefined, at: Date, now: Date): boolean {
+  for (const w of windows) {
+    if (kind !== undefined && w.kind !== kind) continue;
+    if (inWindow(w, at) || (at > now && inWindow(w, now))) return true;
+  }
+  return false;
+}
+
+/**
  * What ingest asks of the collection controls. Inside the write's transaction it shares the
  * controls lock, then reads the windows and the manifest in force: a pause committed before the
  * write is seen by it, and one committed after waited for it. Records are judged by their
@@ -83,14 +95,14 @@ export class IngestGate {
     const byEmployee = new Map<string | null, ControlWindow[]>();
     for (const w of windows) byEmployee.set(w.employeeId, [...(byEmployee.get(w.employeeId) ?? []), w]);
     const program = byEmployee.get(null) ?? [];
+    const none: readonly ControlWindow[] = [];
     for (const r of records) {
-      const own = byEmployee.get(r.employeeId) ?? [];
+      const own = byEmployee.get(r.employeeId) ?? none;
       const state = consent.get(r.employeeId);
-      const holds = (w: ControlWindow) => inWindow(w, r.capturedAt) || (r.capturedAt > now && inWindow(w, now));
       let reason: ControlDrop | undefined;
-      if (program.some(holds)) reason = 'program_paused';
-      else if (own.some((w) => w.kind === 'opt_out' && holds(w))) reason = 'opted_out';
-      else if (own.some((w) => w.kind === 'pause' && holds(w))) reason = 'paused';
+      if (holding(program, undefined, r.capturedAt, now)) reason = 'program_paused';
+      else if (holding(own, 'opt_out', r.capturedAt, now)) reason = 'opted_out';
+      else if (holding(own, 'pause', r.capturedAt, now)) reason = 'paused';
       else if (expiredAt(manifest, r, now)) reason = 'expired';
       else if (state) {
         const consented = state.consentedVersion === null ? undefined : consentedTo.get(state.consentedVersion);

@@ -46,10 +46,34 @@ const MAX_LOCATION = 2048;
 
 const normalise = (s: string) => s.slice(0, MAX_TITLE).normalize('NFKC').replace(INVISIBLE, '').toLowerCase();
 
+/**
+ * `read` remembering its last few thousand answers for short texts: agents send the same app
+ * names, hosts and titles over and over, and normalising each anew was a quarter of ingest's
+ * allocations. At most 4,096 texts of at most 256 characters are kept. The answers are shared, so
+ * they are read only.
+ */
+function remembered<T>(read: (text: string) => T): (text: string) => T {
+  const seen = new Map<string, T>();
+  return (text) => {
+    if (text.length > 256) return read(text);
+    let answer = seen.get(text);
+    if (answer === undefined && !seen.has(text)) {
+      answer = read(text);
+      if (seen.size >= 4096) seen.clear();
+      seen.set(text, answer);
+    }
+    return answer as T;
+  };
+}
+
 /** An app name as words: `net.whatsapp.WhatsApp` is net, whatsapp, whatsapp; `H&R Block` is h, r, block. */
-const wordsOf = (name: string) => normalise(name).split(/[^\p{L}\p{N}]+/u).filter(Boolean);
+const wordsOf = (name: string): readonly string[] => normalise(name).split(/[^\p{L}\p{N}]+/u).filter(Boolean);
+const appWords = remembered(wordsOf);
+const titleText = remembered(normalise);
 
 /** The host a URL-like text names, lower case and without a trailing dot; wrapped URLs (`blob:`, `view-source:`) are unwrapped. */
+const hostOf = remembered(hostOfLocation);
+
 function hostOfLocation(text: string): string | undefined {
   let location = text.slice(0, MAX_LOCATION).normalize('NFKC').replace(INVISIBLE, '').trim();
   for (let unwrap = 0; unwrap < 3; unwrap++) {
@@ -81,54 +105,82 @@ export interface CaptureContext {
 
 const NO_CONTEXT: CaptureContext = { apps: [], hosts: [], titles: [], unreadable: false };
 
+const APP_FIELDS = ['app', 'application'];
+const HOST_FIELDS = ['url', 'domain', 'host'];
+const TITLE_FIELDS = ['window_title', 'title'];
+
+/** The texts of `names` in `p` (a text or a list of up to 16), read through `read`; false when one is present but not text. */
+function readFields<T>(p: Record<string, unknown>, names: readonly string[], read: (text: string) => T, found: T[]): boolean {
+  for (const name of names) {
+    const value = p[name];
+    if (value === undefined || value === null) continue;
+    if (typeof value === 'string') found.push(read(value));
+    else if (Array.isArray(value) && value.length <= 16 && value.every((v) => typeof v === 'string')) for (const v of value as string[]) found.push(read(v));
+    else return false;
+  }
+  return true;
+}
+
 export function captureContextOf(payload: unknown): CaptureContext {
   if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) return NO_CONTEXT;
   const p = payload as Record<string, unknown>;
-  let unreadable = false;
-  const texts = (names: readonly string[]): string[] => {
-    const found: string[] = [];
-    for (const name of names) {
-      const value = p[name];
-      if (value === undefined || value === null) continue;
-      if (typeof value === 'string') found.push(value);
-      else if (Array.isArray(value) && value.length <= 16 && value.every((v) => typeof v === 'string')) found.push(...(value as string[]));
-      else unreadable = true;
-    }
-    return found;
-  };
-  const apps = texts(['app', 'application']).map(wordsOf);
-  const hosts = texts(['url', 'domain', 'host']).flatMap((t) => hostOfLocation(t) ?? []);
-  const titles = texts(['window_title', 'title']).map(normalise);
-  return { apps, hosts, titles, unreadable };
+  const apps: Array<readonly string[]> = [];
+  const hosts: Array<string | undefined> = [];
+  const titles: string[] = [];
+  const readable = readFields(p, APP_FIELDS, appWords, apps) && readFields(p, HOST_FIELDS, hostOf, hosts) && readFields(p, TITLE_FIELDS, titleText, titles);
+  if (!readable) return { apps, hosts: [], titles, unreadable: true };
+  if (apps.length === 0 && hosts.length === 0 && titles.length === 0) return NO_CONTEXT;
+  return { apps, hosts: hosts.filter((h): h is string => h !== undefined), titles, unreadable: false };
 }
 
-/** Whether `words` holds `rule` as a run of whole words (`whatsapp` in `whatsapp beta`, not in `notwhatsapp`). */
-function containsWords(words: readonly string[], rule: readonly string[]): boolean {
-  if (rule.length === 0) return false;
-  for (let i = 0; i + rule.length <= words.length; i++) if (rule.every((w, k) => words[i + k] === w)) return true;
-  return false;
+/** Whether `words` holds `rule` from `at` on (its first word is known to match). */
+function wordsAt(words: readonly string[], at: number, rule: readonly string[]): boolean {
+  if (at + rule.length > words.length) return false;
+  for (let k = 1; k < rule.length; k++) if (words[at + k] !== rule[k]) return false;
+  return true;
 }
 
 class CompiledContextRules {
-  readonly #apps: readonly (readonly string[])[];
-  readonly #domains: readonly string[];
+  /** App rules (runs of whole words) by their first word: `whatsapp` in `whatsapp beta`, not in `notwhatsapp`. */
+  readonly #appsByFirstWord = new Map<string, Array<readonly string[]>>();
+  /** Hosts a domain rule names exactly (`irs.gov`), and suffixes its subdomains end with (`.irs.gov`). */
+  readonly #exactHosts = new Set<string>();
+  readonly #hostSuffixes: readonly string[];
   readonly #titles: ((title: string) => boolean) | undefined;
 
   constructor(rules: readonly ContextRules[]) {
-    this.#apps = rules.flatMap((r) => r.apps.map(wordsOf)).filter((words) => words.length > 0);
-    this.#domains = rules.flatMap((r) => r.domains);
+    for (const words of rules.flatMap((r) => r.apps.map(wordsOf))) {
+      if (words.length === 0) continue;
+      const same = this.#appsByFirstWord.get(words[0]!);
+      if (same) same.push(words);
+      else this.#appsByFirstWord.set(words[0]!, [words]);
+    }
+    const suffixes: string[] = [];
+    for (const d of rules.flatMap((r) => r.domains)) {
+      if (d.startsWith('*.')) suffixes.push(d.slice(1));
+      else {
+        this.#exactHosts.add(d);
+        suffixes.push(`.${d}`);
+      }
+    }
+    this.#hostSuffixes = suffixes;
     this.#titles = globsMatcher(rules.flatMap((r) => r.titles));
   }
 
   excludes(context: CaptureContext): boolean {
     if (context.unreadable) return true;
-    if (context.apps.some((words) => this.#apps.some((rule) => containsWords(words, rule)))) return true;
-    for (const host of context.hosts) {
-      for (const d of this.#domains) {
-        if (d.startsWith('*.') ? host.endsWith(d.slice(1)) : host === d || host.endsWith(`.${d}`)) return true;
+    for (const words of context.apps) {
+      for (let i = 0; i < words.length; i++) {
+        const rules = this.#appsByFirstWord.get(words[i]!);
+        if (rules) for (const rule of rules) if (wordsAt(words, i, rule)) return true;
       }
     }
-    return this.#titles !== undefined && context.titles.some(this.#titles);
+    for (const host of context.hosts) {
+      if (this.#exactHosts.has(host)) return true;
+      for (const suffix of this.#hostSuffixes) if (host.endsWith(suffix)) return true;
+    }
+    if (this.#titles) for (const title of context.titles) if (this.#titles(title)) return true;
+    return false;
   }
 }
 

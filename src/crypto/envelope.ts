@@ -76,9 +76,16 @@ export function sealEnvelope(
   plaintext: Uint8Array,
   nonce: Uint8Array = freshNonces(1),
 ): Buffer {
+  const out = Buffer.allocUnsafe(ENVELOPE_OVERHEAD + plaintext.length);
+  sealEnvelopeInto(aead, out, key, kekFingerprint, dekVersion, context, plaintext, nonce);
+  return out;
+}
+
+/** {@link sealEnvelope} written into `out`, which must be `ENVELOPE_OVERHEAD + plaintext.length` long. */
+export function sealEnvelopeInto(aead: Aead, out: Buffer, key: Uint8Array, kekFingerprint: Uint8Array, dekVersion: number, context: string, plaintext: Uint8Array, nonce: Uint8Array): void {
   if (kekFingerprint.length !== KEK_FINGERPRINT_BYTES) throw new TypeError('KEK fingerprint must be 8 bytes');
   if (nonce.length !== NONCE_BYTES) throw new TypeError('nonce must be 24 bytes');
-  const out = Buffer.allocUnsafe(ENVELOPE_OVERHEAD + plaintext.length);
+  if (out.length !== ENVELOPE_OVERHEAD + plaintext.length) throw new TypeError('an envelope is its plaintext and ENVELOPE_OVERHEAD bytes');
   out[0] = FORMAT_VERSION;
   out[1] = ALG_XCHACHA20POLY1305;
   out.set(kekFingerprint, 2);
@@ -86,7 +93,6 @@ export function sealEnvelope(
   out.set(nonce, HEADER_BYTES);
   const header = out.subarray(0, HEADER_BYTES);
   aead.sealInto(out.subarray(HEADER_BYTES + NONCE_BYTES), key, nonce, plaintext, aadFor(header, context));
-  return out;
 }
 
 /** How many bytes of plaintext `envelope` holds (0 for one too short to be an envelope, which does not open). */

@@ -2,7 +2,7 @@ import { randomFillSync } from 'node:crypto';
 import { inspect } from 'node:util';
 import { VaultError } from '../errors/index.js';
 import { KEY_BYTES, NONCE_BYTES, type Aead } from './aead.js';
-import { freshNonces, openEnvelope, openEnvelopeInto, sealEnvelope } from './envelope.js';
+import { ENVELOPE_OVERHEAD, freshNonces, openEnvelope, openEnvelopeInto, sealEnvelope, sealEnvelopeInto } from './envelope.js';
 import type { KeyProvider } from './key-provider.js';
 import { compareMonths, type Month, type MonthKeys } from './month-keys.js';
 
@@ -99,6 +99,68 @@ function assertKeyFits(key: DataKey, binding: RecordBinding): void {
   if (key.employeeId !== binding.employeeId || key.version !== binding.dekVersion) {
     throw new VaultError('ERR_DECRYPT_FAILED', 'data key does not belong to this record');
   }
+}
+
+/** A record to seal: its key, what it is bound to, and its payload as JSON text. */
+export interface RecordToSeal {
+  readonly key: DataKey;
+  readonly binding: RecordBinding;
+  readonly plaintext: string;
+}
+
+/**
+ * Records sealed back to back in one buffer that owns its memory (it can move to another thread):
+ * record i's envelope runs from `ends[i - 1]` (0 for the first) to `ends[i]`. A record given as
+ * undefined has none: its end repeats the one before.
+ */
+export interface SealedRecords {
+  readonly envelopes: Buffer;
+  readonly ends: number[];
+}
+
+/**
+ * Seals a chunk of records with one draw of nonces. Each payload's UTF-8 goes through one scratch
+ * buffer, zeroed at the end, and each envelope is written in place: no buffer of its own per
+ * record, for the plaintext, the envelope or a copy into the chunk.
+ */
+function sealRecords(aead: Aead, kekFingerprint: Uint8Array, items: ReadonlyArray<RecordToSeal | undefined>): SealedRecords {
+  let total = 0;
+  let widest = 0;
+  let count = 0;
+  const sizes = new Array<number>(items.length);
+  for (let i = 0; i < items.length; i++) {
+    const item = items[i];
+    if (!item) continue;
+    const bytes = Buffer.byteLength(item.plaintext);
+    sizes[i] = bytes;
+    total += ENVELOPE_OVERHEAD + bytes;
+    if (bytes > widest) widest = bytes;
+    count++;
+  }
+  const envelopes = Buffer.allocUnsafeSlow(total);
+  const plaintext = Buffer.allocUnsafeSlow(widest);
+  const nonces = freshNonces(count);
+  const ends: number[] = [];
+  let at = 0;
+  let sealed = 0;
+  try {
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i];
+      if (item) {
+        assertKeyFits(item.key, item.binding);
+        const bytes = plaintext.write(item.plaintext, 0, 'utf8');
+        if (bytes !== sizes[i]) throw new TypeError('a payload changed length while it was sealed');
+        const end = at + ENVELOPE_OVERHEAD + bytes;
+        const nonce = nonces.subarray(sealed * NONCE_BYTES, ++sealed * NONCE_BYTES);
+        sealEnvelopeInto(aead, envelopes.subarray(at, end), item.key.bytes(), kekFingerprint, item.binding.dekVersion, recordContext(item.binding), plaintext.subarray(0, bytes), nonce);
+        at = end;
+      }
+      ends.push(at);
+    }
+  } finally {
+    aead.memzero(plaintext);
+  }
+  return { envelopes, ends };
 }
 
 /** How {@link KeyRing.withDataKeys} names a key: one employee, one version. */
@@ -365,14 +427,14 @@ export class KeyRing {
     this.#cache.delete(id);
   }
 
-  /** Seals many records with one draw of nonces from the OS CSPRNG. */
-  encryptRecords(items: ReadonlyArray<{ key: DataKey; binding: RecordBinding; plaintext: Uint8Array }>): Buffer[] {
-    const nonces = freshNonces(items.length);
-    return items.map((item, i) => this.#seal(item.key, item.binding, item.plaintext, nonces.subarray(i * NONCE_BYTES, (i + 1) * NONCE_BYTES)));
+  /** Seals a chunk of records into one buffer (see {@link SealedRecords}), under the KEK in force. */
+  sealRecords(items: ReadonlyArray<RecordToSeal | undefined>): SealedRecords {
+    return sealRecords(this.#aead, this.#provider.kekFingerprint, items);
   }
 
   encryptRecord(key: DataKey, binding: RecordBinding, plaintext: Uint8Array): Buffer {
-    return this.#seal(key, binding, plaintext, freshNonces(1));
+    assertKeyFits(key, binding);
+    return sealEnvelope(this.#aead, key.bytes(), this.#provider.kekFingerprint, binding.dekVersion, recordContext(binding), plaintext, freshNonces(1));
   }
 
   /** Returns the plaintext, or throws `ERR_DECRYPT_FAILED` when the ciphertext or any bound column was altered. */
@@ -386,11 +448,6 @@ export class KeyRing {
    */
   decryptRecordInto(key: DataKey, binding: RecordBinding, envelope: Uint8Array, target: Uint8Array): void {
     openRecordInto(this.#aead, key, binding, envelope, target);
-  }
-
-  #seal(key: DataKey, binding: RecordBinding, plaintext: Uint8Array, nonce: Uint8Array): Buffer {
-    assertKeyFits(key, binding);
-    return sealEnvelope(this.#aead, key.bytes(), this.#provider.kekFingerprint, binding.dekVersion, recordContext(binding), plaintext, nonce);
   }
 
   /** The fingerprint of the KEK new envelopes name (a copy): what a {@link RecordSealer} writes into them. */
@@ -460,7 +517,7 @@ function withBundle<T>(aead: Aead, bundle: DataKeyBundle, use: (keys: ReadonlyMa
 
 /**
  * Seals records in a worker thread, under keys a {@link KeyRing} packed in the main thread, into the
- * envelope {@link KeyRing.encryptRecords} writes (`kekFingerprint` is the main thread's
+ * envelope {@link KeyRing.sealRecords} writes (`kekFingerprint` is the main thread's
  * {@link KeyRing.sealingKekFingerprint}). It holds no key of its own.
  */
 export class RecordSealer {
@@ -475,12 +532,9 @@ export class RecordSealer {
     return withBundle(this.#aead, bundle, use);
   }
 
-  seal(items: ReadonlyArray<{ key: DataKey; binding: RecordBinding; plaintext: Uint8Array }>, kekFingerprint: Uint8Array): Buffer[] {
-    const nonces = freshNonces(items.length);
-    return items.map(({ key, binding, plaintext }, i) => {
-      assertKeyFits(key, binding);
-      return sealEnvelope(this.#aead, key.bytes(), kekFingerprint, binding.dekVersion, recordContext(binding), plaintext, nonces.subarray(i * NONCE_BYTES, (i + 1) * NONCE_BYTES));
-    });
+  /** {@link KeyRing.sealRecords}, naming `kekFingerprint` as the KEK (the main thread's). */
+  sealRecords(items: ReadonlyArray<RecordToSeal | undefined>, kekFingerprint: Uint8Array): SealedRecords {
+    return sealRecords(this.#aead, kekFingerprint, items);
   }
 }
 

@@ -1,6 +1,6 @@
 import type { AuditEventInput, AuditLog } from '../audit/index.js';
 import type { Principal } from '../auth/index.js';
-import { dataKeyId, type DataKey, type KeyRing, type StoredDataKey } from '../crypto/index.js';
+import { dataKeyId, type DataKey, type KeyRing, type RecordToSeal, type StoredDataKey } from '../crypto/index.js';
 import {
   copyRecords,
   ensureRecordPartitions,
@@ -110,6 +110,11 @@ function bindingOf(c: Candidate): Omit<RecordRow, 'envelope' | 'sensitivity' | '
 
 const MAX_ATTEMPTS = 3;
 const COPY_CHUNK = 500;
+/** A row's envelope before it is sealed. */
+const NO_ENVELOPE = new Uint8Array(0);
+
+/** A row being written: its envelope is set once sealed. */
+type SealingRow = { -readonly [K in keyof RecordRow]: RecordRow[K] };
 
 /**
  * Ingests one batch: every record is checked and reported by index; the accepted ones are sealed
@@ -392,36 +397,46 @@ export class RecordIngestor {
         return !reason;
       });
       let written = 0;
-      const tallies = new Map<string, { employeeId: string; dekVersion: number; records: number }>();
-      /** Counts a record to be written under its key, or drops it (level 4, unless kept); its row without the envelope. */
-      const admit = (c: Candidate, level: { sensitivity: number; categories: readonly Category[] }): Omit<RecordRow, 'envelope'> | undefined => {
+      // Keyed by the stored key itself: a batch's candidates share one object per employee and month.
+      const tallies = new Map<StoredDataKey, { employeeId: string; dekVersion: number; records: number }>();
+      const dataKeys = new Map<StoredDataKey, DataKey>();
+      const dataKeyOf = (c: Candidate): DataKey => {
+        let key = dataKeys.get(c.key);
+        if (!key) {
+          key = keys.get(dataKeyId(c.record.employeeId, c.key.dekVersion))!;
+          dataKeys.set(c.key, key);
+        }
+        return key;
+      };
+      /** Counts a record to be written under its key, or drops it (level 4, unless kept); its row, its envelope still to come. */
+      const admit = (c: Candidate, level: { sensitivity: number; categories: readonly Category[] }): SealingRow | undefined => {
         const { sensitivity, categories } = level;
         if (sensitivity >= NEVER_EXPORTED_SENSITIVITY && !storeLevel4) {
           lateDrops.push({ index: c.record.index, reason: 'sensitive_content', categories });
           return undefined;
         }
         written++;
-        const id = dataKeyId(c.record.employeeId, c.key.dekVersion);
-        const tally = tallies.get(id);
+        const tally = tallies.get(c.key);
         if (tally) tally.records++;
-        else tallies.set(id, { employeeId: c.record.employeeId, dekVersion: c.key.dekVersion, records: 1 });
-        return { ...bindingOf(c), sensitivity, categories };
+        else tallies.set(c.key, { employeeId: c.record.employeeId, dekVersion: c.key.dekVersion, records: 1 });
+        const { eventId, employeeId, kind, capturedAt } = c.record;
+        return { eventId, employeeId, orgUnit: c.orgUnit, kind, capturedAt, dekVersion: c.key.dekVersion, sensitivity, categories, envelope: NO_ENVELOPE };
       };
       function* sealedChunks(): Generator<RecordRow[]> {
         for (let start = 0; start < writable.length; start += COPY_CHUNK) {
-          const chunk: Candidate[] = [];
-          const bindings: Array<Omit<RecordRow, 'envelope'>> = [];
-          for (const c of writable.slice(start, start + COPY_CHUNK)) {
-            const binding = admit(c, classify(c));
-            if (!binding) continue;
-            chunk.push(c);
-            bindings.push(binding);
+          const rows: SealingRow[] = [];
+          const items: RecordToSeal[] = [];
+          for (let i = start; i < writable.length && i < start + COPY_CHUNK; i++) {
+            const c = writable[i]!;
+            const row = admit(c, classify(c));
+            if (!row) continue;
+            rows.push(row);
+            items.push({ key: dataKeyOf(c), binding: row, plaintext: c.record.payloadText });
           }
-          const envelopes = keyRing.encryptRecords(
-            chunk.map((c, i) => ({ key: keys.get(dataKeyId(c.record.employeeId, c.key.dekVersion))!, binding: bindings[i]!, plaintext: Buffer.from(c.record.payloadText) })),
-          );
+          const { envelopes, ends } = keyRing.sealRecords(items);
           sealedCount.mainThread++;
-          yield bindings.map((b, i) => ({ ...b, envelope: envelopes[i]! }));
+          for (let i = 0; i < rows.length; i++) rows[i]!.envelope = envelopes.subarray(i === 0 ? 0 : ends[i - 1]!, ends[i]!);
+          yield rows;
         }
       }
       /**
@@ -467,10 +482,13 @@ export class RecordIngestor {
           const rows: RecordRow[] = [];
           chunk.forEach((c, i) => {
             c.found ??= found[i]!;
-            const binding = admit(c, levelOf(c, found[i]!));
+            const row = admit(c, levelOf(c, found[i]!));
             const start = i === 0 ? 0 : ends[i - 1]!;
-            if (!binding !== (ends[i] === start)) throw new VaultError('ERR_INTERNAL', 'a seal worker sealed other records than this thread admits');
-            if (binding) rows.push({ ...binding, envelope: Buffer.from(envelopes.buffer, envelopes.byteOffset + start, ends[i]! - start) });
+            if (!row !== (ends[i] === start)) throw new VaultError('ERR_INTERNAL', 'a seal worker sealed other records than this thread admits');
+            if (row) {
+              row.envelope = Buffer.from(envelopes.buffer, envelopes.byteOffset + start, ends[i]! - start);
+              rows.push(row);
+            }
           });
           yield rows;
         }

@@ -33,38 +33,19 @@ serveThread<SealRequest>(async (request) => {
   try {
     const classifier = classifierOf(request.revision, request.lists);
     const found = request.records.map((r) => classifier.classify(JSON.parse(r.payloadText)));
-    const sealed = sealer.withKeys(request.keys, (keys) => {
-      const items = [];
-      for (let i = 0; i < request.records.length; i++) {
-        const { binding, floor, payloadText } = request.records[i]!;
-        const sensitivity = Math.max(floor, found[i]!.level);
-        if (sensitivity >= NEVER_EXPORTED_SENSITIVITY && !request.sealLevel4) continue;
-        const key = keys.get(dataKeyId(binding.employeeId, binding.dekVersion));
-        if (!key) throw new VaultError('ERR_KEY_UNAVAILABLE', 'a chunk names a key its bundle does not hold');
-        items.push({ index: i, key, binding: { ...binding, sensitivity, categories: found[i]!.categories }, plaintext: Buffer.from(payloadText) });
-      }
-      try {
-        const envelopes = sealer.seal(items, request.kekFingerprint);
-        return items.map((item, k) => ({ index: item.index, envelope: envelopes[k]! }));
-      } finally {
-        for (const item of items) item.plaintext.fill(0);
-      }
-    });
-    const ends: number[] = [];
-    let size = 0;
-    for (const { envelope } of sealed) size += envelope.length;
-    const envelopes = new Uint8Array(new ArrayBuffer(size));
-    let at = 0;
-    let next = 0;
-    for (let i = 0; i < request.records.length; i++) {
-      const own = sealed[next]?.index === i ? sealed[next++]!.envelope : undefined;
-      if (own) {
-        envelopes.set(own, at);
-        at += own.length;
-      }
-      ends.push(at);
-    }
-    return { result: { found: found.map(({ level, categories }) => ({ level, categories })), envelopes, ends }, transfer: [envelopes.buffer] };
+    const { envelopes, ends } = sealer.withKeys(request.keys, (keys) =>
+      sealer.sealRecords(
+        request.records.map(({ binding, floor, payloadText }, i) => {
+          const sensitivity = Math.max(floor, found[i]!.level);
+          if (sensitivity >= NEVER_EXPORTED_SENSITIVITY && !request.sealLevel4) return undefined;
+          const key = keys.get(dataKeyId(binding.employeeId, binding.dekVersion));
+          if (!key) throw new VaultError('ERR_KEY_UNAVAILABLE', 'a chunk names a key its bundle does not hold');
+          return { key, binding: { ...binding, sensitivity, categories: found[i]!.categories }, plaintext: payloadText };
+        }),
+        request.kekFingerprint,
+      ),
+    );
+    return { result: { found: found.map(({ level, categories }) => ({ level, categories })), envelopes, ends }, transfer: [envelopes.buffer as ArrayBuffer] };
   } finally {
     request.keys.bytes.fill(0);
   }

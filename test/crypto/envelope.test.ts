@@ -4,7 +4,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { inspect } from 'node:util';
 import { describe, it } from 'node:test';
-import { KeyRing, envelopePlaintextBytes, loadAead, openLocalKeyProvider, readEnvelopeHeader, type RecordBinding } from '../../src/crypto/index.js';
+import { KeyRing, ENVELOPE_OVERHEAD, envelopePlaintextBytes, loadAead, openLocalKeyProvider, readEnvelopeHeader, type RecordBinding } from '../../src/crypto/index.js';
 import { isVaultError } from '../../src/errors/index.js';
 import { tempDir } from '../support/vault.js';
 
@@ -119,8 +119,31 @@ describe('record envelopes', () => {
   it('every record gets a fresh nonce', async () => {
     const { keyRing } = await ring();
     const key = await keyRing.unwrapDataKey(await keyRing.createDataKey('emp-1', 1));
-    const envelopes = keyRing.encryptRecords(Array.from({ length: 1000 }, () => ({ key, binding, plaintext: Buffer.from('same') })));
-    assert.equal(new Set(envelopes.map((e) => e.subarray(14, 38).toString('hex'))).size, 1000);
+    const { envelopes, ends } = keyRing.sealRecords(Array.from({ length: 1000 }, () => ({ key, binding, plaintext: 'same' })));
+    const nonces = ends.map((end, i) => envelopes.subarray((i === 0 ? 0 : ends[i - 1]!) + 14, (i === 0 ? 0 : ends[i - 1]!) + 38).toString('hex'));
+    assert.equal(new Set(nonces).size, 1000);
+  });
+
+  it('seals a chunk back to back in one buffer of its own, skipping the records given as undefined', async () => {
+    const { keyRing } = await ring();
+    const key = await keyRing.unwrapDataKey(await keyRing.createDataKey('emp-1', 1));
+    const texts = ['{"text":"typed"}', undefined, '{"text":"Zoë ☃ 𝔘"}', '', undefined, 'x'.repeat(5000), '{"lone":"\ud800"}'];
+    const bindings = texts.map((_, i) => ({ ...binding, eventId: `0190a0c5-7f3e-7a41-9c0e-${String(i).padStart(12, '0')}` }));
+    const { envelopes, ends } = keyRing.sealRecords(texts.map((plaintext, i) => (plaintext === undefined ? undefined : { key, binding: bindings[i]!, plaintext })));
+    assert.equal(envelopes.byteOffset, 0);
+    assert.equal(envelopes.buffer.byteLength, envelopes.length, 'the buffer owns its memory, so it can be moved to another thread');
+    assert.equal(ends.length, texts.length);
+    assert.equal(ends.at(-1), envelopes.length);
+    texts.forEach((text, i) => {
+      const envelope = envelopes.subarray(i === 0 ? 0 : ends[i - 1]!, ends[i]!);
+      if (text === undefined) return assert.equal(envelope.length, 0);
+      assert.equal(envelope.length, ENVELOPE_OVERHEAD + Buffer.byteLength(text));
+      assert.deepEqual(keyRing.decryptRecord(key, bindings[i]!, envelope), Buffer.from(text));
+      // Bound to its own record: another record's binding does not open it.
+      decryptFails(() => keyRing.decryptRecord(key, bindings[(i + 2) % texts.length]!, envelope));
+    });
+    const other = await keyRing.unwrapDataKey(await keyRing.createDataKey('emp-2', 1));
+    assert.throws(() => keyRing.sealRecords([{ key: other, binding, plaintext: 'x' }]), /does not belong/);
   });
 });
 
