@@ -43,6 +43,26 @@ export async function* encodeRecordChunks(chunks: Iterable<readonly RecordRow[]>
   yield encodeChunk([], first, true);
 }
 
+/** The value of hex digit `c` (a char code), or -1. */
+function hexValue(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  const lower = c | 0x20;
+  return lower >= 97 && lower <= 102 ? lower - 87 : -1;
+}
+
+/** Writes a UUID's 16 bytes from its 36-character text (either case) at `o`, without building a string. */
+function writeUuid(buf: Buffer, o: number, text: string): number {
+  if (text.length !== 36 || text[8] !== '-' || text[13] !== '-' || text[18] !== '-' || text[23] !== '-') throw new TypeError('event id is not a UUID');
+  for (let i = 0; i < 36; i += 2) {
+    if (i === 8 || i === 13 || i === 18 || i === 23) i++;
+    const high = hexValue(text.charCodeAt(i));
+    const low = hexValue(text.charCodeAt(i + 1));
+    if (high < 0 || low < 0) throw new TypeError('event id is not a UUID');
+    buf[o++] = (high << 4) | low;
+  }
+  return o;
+}
+
 function encodeChunk(rows: readonly RecordRow[], withHeader: boolean, withTrailer: boolean): Buffer {
   let size = (withHeader ? BINARY_COPY_SIGNATURE.length + 8 : 0) + (withTrailer ? 2 : 0);
   for (const r of rows) {
@@ -65,8 +85,7 @@ function encodeChunk(rows: readonly RecordRow[], withHeader: boolean, withTraile
   for (const r of rows) {
     o = buf.writeInt16BE(FIELD_COUNT, o);
     o = buf.writeInt32BE(16, o);
-    if (r.eventId.length !== 36 || buf.write(r.eventId.replaceAll('-', ''), o, 16, 'hex') !== 16) throw new TypeError('event id is not a UUID');
-    o += 16;
+    o = writeUuid(buf, o, r.eventId);
     o = buf.writeInt32BE(8, o);
     const micros = (r.capturedAt.getTime() - PG_EPOCH_MS) * 1000;
     if (micros < 0) throw new TypeError('timestamps before 2000-01-01 are not stored');

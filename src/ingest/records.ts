@@ -165,6 +165,18 @@ export class RecordIngestor {
     const roster = await rosterLookup;
     const admitted: Array<{ record: ParsedRecord; orgUnit: string; month: string }> = [];
     const inBatch = new Set<string>();
+    // A batch's records fall in a month or two: each month's name and key state is read once.
+    const months = new Map<number, { month: string; held: boolean }>();
+    const monthOf = (at: Date) => {
+      const index = at.getUTCFullYear() * 12 + at.getUTCMonth();
+      let known = months.get(index);
+      if (!known) {
+        const month = recordMonth(at);
+        known = { month, held: this.#deps.keyRing.months.holds(month) };
+        months.set(index, known);
+      }
+      return known;
+    };
     let duplicates = 0;
     for (const record of parsed) {
       const employee = roster.get(record.employeeId);
@@ -173,9 +185,9 @@ export class RecordIngestor {
       } else if (!employee.enrolled) {
         dropped.push({ index: record.index, reason: 'not_enrolled' });
       } else {
-        const month = recordMonth(record.capturedAt);
+        const { month, held } = monthOf(record.capturedAt);
         // A month whose keys were destroyed (expired for every kind) takes no record.
-        if (!this.#deps.keyRing.months.holds(month)) {
+        if (!held) {
           dropped.push({ index: record.index, reason: 'expired' });
           continue;
         }
@@ -191,7 +203,7 @@ export class RecordIngestor {
     const monthKeys = await this.#monthKeys(actor, admitted);
     const candidates: Candidate[] = [];
     for (const a of admitted) {
-      const key = monthKeys.get(`${a.record.employeeId}\u0000${a.month}`);
+      const key = monthKeys.get(a.record.employeeId)?.get(a.month);
       // No key: the employee was un-enrolled or erased, or the month expired, since the roster was read.
       if (!key) dropped.push({ index: a.record.index, reason: 'keys_destroyed' });
       else candidates.push({ record: a.record, orgUnit: a.orgUnit, key });
@@ -243,18 +255,29 @@ export class RecordIngestor {
    * fresh random key sealed under the month's key and wrapped under the KEK. Two instances creating
    * the same key at once store one; the other reads it back.
    */
-  async #monthKeys(actor: Principal, admitted: ReadonlyArray<{ record: ParsedRecord; month: string }>): Promise<Map<string, StoredDataKey>> {
+  async #monthKeys(actor: Principal, admitted: ReadonlyArray<{ record: ParsedRecord; month: string }>): Promise<Map<string, Map<string, StoredDataKey>>> {
     const { database, keyRing, audit } = this.#deps;
-    const wanted = new Map<string, { employeeId: string; month: string }>();
-    for (const a of admitted) wanted.set(`${a.record.employeeId}\u0000${a.month}`, { employeeId: a.record.employeeId, month: a.month });
-    const keys = new Map<string, StoredDataKey>();
+    // By employee, then month: looked up once a record, without a key string of its own.
+    const wanted = new Map<string, Set<string>>();
+    for (const a of admitted) {
+      const months = wanted.get(a.record.employeeId);
+      if (months) months.add(a.month);
+      else wanted.set(a.record.employeeId, new Set([a.month]));
+    }
+    const keys = new Map<string, Map<string, StoredDataKey>>();
     const read = async (pairs: ReadonlyArray<{ employeeId: string; month: string }>) => {
       const rows = await liveMonthKeys(database.db, [...new Set(pairs.map((p) => p.employeeId))], [...new Set(pairs.map((p) => p.month))]);
-      for (const k of rows) keys.set(`${k.employeeId}\u0000${k.month}`, { employeeId: k.employeeId, dekVersion: k.dekVersion, wrappedKey: k.wrappedKey, month: k.month });
+      for (const k of rows) {
+        const stored = { employeeId: k.employeeId, dekVersion: k.dekVersion, wrappedKey: k.wrappedKey, month: k.month };
+        const byMonth = keys.get(k.employeeId);
+        if (byMonth) byMonth.set(k.month, stored);
+        else keys.set(k.employeeId, new Map([[k.month, stored]]));
+      }
     };
-    await read([...wanted.values()]);
+    const pairs = [...wanted].flatMap(([employeeId, months]) => [...months].map((month) => ({ employeeId, month })));
+    await read(pairs);
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const missing = [...wanted].filter(([id]) => !keys.has(id)).map(([, pair]) => pair);
+      const missing = pairs.filter((p) => !keys.get(p.employeeId)?.has(p.month));
       if (missing.length === 0) break;
       const next = await nextDataKeyVersions(database.db, [...new Set(missing.map((m) => m.employeeId))]);
       const fresh = await Promise.all(

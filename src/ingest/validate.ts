@@ -30,15 +30,15 @@ export type RecordProblem = { readonly error: 'invalid_record' | 'unknown_kind';
  * Checks one record of a batch. Messages name the field at fault and never quote its value, so a
  * rejection cannot echo payload content into a response or a log.
  */
+const invalid = (message: string): RecordProblem => ({ error: 'invalid_record', message });
+
 export function parseRecord(raw: unknown, index: number, kinds: ReadonlyMap<string, number>, now: number): ParsedRecord | RecordProblem {
-  const invalid = (message: string): RecordProblem => ({ error: 'invalid_record', message });
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return invalid('a record must be a JSON object');
   const r = raw as Record<string, unknown>;
   for (const field of Object.keys(r)) {
     if (!RECORD_FIELDS.has(field)) return invalid(/^[a-z_]{1,32}$/.test(field) ? `unknown field "${field}"` : 'unknown field');
   }
-  if (!isUuid(r.event_id)) return invalid('event_id must be a UUID');
-  if (!EVENT_ID.test(r.event_id)) return invalid(eventIdProblem(r.event_id));
+  if (typeof r.event_id !== 'string' || !EVENT_ID.test(r.event_id)) return invalid(isUuid(r.event_id) ? eventIdProblem(r.event_id) : 'event_id must be a UUID');
   if (!isEmployeeId(r.employee_id)) return invalid('employee_id must be 1-128 characters of A-Z a-z 0-9 . _ @ -');
   const capturedAt = typeof r.captured_at === 'string' ? parseTimestamp(r.captured_at) : undefined;
   if (capturedAt === undefined) return invalid('captured_at must be an RFC 3339 timestamp with a time zone');
@@ -81,6 +81,7 @@ function eventIdProblem(eventId: string): string {
 
 /** Walks arrays and objects with an explicit stack, so the check cannot overflow what it guards. */
 function nestedDeeperThan(value: unknown, limit: number): boolean {
+  if (isFlatObject(value)) return limit < 1;
   const stack: Array<[unknown, number]> = [[value, 0]];
   for (let top = stack.pop(); top; top = stack.pop()) {
     const [node, depth] = top;
@@ -91,4 +92,15 @@ function nestedDeeperThan(value: unknown, limit: number): boolean {
     }
   }
   return false;
+}
+
+/** An object none of whose values is an object or array: most payloads, checked without a stack. */
+function isFlatObject(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  for (const key in value) {
+    if (!Object.hasOwn(value, key)) continue;
+    const child = (value as Record<string, unknown>)[key];
+    if (typeof child === 'object' && child !== null) return false;
+  }
+  return true;
 }

@@ -46,8 +46,6 @@ export const PLAIN_TEXT = /^[^\u0000-\u001f\u007f]*$/;
 const EARLIEST_INSTANT = Date.parse('0001-01-01T00:00:00Z');
 const LATEST_INSTANT = Date.parse('9999-12-31T23:59:59.999Z');
 
-const TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?(Z|[+-](\d{2}):(\d{2}))$/;
-
 /**
  * Milliseconds of an RFC 3339 timestamp with an explicit zone; NaN for an impossible date (30
  * February, hour 24), which Date.parse would silently roll over, and for an instant outside the
@@ -55,20 +53,72 @@ const TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?(
  * or reads as a BC date; undefined when it is not RFC 3339.
  */
 export function parseTimestamp(text: string): number | undefined {
-  const m = TIMESTAMP.exec(text);
-  if (!m) return undefined;
-  const [year, month, day, hour, minute, second] = [Number(m[1]), Number(m[2]), Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6])];
-  const offsetHours = m[9] === undefined ? 0 : Number(m[9]);
-  const offsetMinutes = m[10] === undefined ? 0 : Number(m[10]);
+  const f = timestampFields(text);
+  if (!f) return undefined;
+  const { year, month, day, hour, minute, second, millis, offsetSign, offsetHours, offsetMinutes } = f;
   if (month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month) || hour > 23 || minute > 59 || second > 59 || offsetHours > 23 || offsetMinutes > 59) {
     return Number.NaN;
   }
   // Date.UTC reads years 0-99 as 1900-1999; those few go through the full parser.
   if (year < 100) return inPostgresRange(Date.parse(text));
-  // Milliseconds as Date.parse takes them: the first three digits of the fraction.
-  const millis = m[7] === undefined ? 0 : Number(m[7].slice(1, 4).padEnd(3, '0'));
-  const offset = (offsetHours * 60 + offsetMinutes) * 60_000;
-  return inPostgresRange(Date.UTC(year, month - 1, day, hour, minute, second, millis) - (m[8]![0] === '-' ? -offset : offset));
+  const offset = offsetSign * (offsetHours * 60 + offsetMinutes) * 60_000;
+  return inPostgresRange(Date.UTC(year, month - 1, day, hour, minute, second, millis) - offset);
+}
+
+/** The ASCII digit at `i`, or -1. */
+function digitAt(text: string, i: number): number {
+  const d = text.charCodeAt(i) - 48;
+  return d >= 0 && d <= 9 ? d : -1;
+}
+
+/** The number of the `count` ASCII digits from `i`, or -1 when one is not a digit. */
+function digitsAt(text: string, i: number, count: number): number {
+  let value = 0;
+  for (let k = 0; k < count; k++) {
+    const d = digitAt(text, i + k);
+    if (d < 0) return -1;
+    value = value * 10 + d;
+  }
+  return value;
+}
+
+/**
+ * The fields of `YYYY-MM-DDTHH:MM:SS[.fraction]Z|±HH:MM` (the fraction 1-9 digits, of which the
+ * milliseconds are the first three, as Date.parse reads them), unchecked; undefined for any other
+ * shape. Read by position, as the ingest path does for every record, rather than by a regular expression.
+ */
+function timestampFields(text: string) {
+  if (text.length < 20 || text.length > 35) return undefined;
+  const year = digitsAt(text, 0, 4);
+  const month = digitsAt(text, 5, 2);
+  const day = digitsAt(text, 8, 2);
+  const hour = digitsAt(text, 11, 2);
+  const minute = digitsAt(text, 14, 2);
+  const second = digitsAt(text, 17, 2);
+  if (year < 0 || month < 0 || day < 0 || hour < 0 || minute < 0 || second < 0) return undefined;
+  if (text[4] !== '-' || text[7] !== '-' || text[10] !== 'T' || text[13] !== ':' || text[16] !== ':') return undefined;
+  let at = 19;
+  let millis = 0;
+  if (text[at] === '.') {
+    let digits = 0;
+    for (at++; digitAt(text, at) >= 0; at++) {
+      if (digits < 3) millis = millis * 10 + digitAt(text, at);
+      digits++;
+    }
+    if (digits < 1 || digits > 9) return undefined;
+    for (let k = digits; k < 3; k++) millis *= 10;
+  }
+  let offsetSign = 0;
+  let offsetHours = 0;
+  let offsetMinutes = 0;
+  if (text[at] === 'Z' && at + 1 === text.length) offsetSign = 1;
+  else if ((text[at] === '+' || text[at] === '-') && at + 6 === text.length && text[at + 3] === ':') {
+    offsetSign = text[at] === '-' ? -1 : 1;
+    offsetHours = digitsAt(text, at + 1, 2);
+    offsetMinutes = digitsAt(text, at + 4, 2);
+    if (offsetHours < 0 || offsetMinutes < 0) return undefined;
+  } else return undefined;
+  return { year, month, day, hour, minute, second, millis, offsetSign, offsetHours, offsetMinutes };
 }
 
 const inPostgresRange = (ms: number) => (ms < EARLIEST_INSTANT || ms > LATEST_INSTANT ? Number.NaN : ms);

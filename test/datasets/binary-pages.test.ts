@@ -247,6 +247,22 @@ describe('binary COPY rows decode as they were encoded', () => {
     );
   });
 
+  it('writes event ids of either case, and refuses any that is not a UUID', async () => {
+    const upper = rows.map((r) => ({ ...r, eventId: r.eventId.toUpperCase() }));
+    const parts: Buffer[] = [];
+    for await (const part of encodeRecordChunks([upper])) parts.push(part);
+    assert.deepEqual(
+      decodeStreamRows(Buffer.concat(parts)).map((r) => r.event_id),
+      rows.map((r) => r.eventId),
+    );
+    const id = rows[0]!.eventId;
+    for (const bad of ['', id.slice(1), `${id}0`, id.replaceAll('-', '').padEnd(36, '0'), `${id.slice(0, 8)}x${id.slice(9)}`, `g${id.slice(1)}`, `${id.slice(0, 35)}-`, id.replace(/[0-9a-f]$/, ' ')]) {
+      await assert.rejects(async () => {
+        for await (const part of encodeRecordChunks([[{ ...rows[0]!, eventId: bad }]])) void part;
+      }, /not a UUID/, bad);
+    }
+  });
+
   it('refuses data that is cut short, malformed or goes on after its end', async () => {
     const data = await encoded();
     assert.throws(() => decodeStreamRows(Buffer.alloc(0)), TypeError);
