@@ -71,9 +71,9 @@ const wordsOf = (name: string): readonly string[] => normalise(name).split(/[^\p
 const appWords = remembered(wordsOf);
 const titleText = remembered(normalise);
 
-/** The host a URL-like text names, lower case and without a trailing dot; wrapped URLs (`blob:`, `view-source:`) are unwrapped. */
 const hostOf = remembered(hostOfLocation);
 
+/** The host a URL-like text names, lower case and without a trailing dot; wrapped URLs (`blob:`, `view-source:`) are unwrapped. */
 function hostOfLocation(text: string): string | undefined {
   let location = text.slice(0, MAX_LOCATION).normalize('NFKC').replace(INVISIBLE, '').trim();
   for (let unwrap = 0; unwrap < 3; unwrap++) {
@@ -104,6 +104,7 @@ export interface CaptureContext {
 }
 
 const NO_CONTEXT: CaptureContext = { apps: [], hosts: [], titles: [], unreadable: false };
+const UNREADABLE: CaptureContext = { apps: [], hosts: [], titles: [], unreadable: true };
 
 const APP_FIELDS = ['app', 'application'];
 const HOST_FIELDS = ['url', 'domain', 'host'];
@@ -128,7 +129,7 @@ export function captureContextOf(payload: unknown): CaptureContext {
   const hosts: Array<string | undefined> = [];
   const titles: string[] = [];
   const readable = readFields(p, APP_FIELDS, appWords, apps) && readFields(p, HOST_FIELDS, hostOf, hosts) && readFields(p, TITLE_FIELDS, titleText, titles);
-  if (!readable) return { apps, hosts: [], titles, unreadable: true };
+  if (!readable) return UNREADABLE;
   if (apps.length === 0 && hosts.length === 0 && titles.length === 0) return NO_CONTEXT;
   return { apps, hosts: hosts.filter((h): h is string => h !== undefined), titles, unreadable: false };
 }

@@ -26,12 +26,12 @@ export interface ParsedRecord {
 
 export type RecordProblem = { readonly error: 'invalid_record' | 'unknown_kind'; readonly message: string };
 
+const invalid = (message: string): RecordProblem => ({ error: 'invalid_record', message });
+
 /**
  * Checks one record of a batch. Messages name the field at fault and never quote its value, so a
  * rejection cannot echo payload content into a response or a log.
  */
-const invalid = (message: string): RecordProblem => ({ error: 'invalid_record', message });
-
 export function parseRecord(raw: unknown, index: number, kinds: ReadonlyMap<string, number>, now: number): ParsedRecord | RecordProblem {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return invalid('a record must be a JSON object');
   const r = raw as Record<string, unknown>;
