@@ -21,7 +21,7 @@ import {
   type VaultDatabase,
 } from './db/index.js';
 import { AccessReports, DatasetRequests, DatasetStreams, PageWorkers, type DatasetDeps } from './datasets/index.js';
-import { VaultError } from './errors/index.js';
+import { loggableError, VaultError } from './errors/index.js';
 import { RecordIngestor, SealWorkers, upsertRoster } from './ingest/index.js';
 import { loadTrustedBundleKeys, PolicyEngine } from './policy/index.js';
 import { PolicyAdmin } from './policy-admin/index.js';
@@ -163,7 +163,7 @@ export async function openVault(config: VaultConfig, opened: OpenVaultOptions = 
     });
     await policy.start();
     const checkpoints = setInterval(() => {
-      audit.checkpoint().catch((err: unknown) => options.log({ alarm: 'audit_checkpoint_failed', error: (err as Error).message }, 'audit checkpoint not signed'));
+      audit.checkpoint().catch((err: unknown) => options.log({ alarm: 'audit_checkpoint_failed', error: loggableError(err) }, 'audit checkpoint not signed'));
     }, config.auditCheckpointSeconds * 1000);
     checkpoints.unref();
     const knownKinds = new Set(config.recordKinds.keys());
@@ -201,7 +201,7 @@ export async function openVault(config: VaultConfig, opened: OpenVaultOptions = 
     // What another instance did to the keys reaches this one's with the change event (NOTIFY, or
     // the 250 ms poll): an erasure zeroes the employee's cached keys, an expiry the months', a
     // rotation loads the new KEK (or lets the retired one go).
-    const alarm = (name: string, message: string) => (err: unknown) => options.log({ alarm: name, error: (err as Error).message }, message);
+    const alarm = (name: string, message: string) => (err: unknown) => options.log({ alarm: name, error: loggableError(err) }, message);
     const unsubscribeKeys = controls.subscribe((events) => {
       for (const e of events) if (e.type === 'erased' && e.employeeId) keyRing.forgetEmployee(e.employeeId);
       if (events.some((e) => e.type === 'months_expired')) {

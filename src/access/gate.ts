@@ -1,7 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import type { AuditLog } from '../audit/index.js';
 import { assertRole, type Principal, type Role, type TokenVerifier } from '../auth/index.js';
-import { isVaultError, VaultError } from '../errors/index.js';
+import { isVaultError, loggableError, VaultError } from '../errors/index.js';
 import { RefusalTally } from './refusals.js';
 
 const BEARER = /^bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*)$/i;
@@ -75,7 +75,7 @@ export class AccessGate {
             actor: principal ?? null,
             details: { ...(err.internal ?? {}), method: context.method, route: context.route, remote_address: context.remoteAddress },
           })
-          .catch((auditErr: unknown) => this.#log({ alarm: 'audit_unavailable', error: (auditErr as Error).message }, 'refused request not audited'));
+          .catch((auditErr: unknown) => this.#log({ alarm: 'audit_unavailable', error: loggableError(auditErr) }, 'refused request not audited'));
       }
       throw err;
     }

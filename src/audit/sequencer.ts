@@ -10,7 +10,7 @@ import {
   type AuditRow,
   type VaultDatabase,
 } from '../db/index.js';
-import { VaultError } from '../errors/index.js';
+import { loggableError, VaultError } from '../errors/index.js';
 import { canonicalEvent, chainHash, headIsGenuine, headMac, queuedEventIsGenuine } from './chain.js';
 
 export interface SequencerOptions {
@@ -129,7 +129,7 @@ export class AuditSequencer {
           ? err
           : new VaultError('ERR_UNAVAILABLE', 'the audit log cannot chain its events; no action is carried out', { cause: err, internal: { alarm: 'audit_unavailable' } });
       if (this.#fault?.message !== fault.message) {
-        this.#options.log({ ...fault.internal, error: (err as Error).message }, 'audit events cannot be chained; appends are refused');
+        this.#options.log({ ...fault.internal, error: loggableError(err) }, 'audit events cannot be chained; appends are refused');
       }
       this.#fault = fault;
       throw fault;

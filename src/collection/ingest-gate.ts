@@ -1,6 +1,6 @@
 import { controlWindows, lockCollectionControls, manifestVersionNow, type ConsentState, type ControlWindow, type Db } from '../db/index.js';
 import { VaultError } from '../errors/index.js';
-import type { CompiledManifest, ControlDrop } from './rules.js';
+import { ContextReader, type CompiledManifest, type ControlDrop } from './rules.js';
 import type { ControlState } from './state.js';
 
 /** A record as the collection controls judge it. */
@@ -96,6 +96,7 @@ export class IngestGate {
     for (const w of windows) byEmployee.set(w.employeeId, [...(byEmployee.get(w.employeeId) ?? []), w]);
     const program = byEmployee.get(null) ?? [];
     const none: readonly ControlWindow[] = [];
+    const contexts = new ContextReader();
     for (const r of records) {
       const own = byEmployee.get(r.employeeId) ?? none;
       const state = consent.get(r.employeeId);
@@ -106,7 +107,7 @@ export class IngestGate {
       else if (expiredAt(manifest, r, now)) reason = 'expired';
       else if (state) {
         const consented = state.consentedVersion === null ? undefined : consentedTo.get(state.consentedVersion);
-        reason = manifest.judge(r.kind, state.region, r.payload, consented);
+        reason = manifest.judge(r.kind, state.region, r.payload, consented, contexts);
       }
       if (reason) drops.set(r.index, reason);
     }

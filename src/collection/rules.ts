@@ -46,32 +46,8 @@ const MAX_LOCATION = 2048;
 
 const normalise = (s: string) => s.slice(0, MAX_TITLE).normalize('NFKC').replace(INVISIBLE, '').toLowerCase();
 
-/**
- * `read` remembering its last few thousand answers for short texts: agents send the same app
- * names, hosts and titles over and over, and normalising each anew was a quarter of ingest's
- * allocations. At most 4,096 texts of at most 256 characters are kept. The answers are shared, so
- * they are read only.
- */
-function remembered<T>(read: (text: string) => T): (text: string) => T {
-  const seen = new Map<string, T>();
-  return (text) => {
-    if (text.length > 256) return read(text);
-    let answer = seen.get(text);
-    if (answer === undefined && !seen.has(text)) {
-      answer = read(text);
-      if (seen.size >= 4096) seen.clear();
-      seen.set(text, answer);
-    }
-    return answer as T;
-  };
-}
-
 /** An app name as words: `net.whatsapp.WhatsApp` is net, whatsapp, whatsapp; `H&R Block` is h, r, block. */
 const wordsOf = (name: string): readonly string[] => normalise(name).split(/[^\p{L}\p{N}]+/u).filter(Boolean);
-const appWords = remembered(wordsOf);
-const titleText = remembered(normalise);
-
-const hostOf = remembered(hostOfLocation);
 
 /** The host a URL-like text names, lower case and without a trailing dot; wrapped URLs (`blob:`, `view-source:`) are unwrapped. */
 function hostOfLocation(text: string): string | undefined {
@@ -122,16 +98,45 @@ function readFields<T>(p: Record<string, unknown>, names: readonly string[], rea
   return true;
 }
 
+/** `read`, answering a text met before from `seen`: the answers are shared, so they are read only. */
+function remembered<T>(seen: Map<string, T>, read: (text: string) => T): (text: string) => T {
+  return (text) => {
+    let answer = seen.get(text);
+    if (answer === undefined && !seen.has(text)) {
+      answer = read(text);
+      seen.set(text, answer);
+    }
+    return answer as T;
+  };
+}
+
+/**
+ * Reads the capture contexts of one batch. Agents send the same app names, hosts and titles over
+ * and over, and normalising each anew was a quarter of ingest's allocations, so a text met again
+ * in the batch is read once. What it remembers is payload text (titles of excluded windows too),
+ * so a reader lives only as long as its batch: it is never kept across batches or employees.
+ */
+export class ContextReader {
+  readonly #apps = remembered(new Map<string, readonly string[]>(), wordsOf);
+  readonly #hosts = remembered(new Map<string, string | undefined>(), hostOfLocation);
+  readonly #titles = remembered(new Map<string, string>(), normalise);
+
+  read(payload: unknown): CaptureContext {
+    if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) return NO_CONTEXT;
+    const p = payload as Record<string, unknown>;
+    const apps: Array<readonly string[]> = [];
+    const hosts: Array<string | undefined> = [];
+    const titles: string[] = [];
+    const readable = readFields(p, APP_FIELDS, this.#apps, apps) && readFields(p, HOST_FIELDS, this.#hosts, hosts) && readFields(p, TITLE_FIELDS, this.#titles, titles);
+    if (!readable) return UNREADABLE;
+    if (apps.length === 0 && hosts.length === 0 && titles.length === 0) return NO_CONTEXT;
+    return { apps, hosts: hosts.filter((h): h is string => h !== undefined), titles, unreadable: false };
+  }
+}
+
+/** One payload's capture context, read on its own. */
 export function captureContextOf(payload: unknown): CaptureContext {
-  if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) return NO_CONTEXT;
-  const p = payload as Record<string, unknown>;
-  const apps: Array<readonly string[]> = [];
-  const hosts: Array<string | undefined> = [];
-  const titles: string[] = [];
-  const readable = readFields(p, APP_FIELDS, appWords, apps) && readFields(p, HOST_FIELDS, hostOf, hosts) && readFields(p, TITLE_FIELDS, titleText, titles);
-  if (!readable) return UNREADABLE;
-  if (apps.length === 0 && hosts.length === 0 && titles.length === 0) return NO_CONTEXT;
-  return { apps, hosts: hosts.filter((h): h is string => h !== undefined), titles, unreadable: false };
+  return new ContextReader().read(payload);
 }
 
 /** Whether `words` holds `rule` from `at` on (its first word is known to match). */
@@ -226,12 +231,12 @@ export class CompiledManifest {
     return compiled !== undefined && !(compiled.regions?.(region.toLowerCase()) ?? false);
   }
 
-  /** Why this version does not let a record be stored, or undefined when it does. */
-  judge(kind: string, region: string, payload: unknown, consented: CompiledManifest | undefined): ControlDrop | undefined {
+  /** Why this version does not let a record be stored, or undefined when it does; `contexts` is the batch's reader. */
+  judge(kind: string, region: string, payload: unknown, consented: CompiledManifest | undefined, contexts: ContextReader): ControlDrop | undefined {
     const compiled = this.#kinds.get(kind);
     if (!compiled) return 'not_in_manifest';
     if (compiled.regions?.(region.toLowerCase())) return 'excluded_context';
-    if (compiled.contexts.excludes(captureContextOf(payload))) return 'excluded_context';
+    if (compiled.contexts.excludes(contexts.read(payload))) return 'excluded_context';
     if (!this.kindsConsented(consented).has(kind)) return 'not_consented';
     return undefined;
   }

@@ -16,7 +16,7 @@ import {
   type VaultDatabase,
 } from '../db/index.js';
 import { canonicalJson } from '../encoding/canonical-json.js';
-import { VaultError } from '../errors/index.js';
+import { loggableError, VaultError } from '../errors/index.js';
 
 /** What an erasure receipt attests to; `statement` is exactly these fields as canonical JSON. */
 export interface ErasureFacts {
@@ -136,7 +136,7 @@ export class Erasures {
     if (this.#deleting) return;
     this.#deleting = this.deleteShreddedRows()
       .then(() => undefined)
-      .catch((err: unknown) => this.#deps.log?.({ alarm: 'erasure_deletion_failed', error: (err as Error).message }, 'erased rows not deleted yet'))
+      .catch((err: unknown) => this.#deps.log?.({ alarm: 'erasure_deletion_failed', error: loggableError(err) }, 'erased rows not deleted yet'))
       .finally(() => {
         this.#deleting = undefined;
       });

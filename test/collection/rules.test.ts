@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { captureContextOf, globMatches } from '../../src/collection/rules.js';
+import { captureContextOf, ContextReader, globMatches } from '../../src/collection/rules.js';
 
 describe('collection rules: globs and capture context', () => {
   it('matches `*` as any run of characters and everything else literally', () => {
@@ -47,5 +47,18 @@ describe('collection rules: globs and capture context', () => {
     assert.equal(captureContextOf({ url: 42 }).unreadable, true);
     assert.deepEqual(captureContextOf(['app', 'WhatsApp']), { apps: [], hosts: [], titles: [], unreadable: false });
     assert.equal(captureContextOf({ title: 'x'.repeat(5000) }).titles[0]!.length, 1024);
+  });
+
+  it("a batch's reader reads a text met again as it read it the first time", () => {
+    const payloads = [
+      { app: 'WhatsApp', url: 'https://web.whatsapp.com/x', title: 'Chat – Ana' },
+      { app: 'editor', title: 'main.ts' },
+      { app: 'WhatsApp', url: 'https://web.whatsapp.com/x', title: 'Chat – Ana' },
+      { app: ['editor', 'WhatsApp'], host: 'not a url', window_title: 'main.ts' },
+      { app: 'editor', url: 42 },
+      { app: 'editor', title: 'main.ts' },
+    ];
+    const reader = new ContextReader();
+    for (const payload of [...payloads, ...payloads]) assert.deepEqual(reader.read(payload), captureContextOf(payload));
   });
 });
