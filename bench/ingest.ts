@@ -4,7 +4,7 @@
  * Each path runs BENCH_ROUNDS times, alternating; the median with min and max is printed, and each
  * ratio is the median of the per-round ratios. The aim is read on the HTTP row, the path agents use.
  *   BENCH_RECORDS (default 200000), BENCH_ROUNDS (default 5), BENCH_HTTP_CONCURRENCY (default 2),
- *   BENCH_CPU_PROFILE (a directory: a CPU profile of each round's one-batch library ingest),
+ *   BENCH_CPU_PROFILE (a directory: a CPU profile of each round's one-batch library ingest and HTTP ingest),
  *   BENCH_INGEST_WORKERS (default 2: HTTP ingest also on an instance with this many seal workers, when the default differs),
  *   VAULT_DATABASE_URL (optional)
  */
@@ -13,7 +13,7 @@ import { sql } from 'kysely';
 import { copyRecords } from '../src/db/index.js';
 import { buildHttpServer } from '../src/http/index.js';
 import { loadDevSigningKey } from '../src/auth/index.js';
-import { BENCH_ACTOR, BENCH_EMPLOYEES, emptyRecords, fmt, median, openBenchVault, plainCopyRows, printTable, profiled, syntheticRecords } from './support.js';
+import { BENCH_ACTOR, BENCH_EMPLOYEES, emptyRecords, fmt, median, openBenchVault, plainCopyRows, printTable, profiled, RemoteAgents, syntheticRecords } from './support.js';
 
 const N = Number(process.env.BENCH_RECORDS ?? 200_000);
 const BATCH = 5000;
@@ -41,6 +41,7 @@ async function main(): Promise<void> {
   // The same store ingested by a second instance with seal workers, unless the default already has them.
   const withWorkers = config.ingestWorkers === INGEST_WORKERS ? undefined : await bench.another({ VAULT_INGEST_WORKERS: String(INGEST_WORKERS) });
   const workersApp = withWorkers && (await buildHttpServer(withWorkers.services, { logger: { level: 'warn' } }));
+  const agents = new RemoteAgents();
 
   try {
     const portOf = async (server: typeof app) => {
@@ -73,26 +74,15 @@ async function main(): Promise<void> {
       );
       return { seconds: (performance.now() - started) / 1000, bytes: payloadBytes(records) };
     };
-    const overHttp = async (port: number): Promise<Run> => {
-      const records = syntheticRecords(N, EMPLOYEES);
-      const bodies = batches(records).map((batch) => JSON.stringify({ records: batch }));
-      let next = 0;
+    const overHttp = async (port: number, profileAs?: string): Promise<Run> => {
+      let records: Rec[] | undefined = syntheticRecords(N, EMPLOYEES);
+      const bytes = payloadBytes(records);
+      await agents.load(batches(records).map((batch) => JSON.stringify({ records: batch })));
+      records = undefined;
       const started = performance.now();
-      await Promise.all(
-        Array.from({ length: CONCURRENCY }, async () => {
-          while (next < bodies.length) {
-            const body = bodies[next++]!;
-            const response = await fetch(`http://127.0.0.1:${port}/v1/records`, {
-              method: 'POST',
-              headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-              body,
-            });
-            const result = (await response.json()) as { accepted: number };
-            if (response.status !== 200 || result.accepted !== BATCH) throw new Error(`HTTP ingest failed: ${response.status}`);
-          }
-        }),
-      );
-      return { seconds: (performance.now() - started) / 1000, bytes: payloadBytes(records) };
+      const post = () => agents.postAll(`http://127.0.0.1:${port}/v1/records`, { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, CONCURRENCY, BATCH);
+      await (profileAs ? profiled(profileAs, post) : post());
+      return { seconds: (performance.now() - started) / 1000, bytes };
     };
 
     // Warm up JIT, key cache and the month partition.
@@ -110,7 +100,7 @@ async function main(): Promise<void> {
         runs: [],
       },
       { label: 'vault ingest, library call (2 batches in flight)', run: () => library(2), runs: [] },
-      { label: `vault ingest, HTTP (${CONCURRENCY} connections)`, run: () => overHttp(port), runs: [] },
+      { label: `vault ingest, HTTP (${CONCURRENCY} connections)`, run: (round) => overHttp(port, `ingest-http-round-${round + 1}`), runs: [] },
       ...(workersPort ? [{ label: `the same on an instance with ${INGEST_WORKERS} seal workers`, run: () => overHttp(workersPort), runs: [] as Run[] }] : []),
     ];
     for (let round = 0; round < ROUNDS; round++) {
@@ -143,6 +133,7 @@ async function main(): Promise<void> {
       `\nratio HTTP ingest/plain COPY records/s, per round: median ${ratio.toFixed(2)}, min ${Math.min(...ratios).toFixed(2)}, max ${Math.max(...ratios).toFixed(2)} (aim: ${AIM.toFixed(2)} or more, ${ratio >= AIM ? 'met' : 'not met'})`,
     );
   } finally {
+    agents.close();
     await workersApp?.close();
     await app.close();
     await bench.close();

@@ -145,6 +145,46 @@ export async function profiled<T>(name: string, phase: () => Promise<T>): Promis
 }
 
 /**
+ * Capture agents in a process of their own (bench/agent.mjs), as in production: the batches they
+ * post are built and serialised there ahead of the clock, so the vault's process holds none of them.
+ */
+export class RemoteAgents {
+  readonly #child = fork(fileURLToPath(new URL('./agent.mjs', import.meta.url)), { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' });
+  readonly #waiting = new Map<number, (result: { status: number; error?: string }) => void>();
+  #next = 0;
+
+  constructor() {
+    this.#child.on('message', (message: { id: number; status: number; error?: string }) => {
+      this.#waiting.get(message.id)?.(message);
+      this.#waiting.delete(message.id);
+    });
+  }
+
+  #call(message: object): Promise<{ status: number; error?: string }> {
+    const id = this.#next++;
+    return new Promise((resolve) => {
+      this.#waiting.set(id, resolve);
+      this.#child.send({ id, ...message });
+    });
+  }
+
+  /** Hands the agents the request bodies they will post. */
+  async load(bodies: string[]): Promise<void> {
+    await this.#call({ load: bodies });
+  }
+
+  /** Posts every loaded body, `connections` at a time; throws unless each answers 200 with `expect` accepted. */
+  async postAll(url: string, headers: Record<string, string>, connections: number, expect: number): Promise<void> {
+    const result = await this.#call({ url, headers, connections, expect });
+    if (result.status !== 200) throw new Error(`HTTP ingest failed: ${result.status} ${result.error ?? ''}`);
+  }
+
+  close(): void {
+    this.#child.disconnect();
+  }
+}
+
+/**
  * A training job's reader in a process of its own (bench/reader.mjs): the vault's process then
  * spends its time on the vault alone, as in production, where the job runs elsewhere.
  */
