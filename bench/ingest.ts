@@ -5,6 +5,7 @@
  * ratio is the median of the per-round ratios. The aim is read on the HTTP row, the path agents use.
  *   BENCH_RECORDS (default 200000), BENCH_ROUNDS (default 5), BENCH_HTTP_CONCURRENCY (default 2),
  *   BENCH_CPU_PROFILE (a directory: a CPU profile of each round's one-batch library ingest and HTTP ingest),
+ *   BENCH_ALLOC_PROFILE (a directory: an allocation profile of the same phases),
  *   BENCH_INGEST_WORKERS (default 2: HTTP ingest also on an instance with this many seal workers, when the default differs),
  *   VAULT_DATABASE_URL (optional)
  */

@@ -123,23 +123,32 @@ export async function emptyRecords(database: VaultDatabase): Promise<void> {
 /**
  * Runs `phase`, and when BENCH_CPU_PROFILE names a directory, records a CPU profile of this process
  * for the phase alone (not the load before it) as `<dir>/<name>.cpuprofile`, for `node --cpu-prof`'s
- * readers (Chrome DevTools, speedscope).
+ * readers (Chrome DevTools, speedscope). BENCH_ALLOC_PROFILE (a directory) records where the phase
+ * allocated instead, objects the collector already freed included, as `<dir>/<name>.heapprofile`.
  */
 export async function profiled<T>(name: string, phase: () => Promise<T>): Promise<T> {
-  const dir = process.env.BENCH_CPU_PROFILE;
-  if (!dir) return phase();
+  const cpuDir = process.env.BENCH_CPU_PROFILE;
+  const allocDir = process.env.BENCH_ALLOC_PROFILE;
+  if (!cpuDir && !allocDir) return phase();
   const { Session } = await import('node:inspector/promises');
   const session = new Session();
   session.connect();
-  await session.post('Profiler.enable');
-  await session.post('Profiler.setSamplingInterval', { interval: 200 });
-  await session.post('Profiler.start');
+  if (cpuDir) {
+    await session.post('Profiler.enable');
+    await session.post('Profiler.setSamplingInterval', { interval: 200 });
+    await session.post('Profiler.start');
+  } else {
+    await session.post('HeapProfiler.enable');
+    await session.post('HeapProfiler.startSampling', { samplingInterval: 4096, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+  }
   try {
     return await phase();
   } finally {
-    const { profile } = await session.post('Profiler.stop');
+    const [dir, file, profile] = cpuDir
+      ? [cpuDir, `${name}.cpuprofile`, (await session.post('Profiler.stop')).profile]
+      : [allocDir!, `${name}.heapprofile`, (await session.post('HeapProfiler.stopSampling')).profile];
     await fs.mkdir(dir, { recursive: true });
-    await fs.writeFile(path.join(dir, `${name}.cpuprofile`), JSON.stringify(profile));
+    await fs.writeFile(path.join(dir, file), JSON.stringify(profile));
     session.disconnect();
   }
 }
