@@ -82,7 +82,7 @@ export function sealEnvelope(
 }
 
 /** {@link sealEnvelope} written into `out`, which must be `ENVELOPE_OVERHEAD + plaintext.length` long. */
-export function sealEnvelopeInto(aead: Aead, out: Buffer, key: Uint8Array, kekFingerprint: Uint8Array, dekVersion: number, context: string, plaintext: Uint8Array, nonce: Uint8Array): void {
+function sealEnvelopeInto(aead: Aead, out: Buffer, key: Uint8Array, kekFingerprint: Uint8Array, dekVersion: number, context: string, plaintext: Uint8Array, nonce: Uint8Array): void {
   if (kekFingerprint.length !== KEK_FINGERPRINT_BYTES) throw new TypeError('KEK fingerprint must be 8 bytes');
   if (nonce.length !== NONCE_BYTES) throw new TypeError('nonce must be 24 bytes');
   if (out.length !== ENVELOPE_OVERHEAD + plaintext.length) throw new TypeError('an envelope is its plaintext and ENVELOPE_OVERHEAD bytes');
@@ -93,6 +93,74 @@ export function sealEnvelopeInto(aead: Aead, out: Buffer, key: Uint8Array, kekFi
   out.set(nonce, HEADER_BYTES);
   const header = out.subarray(0, HEADER_BYTES);
   aead.sealInto(out.subarray(HEADER_BYTES + NONCE_BYTES), key, nonce, plaintext, aadFor(header, context));
+}
+
+/** How a run of envelopes writes each one's context into its AAD, with no string of its own. */
+export interface EnvelopeContext<T> {
+  /** At most how many bytes `write` puts down for `source`. */
+  maxBytes(source: T): number;
+  /** Writes the context of `source` at `at` in `target`; returns how many bytes it wrote. */
+  write(target: Buffer, at: number, source: T): number;
+}
+
+/**
+ * Envelopes sealed back to back into one buffer, `out`: the nonces drawn at once, and the AAD and
+ * the plaintext's UTF-8 written into scratch kept from one envelope to the next, so a record costs
+ * no allocation but the three views libsodium takes. `wipe` zeroes the plaintext scratch; call it
+ * when the run ends, also when it fails.
+ */
+export class EnvelopeRun<T> {
+  readonly #aead: Aead;
+  readonly #out: Buffer;
+  readonly #kekFingerprint: Uint8Array;
+  readonly #context: EnvelopeContext<T>;
+  readonly #nonces: Buffer;
+  readonly #nonce = Buffer.allocUnsafeSlow(NONCE_BYTES);
+  readonly #plaintext: Buffer;
+  #aad = Buffer.allocUnsafeSlow(HEADER_BYTES + 512);
+  #at = 0;
+  #sealed = 0;
+
+  /** For `count` envelopes into `out`, none of a plaintext over `widest` bytes. */
+  constructor(aead: Aead, out: Buffer, kekFingerprint: Uint8Array, context: EnvelopeContext<T>, count: number, widest: number) {
+    if (kekFingerprint.length !== KEK_FINGERPRINT_BYTES) throw new TypeError('KEK fingerprint must be 8 bytes');
+    this.#aead = aead;
+    this.#out = out;
+    this.#kekFingerprint = kekFingerprint;
+    this.#context = context;
+    this.#nonces = freshNonces(count);
+    this.#plaintext = Buffer.allocUnsafeSlow(widest);
+  }
+
+  /** Seals `plaintext`, `bytes` of UTF-8, after the envelope before; returns where its envelope ends in `out`. */
+  seal(key: Uint8Array, dekVersion: number, context: T, plaintext: string, bytes: number): number {
+    const out = this.#out;
+    const at = this.#at;
+    const end = at + ENVELOPE_OVERHEAD + bytes;
+    const nonces = this.#nonces;
+    const first = this.#sealed * NONCE_BYTES;
+    if (end > out.length || first + NONCE_BYTES > nonces.length) throw new TypeError('the run holds no more envelopes');
+    if (bytes > this.#plaintext.length || this.#plaintext.write(plaintext, 0, 'utf8') !== bytes) throw new TypeError('a payload changed length while it was sealed');
+    out[at] = FORMAT_VERSION;
+    out[at + 1] = ALG_XCHACHA20POLY1305;
+    out.set(this.#kekFingerprint, at + 2);
+    out.writeUInt32BE(dekVersion, at + 2 + KEK_FINGERPRINT_BYTES);
+    const nonce = this.#nonce;
+    for (let i = 0; i < NONCE_BYTES; i++) out[at + HEADER_BYTES + i] = nonce[i] = nonces[first + i]!;
+    this.#sealed++;
+    const room = HEADER_BYTES + this.#context.maxBytes(context);
+    if (this.#aad.length < room) this.#aad = Buffer.allocUnsafeSlow(room);
+    const aad = this.#aad;
+    for (let i = 0; i < HEADER_BYTES; i++) aad[i] = out[at + i]!;
+    const aadBytes = HEADER_BYTES + this.#context.write(aad, HEADER_BYTES, context);
+    this.#aead.sealInto(out.subarray(at + HEADER_BYTES + NONCE_BYTES, end), key, nonce, this.#plaintext.subarray(0, bytes), aad.subarray(0, aadBytes));
+    this.#at = end;
+    return end;
+  }
+
+  wipe(): void {
+    this.#aead.memzero(this.#plaintext);
+  }
 }
 
 /** How many bytes of plaintext `envelope` holds (0 for one too short to be an envelope, which does not open). */

@@ -1,36 +1,11 @@
 import { randomFillSync } from 'node:crypto';
 import { inspect } from 'node:util';
 import { VaultError } from '../errors/index.js';
-import { KEY_BYTES, NONCE_BYTES, type Aead } from './aead.js';
-import { ENVELOPE_OVERHEAD, freshNonces, openEnvelope, openEnvelopeInto, sealEnvelope, sealEnvelopeInto } from './envelope.js';
+import { KEY_BYTES, type Aead } from './aead.js';
+import { ENVELOPE_OVERHEAD, EnvelopeRun, freshNonces, openEnvelope, openEnvelopeInto, sealEnvelope } from './envelope.js';
 import type { KeyProvider } from './key-provider.js';
 import { compareMonths, type Month, type MonthKeys } from './month-keys.js';
-
-/** What a record's ciphertext is bound to: moving it to another row or editing a column breaks it. */
-export interface RecordBinding {
-  readonly eventId: string;
-  readonly employeeId: string;
-  readonly orgUnit: string;
-  readonly kind: string;
-  readonly capturedAt: Date;
-  readonly sensitivity: number;
-  readonly dekVersion: number;
-  /**
-   * The classifier's categories (record/v2). Absent or null only for records sealed before
-   * classification existed (record/v1); a v2 record opened without them fails authentication.
-   */
-  readonly categories?: readonly string[] | null;
-}
-
-/** Length-prefixed fields: unambiguous for any string, and cheaper than JSON on the hot path. */
-function recordContext(b: RecordBinding): string {
-  const fields =
-    `|${b.eventId.length}:${b.eventId}|${b.employeeId.length}:${b.employeeId}|${b.orgUnit.length}:${b.orgUnit}` +
-    `|${b.kind.length}:${b.kind}|${b.capturedAt.getTime()}|${b.sensitivity}|${b.dekVersion}`;
-  if (b.categories == null) return `activity-vault/record/v1${fields}`;
-  const categories = b.categories.join(',');
-  return `activity-vault/record/v2${fields}|${categories.length}:${categories}`;
-}
+import { RECORD_CONTEXT, recordContext, type RecordBinding } from './record-context.js';
 
 function assertKeyOpens(key: DataKey, binding: RecordBinding): void {
   if (key.employeeId !== binding.employeeId || key.version !== binding.dekVersion) {
@@ -138,27 +113,20 @@ function sealRecords(aead: Aead, kekFingerprint: Uint8Array, items: ReadonlyArra
     count++;
   }
   const envelopes = Buffer.allocUnsafeSlow(total);
-  const plaintext = Buffer.allocUnsafeSlow(widest);
-  const nonces = freshNonces(count);
+  const run = new EnvelopeRun(aead, envelopes, kekFingerprint, RECORD_CONTEXT, count, widest);
   const ends: number[] = [];
   let at = 0;
-  let sealed = 0;
   try {
     for (let i = 0; i < items.length; i++) {
       const item = items[i];
       if (item) {
         assertKeyFits(item.key, item.binding);
-        const bytes = plaintext.write(item.plaintext, 0, 'utf8');
-        if (bytes !== sizes[i]) throw new TypeError('a payload changed length while it was sealed');
-        const end = at + ENVELOPE_OVERHEAD + bytes;
-        const nonce = nonces.subarray(sealed * NONCE_BYTES, ++sealed * NONCE_BYTES);
-        sealEnvelopeInto(aead, envelopes.subarray(at, end), item.key.bytes(), kekFingerprint, item.binding.dekVersion, recordContext(item.binding), plaintext.subarray(0, bytes), nonce);
-        at = end;
+        at = run.seal(item.key.bytes(), item.binding.dekVersion, item.binding, item.plaintext, sizes[i]!);
       }
       ends.push(at);
     }
   } finally {
-    aead.memzero(plaintext);
+    run.wipe();
   }
   return { envelopes, ends };
 }

@@ -145,6 +145,25 @@ describe('record envelopes', () => {
     const other = await keyRing.unwrapDataKey(await keyRing.createDataKey('emp-2', 1));
     assert.throws(() => keyRing.sealRecords([{ key: other, binding, plaintext: 'x' }]), /does not belong/);
   });
+  it('seals a chunk whose bindings differ in length, long and non-ASCII ones among them, as each opens alone', async () => {
+    const { keyRing } = await ring();
+    const employeeId = 'e'.repeat(128);
+    const key = await keyRing.unwrapDataKey(await keyRing.createDataKey(employeeId, 3));
+    const bindings: RecordBinding[] = [
+      { ...binding, employeeId, dekVersion: 3 },
+      { ...binding, employeeId, dekVersion: 3, orgUnit: `recherche-${'é'.repeat(100)}`, categories: ['health', 'credentials'] },
+      { ...binding, employeeId, dekVersion: 3, orgUnit: 'r', kind: 'k', sensitivity: 0 },
+      { ...binding, employeeId, dekVersion: 3, orgUnit: '☃'.repeat(300) },
+      { ...binding, employeeId, dekVersion: 3, eventId: randomUUID() },
+    ];
+    const texts = bindings.map((_, i) => `{"n":${i},"text":"${'ä'.repeat(i * 40)}"}`);
+    const { envelopes, ends } = keyRing.sealRecords(bindings.map((b, i) => ({ key, binding: b, plaintext: texts[i]! })));
+    bindings.forEach((b, i) => {
+      const envelope = envelopes.subarray(i === 0 ? 0 : ends[i - 1]!, ends[i]!);
+      assert.equal(keyRing.decryptRecord(key, b, envelope).toString(), texts[i]);
+      decryptFails(() => keyRing.decryptRecord(key, bindings[(i + 1) % bindings.length]!, envelope));
+    });
+  });
 });
 
 describe('key hierarchy', () => {
