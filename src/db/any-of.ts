@@ -1,9 +1,24 @@
 import { sql, type RawBuilder } from 'kysely';
 
+const NEEDS_ESCAPE = /["\\]/;
+
+/**
+ * `values` as one PostgreSQL array literal, every element quoted, to bind as the parameter of a
+ * `$1::text[]` (or `uuid[]`, `int[]`) cast. The driver's own array encoding builds the literal by
+ * concatenation, element by element: on ingest's per-employee lists, 5% of all it allocated.
+ */
+export function arrayLiteral(values: readonly string[] | readonly number[]): string {
+  if (values.length === 0) return '{}';
+  if (typeof values[0] === 'number') return `{${values.join(',')}}`;
+  const texts = values as readonly string[];
+  if (!texts.some((v) => NEEDS_ESCAPE.test(v))) return `{"${texts.join('","')}"}`;
+  return `{${texts.map((v) => `"${v.replace(/["\\]/g, '\\$&')}"`).join(',')}}`;
+}
+
 /**
  * `any($1::text[])` (or `uuid[]`) for `column = anyOf(values)`: the whole list travels as one array
  * parameter, so it has no parameter-count limit and one statement shape whatever its length.
  */
 export function anyOf(values: readonly string[], type: 'text' | 'uuid'): RawBuilder<string> {
-  return sql<string>`any(${[...values]}::${sql.raw(type)}[])`;
+  return sql<string>`any(${arrayLiteral(values)}::${sql.raw(type)}[])`;
 }

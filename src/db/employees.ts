@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import { anyOf } from './any-of.js';
+import { anyOf, arrayLiteral } from './any-of.js';
 import type { Db } from './database.js';
 
 export interface EmployeeRow {
@@ -103,7 +103,7 @@ export async function lockConsentState(db: Db, employeeIds: readonly string[], u
   // Only the key versions the batch seals under: an employee has a key per month.
   const keys = await sql<{ employee_id: string; dek_version: number }>`
     select k.employee_id, k.dek_version
-      from employee_data_keys k join unnest(${used.map((u) => u.employeeId)}::text[], ${used.map((u) => u.dekVersion)}::int[]) as u(employee_id, dek_version)
+      from employee_data_keys k join unnest(${arrayLiteral(used.map((u) => u.employeeId))}::text[], ${arrayLiteral(used.map((u) => u.dekVersion))}::int[]) as u(employee_id, dek_version)
         on k.employee_id = u.employee_id and k.dek_version = u.dek_version
      where k.wrapped_key is not null
        for share of k`.execute(db);

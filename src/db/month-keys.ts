@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import { anyOf } from './any-of.js';
+import { anyOf, arrayLiteral } from './any-of.js';
 import type { Db } from './database.js';
 
 export interface MonthKeyRow {
@@ -26,7 +26,7 @@ export async function liveMonthKeys(db: Db, employeeIds: readonly string[], mont
 export async function nextDataKeyVersions(db: Db, employeeIds: readonly string[]): Promise<Map<string, number>> {
   const rows = await sql<{ employee_id: string; next: number }>`
     select e.id as employee_id, coalesce(max(k.dek_version), 0) + 1 as next
-      from unnest(${[...employeeIds]}::text[]) as e(id) left join employee_data_keys k on k.employee_id = e.id
+      from unnest(${arrayLiteral(employeeIds)}::text[]) as e(id) left join employee_data_keys k on k.employee_id = e.id
      group by e.id`.execute(db);
   return new Map(rows.rows.map((r) => [r.employee_id, Number(r.next)]));
 }

@@ -1,11 +1,12 @@
 import { sql } from 'kysely';
+import { arrayLiteral } from './any-of.js';
 import type { Db } from './database.js';
 
 /** Adds, per employee and data-key version, the records a batch wrote (rows are appended, never updated). */
 export async function tallyRecords(trx: Db, tallies: ReadonlyArray<{ employeeId: string; dekVersion: number; records: number }>): Promise<void> {
   if (tallies.length === 0) return;
   await sql`insert into record_tallies (employee_id, dek_version, records)
-    select * from unnest(${tallies.map((t) => t.employeeId)}::text[], ${tallies.map((t) => t.dekVersion)}::int[], ${tallies.map((t) => t.records)}::int8[])`.execute(trx);
+    select * from unnest(${arrayLiteral(tallies.map((t) => t.employeeId))}::text[], ${arrayLiteral(tallies.map((t) => t.dekVersion))}::int[], ${arrayLiteral(tallies.map((t) => t.records))}::int8[])`.execute(trx);
 }
 
 /** The records sealed under `versions` of an employee, from the tallies (not a count of the rows). */
