@@ -8,12 +8,15 @@
  *   BENCH_ALLOC_PROFILE (a directory: an allocation profile of the same phases),
  *   BENCH_INGEST_WORKERS (default 2: HTTP ingest also on an instance with this many seal workers, when the default differs),
  *   VAULT_DATABASE_URL (optional)
+ * The vault's heap is bounded as `serve` bounds it (src/cli/heap.ts); BENCH_HEAP_DEFAULT=1 leaves it to V8.
+ * The capture agents run in a child process (bench/agent.mjs), as agents run outside the vault.
  */
 import os from 'node:os';
 import { sql } from 'kysely';
 import { copyRecords } from '../src/db/index.js';
 import { buildHttpServer } from '../src/http/index.js';
 import { loadDevSigningKey } from '../src/auth/index.js';
+import { boundServerHeap } from '../src/cli/heap.js';
 import { BENCH_ACTOR, BENCH_EMPLOYEES, emptyRecords, fmt, median, openBenchVault, plainCopyRows, printTable, profiled, RemoteAgents, syntheticRecords } from './support.js';
 
 const N = Number(process.env.BENCH_RECORDS ?? 200_000);
@@ -141,4 +144,5 @@ async function main(): Promise<void> {
   }
 }
 
+if (process.env.BENCH_HEAP_DEFAULT !== '1') boundServerHeap();
 await main();
