@@ -78,6 +78,28 @@ interface Candidate {
   found?: Classification;
 }
 
+/** The (event id, capture time) pairs a batch has had, the primary key, with no key string per record. */
+class SeenRecords {
+  readonly #times = new Map<string, number | Set<number>>();
+
+  /** Whether the pair came before; it is remembered either way. */
+  seen(eventId: string, capturedAt: number): boolean {
+    const known = this.#times.get(eventId);
+    if (known === undefined) {
+      this.#times.set(eventId, capturedAt);
+      return false;
+    }
+    if (typeof known === 'number') {
+      if (known === capturedAt) return true;
+      this.#times.set(eventId, new Set([known, capturedAt]));
+      return false;
+    }
+    if (known.has(capturedAt)) return true;
+    known.add(capturedAt);
+    return false;
+  }
+}
+
 function countByReason(dropped: readonly DroppedRecord[]): Record<string, number> {
   const counts: Record<string, number> = {};
   for (const d of dropped) counts[d.reason] = (counts[d.reason] ?? 0) + 1;
@@ -164,7 +186,7 @@ export class RecordIngestor {
 
     const roster = await rosterLookup;
     const admitted: Array<{ record: ParsedRecord; orgUnit: string; month: string }> = [];
-    const inBatch = new Set<string>();
+    const inBatch = new SeenRecords();
     // A batch's records fall in a month or two: each month's name and key state is read once.
     const months = new Map<number, { month: string; held: boolean }>();
     const monthOf = (at: Date) => {
@@ -191,12 +213,10 @@ export class RecordIngestor {
           dropped.push({ index: record.index, reason: 'expired' });
           continue;
         }
-        const key = recordKey(record.eventId, record.capturedAt);
-        if (inBatch.has(key)) {
+        if (inBatch.seen(record.eventId, record.capturedAt.getTime())) {
           duplicates++;
           continue;
         }
-        inBatch.add(key);
         admitted.push({ record, orgUnit: employee.orgUnit, month });
       }
     }

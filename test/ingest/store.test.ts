@@ -131,6 +131,17 @@ describe(`idempotent ingest (${STORE})`, () => {
     assert.deepEqual([result.accepted, result.duplicates], [1, 1]);
   });
 
+  it('one event id at three capture times is three records, each counted once however it is spelt', async () => {
+    const [record] = makeRecords(1, ids, 'three-times');
+    const at = (ms: number) => new Date(Date.parse(record!.captured_at) + ms).toISOString();
+    const upper = { ...record!, event_id: record!.event_id.toUpperCase() };
+    const batch = [record, { ...record, captured_at: at(1) }, upper, { ...upper, captured_at: at(1) }, { ...record, captured_at: at(2) }, { ...upper, captured_at: at(2) }];
+    const result = (await postRecords(t, batch)).json();
+    assert.deepEqual([result.accepted, result.duplicates, result.rejected.length], [3, 3, 0]);
+    const stored = await sql<{ n: number }>`select count(*)::int as n from activity_records where event_id = ${record!.event_id}::uuid`.execute(t.database.db);
+    assert.equal(stored.rows[0]!.n, 3);
+  });
+
   it('two concurrent retries of one batch store it exactly once', async () => {
     const batch = makeRecords(500, ids, 'race');
     const token = await t.token('ingest-agent');
