@@ -9,6 +9,7 @@ interface HostEntry {
 const QUALIFIER = /\s+(?:desktop|web|beta|app|for (?:windows|mac|macos|desktop|web))$/;
 const COUNTER = /^\(\d+\+?\)\s*|\s*\(\d+\+?\)$/g;
 const TITLE_SEPARATOR = /\s+[-|:•·]\s+|\s*\|\s*/;
+const MAY_SPLIT = /[-|:•·()]/;
 const SCHEME = /^[a-z][a-z0-9+.-]*:\/\//i;
 // App names that are also everyday window titles: "Messages" is MyChart's inbox as often as Apple's app.
 const TITLE_WORDS = new Set(['messages', 'signal', 'line', 'health', 'flo', 'clue', 'session', 'chat', 'inbox']);
@@ -64,6 +65,8 @@ export class ContextMatcher {
 
   /** Categories a window title sets: any of its segments is a listed app. */
   title(value: string): number {
+    // Neither a separator nor a counter: one segment, the title itself, read without splitting.
+    if (!MAY_SPLIT.test(value)) return value.length > 0 && value.length <= 60 && !TITLE_WORDS.has(value.toLowerCase()) ? this.appFound(value) : 0;
     let found = 0;
     for (const segment of value.split(TITLE_SEPARATOR)) {
       const name = segment.replace(COUNTER, '');

@@ -228,6 +228,11 @@ describe('private conversations', () => {
     assertFinds({ window_title: '(3) WhatsApp', text: '' }, 'private_conversation');
     assertFinds({ context: { domain: 'www.messenger.com' } }, 'private_conversation');
   });
+  it('reads a window title of one segment as it reads a segment: a listed app, not a title word, 60 characters at most', () => {
+    for (const title of ['WhatsApp', '  Telegram Desktop ', 'WhatsApp.exe', 'Signal Beta']) assertFinds({ window_title: title }, 'private_conversation');
+    for (const title of ['Messages', 'Signal', 'Inbox', `WhatsApp${' '.repeat(60)}`, 'notes.txt']) assert.equal(classifier.classify({ window_title: title }).level, 0, title);
+    assertFinds({ window_title: 'notes.txt - WhatsApp' }, 'private_conversation');
+  });
   it('does not take work text about a messenger for a conversation in it', () => {
     assert.equal(classifier.classify({ app: 'Google Docs', window_title: 'WhatsApp integration design - Google Docs', text: 'Signal processing notes' }).level, 0);
   });
