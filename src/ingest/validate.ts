@@ -35,8 +35,8 @@ const invalid = (message: string): RecordProblem => ({ error: 'invalid_record', 
 export function parseRecord(raw: unknown, index: number, kinds: ReadonlyMap<string, number>, now: number): ParsedRecord | RecordProblem {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return invalid('a record must be a JSON object');
   const r = raw as Record<string, unknown>;
-  for (const field of Object.keys(r)) {
-    if (!RECORD_FIELDS.has(field)) return invalid(/^[a-z_]{1,32}$/.test(field) ? `unknown field "${field}"` : 'unknown field');
+  for (const field in r) {
+    if (!RECORD_FIELDS.has(field) && Object.hasOwn(r, field)) return invalid(/^[a-z_]{1,32}$/.test(field) ? `unknown field "${field}"` : 'unknown field');
   }
   if (typeof r.event_id !== 'string' || !EVENT_ID.test(r.event_id)) return invalid(isUuid(r.event_id) ? eventIdProblem(r.event_id) : 'event_id must be a UUID');
   if (!isEmployeeId(r.employee_id)) return invalid('employee_id must be 1-128 characters of A-Z a-z 0-9 . _ @ -');

@@ -53,9 +53,8 @@ const LATEST_INSTANT = Date.parse('9999-12-31T23:59:59.999Z');
  * or reads as a BC date; undefined when it is not RFC 3339.
  */
 export function parseTimestamp(text: string): number | undefined {
-  const f = timestampFields(text);
-  if (!f) return undefined;
-  const { year, month, day, hour, minute, second, millis, offsetSign, offsetHours, offsetMinutes } = f;
+  if (!timestampFields(text)) return undefined;
+  const { year, month, day, hour, minute, second, millis, offsetSign, offsetHours, offsetMinutes } = FIELDS;
   if (month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month) || hour > 23 || minute > 59 || second > 59 || offsetHours > 23 || offsetMinutes > 59) {
     return Number.NaN;
   }
@@ -82,21 +81,25 @@ function digitsAt(text: string, i: number, count: number): number {
   return value;
 }
 
+/** Where {@link timestampFields} leaves what it read: one object for every call, none per record. */
+const FIELDS = { year: 0, month: 0, day: 0, hour: 0, minute: 0, second: 0, millis: 0, offsetSign: 0, offsetHours: 0, offsetMinutes: 0 };
+
 /**
- * The fields of `YYYY-MM-DDTHH:MM:SS[.fraction]Z|±HH:MM` (the fraction 1-9 digits, of which the
- * milliseconds are the first three, as Date.parse reads them), unchecked; undefined for any other
- * shape. Read by position, as the ingest path does for every record, rather than by a regular expression.
+ * Reads the fields of `YYYY-MM-DDTHH:MM:SS[.fraction]Z|±HH:MM` (the fraction 1-9 digits, of which
+ * the milliseconds are the first three, as Date.parse reads them) into {@link FIELDS}, unchecked;
+ * false for any other shape. Read by position, as the ingest path does for every record, rather
+ * than by a regular expression.
  */
-function timestampFields(text: string) {
-  if (text.length < 20 || text.length > 35) return undefined;
+function timestampFields(text: string): boolean {
+  if (text.length < 20 || text.length > 35) return false;
   const year = digitsAt(text, 0, 4);
   const month = digitsAt(text, 5, 2);
   const day = digitsAt(text, 8, 2);
   const hour = digitsAt(text, 11, 2);
   const minute = digitsAt(text, 14, 2);
   const second = digitsAt(text, 17, 2);
-  if (year < 0 || month < 0 || day < 0 || hour < 0 || minute < 0 || second < 0) return undefined;
-  if (text[4] !== '-' || text[7] !== '-' || text[10] !== 'T' || text[13] !== ':' || text[16] !== ':') return undefined;
+  if (year < 0 || month < 0 || day < 0 || hour < 0 || minute < 0 || second < 0) return false;
+  if (text[4] !== '-' || text[7] !== '-' || text[10] !== 'T' || text[13] !== ':' || text[16] !== ':') return false;
   let at = 19;
   let millis = 0;
   if (text[at] === '.') {
@@ -105,7 +108,7 @@ function timestampFields(text: string) {
       if (digits < 3) millis = millis * 10 + digitAt(text, at);
       digits++;
     }
-    if (digits < 1 || digits > 9) return undefined;
+    if (digits < 1 || digits > 9) return false;
     for (let k = digits; k < 3; k++) millis *= 10;
   }
   let offsetSign = 0;
@@ -116,9 +119,19 @@ function timestampFields(text: string) {
     offsetSign = text[at] === '-' ? -1 : 1;
     offsetHours = digitsAt(text, at + 1, 2);
     offsetMinutes = digitsAt(text, at + 4, 2);
-    if (offsetHours < 0 || offsetMinutes < 0) return undefined;
-  } else return undefined;
-  return { year, month, day, hour, minute, second, millis, offsetSign, offsetHours, offsetMinutes };
+    if (offsetHours < 0 || offsetMinutes < 0) return false;
+  } else return false;
+  FIELDS.year = year;
+  FIELDS.month = month;
+  FIELDS.day = day;
+  FIELDS.hour = hour;
+  FIELDS.minute = minute;
+  FIELDS.second = second;
+  FIELDS.millis = millis;
+  FIELDS.offsetSign = offsetSign;
+  FIELDS.offsetHours = offsetHours;
+  FIELDS.offsetMinutes = offsetMinutes;
+  return true;
 }
 
 const inPostgresRange = (ms: number) => (ms < EARLIEST_INSTANT || ms > LATEST_INSTANT ? Number.NaN : ms);
