@@ -43,20 +43,33 @@ function putText(target: Buffer, at: number, text: string): number {
   return at;
 }
 
-/** `${n}` at `at`; returns where it ends. Safe integers digit by digit, anything else as its text. */
+/** The digits of `n` (0 to 2^31 - 1) at `at`, at least `width` of them (zero-padded); returns where they end. */
+function putDigits(target: Buffer, at: number, n: number, width: number): number {
+  let digits = 1;
+  for (let rest = n; rest >= 10; rest = (rest / 10) | 0) digits++;
+  if (digits < width) digits = width;
+  for (let i = at + digits - 1; i >= at; i--) {
+    const q = (n / 10) | 0;
+    target[i] = 0x30 + n - q * 10;
+    n = q;
+  }
+  return at + digits;
+}
+
+/**
+ * `${n}` at `at`; returns where it ends. Safe integers in integer arithmetic (a capture time's 13
+ * digits as two parts under 2^31), anything else as its text.
+ */
 function putNumber(target: Buffer, at: number, n: number): number {
+  if (n >= 0 && n <= 0x7fffffff && (n | 0) === n) return putDigits(target, at, n, 1);
   if (!Number.isSafeInteger(n)) return putText(target, at, String(n));
   if (n < 0) {
     target[at++] = 0x2d;
     n = -n;
   }
-  let digits = 1;
-  for (let rest = n; rest >= 10; rest = Math.floor(rest / 10)) digits++;
-  for (let i = at + digits - 1; i >= at; i--) {
-    target[i] = 0x30 + (n % 10);
-    n = Math.floor(n / 10);
-  }
-  return at + digits;
+  const high = Math.floor(n / 1e9);
+  const low = n - high * 1e9;
+  return high === 0 ? putDigits(target, at, low, 1) : putDigits(target, putDigits(target, at, high, 1), low, 9);
 }
 
 /** `|${text.length}:${text}` at `at`. */

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { RECORD_CONTEXT, recordContext, type RecordBinding } from '../../src/crypto/record-context.js';
 
 const TEXTS = ['', 'a', 'emp-1', 'research', 'keystroke', 'Zoë', '☃', '𝔘', '\ud800', 'x|3:y', '0190a0c5-7f3e-7a41-9c0e-000000000001', 'e'.repeat(128), 'é'.repeat(300)];
-const NUMBERS = [0, 1, 9, 10, 99, 100, 4, 2147483647, -1, -10, 1.5, Number.MAX_SAFE_INTEGER, 2 ** 60, Number.NaN, -(2 ** 53) + 1];
+const NUMBERS = [0, -0, 1, 9, 10, 99, 100, 4, 2147483647, 2147483648, -2147483648, 999_999_999, 1_000_000_000, 1_000_000_001, 4_000_000_007, -1, -10, 1.5, Number.MAX_SAFE_INTEGER, -Number.MAX_SAFE_INTEGER, 2 ** 60, Number.NaN, -(2 ** 53) + 1, 1_793_606_400_000, -1_000_000_000_000];
 const CATEGORIES: Array<readonly string[] | null | undefined> = [undefined, null, [], ['health'], ['health', 'tax', 'credential'], ['Zoë,☃']];
 
 /** A small deterministic generator, so a failure names a case that can be run again. */
