@@ -28,6 +28,14 @@ describe(`lists bound as one array literal (${STORE})`, () => {
     assert.equal(Number(rows[0]!.n), 0);
   });
 
+  it('refuses a list that mixes in another type, rather than widen or break the literal', () => {
+    assert.throws(() => arrayLiteral([1, 'a,b'] as unknown as number[]), TypeError);
+    assert.throws(() => arrayLiteral([1, null, 2] as unknown as number[]), TypeError);
+    assert.throws(() => arrayLiteral([1.5]), TypeError);
+    assert.throws(() => arrayLiteral(['a', 7] as unknown as string[]), TypeError);
+    assert.throws(() => arrayLiteral(['a', null] as unknown as string[]), TypeError);
+  });
+
   it('matches by any() exactly the listed values, not a NULL for "NULL" nor a split at a comma', async () => {
     const { rows } = await sql<{ v: string }>`
       select v from unnest(${arrayLiteral(['NULL', 'a', 'b', 'a,b', 'quote"inside', 'x'])}::text[]) as t(v)

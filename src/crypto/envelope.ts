@@ -129,7 +129,8 @@ export class EnvelopeRun<T> {
     this.#kekFingerprint = kekFingerprint;
     this.#context = context;
     this.#nonces = freshNonces(count);
-    this.#plaintext = Buffer.allocUnsafeSlow(widest);
+    // Room past the widest: a text longer than its stated `bytes` then writes more than them and is refused, never cut to fit.
+    this.#plaintext = Buffer.allocUnsafeSlow(widest + 4);
   }
 
   /** Seals `plaintext`, `bytes` of UTF-8, after the envelope before; returns where its envelope ends in `out`. */
@@ -140,7 +141,7 @@ export class EnvelopeRun<T> {
     const nonces = this.#nonces;
     const first = this.#sealed * NONCE_BYTES;
     if (end > out.length || first + NONCE_BYTES > nonces.length) throw new TypeError('the run holds no more envelopes');
-    if (bytes > this.#plaintext.length || this.#plaintext.write(plaintext, 0, 'utf8') !== bytes) throw new TypeError('a payload changed length while it was sealed');
+    if (bytes > this.#plaintext.length - 4 || this.#plaintext.write(plaintext, 0, 'utf8') !== bytes) throw new TypeError('a payload is not as long as stated');
     out[at] = FORMAT_VERSION;
     out[at + 1] = ALG_XCHACHA20POLY1305;
     out.set(this.#kekFingerprint, at + 2);

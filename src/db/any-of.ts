@@ -9,9 +9,17 @@ const NEEDS_ESCAPE = /["\\]/;
  */
 export function arrayLiteral(values: readonly string[] | readonly number[]): string {
   if (values.length === 0) return '{}';
-  if (typeof values[0] === 'number') return `{${values.join(',')}}`;
+  if (typeof values[0] === 'number') {
+    if (!values.every((v) => Number.isSafeInteger(v))) throw new TypeError('an integer list holds something other than integers');
+    return `{${values.join(',')}}`;
+  }
   const texts = values as readonly string[];
-  if (!texts.some((v) => NEEDS_ESCAPE.test(v))) return `{"${texts.join('","')}"}`;
+  let escape = false;
+  for (const v of texts) {
+    if (typeof v !== 'string') throw new TypeError('a text list holds something other than text');
+    if (!escape && NEEDS_ESCAPE.test(v)) escape = true;
+  }
+  if (!escape) return `{"${texts.join('","')}"}`;
   return `{${texts.map((v) => `"${v.replace(/["\\]/g, '\\$&')}"`).join(',')}}`;
 }
 

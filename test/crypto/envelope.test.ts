@@ -6,6 +6,8 @@ import { inspect } from 'node:util';
 import { describe, it } from 'node:test';
 import { KeyRing, ENVELOPE_OVERHEAD, envelopePlaintextBytes, loadAead, openLocalKeyProvider, readEnvelopeHeader, type RecordBinding } from '../../src/crypto/index.js';
 import { isVaultError } from '../../src/errors/index.js';
+import { EnvelopeRun } from '../../src/crypto/envelope.js';
+import { RECORD_CONTEXT } from '../../src/crypto/record-context.js';
 import { tempDir } from '../support/vault.js';
 
 async function ring(prefer?: 'native' | 'wasm', file?: string) {
@@ -163,6 +165,19 @@ describe('record envelopes', () => {
       assert.equal(keyRing.decryptRecord(key, b, envelope).toString(), texts[i]);
       decryptFails(() => keyRing.decryptRecord(key, bindings[(i + 1) % bindings.length]!, envelope));
     });
+  });
+});
+
+describe('a run of envelopes', () => {
+  it('refuses a plaintext longer or shorter than stated instead of sealing part of it', async () => {
+    const aead = await loadAead();
+    const key = Buffer.alloc(32, 7);
+    const fingerprint = Buffer.alloc(8, 1);
+    for (const [text, stated] of [['abcdEFGH', 4], ['abcdé', 5], ['ab', 4], ['☃☃', 4]] as const) {
+      const run = new EnvelopeRun(aead, Buffer.alloc(ENVELOPE_OVERHEAD * 2 + 16), fingerprint, RECORD_CONTEXT, 2, 4);
+      assert.throws(() => run.seal(key, 1, binding, text, stated), /not as long as stated/, `${text} stated as ${stated} bytes`);
+      run.wipe();
+    }
   });
 });
 
