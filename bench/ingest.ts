@@ -83,10 +83,13 @@ async function main(): Promise<void> {
       const bytes = payloadBytes(records);
       await agents.load(batches(records).map((batch) => JSON.stringify({ records: batch })));
       records = undefined;
-      const started = performance.now();
-      const post = () => agents.postAll(`http://127.0.0.1:${port}/v1/records`, { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, CONCURRENCY, BATCH);
-      await (profileAs ? profiled(profileAs, post) : post());
-      return { seconds: (performance.now() - started) / 1000, bytes };
+      // Timed inside the profiled phase: writing a profile out is not the vault's time.
+      const post = async () => {
+        const started = performance.now();
+        await agents.postAll(`http://127.0.0.1:${port}/v1/records`, { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, CONCURRENCY, BATCH);
+        return (performance.now() - started) / 1000;
+      };
+      return { seconds: await (profileAs ? profiled(profileAs, post) : post()), bytes };
     };
 
     // Warm up JIT, key cache and the month partition.

@@ -167,6 +167,11 @@ export class RemoteAgents {
       this.#waiting.get(message.id)?.(message);
       this.#waiting.delete(message.id);
     });
+    // An agent process that dies fails what waits on it rather than hang the bench.
+    this.#child.on('exit', (code, signal) => {
+      for (const settle of this.#waiting.values()) settle({ status: 0, error: `the agents' process exited (${code ?? signal})` });
+      this.#waiting.clear();
+    });
   }
 
   #call(message: object): Promise<{ status: number; error?: string }> {
