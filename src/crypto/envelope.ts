@@ -67,6 +67,14 @@ export function freshNonces(count: number): Buffer {
   return randomFillSync(Buffer.allocUnsafe(count * NONCE_BYTES));
 }
 
+/** Writes an envelope's header (format, algorithm, KEK fingerprint, data-key version) at `at` in `out`. */
+function writeHeader(out: Buffer, at: number, kekFingerprint: Uint8Array, dekVersion: number): void {
+  out[at] = FORMAT_VERSION;
+  out[at + 1] = ALG_XCHACHA20POLY1305;
+  out.set(kekFingerprint, at + 2);
+  out.writeUInt32BE(dekVersion, at + 2 + KEK_FINGERPRINT_BYTES);
+}
+
 export function sealEnvelope(
   aead: Aead,
   key: Uint8Array,
@@ -76,23 +84,13 @@ export function sealEnvelope(
   plaintext: Uint8Array,
   nonce: Uint8Array = freshNonces(1),
 ): Buffer {
-  const out = Buffer.allocUnsafe(ENVELOPE_OVERHEAD + plaintext.length);
-  sealEnvelopeInto(aead, out, key, kekFingerprint, dekVersion, context, plaintext, nonce);
-  return out;
-}
-
-/** {@link sealEnvelope} written into `out`, which must be `ENVELOPE_OVERHEAD + plaintext.length` long. */
-function sealEnvelopeInto(aead: Aead, out: Buffer, key: Uint8Array, kekFingerprint: Uint8Array, dekVersion: number, context: string, plaintext: Uint8Array, nonce: Uint8Array): void {
   if (kekFingerprint.length !== KEK_FINGERPRINT_BYTES) throw new TypeError('KEK fingerprint must be 8 bytes');
   if (nonce.length !== NONCE_BYTES) throw new TypeError('nonce must be 24 bytes');
-  if (out.length !== ENVELOPE_OVERHEAD + plaintext.length) throw new TypeError('an envelope is its plaintext and ENVELOPE_OVERHEAD bytes');
-  out[0] = FORMAT_VERSION;
-  out[1] = ALG_XCHACHA20POLY1305;
-  out.set(kekFingerprint, 2);
-  out.writeUInt32BE(dekVersion, 2 + KEK_FINGERPRINT_BYTES);
+  const out = Buffer.allocUnsafe(ENVELOPE_OVERHEAD + plaintext.length);
+  writeHeader(out, 0, kekFingerprint, dekVersion);
   out.set(nonce, HEADER_BYTES);
-  const header = out.subarray(0, HEADER_BYTES);
-  aead.sealInto(out.subarray(HEADER_BYTES + NONCE_BYTES), key, nonce, plaintext, aadFor(header, context));
+  aead.sealInto(out.subarray(HEADER_BYTES + NONCE_BYTES), key, nonce, plaintext, aadFor(out.subarray(0, HEADER_BYTES), context));
+  return out;
 }
 
 /** How a run of envelopes writes each one's context into its AAD, with no string of its own. */
@@ -142,10 +140,7 @@ export class EnvelopeRun<T> {
     const first = this.#sealed * NONCE_BYTES;
     if (end > out.length || first + NONCE_BYTES > nonces.length) throw new TypeError('the run holds no more envelopes');
     if (bytes > this.#plaintext.length - 4 || this.#plaintext.write(plaintext, 0, 'utf8') !== bytes) throw new TypeError('a payload is not as long as stated');
-    out[at] = FORMAT_VERSION;
-    out[at + 1] = ALG_XCHACHA20POLY1305;
-    out.set(this.#kekFingerprint, at + 2);
-    out.writeUInt32BE(dekVersion, at + 2 + KEK_FINGERPRINT_BYTES);
+    writeHeader(out, at, this.#kekFingerprint, dekVersion);
     const nonce = this.#nonce;
     for (let i = 0; i < NONCE_BYTES; i++) out[at + HEADER_BYTES + i] = nonce[i] = nonces[first + i]!;
     this.#sealed++;
