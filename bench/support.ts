@@ -1,4 +1,4 @@
-import { execFileSync, fork } from 'node:child_process';
+import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
@@ -154,43 +154,32 @@ export async function profiled<T>(name: string, phase: () => Promise<T>): Promis
 }
 
 /**
- * Capture agents in a process of their own (bench/agent.mjs), as in production: the batches they
- * post are built and serialised there ahead of the clock, so the vault's process holds none of them.
+ * A bench helper in a process of its own, called over IPC: each call carries an id, and the child
+ * answers it with the same id. A child that exits fails the calls waiting on it rather than hang the bench.
  */
-export class RemoteAgents {
-  readonly #child = fork(fileURLToPath(new URL('./agent.mjs', import.meta.url)), { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' });
-  readonly #waiting = new Map<number, (result: { status: number; error?: string }) => void>();
+class ChildCalls<R extends { status: number; error?: string }> {
+  readonly #child: ChildProcess;
+  readonly #waiting = new Map<number, (result: R | { status: 0; error: string }) => void>();
   #next = 0;
 
-  constructor() {
-    this.#child.on('message', (message: { id: number; status: number; error?: string }) => {
+  constructor(script: string, serialization: 'json' | 'advanced' = 'json') {
+    this.#child = fork(fileURLToPath(new URL(script, import.meta.url)), { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization });
+    this.#child.on('message', (message: R & { id: number }) => {
       this.#waiting.get(message.id)?.(message);
       this.#waiting.delete(message.id);
     });
-    // An agent process that dies fails what waits on it rather than hang the bench.
     this.#child.on('exit', (code, signal) => {
-      for (const settle of this.#waiting.values()) settle({ status: 0, error: `the agents' process exited (${code ?? signal})` });
+      for (const settle of this.#waiting.values()) settle({ status: 0, error: `${script} exited (${code ?? signal})` });
       this.#waiting.clear();
     });
   }
 
-  #call(message: object): Promise<{ status: number; error?: string }> {
+  call(message: object): Promise<R | { status: 0; error: string }> {
     const id = this.#next++;
     return new Promise((resolve) => {
       this.#waiting.set(id, resolve);
       this.#child.send({ id, ...message });
     });
-  }
-
-  /** Hands the agents the request bodies they will post. */
-  async load(bodies: string[]): Promise<void> {
-    await this.#call({ load: bodies });
-  }
-
-  /** Posts every loaded body, `connections` at a time; throws unless each answers 200 with `expect` accepted. */
-  async postAll(url: string, headers: Record<string, string>, connections: number, expect: number): Promise<void> {
-    const result = await this.#call({ url, headers, connections, expect });
-    if (result.status !== 200) throw new Error(`HTTP ingest failed: ${result.status} ${result.error ?? ''}`);
   }
 
   close(): void {
@@ -199,33 +188,44 @@ export class RemoteAgents {
 }
 
 /**
+ * Capture agents in a process of their own (bench/agent.mjs), as in production: the batches they
+ * post are built and serialised there ahead of the clock, so the vault's process holds none of them.
+ */
+export class RemoteAgents {
+  readonly #calls = new ChildCalls<{ status: number; error?: string }>('./agent.mjs', 'advanced');
+
+  /** Hands the agents the request bodies they will post. */
+  async load(bodies: string[]): Promise<void> {
+    const result = await this.#calls.call({ load: bodies });
+    if (result.status !== 200) throw new Error(`the agents took no bodies: ${result.error ?? ''}`);
+  }
+
+  /** Posts every loaded body, `connections` at a time; throws unless each answers 200 with `expect` accepted. */
+  async postAll(url: string, headers: Record<string, string>, connections: number, expect: number): Promise<void> {
+    const result = await this.#calls.call({ url, headers, connections, expect });
+    if (result.status !== 200) throw new Error(`HTTP ingest failed: ${result.status} ${result.error ?? ''}`);
+  }
+
+  close(): void {
+    this.#calls.close();
+  }
+}
+
+/**
  * A training job's reader in a process of its own (bench/reader.mjs): the vault's process then
  * spends its time on the vault alone, as in production, where the job runs elsewhere.
  */
 export class RemoteReader {
-  readonly #child = fork(fileURLToPath(new URL('./reader.mjs', import.meta.url)), { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  readonly #waiting = new Map<number, (result: { status: number; records: number; bytes: number; error?: string }) => void>();
-  #next = 0;
-
-  constructor() {
-    this.#child.on('message', (message: { id: number; status: number; records: number; bytes: number; error?: string }) => {
-      this.#waiting.get(message.id)?.(message);
-      this.#waiting.delete(message.id);
-    });
-  }
+  readonly #calls = new ChildCalls<{ status: number; records: number; bytes: number; error?: string }>('./reader.mjs');
 
   /** Lines and body bytes of a 200 NDJSON answer; anything else throws with its body. */
   async drain(url: string, headers: Record<string, string>): Promise<{ records: number; bytes: number }> {
-    const id = this.#next++;
-    const result = await new Promise<{ status: number; records: number; bytes: number; error?: string }>((resolve) => {
-      this.#waiting.set(id, resolve);
-      this.#child.send({ id, url, headers });
-    });
-    if (result.status !== 200) throw new Error(`stream refused: ${result.status} ${result.error ?? ''}`);
+    const result = await this.#calls.call({ url, headers });
+    if (result.status !== 200 || !('records' in result)) throw new Error(`stream refused: ${result.status} ${result.error ?? ''}`);
     return { records: result.records, bytes: result.bytes };
   }
 
   close(): void {
-    this.#child.disconnect();
+    this.#calls.close();
   }
 }
